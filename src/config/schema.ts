@@ -1,0 +1,96 @@
+import { z } from 'zod';
+
+/**
+ * The one configuration schema. A config file (YAML or JSON) and environment variables are
+ * merged into this shape by `loadConfig`; everything downstream receives the frozen result.
+ */
+
+export const tenantIdSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'tenant ids are 1-63 chars of a-z, 0-9, "_" or "-", starting with a letter or digit');
+
+export const modelNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'model names are 1-128 chars of A-Z, a-z, 0-9, ".", "_" or "-"');
+
+const modelSchema = z.object({
+  name: modelNameSchema,
+  /** ONNX file, relative to the config file's directory (or absolute). */
+  path: z.string().min(1),
+  version: z.string().min(1).default('1'),
+  /** True for models whose input elements are tokens: spans then carry gen_ai.usage.*_tokens. */
+  tokens: z.boolean().default(false),
+});
+
+const tenantSchema = z.object({
+  plan: z.string().min(1).default('standard'),
+  /** Logical model name -> name of the configured model this tenant actually runs (its variant). */
+  model_variants: z.record(modelNameSchema, modelNameSchema).default({}),
+  /** Models this tenant may use; empty means every configured model that is not a variant-only model. */
+  models: z.array(modelNameSchema).default([]),
+});
+
+export const configSchema = z
+  .object({
+    data_dir: z.string().min(1).default('./data'),
+    admin_key: z.string().min(16, 'admin_key must be at least 16 characters').optional(),
+    clickhouse: z
+      .object({
+        url: z.string().url().optional(),
+        cluster: z.string().regex(/^[A-Za-z0-9_]+$/).optional(),
+        /** Days of raw spans kept in otel_traces / requests; rollups are kept longer. */
+        raw_ttl_days: z.number().int().positive().default(30),
+      })
+      .default({ raw_ttl_days: 30 }),
+    server: z
+      .object({
+        port: z.number().int().min(0).max(65535).default(8080),
+        host: z.string().default('0.0.0.0'),
+        max_body_bytes: z.number().int().positive().default(8 * 1024 * 1024),
+      })
+      .default({ port: 8080, host: '0.0.0.0', max_body_bytes: 8 * 1024 * 1024 }),
+    sidecar: z
+      .object({
+        port: z.number().int().min(0).max(65535).default(8081),
+        /** Accept X-Tenant-Id from a trusted gateway in front (requires the gateway's ingest/admin key). */
+        trust_tenant_header: z.boolean().default(false),
+        /** Inferences run at once; further requests wait in the admission queue. */
+        max_concurrency: z.number().int().positive().default(4),
+        max_queue: z.number().int().nonnegative().default(256),
+        /** Resource sampling window in seconds. */
+        sample_interval_s: z.number().positive().default(10),
+        instance_id: z.string().min(1).optional(),
+      })
+      .default({ port: 8081, trust_tenant_header: false, max_concurrency: 4, max_queue: 256, sample_interval_s: 10 }),
+    telemetry: z
+      .object({
+        /** `clickhouse`: spans written straight to ClickHouse; `otlp`: OTLP/HTTP protobuf to OTEL_EXPORTER_OTLP_ENDPOINT. */
+        exporter: z.enum(['clickhouse', 'otlp']).default('clickhouse'),
+        service_name: z.string().min(1).default('inferledger-sidecar'),
+        batch_delay_ms: z.number().int().positive().default(1000),
+        max_batch_size: z.number().int().positive().default(512),
+      })
+      .default({ exporter: 'clickhouse', service_name: 'inferledger-sidecar', batch_delay_ms: 1000, max_batch_size: 512 }),
+    models: z.array(modelSchema).default([]),
+    tenants: z.record(tenantIdSchema, tenantSchema).default({}),
+  })
+  .superRefine((cfg, ctx) => {
+    const names = new Set<string>();
+    cfg.models.forEach((m, i) => {
+      if (names.has(m.name)) ctx.addIssue({ code: 'custom', path: ['models', i, 'name'], message: `duplicate model "${m.name}"` });
+      names.add(m.name);
+    });
+    for (const [tenant, t] of Object.entries(cfg.tenants)) {
+      for (const [logical, variant] of Object.entries(t.model_variants)) {
+        if (!names.has(variant))
+          ctx.addIssue({ code: 'custom', path: ['tenants', tenant, 'model_variants', logical], message: `unknown model "${variant}"` });
+      }
+      t.models.forEach((m, i) => {
+        if (!names.has(m)) ctx.addIssue({ code: 'custom', path: ['tenants', tenant, 'models', i], message: `unknown model "${m}"` });
+      });
+    }
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type ModelConfig = Config['models'][number];
+export type TenantConfig = Config['tenants'][string];

@@ -1,0 +1,56 @@
+/**
+ * One error type for the whole product. `kind` is a closed set, mapped to an HTTP status in
+ * exactly one place (`statusOf`), so a new failure mode cannot silently become a 500.
+ */
+export type ErrorKind =
+  | 'invalid'
+  | 'unauthenticated'
+  | 'not_found'
+  | 'forbidden'
+  | 'conflict'
+  | 'payload_too_large'
+  | 'quota_exceeded'
+  | 'unavailable'
+  | 'internal';
+
+export class AppError extends Error {
+  readonly kind: ErrorKind;
+  /** Machine-readable detail code, e.g. `unknown_model`, `shape_mismatch`. Defaults to the kind. */
+  readonly code: string;
+  readonly details: unknown;
+
+  constructor(kind: ErrorKind, message: string, opts: { code?: string; details?: unknown; cause?: unknown } = {}) {
+    super(message, { cause: opts.cause });
+    this.name = 'AppError';
+    this.kind = kind;
+    this.code = opts.code ?? kind;
+    this.details = opts.details;
+  }
+}
+
+export function statusOf(kind: ErrorKind): 400 | 401 | 403 | 404 | 409 | 413 | 429 | 500 | 503 {
+  switch (kind) {
+    case 'invalid':
+      return 400;
+    case 'unauthenticated':
+      return 401;
+    case 'forbidden':
+      return 403;
+    case 'not_found':
+      return 404;
+    case 'conflict':
+      return 409;
+    case 'payload_too_large':
+      return 413;
+    case 'quota_exceeded':
+      return 429;
+    case 'unavailable':
+      return 503;
+    case 'internal':
+      return 500;
+  }
+}
+
+export const invalid = (message: string, code = 'invalid', details?: unknown) =>
+  new AppError('invalid', message, { code, details });
+export const notFound = (message: string, code = 'not_found') => new AppError('not_found', message, { code });

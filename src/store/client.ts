@@ -1,0 +1,116 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ClickHouseError, createClient, type ClickHouseClient, type ClickHouseClientConfigOptions, type ClickHouseSettings } from '@clickhouse/client';
+import { createChdbConnection } from 'chdb/connection';
+import type { z } from 'zod';
+import { AppError } from '../errors.ts';
+
+/**
+ * Settings applied to every query in both modes. Without the two quote settings, chdb returns
+ * UInt64 as JSON numbers (precision lost past 2^53) and neither mode quotes Decimals: money and
+ * counters would silently lose digits.
+ */
+export const CLICKHOUSE_SETTINGS: ClickHouseSettings = {
+  output_format_json_quote_64bit_integers: 1,
+  output_format_json_quote_decimals: 1,
+  date_time_input_format: 'best_effort',
+  date_time_output_format: 'simple',
+};
+
+export type StoreMode = 'embedded' | 'server';
+
+export interface QuerySpec<T> {
+  query: string;
+  params?: Record<string, unknown>;
+  /** Validates every returned row: a schema drift fails loudly instead of yielding undefined. */
+  schema?: z.ZodType<T>;
+}
+
+export interface Store {
+  readonly mode: StoreMode;
+  readonly client: ClickHouseClient;
+  /** `ON CLUSTER` target for DDL, when running against a cluster. */
+  readonly cluster: string | undefined;
+  query<T = Record<string, unknown>>(spec: QuerySpec<T>): Promise<T[]>;
+  command(query: string, params?: Record<string, unknown>): Promise<void>;
+  insert(table: string, rows: readonly object[]): Promise<void>;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  /** ClickHouse server URL; when absent the embedded engine (chdb) is used. */
+  url?: string;
+  cluster?: string;
+  /** Data directory: the embedded engine keeps its files in `<dataDir>/clickhouse`. */
+  dataDir: string;
+}
+
+export function openStore(opts: StoreOptions): Store {
+  if (opts.url) {
+    const client = createClient({ url: opts.url, clickhouse_settings: CLICKHOUSE_SETTINGS, request_timeout: 60_000 });
+    return wrapClient(client, 'server', opts.cluster);
+  }
+  const path = join(opts.dataDir, 'clickhouse');
+  mkdirSync(path, { recursive: true });
+  // chdb implements @clickhouse/client-common's Connection; @clickhouse/client bundles its own copy
+  // of the same types, so TypeScript sees two nominally different declarations of one contract.
+  const connection = createChdbConnection({ path }) as unknown as NonNullable<ClickHouseClientConfigOptions['connection']>;
+  const client = createClient({
+    connection,
+    clickhouse_settings: CLICKHOUSE_SETTINGS,
+  });
+  return wrapClient(client, 'embedded', undefined);
+}
+
+function wrapClient(client: ClickHouseClient, mode: StoreMode, cluster: string | undefined): Store {
+  return {
+    mode,
+    client,
+    cluster,
+    async query<T>({ query, params, schema }: QuerySpec<T>): Promise<T[]> {
+      const rows = await run(() =>
+        client.query({ query, query_params: params, format: 'JSONEachRow' }).then((r) => r.json<unknown>()),
+      );
+      if (!schema) return rows as T[];
+      return rows.map((row, i) => {
+        const parsed = schema.safeParse(row);
+        if (!parsed.success) {
+          throw new AppError('internal', `unexpected row ${i} from ClickHouse: ${parsed.error.message}`);
+        }
+        return parsed.data;
+      });
+    },
+    async command(query, params) {
+      await run(() => client.command({ query, query_params: params }));
+    },
+    async insert(table, rows) {
+      if (rows.length === 0) return;
+      await run(() => client.insert({ table, values: rows as object[], format: 'JSONEachRow' }));
+    },
+    async ping() {
+      try {
+        const r = await client.ping();
+        return r.success;
+      } catch {
+        return false;
+      }
+    },
+    close: () => client.close(),
+  };
+}
+
+/**
+ * Store failures become errors with a kind, never empty results: callers must never read a failed
+ * query as zero. An error reported by the engine (bad SQL, type mismatch) is ours to fix
+ * (`internal`); anything else (refused connection, timeout) means the store is `unavailable`.
+ */
+async function run<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof AppError) throw err;
+    const kind = err instanceof ClickHouseError ? 'internal' : 'unavailable';
+    throw new AppError(kind, `ClickHouse: ${(err as Error).message}`, { cause: err });
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * SQL of the hourly usage rollup (see migration 0003 for why it is recomputed, not summed).
+ * Builders are pure and return { query, params }; jobs/rollup runs them.
+ */
+
+/** Hours that received request rows since the watermark (ingested_at is set by the server). */
+export function dirtyHoursQuery(sinceMs: number) {
+  return {
+    query: `SELECT DISTINCT toUnixTimestamp(toStartOfHour(ts)) * 1000 AS hour_ms
+            FROM requests
+            WHERE ingested_at >= fromUnixTimestamp64Milli({since:Int64})
+            ORDER BY hour_ms`,
+    params: { since: sinceMs },
+  };
+}
+
+/** Recomputes whole hours from the deduplicated requests; the newest computation wins. */
+export function recomputeHoursQuery(hourStartsMs: readonly number[]) {
+  return {
+    query: `INSERT INTO usage_hourly
+            SELECT
+                tenant_id,
+                toStartOfHour(ts) AS hour,
+                model,
+                model_variant,
+                instance_id,
+                countIf(status != 'rejected') AS requests,
+                countIf(status = 'error') AS errors,
+                countIf(status = 'rejected') AS rejected,
+                sum(cpu_us) AS cpu_us,
+                sum(gpu_us) AS gpu_us,
+                sum(input_tokens) AS input_tokens,
+                sum(output_tokens) AS output_tokens,
+                sum(input_elements) AS input_elements,
+                sum(output_elements) AS output_elements,
+                sumIf(duration_ns, status != 'rejected') AS duration_ns_sum,
+                quantilesStateIf(0.5, 0.95, 0.99)(duration_ns / 1e6, status != 'rejected') AS latency_ms_quantiles,
+                now64(3) AS computed_at
+            FROM requests FINAL
+            WHERE toStartOfHour(ts) IN (
+                SELECT toDateTime(intDiv(h, 1000), 'UTC') FROM (SELECT arrayJoin({hours:Array(Int64)}) AS h)
+            )
+            GROUP BY tenant_id, hour, model, model_variant, instance_id`,
+    params: { hours: [...hourStartsMs] },
+  };
+}
+
+export const WATERMARK_QUERY = {
+  query: `SELECT toUnixTimestamp64Milli(watermark) AS watermark_ms FROM job_watermarks FINAL WHERE job = {job:String}`,
+};

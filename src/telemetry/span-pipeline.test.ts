@@ -1,0 +1,93 @@
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestStore } from '../../test/support/store.ts';
+import { refreshUsageRollup } from '../jobs/rollup.ts';
+import type { Store } from '../store/client.ts';
+import { readUsage } from '../usage/usage-service.ts';
+import { ATTR, INFERENCE_SPAN_NAME } from './attributes.ts';
+import { formatHrTime, spanToRow, type OtelTraceRow } from './span-rows.ts';
+
+/** Real SDK spans -> rows -> otel_traces -> requests_mv -> requests / usage_hourly on chdb. */
+function makeSpans(tenant: string, n: number, opts: { error?: boolean } = {}): OtelTraceRow[] {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': 'sidecar-test', 'service.instance.id': 'i-1', 'host.name': 'h' }),
+    spanProcessors: [new SimpleSpanProcessor(exporter)],
+  });
+  const tracer = provider.getTracer('test');
+  for (let i = 0; i < n; i++) {
+    const span = tracer.startSpan(INFERENCE_SPAN_NAME, {
+      kind: SpanKind.SERVER,
+      attributes: {
+        [ATTR.tenantId]: tenant,
+        [ATTR.operationName]: 'inference',
+        [ATTR.requestModel]: 'classifier-small',
+        [ATTR.cpuSeconds]: 0.001234,
+        [ATTR.batchSize]: 2,
+      },
+    });
+    if (opts.error) span.setStatus({ code: SpanStatusCode.ERROR, message: 'boom' });
+    span.end();
+  }
+  return exporter.getFinishedSpans().map(spanToRow);
+}
+
+describe('span rows', () => {
+  it('formats timestamps with nanoseconds in UTC', () => {
+    expect(formatHrTime([1_700_000_000, 5])).toBe('2023-11-14T22:13:20.000000005Z');
+  });
+
+  it('uses the collector exporter spellings', () => {
+    const [row] = makeSpans('t-format', 1, { error: true });
+    expect(row).toMatchObject({ SpanKind: 'Server', StatusCode: 'Error', StatusMessage: 'boom', ServiceName: 'sidecar-test' });
+    expect(row!.SpanAttributes[ATTR.cpuSeconds]).toBe('0.001234');
+  });
+});
+
+describe('no double counting (chdb)', () => {
+  let store: Store;
+  beforeAll(async () => {
+    ({ store } = await openTestStore());
+  });
+  afterAll(() => store.close());
+
+  it('counts a span delivered twice once, in requests, usage and the hourly rollup', async () => {
+    const rows = makeSpans('t-dedupe', 3);
+    await store.insert('otel_traces', rows);
+    await store.insert('otel_traces', rows); // a retry or spool replay
+    await store.insert('otel_traces', [rows[0]!]);
+
+    const raw = await store.query<{ c: string }>({ query: "SELECT count() c FROM requests WHERE tenant_id = 't-dedupe'" });
+    expect(Number(raw[0]!.c)).toBeGreaterThan(3); // the duplicates really are stored
+
+    const range = { from: Date.now() - 3_600_000, to: Date.now() + 60_000 };
+    const usage = await readUsage(store, 't-dedupe', range, 3600);
+    expect(usage.totals.requests).toBe(3);
+    expect(usage.totals.cpu_seconds).toBeCloseTo(3 * 0.001234, 9);
+    expect(usage.by_model).toEqual([expect.objectContaining({ model: 'classifier-small', requests: 3 })]);
+
+    await refreshUsageRollup(store);
+    const rollupSum = async () =>
+      store.query<{ requests: string; cpu_us: string }>({
+        query: "SELECT sum(requests) requests, sum(cpu_us) cpu_us FROM usage_hourly FINAL WHERE tenant_id = 't-dedupe'",
+      });
+    expect(await rollupSum()).toEqual([{ requests: '3', cpu_us: String(3 * 1234) }]);
+
+    // Late duplicate after the rollup ran, then the job runs again (twice: re-runs are safe).
+    await store.insert('otel_traces', rows);
+    await refreshUsageRollup(store);
+    await refreshUsageRollup(store);
+    expect(await rollupSum()).toEqual([{ requests: '3', cpu_us: String(3 * 1234) }]);
+  });
+
+  it('keeps errors and tenants apart', async () => {
+    await store.insert('otel_traces', [...makeSpans('t-err', 2, { error: true }), ...makeSpans('t-ok', 1)]);
+    const range = { from: Date.now() - 3_600_000, to: Date.now() + 60_000 };
+    const err = await readUsage(store, 't-err', range, 60);
+    expect(err.totals).toMatchObject({ requests: 2, errors: 2 });
+    const ok = await readUsage(store, 't-ok', range, 60);
+    expect(ok.totals).toMatchObject({ requests: 1, errors: 0 });
+  });
+});

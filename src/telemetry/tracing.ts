@@ -1,0 +1,59 @@
+import type { Attributes, Tracer } from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BasicTracerProvider, BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { Spool } from '../ingest/spool.ts';
+import type { Store } from '../store/client.ts';
+import { ClickHouseSpanProcessor } from './span-writer.ts';
+
+export interface Tracing {
+  readonly tracer: Tracer;
+  /** Writes buffered spans out; resolves when they are stored (or spooled). */
+  flush(): Promise<void>;
+  /** Replays spooled spans, if this exporter spools; returns how many batches were written. */
+  drainSpool(): Promise<number>;
+  shutdown(): Promise<void>;
+}
+
+export type TracingOptions = {
+  resource: Attributes;
+  batchDelayMs: number;
+  maxBatchSize: number;
+  onError?: (err: unknown) => void;
+} & ({ exporter: 'clickhouse'; store: Store; spool: Spool } | { exporter: 'otlp' });
+
+/**
+ * Builds the tracer provider for the sidecar. Nothing is registered globally: the tracer is handed
+ * to the inference service explicitly, so tests and several instances in one process never share
+ * hidden state.
+ */
+export function createTracing(opts: TracingOptions): Tracing {
+  let processor: SpanProcessor;
+  let drainSpool: () => Promise<number> = async () => 0;
+  if (opts.exporter === 'clickhouse') {
+    const writer = new ClickHouseSpanProcessor(opts.store, opts.spool, {
+      batchDelayMs: opts.batchDelayMs,
+      maxBatchSize: opts.maxBatchSize,
+      onError: opts.onError,
+    });
+    processor = writer;
+    drainSpool = () => writer.drainSpool();
+  } else {
+    // Standard OTEL_EXPORTER_OTLP_* variables configure the endpoint, headers and timeout.
+    processor = new BatchSpanProcessor(new OTLPTraceExporter(), {
+      scheduledDelayMillis: opts.batchDelayMs,
+      maxExportBatchSize: opts.maxBatchSize,
+      maxQueueSize: 65_536,
+    });
+  }
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes(opts.resource),
+    spanProcessors: [processor],
+  });
+  return {
+    tracer: provider.getTracer('inferledger-sidecar', '0.1.0'),
+    flush: () => provider.forceFlush(),
+    drainSpool,
+    shutdown: () => provider.shutdown(),
+  };
+}
