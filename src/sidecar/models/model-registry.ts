@@ -1,0 +1,172 @@
+import * as ort from 'onnxruntime-node';
+import type { ModelConfig, TenantConfig } from '../../config/schema.ts';
+import { AppError } from '../../errors.ts';
+import {
+  datatypeOfOrtType,
+  PLATFORM,
+  type ModelMetadata,
+  type ModelRegistry,
+  type ModelSummary,
+  type ResolvedModel,
+  type TensorSpec,
+} from './types.ts';
+
+/**
+ * Loads one onnxruntime session per configured model and answers, per tenant, which logical
+ * model names exist and what they run.
+ *
+ * Visibility rule (matches the `models` comment in config/schema.ts):
+ *   1. A "variant-only" model is one that some tenant's `model_variants` points to under a
+ *      different logical name (e.g. acme's `classifier-small` → `classifier-small-acme`).
+ *      Such files are private to the tenants that map to them.
+ *   2. A tenant with a non-empty `models` list may use exactly those names; otherwise every
+ *      configured model that is not variant-only.
+ *   3. Every logical name in the tenant's own `model_variants` is added: configuring a variant
+ *      is an explicit grant, and that name resolves to the variant file.
+ *   Tenants absent from the config get rule 2's default set.
+ * Anything else resolves to undefined, so an unknown name and another tenant's model are
+ * indistinguishable to the caller (both 404).
+ */
+
+interface LoadedModel {
+  config: ModelConfig;
+  session: ort.InferenceSession;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+}
+
+type Catalog = ReadonlyMap<string, ResolvedModel>;
+
+export async function loadModelRegistry(
+  models: readonly ModelConfig[],
+  tenants: Readonly<Record<string, TenantConfig>>,
+  opts: { intraOpNumThreads?: number } = {},
+): Promise<ModelRegistry> {
+  const loaded = await loadAll(models, opts);
+  const byName = new Map(loaded.map((m) => [m.config.name, m]));
+  const variantOnly = variantOnlyModels(tenants);
+  const defaultNames = models.map((m) => m.name).filter((name) => !variantOnly.has(name));
+
+  let catalogs = new Map<string, Catalog>();
+  for (const [tenantId, tenant] of Object.entries(tenants)) catalogs.set(tenantId, buildCatalog(byName, defaultNames, tenant));
+  let defaultCatalog: Catalog = buildCatalog(byName, defaultNames, undefined);
+  let closed = false;
+
+  const catalogOf = (tenantId: string): Catalog => catalogs.get(tenantId) ?? defaultCatalog;
+
+  return {
+    list: (tenantId) =>
+      [...catalogOf(tenantId).values()]
+        .map((r): ModelSummary => ({ name: r.logicalName, versions: [r.version], platform: PLATFORM }))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    resolve: (tenantId, logicalName) => catalogOf(tenantId).get(logicalName),
+    metadata: (r): ModelMetadata => ({
+      name: r.logicalName,
+      versions: [r.version],
+      platform: PLATFORM,
+      inputs: r.inputs.map(copySpec),
+      outputs: r.outputs.map(copySpec),
+    }),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      catalogs = new Map();
+      defaultCatalog = new Map();
+      await Promise.all(loaded.map((m) => m.session.release()));
+    },
+  };
+}
+
+/** Loads every model; if any fails, releases the ones that loaded and names the failing file. */
+async function loadAll(models: readonly ModelConfig[], opts: { intraOpNumThreads?: number }): Promise<LoadedModel[]> {
+  const options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'] };
+  if (opts.intraOpNumThreads !== undefined) options.intraOpNumThreads = opts.intraOpNumThreads;
+  const results = await Promise.allSettled(models.map((config) => loadOne(config, options)));
+  const ok = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await Promise.allSettled(ok.map((m) => m.session.release()));
+    throw failed.reason;
+  }
+  return ok;
+}
+
+async function loadOne(config: ModelConfig, options: ort.InferenceSession.SessionOptions): Promise<LoadedModel> {
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(config.path, options);
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new AppError('internal', `model "${config.name}": cannot load ONNX file ${config.path}: ${reason}`, {
+      code: 'model_load_failed',
+      details: { model: config.name, path: config.path },
+      cause,
+    });
+  }
+  try {
+    return {
+      config,
+      session,
+      inputs: session.inputMetadata.map((m) => tensorSpecOf(config, m)),
+      outputs: session.outputMetadata.map((m) => tensorSpecOf(config, m)),
+    };
+  } catch (err) {
+    await session.release();
+    throw err;
+  }
+}
+
+/** OIP metadata for one session input/output; symbolic or unknown dims become -1. */
+function tensorSpecOf(config: ModelConfig, meta: ort.InferenceSession.ValueMetadata): TensorSpec {
+  const datatype = meta.isTensor ? datatypeOfOrtType(meta.type) : undefined;
+  if (!meta.isTensor || datatype === undefined) {
+    const what = meta.isTensor ? `tensor type ${meta.type}` : 'a non-tensor type';
+    throw new AppError('internal', `model "${config.name}" (${config.path}): "${meta.name}" has ${what}, which OIP v2 cannot carry`, {
+      code: 'model_unsupported',
+    });
+  }
+  const shape = meta.shape.map((d) => (typeof d === 'number' && Number.isInteger(d) && d >= 0 ? d : -1));
+  return { name: meta.name, datatype, shape };
+}
+
+/** Configured models that some tenant reaches only through a differently named logical alias. */
+function variantOnlyModels(tenants: Readonly<Record<string, TenantConfig>>): Set<string> {
+  const result = new Set<string>();
+  for (const tenant of Object.values(tenants)) {
+    for (const [logical, variant] of Object.entries(tenant.model_variants)) {
+      if (logical !== variant) result.add(variant);
+    }
+  }
+  return result;
+}
+
+/** Logical name → resolved model for one tenant (undefined tenant: the default set). */
+function buildCatalog(byName: ReadonlyMap<string, LoadedModel>, defaultNames: readonly string[], tenant: TenantConfig | undefined): Catalog {
+  const catalog = new Map<string, ResolvedModel>();
+  const direct = tenant && tenant.models.length > 0 ? tenant.models : defaultNames;
+  for (const name of direct) addEntry(catalog, byName, name, name);
+  for (const [logical, variant] of Object.entries(tenant?.model_variants ?? {})) addEntry(catalog, byName, logical, variant);
+  return catalog;
+}
+
+function addEntry(catalog: Map<string, ResolvedModel>, byName: ReadonlyMap<string, LoadedModel>, logicalName: string, variantName: string): void {
+  // The config schema already rejects unknown names; skipping here keeps a hand-built config from crashing lookups.
+  const model = byName.get(variantName);
+  if (!model) return;
+  catalog.set(
+    logicalName,
+    Object.freeze({
+      logicalName,
+      variantName,
+      version: model.config.version,
+      tokens: model.config.tokens,
+      session: model.session,
+      inputs: model.inputs,
+      outputs: model.outputs,
+    }),
+  );
+}
+
+function copySpec(s: TensorSpec): TensorSpec {
+  return { name: s.name, datatype: s.datatype, shape: [...s.shape] };
+}
