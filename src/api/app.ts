@@ -1,0 +1,56 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import type { KeyService } from '../auth/key-service.ts';
+import { AppError } from '../errors.ts';
+import type { InferenceService } from '../sidecar/inference-service.ts';
+import { registerOipRoutes } from '../sidecar/http/oip-routes.ts';
+import type { Store } from '../store/client.ts';
+import type { AppEnv } from './env.ts';
+import { errorBody, handleError, zodMessage } from './errors.ts';
+import { registerHealthRoutes, type ReadinessCheck } from './routes/health.ts';
+import { registerKeyRoutes } from './routes/keys.ts';
+import { registerUsageRoutes } from './routes/usage.ts';
+
+export interface HttpAppDeps {
+  store: Store;
+  keys: KeyService;
+  tenantExists: (tenantId: string) => boolean;
+  readiness: readonly ReadinessCheck[];
+  maxBodyBytes: number;
+  now: () => number;
+  /** Present when this process serves inference (`up`, `sidecar`). */
+  sidecar?: { inference: InferenceService; trustTenantHeader: boolean; isReady: () => boolean };
+  /** Present when this process serves the tenant/admin API (`up`, `api`). */
+  api?: boolean;
+}
+
+/** One Hono app for every process kind; which route groups exist depends on the deps given. */
+export function createHttpApp(deps: HttpAppDeps): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({
+    // Validation failures of params, query or body: the product's JSON error, never Hono's default.
+    defaultHook: (result, c) => {
+      if (!result.success) return c.json(errorBody('invalid_request', zodMessage(result.error)), 400);
+    },
+  });
+  app.onError(handleError);
+  app.notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404));
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: deps.maxBodyBytes,
+      onError: () => {
+        throw new AppError('payload_too_large', `request body exceeds ${deps.maxBodyBytes} bytes`);
+      },
+    }),
+  );
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
+
+  registerHealthRoutes(app, deps.readiness);
+  if (deps.sidecar) registerOipRoutes(app, { keys: deps.keys, ...deps.sidecar });
+  if (deps.api) {
+    registerKeyRoutes(app, deps.keys);
+    registerUsageRoutes(app, deps);
+  }
+  app.doc31('/openapi.json', { openapi: '3.1.0', info: { title: 'inferledger', version: '0.1.0' } });
+  return app;
+}

@@ -1,0 +1,39 @@
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ZodError } from 'zod';
+import { AppError, statusOf } from '../errors.ts';
+
+/** The one error body of the product: `{ "error": { "code", "message" } }` (+ `details`). */
+export function errorBody(code: string, message: string, details?: unknown) {
+  return { error: details === undefined ? { code, message } : { code, message, details } };
+}
+
+export function zodMessage(error: ZodError): string {
+  return error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
+}
+
+/** The app's onError: every failure becomes a JSON error with the status its kind maps to. */
+export function handleError(err: Error, c: Context): Response {
+  if (err instanceof AppError) {
+    const status = statusOf(err.kind);
+    if (status === 429) {
+      const retry = (err.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds ?? 1;
+      c.header('Retry-After', String(Math.max(1, Math.ceil(retry))));
+    }
+    if (status >= 500) console.error(`[api] ${c.req.method} ${c.req.path}: ${err.message}`);
+    const details = err.kind === 'internal' || err.details === undefined ? undefined : err.details;
+    return c.json(errorBody(err.code, err.message, details), status);
+  }
+  if (err instanceof HTTPException) {
+    return c.json(errorBody(httpCode(err.status), err.message || 'request failed'), err.status);
+  }
+  console.error(`[api] ${c.req.method} ${c.req.path}: unexpected error`, err);
+  return c.json(errorBody('internal', 'internal error'), 500);
+}
+
+function httpCode(status: number): string {
+  if (status === 401) return 'unauthenticated';
+  if (status === 404) return 'not_found';
+  if (status === 413) return 'payload_too_large';
+  return status >= 500 ? 'internal' : 'invalid';
+}

@@ -1,0 +1,22 @@
+import { z } from '@hono/zod-openapi';
+import { tenantIdSchema } from '../config/schema.ts';
+
+/** Schemas shared by API routes; the OpenAPI document is generated from these. */
+
+export const ErrorSchema = z
+  .object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) })
+  .openapi('Error');
+
+export const errorResponses = {
+  400: { description: 'Invalid request', content: { 'application/json': { schema: ErrorSchema } } },
+  401: { description: 'Missing or invalid API key', content: { 'application/json': { schema: ErrorSchema } } },
+  403: { description: 'Key lacks the role', content: { 'application/json': { schema: ErrorSchema } } },
+  404: { description: 'Not found (or another tenant\'s)', content: { 'application/json': { schema: ErrorSchema } } },
+  503: { description: 'Store unavailable', content: { 'application/json': { schema: ErrorSchema } } },
+} as const;
+
+export const TenantParams = z.object({
+  tenant: tenantIdSchema.openapi({ param: { name: 'tenant', in: 'path' }, example: 'acme' }),
+});
+
+export const bearerSecurity = [{ bearer: [] as string[] }];

@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { AppError } from '../errors.ts';
+import type { TimeRange } from '../store/queries/time.ts';
+
+/** `from`/`to`: RFC 3339 or epoch milliseconds (SPEC §7). */
+export const instantParam = z
+  .string()
+  .transform((value, ctx) => {
+    const ms = /^\d{1,16}$/.test(value) ? Number(value) : /^\d{4}-\d{2}-\d{2}T/.test(value) ? Date.parse(value) : NaN;
+    if (!Number.isFinite(ms)) {
+      ctx.addIssue({ code: 'custom', message: `"${value}" is neither RFC 3339 nor epoch milliseconds` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+/** `step`: seconds (`300`) or a duration (`30s`, `5m`, `1h`, `1d`). */
+export const stepParam = z.string().transform((value, ctx) => {
+  const m = /^(\d{1,7})([smhd]?)$/.exec(value);
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a step such as 60, 5m, 1h or 1d` });
+    return z.NEVER;
+  }
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit;
+});
+
+export const DEFAULT_RANGE_MS = 24 * 3600 * 1000;
+export const MAX_POINTS = 10_000;
+const MIN_STEP_S = 1;
+/** Steps chosen for `step` when the caller gives none: the smallest with at most ~300 points. */
+const AUTO_STEPS_S = [60, 300, 900, 3600, 6 * 3600, 86400];
+
+export interface RangeInput {
+  from?: number;
+  to?: number;
+  step?: number;
+}
+
+/** Resolves defaults (last 24 h) and checks the range and step; pure, `now` passed in. */
+export function resolveRange(input: RangeInput, now: number): { range: TimeRange; stepSeconds: number } {
+  const to = input.to ?? now;
+  const from = input.from ?? to - DEFAULT_RANGE_MS;
+  if (from >= to) throw new AppError('invalid', '`from` must be before `to`', { code: 'invalid_range' });
+  const spanS = (to - from) / 1000;
+  const stepSeconds = input.step ?? AUTO_STEPS_S.find((s) => spanS / s <= 300) ?? 86400;
+  if (stepSeconds < MIN_STEP_S) throw new AppError('invalid', '`step` must be at least 1 second', { code: 'invalid_step' });
+  if (spanS / stepSeconds > MAX_POINTS) {
+    throw new AppError('invalid', `\`step\` too small: more than ${MAX_POINTS} points in the range`, { code: 'invalid_step' });
+  }
+  return { range: { from, to }, stepSeconds };
+}

@@ -1,0 +1,39 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+export type Role = 'admin' | 'tenant' | 'ingest';
+
+/** Who a request is. `tenantId` is absent only for the bootstrap admin. */
+export interface Principal {
+  role: Role;
+  tenantId?: string;
+  /** First characters of the key, safe to log. */
+  keyPrefix: string;
+}
+
+const KEY_PREFIX: Record<Role, string> = { admin: 'il_admin_', tenant: 'il_tenant_', ingest: 'il_ingest_' };
+
+/** 32 random bytes: high entropy, so a plain SHA-256 (no salt, no KDF) is a safe stored form. */
+export function generateKey(role: Role): string {
+  return KEY_PREFIX[role] + randomBytes(32).toString('base64url');
+}
+
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+/** Constant-time comparison of two hex digests of equal length. */
+export function digestsEqual(a: string, b: string): boolean {
+  const ba = Buffer.from(a, 'hex');
+  const bb = Buffer.from(b, 'hex');
+  return ba.length === bb.length && timingSafeEqual(ba, bb);
+}
+
+export function keyPrefix(key: string): string {
+  return key.slice(0, Math.min(key.length, 16));
+}
+
+/** Extracts the token of `Authorization: Bearer <token>`; undefined when absent or malformed. */
+export function bearerToken(header: string | undefined): string | undefined {
+  const m = /^Bearer\s+([A-Za-z0-9_\-.~+/=]{16,512})\s*$/i.exec(header ?? '');
+  return m?.[1];
+}

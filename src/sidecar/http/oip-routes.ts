@@ -1,0 +1,111 @@
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import type { KeyService } from '../../auth/key-service.ts';
+import { modelNameSchema } from '../../config/schema.ts';
+import { AppError } from '../../errors.ts';
+import { bearerSecurity, errorResponses } from '../../api/schemas.ts';
+import type { InferenceService } from '../inference-service.ts';
+import { resolveTenant, type SidecarEnv } from './tenant-auth.ts';
+
+/** Open Inference Protocol v2 (KServe / Triton REST) over the inference service. */
+
+const ModelParams = z.object({ model: modelNameSchema.openapi({ param: { name: 'model', in: 'path' }, example: 'classifier-small' }) });
+const TensorSpec = z.object({ name: z.string(), datatype: z.string(), shape: z.array(z.number()) });
+const ModelSummary = z.object({ name: z.string(), versions: z.array(z.string()), platform: z.string() });
+const ModelMetadata = ModelSummary.extend({ inputs: z.array(TensorSpec), outputs: z.array(TensorSpec) }).openapi('ModelMetadata');
+const InferResponse = z
+  .object({
+    model_name: z.string(),
+    model_version: z.string(),
+    id: z.string().optional(),
+    outputs: z.array(TensorSpec.extend({ data: z.array(z.unknown()) })),
+  })
+  .openapi('InferResponse');
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
+
+export interface OipRouteDeps {
+  keys: KeyService;
+  inference: InferenceService;
+  trustTenantHeader: boolean;
+  isReady: () => boolean;
+}
+
+export function registerOipRoutes(app: OpenAPIHono<SidecarEnv>, deps: OipRouteDeps): void {
+  const auth = resolveTenant(deps.keys, deps.trustTenantHeader);
+  const authed = { security: bearerSecurity, middleware: auth };
+
+  app.openapi(createRoute({ method: 'get', path: '/v2/health/live', responses: { 200: json(z.object({ live: z.boolean() }), 'live') } }), (c) =>
+    c.json({ live: true }, 200),
+  );
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v2/health/ready',
+      responses: { 200: json(z.object({ ready: z.boolean() }), 'ready'), 503: json(z.object({ ready: z.boolean() }), 'not ready') },
+    }),
+    (c) => (deps.isReady() ? c.json({ ready: true }, 200) : c.json({ ready: false }, 503)),
+  );
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v2/models',
+      summary: 'Extension: the models the caller may use',
+      ...authed,
+      responses: { 200: json(z.object({ models: z.array(ModelSummary) }), 'models'), ...errorResponses },
+    }),
+    (c) => c.json({ models: deps.inference.listModels(c.get('tenantId')) }, 200),
+  );
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v2/models/{model}',
+      summary: 'Model metadata: inputs and outputs with datatype and shape (-1 = dynamic)',
+      ...authed,
+      request: { params: ModelParams },
+      responses: { 200: json(ModelMetadata, 'metadata'), ...errorResponses },
+    }),
+    (c) => c.json(deps.inference.modelMetadata(c.get('tenantId'), c.req.valid('param').model), 200),
+  );
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v2/models/{model}/ready',
+      ...authed,
+      request: { params: ModelParams },
+      responses: { 200: json(z.object({ name: z.string(), ready: z.boolean() }), 'ready'), ...errorResponses },
+    }),
+    (c) => {
+      const { model } = c.req.valid('param');
+      deps.inference.modelMetadata(c.get('tenantId'), model); // 404 when unknown to this tenant
+      return c.json({ name: model, ready: deps.isReady() }, 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v2/models/{model}/infer',
+      summary: 'Run inference: body {"inputs":[{"name","shape","datatype","data"}]} (validated against the model metadata)',
+      ...authed,
+      request: { params: ModelParams },
+      responses: {
+        200: json(InferResponse, 'outputs'),
+        ...errorResponses,
+        429: json(z.object({ error: z.object({ code: z.string(), message: z.string() }) }), 'saturated or over quota; see Retry-After'),
+      },
+    }),
+    async (c) => {
+      const body = await readJsonBody(c.req.raw);
+      return c.json(await deps.inference.infer(c.get('tenantId'), c.req.valid('param').model, body), 200);
+    },
+  );
+}
+
+async function readJsonBody(req: Request): Promise<unknown> {
+  const text = await req.text();
+  if (text.trim() === '') throw new AppError('invalid', 'request body is empty: expected a JSON inference request', { code: 'invalid_json' });
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new AppError('invalid', `request body is not valid JSON: ${(err as Error).message}`, { code: 'invalid_json' });
+  }
+}

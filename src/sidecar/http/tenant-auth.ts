@@ -1,0 +1,34 @@
+import type { MiddlewareHandler } from 'hono';
+import { tenantIdSchema } from '../../config/schema.ts';
+import type { KeyService } from '../../auth/key-service.ts';
+import { bearerToken } from '../../auth/keys.ts';
+import { AppError } from '../../errors.ts';
+
+export type { AppEnv as SidecarEnv } from '../../api/env.ts';
+import type { AppEnv } from '../../api/env.ts';
+
+/**
+ * Who the inference is for. A tenant key names its tenant. When the operator trusts a gateway
+ * (`sidecar.trust_tenant_header`), a gateway holding an ingest or admin key may name the tenant
+ * in `X-Tenant-Id`; a tenant key can never act for another tenant through that header.
+ */
+export const resolveTenant = (keys: KeyService, trustTenantHeader: boolean): MiddlewareHandler<AppEnv> =>
+  async function resolveTenantMiddleware(c, next) {
+    const token = bearerToken(c.req.header('authorization'));
+    if (!token) throw new AppError('unauthenticated', 'missing or malformed `Authorization: Bearer <key>` header', { code: 'missing_key' });
+    const principal = await keys.authenticate(token);
+    if (!principal) throw new AppError('unauthenticated', 'invalid API key', { code: 'invalid_key' });
+
+    let tenantId = principal.role === 'tenant' ? principal.tenantId : undefined;
+    const headerTenant = c.req.header('x-tenant-id');
+    if (trustTenantHeader && headerTenant !== undefined && principal.role !== 'tenant') {
+      const parsed = tenantIdSchema.safeParse(headerTenant);
+      if (!parsed.success) throw new AppError('invalid', 'X-Tenant-Id is not a valid tenant id', { code: 'invalid_tenant_header' });
+      tenantId = parsed.data;
+    }
+    if (!tenantId) {
+      throw new AppError('forbidden', 'inference needs a tenant key (or a trusted gateway key with X-Tenant-Id)', { code: 'wrong_role' });
+    }
+    c.set('tenantId', tenantId);
+    await next();
+  };

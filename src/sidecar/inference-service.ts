@@ -1,0 +1,141 @@
+import { randomUUID } from 'node:crypto';
+import { SpanKind, SpanStatusCode, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
+import { AppError } from '../errors.ts';
+import { ATTR, INFERENCE_OPERATION, INFERENCE_SPAN_NAME } from '../telemetry/attributes.ts';
+import type { AdmissionQueue } from './admission.ts';
+import type { ModelMetadata, ModelRegistry, ModelSummary, ResolvedModel } from './models/types.ts';
+import type { CpuLedger } from './resources/cpu-ledger.ts';
+import { decodeInferRequest, encodeInferResponse, type DecodedRequest, type InferResponse } from './tensors.ts';
+
+export interface InferenceDeps {
+  registry: ModelRegistry;
+  tracer: Tracer;
+  ledger: CpuLedger;
+  admission: AdmissionQueue;
+  /** Process CPU counter in microseconds (user + system), read at ledger events. */
+  readCpuMicros: () => number;
+  /** Monotonic milliseconds, for queue and inference durations. */
+  monotonicMs?: () => number;
+}
+
+export type InferResult = Omit<InferResponse, 'outputElements'>;
+
+/**
+ * Serves inference for one tenant at a time and records every admitted or rejected request as one
+ * SERVER span. Requests that fail validation (unknown model, bad tensors) are answered before a
+ * span exists: they used no capacity and are not billable, so nothing is written for them.
+ */
+export class InferenceService {
+  private readonly monotonicMs: () => number;
+
+  constructor(private readonly deps: InferenceDeps) {
+    this.monotonicMs = deps.monotonicMs ?? (() => performance.now());
+  }
+
+  listModels(tenantId: string): ModelSummary[] {
+    return this.deps.registry.list(tenantId);
+  }
+
+  modelMetadata(tenantId: string, model: string): ModelMetadata {
+    return this.deps.registry.metadata(this.resolve(tenantId, model));
+  }
+
+  async infer(tenantId: string, model: string, body: unknown): Promise<InferResult> {
+    const receivedAt = Date.now();
+    const resolved = this.resolve(tenantId, model);
+    const decoded = decodeInferRequest(body, resolved.inputs);
+    const attributes = requestAttributes(tenantId, resolved, decoded);
+
+    const admission = this.deps.admission.tryAdmit();
+    if (!admission) {
+      this.recordRejection(receivedAt, attributes, 'queue_full');
+      throw new AppError('quota_exceeded', 'the sidecar is saturated: admission queue is full, retry later', {
+        code: 'queue_full',
+        details: { retryAfterSeconds: 1 },
+      });
+    }
+    const span = this.deps.tracer.startSpan(INFERENCE_SPAN_NAME, { kind: SpanKind.SERVER, startTime: receivedAt, attributes });
+    const { release, queueMs } = await admission;
+    const requestId = randomUUID();
+    const { ledger, readCpuMicros } = this.deps;
+    const started = this.monotonicMs();
+    // Weight ~ work: input elements x parameters approximates the multiply-adds of the run.
+    ledger.begin(requestId, Math.max(1, decoded.inputElements * (resolved.paramCount ?? 1)), readCpuMicros());
+    let cpuMicros: number | undefined;
+    try {
+      const results = await resolved.session.run(decoded.feeds);
+      cpuMicros = ledger.end(requestId, readCpuMicros());
+      const { outputElements, ...response } = encodeInferResponse(
+        resolved.logicalName, resolved.version, decoded.id, results, resolved.outputs, decoded.requestedOutputs,
+      );
+      finish(span, { queueMs, inferenceMs: this.monotonicMs() - started, cpuMicros, outputElements, status: 200 });
+      return response;
+    } catch (err) {
+      // A failed run still used CPU; charge what it used (end exactly once).
+      cpuMicros ??= ledger.end(requestId, readCpuMicros());
+      const appErr = err instanceof AppError ? err : new AppError('internal', `inference failed: ${(err as Error).message}`, { code: 'inference_failed', cause: err });
+      finish(span, { queueMs, inferenceMs: this.monotonicMs() - started, cpuMicros, status: appErr.kind === 'internal' ? 500 : 400, error: appErr });
+      throw appErr;
+    } finally {
+      release();
+    }
+  }
+
+  private resolve(tenantId: string, model: string): ResolvedModel {
+    const resolved = this.deps.registry.resolve(tenantId, model);
+    if (!resolved) throw new AppError('not_found', `model "${model}" not found`, { code: 'model_not_found' });
+    return resolved;
+  }
+
+  private recordRejection(receivedAt: number, attributes: Attributes, reason: string): void {
+    const span = this.deps.tracer.startSpan(INFERENCE_SPAN_NAME, { kind: SpanKind.SERVER, startTime: receivedAt, attributes });
+    span.setAttributes({ [ATTR.rejected]: true, [ATTR.rejectReason]: reason, [ATTR.errorType]: reason, [ATTR.httpStatus]: 429, [ATTR.cpuSeconds]: 0 });
+    span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
+    span.end();
+  }
+}
+
+function requestAttributes(tenantId: string, resolved: ResolvedModel, decoded: DecodedRequest): Attributes {
+  const attrs: Attributes = {
+    [ATTR.tenantId]: tenantId,
+    [ATTR.operationName]: INFERENCE_OPERATION,
+    [ATTR.requestModel]: resolved.logicalName,
+    [ATTR.responseModel]: resolved.variantName,
+    [ATTR.modelVariant]: resolved.variantName,
+    [ATTR.modelVersion]: resolved.version,
+    [ATTR.batchSize]: decoded.batchSize,
+    [ATTR.inputElements]: decoded.inputElements,
+  };
+  if (resolved.tokens) attrs[ATTR.inputTokens] = decoded.inputElements;
+  if (decoded.id) attrs[ATTR.requestId] = decoded.id;
+  return attrs;
+}
+
+interface Outcome {
+  queueMs: number;
+  inferenceMs: number;
+  cpuMicros: number;
+  status: number;
+  outputElements?: number;
+  error?: AppError;
+}
+
+function finish(span: Span, o: Outcome): void {
+  span.setAttributes({
+    [ATTR.queueMs]: round3(o.queueMs),
+    [ATTR.inferenceMs]: round3(o.inferenceMs),
+    [ATTR.cpuSeconds]: o.cpuMicros / 1e6,
+    [ATTR.gpuSeconds]: 0, // CPU execution provider: no GPU time is used
+    [ATTR.httpStatus]: o.status,
+  });
+  if (o.outputElements !== undefined) span.setAttribute(ATTR.outputElements, o.outputElements);
+  if (o.error) {
+    span.setAttribute(ATTR.errorType, o.error.code);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: o.error.message });
+  } else {
+    span.setStatus({ code: SpanStatusCode.OK });
+  }
+  span.end();
+}
+
+const round3 = (ms: number) => Math.round(ms * 1000) / 1000;
