@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { tenantIdSchema } from '../config/schema.ts';
+import { MODEL_NAME_PATTERN, MODEL_NAME_RULE, TENANT_ID_PATTERN, TENANT_ID_RULE } from '../config/schema.ts';
 
 /** Schemas shared by API routes; the OpenAPI document is generated from these. */
 
@@ -16,7 +16,11 @@ export const errorResponses = {
 } as const;
 
 export const TenantParams = z.object({
-  tenant: tenantIdSchema.openapi({ param: { name: 'tenant', in: 'path' }, example: 'acme' }),
+  tenant: z.string().regex(TENANT_ID_PATTERN, TENANT_ID_RULE).openapi({ param: { name: 'tenant', in: 'path' }, example: 'acme' }),
+});
+
+export const ModelParams = z.object({
+  model: z.string().regex(MODEL_NAME_PATTERN, MODEL_NAME_RULE).openapi({ param: { name: 'model', in: 'path' }, example: 'classifier-small' }),
 });
 
 export const bearerSecurity = [{ bearer: [] as string[] }];

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from '@hono/zod-openapi';
 import { AppError } from '../errors.ts';
 import type { TimeRange } from '../store/queries/time.ts';
 

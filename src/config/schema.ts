@@ -5,13 +5,13 @@ import { z } from 'zod';
  * merged into this shape by `loadConfig`; everything downstream receives the frozen result.
  */
 
-export const tenantIdSchema = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'tenant ids are 1-63 chars of a-z, 0-9, "_" or "-", starting with a letter or digit');
+export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+export const TENANT_ID_RULE = 'tenant ids are 1-63 chars of a-z, 0-9, "_" or "-", starting with a letter or digit';
+export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+export const MODEL_NAME_RULE = 'model names are 1-128 chars of A-Z, a-z, 0-9, ".", "_" or "-"';
 
-export const modelNameSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'model names are 1-128 chars of A-Z, a-z, 0-9, ".", "_" or "-"');
+export const tenantIdSchema = z.string().regex(TENANT_ID_PATTERN, TENANT_ID_RULE);
+export const modelNameSchema = z.string().regex(MODEL_NAME_PATTERN, MODEL_NAME_RULE);
 
 const modelSchema = z.object({
   name: modelNameSchema,

@@ -41,7 +41,8 @@ export class InferenceService {
   }
 
   async infer(tenantId: string, model: string, body: unknown): Promise<InferResult> {
-    const receivedAt = Date.now();
+    // Sub-millisecond start time: span Duration (latency percentiles) must not be quantised to ms.
+    const receivedAt = performance.timeOrigin + performance.now();
     const resolved = this.resolve(tenantId, model);
     const decoded = decodeInferRequest(body, resolved.inputs);
     const attributes = requestAttributes(tenantId, resolved, decoded);

@@ -19,7 +19,7 @@ export interface SpanWriterOptions {
  *
  * Why not the SDK's BatchSpanProcessor: it drops spans when its queue is full, and a dropped span
  * is an unbilled request. This processor never drops: a batch the store refuses goes to the disk
- * spool and is replayed by `drainSpool`, and a buffer that outgrows its bound spills to the spool.
+ * spool and is replayed by the spool-drain job, and a buffer that outgrows its bound spills to the spool.
  */
 export class ClickHouseSpanProcessor implements SpanProcessor {
   private buffer: OtelTraceRow[] = [];
@@ -63,11 +63,6 @@ export class ClickHouseSpanProcessor implements SpanProcessor {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.flush();
-  }
-
-  /** Replays spooled batches (call periodically); returns how many were written. */
-  drainSpool(): Promise<number> {
-    return this.spool.drain((table, rows) => this.store.insert(table, rows));
   }
 
   private takeBuffer(): OtelTraceRow[] {

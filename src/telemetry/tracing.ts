@@ -10,8 +10,6 @@ export interface Tracing {
   readonly tracer: Tracer;
   /** Writes buffered spans out; resolves when they are stored (or spooled). */
   flush(): Promise<void>;
-  /** Replays spooled spans, if this exporter spools; returns how many batches were written. */
-  drainSpool(): Promise<number>;
   shutdown(): Promise<void>;
 }
 
@@ -29,15 +27,12 @@ export type TracingOptions = {
  */
 export function createTracing(opts: TracingOptions): Tracing {
   let processor: SpanProcessor;
-  let drainSpool: () => Promise<number> = async () => 0;
   if (opts.exporter === 'clickhouse') {
-    const writer = new ClickHouseSpanProcessor(opts.store, opts.spool, {
+    processor = new ClickHouseSpanProcessor(opts.store, opts.spool, {
       batchDelayMs: opts.batchDelayMs,
       maxBatchSize: opts.maxBatchSize,
       onError: opts.onError,
     });
-    processor = writer;
-    drainSpool = () => writer.drainSpool();
   } else {
     // Standard OTEL_EXPORTER_OTLP_* variables configure the endpoint, headers and timeout.
     processor = new BatchSpanProcessor(new OTLPTraceExporter(), {
@@ -53,7 +48,6 @@ export function createTracing(opts: TracingOptions): Tracing {
   return {
     tracer: provider.getTracer('inferledger-sidecar', '0.1.0'),
     flush: () => provider.forceFlush(),
-    drainSpool,
     shutdown: () => provider.shutdown(),
   };
 }

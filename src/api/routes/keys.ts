@@ -26,7 +26,8 @@ export function registerKeyRoutes(app: OpenAPIHono<AuthEnv>, keys: KeyService): 
   });
   app.openapi(route, async (c) => {
     const { tenant } = c.req.valid('param');
-    const { role } = c.req.valid('json') ?? { role: 'tenant' as const };
+    // The body is optional: without one (or without a JSON content type) no default was applied.
+    const role = c.req.valid('json')?.role ?? 'tenant';
     const created = await keys.create(tenant, role);
     return c.json({ key: created.key, role, tenant }, 201);
   });

@@ -1,14 +1,12 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { KeyService } from '../../auth/key-service.ts';
-import { modelNameSchema } from '../../config/schema.ts';
 import { AppError } from '../../errors.ts';
-import { bearerSecurity, errorResponses } from '../../api/schemas.ts';
+import { bearerSecurity, errorResponses, ModelParams } from '../../api/schemas.ts';
 import type { InferenceService } from '../inference-service.ts';
 import { resolveTenant, type SidecarEnv } from './tenant-auth.ts';
 
 /** Open Inference Protocol v2 (KServe / Triton REST) over the inference service. */
 
-const ModelParams = z.object({ model: modelNameSchema.openapi({ param: { name: 'model', in: 'path' }, example: 'classifier-small' }) });
 const TensorSpec = z.object({ name: z.string(), datatype: z.string(), shape: z.array(z.number()) });
 const ModelSummary = z.object({ name: z.string(), versions: z.array(z.string()), platform: z.string() });
 const ModelMetadata = ModelSummary.extend({ inputs: z.array(TensorSpec), outputs: z.array(TensorSpec) }).openapi('ModelMetadata');

@@ -1,0 +1,128 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { startPlatform, type Platform, type ProcessKind } from '../main.ts';
+import { openStore } from '../store/client.ts';
+import { migrate } from '../store/migrate.ts';
+import { driveDemoTraffic, seedDemoTenants } from './demo.ts';
+
+const USAGE = `inferledger — observability and cost attribution for multi-tenant AI inference
+
+usage: inferledger <command> [options]
+
+commands:
+  up [--demo]     all-in-one: embedded ClickHouse, migrations, sidecar + API + jobs on one port
+                  (--demo seeds demo tenants, prints their keys once and drives demo traffic)
+  sidecar         the inference sidecar alone (port INFERLEDGER_SIDECAR_PORT, default 8081)
+  api             API + jobs against the configured ClickHouse (port INFERLEDGER_PORT, default 8080)
+  migrate         apply schema migrations (idempotent)
+  help            this text
+
+environment: INFERLEDGER_CONFIG, INFERLEDGER_DATA_DIR, CLICKHOUSE_URL, CLICKHOUSE_CLUSTER,
+             INFERLEDGER_PORT, INFERLEDGER_SIDECAR_PORT, INFERLEDGER_ADMIN_KEY (see README)`;
+
+/** Commands in SPEC §1 that later work delivers; named here so the CLI says so plainly. */
+const NOT_YET = new Set(['dashboards', 'anomalies', 'statement', 'bench']);
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    console.log(USAGE);
+    return command ? 0 : 2;
+  }
+  if (NOT_YET.has(command)) {
+    console.error(`inferledger ${command}: not available in this version yet`);
+    return 2;
+  }
+  const config = readConfig();
+  if (!config) return 1;
+  switch (command) {
+    case 'migrate':
+      return runMigrate(config);
+    case 'up':
+    case 'sidecar':
+    case 'api': {
+      const { values } = parseArgs({ args: rest, options: { demo: { type: 'boolean', default: false } }, strict: true });
+      return runServer(config, command, values.demo === true);
+    }
+    default:
+      console.error(`unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+function readConfig(): Readonly<Config> | undefined {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+async function runMigrate(config: Readonly<Config>): Promise<number> {
+  const store = openStore({ url: config.clickhouse.url, cluster: config.clickhouse.cluster, dataDir: config.data_dir });
+  try {
+    const result = await migrate(store, { cluster: config.clickhouse.cluster, rawTtlDays: config.clickhouse.raw_ttl_days }, console.log);
+    console.log(result.applied.length ? `applied ${result.applied.length} migration(s)` : `schema up to date (${result.alreadyApplied} migrations)`);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+async function runServer(config: Readonly<Config>, kind: ProcessKind, demo: boolean): Promise<number> {
+  const port = kind === 'sidecar' ? config.sidecar.port : config.server.port;
+  const platform = await startPlatform(config, { kind, port });
+  const base = `http://localhost:${platform.port}`;
+  console.log(`inferledger ${kind} listening on ${base} (ClickHouse: ${platform.store.mode === 'embedded' ? `embedded, ${config.data_dir}/clickhouse` : 'server'})`);
+  if (platform.adminKey.generated) {
+    console.log(`\nadmin key (shown once, saved to ${platform.adminKey.path} with mode 0600):\n  ${platform.adminKey.key}\n`);
+  } else if (platform.adminKey.path) {
+    console.log(`admin key: in ${platform.adminKey.path}`);
+  }
+  let trickle: NodeJS.Timeout | undefined;
+  if (demo && kind === 'up') {
+    await startDemo(platform, base);
+    trickle = setInterval(() => void driveDemoTraffic(platform, 0.1).catch(() => {}), 15_000);
+  }
+  await waitForSignal();
+  console.log('shutting down: flushing telemetry...');
+  if (trickle) clearInterval(trickle);
+  await platform.close();
+  return 0;
+}
+
+async function startDemo(platform: Platform, base: string): Promise<void> {
+  const created = await seedDemoTenants(platform);
+  if (created.length) {
+    console.log('demo tenant keys (shown once):');
+    for (const { tenant, key } of created) console.log(`  ${tenant.padEnd(8)} ${key}`);
+    const first = created[0]!;
+    console.log(`\ntry:\n  curl -s -H "Authorization: Bearer ${first.key}" ${base}/v1/tenants/${first.tenant}/usage\n`);
+  } else {
+    console.log('demo tenants already seeded (their keys were printed on first start; an admin can create more)');
+  }
+  const sent = await driveDemoTraffic(platform);
+  await platform.runRollup();
+  console.log(`demo traffic: ${sent} real inference requests recorded; more every 15 s`);
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => resolve();
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`inferledger: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

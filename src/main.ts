@@ -1,0 +1,193 @@
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { resolveAdminKey, type AdminKeyResult } from './auth/admin-key.ts';
+import { KeyService } from './auth/key-service.ts';
+import { createHttpApp } from './api/app.ts';
+import type { AppEnv } from './api/env.ts';
+import type { Config } from './config/schema.ts';
+import { Spool } from './ingest/spool.ts';
+import { refreshUsageRollup } from './jobs/rollup.ts';
+import { startJobs, type JobScheduler, type JobSpec } from './jobs/scheduler.ts';
+import { AdmissionQueue } from './sidecar/admission.ts';
+import { InferenceService } from './sidecar/inference-service.ts';
+import { loadModelRegistry } from './sidecar/models/model-registry.ts';
+import type { ModelRegistry } from './sidecar/models/types.ts';
+import { readCpuCapacityMillicores, readMemoryLimitBytes } from './sidecar/resources/cgroup.ts';
+import { CpuLedger } from './sidecar/resources/cpu-ledger.ts';
+import { probeGpus } from './sidecar/resources/nvidia-smi.ts';
+import { readProcessCpuMicros, readProcessRssBytes } from './sidecar/resources/process-usage.ts';
+import { createResourceSampler, type ResourceSampler } from './sidecar/resources/sampler.ts';
+import { openStore, type Store } from './store/client.ts';
+import { migrate } from './store/migrate.ts';
+import { RESOURCE_ATTR } from './telemetry/attributes.ts';
+import { createTracing, type Tracing } from './telemetry/tracing.ts';
+
+/**
+ * The composition root: the only place that builds clients and wires adapters into services.
+ * `up` runs every part in one process; `sidecar` and `api` run one side each.
+ */
+
+export type ProcessKind = 'up' | 'sidecar' | 'api';
+
+export interface StartOptions {
+  kind: ProcessKind;
+  port: number;
+  log?: (line: string) => void;
+}
+
+export interface Platform {
+  readonly app: OpenAPIHono<AppEnv>;
+  readonly store: Store;
+  readonly keys: KeyService;
+  readonly adminKey: AdminKeyResult;
+  /** Bound port (useful when started on port 0). */
+  readonly port: number;
+  readonly inference?: InferenceService;
+  /** Writes buffered spans and resource samples out now (tests, demo, shutdown). */
+  flushTelemetry(): Promise<void>;
+  runRollup(): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface SidecarParts {
+  inference: InferenceService;
+  registry: ModelRegistry;
+  tracing: Tracing;
+  sampler: ResourceSampler;
+}
+
+export async function startPlatform(config: Readonly<Config>, opts: StartOptions): Promise<Platform> {
+  const log = opts.log ?? ((line: string) => console.log(line));
+  const store = openStore({ url: config.clickhouse.url, cluster: config.clickhouse.cluster, dataDir: config.data_dir });
+  const closers: Array<() => Promise<void>> = [() => store.close()];
+  try {
+    if (opts.kind !== 'sidecar') {
+      const result = await migrate(store, { cluster: config.clickhouse.cluster, rawTtlDays: config.clickhouse.raw_ttl_days }, log);
+      if (result.applied.length) log(`migrations applied: ${result.applied.join(', ')}`);
+    }
+    const adminKey = resolveAdminKey(config.admin_key, config.data_dir);
+    const keys = new KeyService(store, adminKey.key);
+    await keys.load();
+    const spool = new Spool(join(config.data_dir, 'spool'));
+
+    const sidecar = opts.kind === 'api' ? undefined : await startSidecar(config, store, spool, log);
+    if (sidecar) closers.unshift(() => stopSidecar(sidecar));
+
+    const jobs: JobSpec[] = [];
+    jobs.push({ name: 'spool-drain', cron: '*/10 * * * * *', run: () => spool.drain((table, rows) => store.insert(table, rows)) });
+    if (opts.kind !== 'sidecar') jobs.push({ name: 'usage-rollup', cron: '*/30 * * * * *', run: () => refreshUsageRollup(store) });
+    const scheduler: JobScheduler = startJobs(jobs, (job, err) => log(`job ${job} failed: ${(err as Error).message}`));
+    closers.unshift(() => scheduler.stop());
+
+    const app = createHttpApp({
+      store,
+      keys,
+      tenantExists: (t) => t in config.tenants || keys.tenantsWithKeys().has(t),
+      readiness: [{ name: 'clickhouse', check: () => store.ping() }],
+      maxBodyBytes: config.server.max_body_bytes,
+      now: Date.now,
+      api: opts.kind !== 'sidecar',
+      sidecar: sidecar && {
+        inference: sidecar.inference,
+        trustTenantHeader: config.sidecar.trust_tenant_header,
+        isReady: () => true,
+      },
+    });
+    const { server, port } = await listen(app, config.server.host, opts.port);
+    closers.unshift(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+    return {
+      app,
+      store,
+      keys,
+      adminKey,
+      port,
+      inference: sidecar?.inference,
+      async flushTelemetry() {
+        if (!sidecar) return;
+        await sidecar.sampler.sampleNow();
+        await sidecar.tracing.flush();
+      },
+      async runRollup() {
+        await refreshUsageRollup(store);
+      },
+      async close() {
+        for (const close of closers) await close().catch((err: unknown) => log(`shutdown: ${(err as Error).message}`));
+      },
+    };
+  } catch (err) {
+    for (const close of closers) await close().catch(() => {});
+    throw err;
+  }
+}
+
+async function startSidecar(config: Readonly<Config>, store: Store, spool: Spool, log: (line: string) => void): Promise<SidecarParts> {
+  const registry = await loadModelRegistry(config.models, config.tenants);
+  const instanceId = config.sidecar.instance_id ?? `${hostname()}-${process.pid}`;
+  const gpus = await probeGpus().catch(() => []);
+  const resource = {
+    [RESOURCE_ATTR.serviceName]: config.telemetry.service_name,
+    [RESOURCE_ATTR.serviceInstanceId]: instanceId,
+    [RESOURCE_ATTR.serviceVersion]: '0.1.0',
+    [RESOURCE_ATTR.hostName]: hostname(),
+    ...(gpus.length ? { [RESOURCE_ATTR.gpuModel]: gpus[0]!.name, [RESOURCE_ATTR.gpuCount]: gpus.length } : {}),
+  };
+  const onError = (err: unknown) => log(`telemetry: ${(err as Error).message} (spooled, will retry)`);
+  const tracing =
+    config.telemetry.exporter === 'otlp'
+      ? createTracing({ exporter: 'otlp', resource, batchDelayMs: config.telemetry.batch_delay_ms, maxBatchSize: config.telemetry.max_batch_size })
+      : createTracing({ exporter: 'clickhouse', store, spool, resource, batchDelayMs: config.telemetry.batch_delay_ms, maxBatchSize: config.telemetry.max_batch_size, onError });
+
+  const ledger = new CpuLedger(readProcessCpuMicros());
+  const inference = new InferenceService({
+    registry,
+    tracer: tracing.tracer,
+    ledger,
+    admission: new AdmissionQueue(config.sidecar.max_concurrency, config.sidecar.max_queue),
+    readCpuMicros: readProcessCpuMicros,
+  });
+  const sampler = createResourceSampler({
+    intervalMs: config.sidecar.sample_interval_s * 1000,
+    instanceId,
+    host: hostname(),
+    serviceName: config.telemetry.service_name,
+    ledger,
+    readCpuMicros: readProcessCpuMicros,
+    readRssBytes: readProcessRssBytes,
+    readCapacity: () => ({ cpuMillicores: readCpuCapacityMillicores(), memoryBytes: readMemoryLimitBytes() }),
+    probeGpus: () => probeGpus(),
+    now: Date.now,
+    onSample: (sample, gpuRows) => writeOrSpool(store, spool, [['resource_samples', [sample]], ['gpu_samples', gpuRows]], onError),
+    onError: (err) => log(`resource sampler: ${(err as Error).message}`),
+  });
+  sampler.start();
+  return { inference, registry, tracing, sampler };
+}
+
+async function stopSidecar(parts: SidecarParts): Promise<void> {
+  await parts.sampler.stop();
+  await parts.tracing.shutdown();
+  await parts.registry.close();
+}
+
+/** Samples are billing inputs too: a failed write goes to the spool, never away. */
+async function writeOrSpool(store: Store, spool: Spool, batches: Array<[string, readonly object[]]>, onError: (err: unknown) => void): Promise<void> {
+  for (const [table, rows] of batches) {
+    if (rows.length === 0) continue;
+    try {
+      await store.insert(table, rows);
+    } catch (err) {
+      onError(err);
+      spool.append(table, rows);
+    }
+  }
+}
+
+function listen(app: OpenAPIHono<AppEnv>, hostname: string, port: number): Promise<{ server: ServerType; port: number }> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch: app.fetch, hostname, port }, (info) => resolve({ server, port: info.port }));
+    server.once('error', reject);
+  });
+}
