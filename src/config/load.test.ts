@@ -1,0 +1,107 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BUNDLED_MODELS, ConfigError, loadConfig } from './load.ts';
+
+const dir = () => mkdtempSync(join(tmpdir(), 'il-config-'));
+
+function issuesOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('gives working defaults with no file and no env', () => {
+    const cwd = dir();
+    const config = loadConfig({}, cwd);
+    expect(config.server.port).toBe(8080);
+    expect(config.sidecar.port).toBe(8081);
+    expect(config.data_dir).toBe(join(cwd, 'data'));
+    expect(config.clickhouse.url).toBeUndefined();
+    expect(config.models.map((m) => m.name)).toEqual(BUNDLED_MODELS.map((m) => m.name));
+    expect(Object.isFrozen(config.server)).toBe(true);
+  });
+
+  it('applies SPEC §1 environment overrides over the file', () => {
+    const cwd = dir();
+    writeFileSync(join(cwd, 'inferledger.yaml'), 'server:\n  port: 9000\ndata_dir: ./from-file\n');
+    const config = loadConfig(
+      {
+        INFERLEDGER_PORT: '9100',
+        INFERLEDGER_SIDECAR_PORT: '9101',
+        INFERLEDGER_DATA_DIR: '/tmp/x',
+        CLICKHOUSE_URL: 'http://u:p@ch:8123/db',
+        CLICKHOUSE_CLUSTER: 'main',
+        INFERLEDGER_ADMIN_KEY: 'a-long-enough-admin-key',
+      },
+      cwd,
+    );
+    expect(config).toMatchObject({
+      server: { port: 9100 },
+      sidecar: { port: 9101 },
+      data_dir: '/tmp/x',
+      clickhouse: { url: 'http://u:p@ch:8123/db', cluster: 'main' },
+      admin_key: 'a-long-enough-admin-key',
+    });
+  });
+
+  it('reads JSON too and resolves model paths against the config file', () => {
+    const cwd = dir();
+    const path = join(cwd, 'conf.json');
+    writeFileSync(path, JSON.stringify({ models: [{ name: 'm1', path: 'models/m1.onnx' }] }));
+    const config = loadConfig({ INFERLEDGER_CONFIG: path }, '/');
+    expect(config.models).toEqual([{ name: 'm1', path: join(cwd, 'models/m1.onnx'), version: '1', tokens: false }]);
+  });
+
+  it('reports every issue at once, with its path', () => {
+    const cwd = dir();
+    writeFileSync(
+      join(cwd, 'inferledger.yaml'),
+      [
+        'server: { port: 70000 }',
+        'sidecar: { trust_tenant_header: "false" }',
+        'models: [{ name: m, path: a.onnx }, { name: m, path: b.onnx }]',
+        'tenants: { "Bad Tenant": {}, ok: { model_variants: { m: missing } } }',
+      ].join('\n'),
+    );
+    const issues = issuesOf(() => loadConfig({ INFERLEDGER_SIDECAR_PORT: 'abc' }, cwd));
+    expect(issues).toEqual([expect.stringContaining('INFERLEDGER_SIDECAR_PORT')]);
+
+    const all = issuesOf(() => loadConfig({}, cwd));
+    expect(all).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^server\.port: /),
+        // a quoted "false" is a string, not a boolean: no z.coerce.boolean() trap
+        expect.stringMatching(/^sidecar\.trust_tenant_header: /),
+        expect.stringMatching(/^tenants\.Bad Tenant: /),
+      ]),
+    );
+  });
+
+  it('reports cross-field problems: duplicates and unknown variants', () => {
+    const cwd = dir();
+    writeFileSync(
+      join(cwd, 'inferledger.yaml'),
+      'models: [{ name: m, path: a.onnx }, { name: m, path: b.onnx }]\ntenants: { ok: { model_variants: { m: missing } } }\n',
+    );
+    expect(issuesOf(() => loadConfig({}, cwd))).toEqual([
+      'models.1.name: duplicate model "m"',
+      'tenants.ok.model_variants.m: unknown model "missing"',
+    ]);
+  });
+
+  it.each([
+    ['a missing explicit file', { INFERLEDGER_CONFIG: '/nope/x.yaml' }, /file not found/],
+    ['a non-mapping document', { INFERLEDGER_CONFIG: 'list.yaml' }, /top level must be a mapping/],
+  ])('rejects %s', (_name, env, pattern) => {
+    const cwd = dir();
+    writeFileSync(join(cwd, 'list.yaml'), '- a\n- b\n');
+    expect(issuesOf(() => loadConfig(env, cwd))).toEqual([expect.stringMatching(pattern)]);
+  });
+});
