@@ -35,6 +35,8 @@ export interface StartOptions {
   kind: ProcessKind;
   port: number;
   log?: (line: string) => void;
+  /** Environment for the standard OTEL_* variables (defaults to process.env). */
+  env?: Record<string, string | undefined>;
 }
 
 export interface Platform {
@@ -63,7 +65,9 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
   const store = openStore({ url: config.clickhouse.url, cluster: config.clickhouse.cluster, dataDir: config.data_dir });
   const closers: Array<() => Promise<void>> = [() => store.close()];
   try {
-    if (opts.kind !== 'sidecar') {
+    // A sidecar on a shared server leaves the schema to `migrate`/`api`; on its own embedded
+    // engine nobody else would create it.
+    if (opts.kind !== 'sidecar' || store.mode === 'embedded') {
       const result = await migrate(store, { cluster: config.clickhouse.cluster, rawTtlDays: config.clickhouse.raw_ttl_days }, log);
       if (result.applied.length) log(`migrations applied: ${result.applied.join(', ')}`);
     }
@@ -72,7 +76,8 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     await keys.load();
     const spool = new Spool(join(config.data_dir, 'spool'));
 
-    const sidecar = opts.kind === 'api' ? undefined : await startSidecar(config, store, spool, log);
+    const exporter = telemetryExporter(config, opts.kind, opts.env ?? process.env);
+    const sidecar = opts.kind === 'api' ? undefined : await startSidecar(config, store, spool, exporter, log);
     if (sidecar) closers.unshift(() => stopSidecar(sidecar));
 
     const jobs: JobSpec[] = [];
@@ -123,7 +128,23 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
   }
 }
 
-async function startSidecar(config: Readonly<Config>, store: Store, spool: Spool, log: (line: string) => void): Promise<SidecarParts> {
+/**
+ * Where spans go. The standalone sidecar exports OTLP when the standard OTel endpoint variables
+ * are set (to an ingest endpoint or a collector); otherwise, and always in `up`, spans are written
+ * straight to ClickHouse.
+ */
+export function telemetryExporter(config: Readonly<Config>, kind: ProcessKind, env: Record<string, string | undefined>): 'clickhouse' | 'otlp' {
+  if (kind === 'sidecar' && (env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)) return 'otlp';
+  return config.telemetry.exporter;
+}
+
+async function startSidecar(
+  config: Readonly<Config>,
+  store: Store,
+  spool: Spool,
+  exporter: 'clickhouse' | 'otlp',
+  log: (line: string) => void,
+): Promise<SidecarParts> {
   const registry = await loadModelRegistry(config.models, config.tenants);
   const instanceId = config.sidecar.instance_id ?? `${hostname()}-${process.pid}`;
   const gpus = await probeGpus().catch(() => []);
@@ -136,7 +157,7 @@ async function startSidecar(config: Readonly<Config>, store: Store, spool: Spool
   };
   const onError = (err: unknown) => log(`telemetry: ${(err as Error).message} (spooled, will retry)`);
   const tracing =
-    config.telemetry.exporter === 'otlp'
+    exporter === 'otlp'
       ? createTracing({ exporter: 'otlp', resource, batchDelayMs: config.telemetry.batch_delay_ms, maxBatchSize: config.telemetry.max_batch_size })
       : createTracing({ exporter: 'clickhouse', store, spool, resource, batchDelayMs: config.telemetry.batch_delay_ms, maxBatchSize: config.telemetry.max_batch_size, onError });
 
