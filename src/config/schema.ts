@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_PRICING_INPUT, pricingSchema } from '../pricing/price-book.ts';
 
 /**
  * The one configuration schema. A config file (YAML or JSON) and environment variables are
@@ -23,7 +24,8 @@ const modelSchema = z.object({
 });
 
 const tenantSchema = z.object({
-  plan: z.string().min(1).default('standard'),
+  /** Plan name in pricing.plans; absent: pricing.default_plan. */
+  plan: z.string().min(1).optional(),
   /** Logical model name -> name of the configured model this tenant actually runs (its variant). */
   model_variants: z.record(modelNameSchema, modelNameSchema).default({}),
   /** Models this tenant may use; empty means every configured model that is not a variant-only model. */
@@ -72,6 +74,8 @@ export const configSchema = z
       })
       .default({ exporter: 'clickhouse', service_name: 'inferledger-sidecar', batch_delay_ms: 1000, max_batch_size: 512 }),
     models: z.array(modelSchema).default([]),
+    /** Capacity prices, plans and the idle policy; see pricing/price-book.ts. */
+    pricing: z.preprocess((v) => v ?? DEFAULT_PRICING_INPUT, pricingSchema),
     tenants: z.record(tenantIdSchema, tenantSchema).default({}),
   })
   .superRefine((cfg, ctx) => {
@@ -81,6 +85,9 @@ export const configSchema = z
       names.add(m.name);
     });
     for (const [tenant, t] of Object.entries(cfg.tenants)) {
+      if (t.plan !== undefined && !(t.plan in cfg.pricing.plans)) {
+        ctx.addIssue({ code: 'custom', path: ['tenants', tenant, 'plan'], message: `unknown plan "${t.plan}" (pricing.plans has: ${Object.keys(cfg.pricing.plans).join(', ')})` });
+      }
       for (const [logical, variant] of Object.entries(t.model_variants)) {
         if (!names.has(variant))
           ctx.addIssue({ code: 'custom', path: ['tenants', tenant, 'model_variants', logical], message: `unknown model "${variant}"` });
