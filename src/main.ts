@@ -8,7 +8,7 @@ import { createHttpApp } from './api/app.ts';
 import type { AppEnv } from './api/env.ts';
 import type { Config } from './config/schema.ts';
 import { Spool } from './ingest/spool.ts';
-import { refreshUsageRollup } from './jobs/rollup.ts';
+import { refreshRollups } from './jobs/rollup.ts';
 import { startJobs, type JobScheduler, type JobSpec } from './jobs/scheduler.ts';
 import { AdmissionQueue } from './sidecar/admission.ts';
 import { InferenceService } from './sidecar/inference-service.ts';
@@ -82,7 +82,8 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
 
     const jobs: JobSpec[] = [];
     jobs.push({ name: 'spool-drain', cron: '*/10 * * * * *', run: () => spool.drain((table, rows) => store.insert(table, rows)) });
-    if (opts.kind !== 'sidecar') jobs.push({ name: 'usage-rollup', cron: '*/30 * * * * *', run: () => refreshUsageRollup(store) });
+    const rollupOptions = { rawTtlDays: config.clickhouse.raw_ttl_days };
+    if (opts.kind !== 'sidecar') jobs.push({ name: 'rollups', cron: '*/30 * * * * *', run: () => refreshRollups(store, rollupOptions) });
     const scheduler: JobScheduler = startJobs(jobs, (job, err) => log(`job ${job} failed: ${(err as Error).message}`));
     closers.unshift(() => scheduler.stop());
 
@@ -116,7 +117,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
         await sidecar.tracing.flush();
       },
       async runRollup() {
-        await refreshUsageRollup(store);
+        await refreshRollups(store, rollupOptions);
       },
       async close() {
         for (const close of closers) await close().catch((err: unknown) => log(`shutdown: ${(err as Error).message}`));

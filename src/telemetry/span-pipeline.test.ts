@@ -3,7 +3,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestStore } from '../../test/support/store.ts';
-import { refreshUsageRollup } from '../jobs/rollup.ts';
+import { refreshRollups } from '../jobs/rollup.ts';
 import type { Store } from '../store/client.ts';
 import { readUsage } from '../usage/usage-service.ts';
 import { ATTR, INFERENCE_SPAN_NAME } from './attributes.ts';
@@ -68,7 +68,7 @@ describe('no double counting (chdb)', () => {
     expect(usage.totals.cpu_seconds).toBeCloseTo(3 * 0.001234, 9);
     expect(usage.by_model).toEqual([expect.objectContaining({ model: 'classifier-small', requests: 3 })]);
 
-    await refreshUsageRollup(store);
+    await refreshRollups(store, { rawTtlDays: 3650 });
     const rollupSum = async () =>
       store.query<{ requests: string; cpu_us: string }>({
         query: "SELECT sum(requests) requests, sum(cpu_us) cpu_us FROM usage_hourly FINAL WHERE tenant_id = 't-dedupe'",
@@ -77,8 +77,8 @@ describe('no double counting (chdb)', () => {
 
     // Late duplicate after the rollup ran, then the job runs again (twice: re-runs are safe).
     await store.insert('otel_traces', rows);
-    await refreshUsageRollup(store);
-    await refreshUsageRollup(store);
+    await refreshRollups(store, { rawTtlDays: 3650 });
+    await refreshRollups(store, { rawTtlDays: 3650 });
     expect(await rollupSum()).toEqual([{ requests: '3', cpu_us: String(3 * 1234) }]);
   });
 

@@ -4,13 +4,14 @@
  */
 
 /** Hours that received request rows since the watermark (ingested_at is set by the server). */
-export function dirtyHoursQuery(sinceMs: number) {
+export function dirtyHoursQuery(sinceMs: number, notBeforeMs: number) {
   return {
     query: `SELECT DISTINCT toUnixTimestamp(toStartOfHour(ts)) * 1000 AS hour_ms
             FROM requests
             WHERE ingested_at >= fromUnixTimestamp64Milli({since:Int64})
+              AND ts >= fromUnixTimestamp64Milli({not_before:Int64})
             ORDER BY hour_ms`,
-    params: { since: sinceMs },
+    params: { since: sinceMs, not_before: notBeforeMs },
   };
 }
 
