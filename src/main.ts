@@ -94,7 +94,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       readiness: [{ name: 'clickhouse', check: () => store.ping() }],
       maxBodyBytes: config.server.max_body_bytes,
       now: Date.now,
-      api: opts.kind !== 'sidecar',
+      api: opts.kind === 'sidecar' ? undefined : { costs: { store, pricing: config.pricing, planOf: (t) => planOf(config, t), now: Date.now } },
       sidecar: sidecar && {
         inference: sidecar.inference,
         trustTenantHeader: config.sidecar.trust_tenant_header,
@@ -205,6 +205,10 @@ async function writeOrSpool(store: Store, spool: Spool, batches: Array<[string, 
       spool.append(table, rows);
     }
   }
+}
+
+export function planOf(config: Readonly<Config>, tenantId: string): string {
+  return config.tenants[tenantId]?.plan ?? config.pricing.default_plan;
 }
 
 function listen(app: OpenAPIHono<AppEnv>, hostname: string, port: number): Promise<{ server: ServerType; port: number }> {

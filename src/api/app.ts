@@ -1,5 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
+import type { CostContext } from '../attribution/cost-service.ts';
 import type { KeyService } from '../auth/key-service.ts';
 import { AppError } from '../errors.ts';
 import type { InferenceService } from '../sidecar/inference-service.ts';
@@ -8,6 +9,7 @@ import type { Store } from '../store/client.ts';
 import type { AppEnv } from './env.ts';
 import { errorBody, handleError, zodMessage } from './errors.ts';
 import { registerHealthRoutes, type ReadinessCheck } from './routes/health.ts';
+import { registerCostRoutes } from './routes/costs.ts';
 import { registerKeyRoutes } from './routes/keys.ts';
 import { registerUsageRoutes } from './routes/usage.ts';
 
@@ -21,7 +23,7 @@ export interface HttpAppDeps {
   /** Present when this process serves inference (`up`, `sidecar`). */
   sidecar?: { inference: InferenceService; trustTenantHeader: boolean; isReady: () => boolean };
   /** Present when this process serves the tenant/admin API (`up`, `api`). */
-  api?: boolean;
+  api?: { costs: CostContext };
 }
 
 /** One Hono app for every process kind; which route groups exist depends on the deps given. */
@@ -50,6 +52,7 @@ export function createHttpApp(deps: HttpAppDeps): OpenAPIHono<AppEnv> {
   if (deps.api) {
     registerKeyRoutes(app, deps.keys);
     registerUsageRoutes(app, deps);
+    registerCostRoutes(app, { ...deps, costs: deps.api.costs });
   }
   app.doc31('/openapi.json', { openapi: '3.1.0', info: { title: 'inferledger', version: '0.1.0' } });
   return app;

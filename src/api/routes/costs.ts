@@ -1,0 +1,106 @@
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { attributionReport, tenantCostReport } from '../../attribution/cost-reports.ts';
+import { readAttributionData, type CostContext } from '../../attribution/cost-service.ts';
+import { requireTenantAccess, type KeyService } from '../../auth/key-service.ts';
+import { requireRole } from '../auth.ts';
+import type { AppEnv } from '../env.ts';
+import { bearerSecurity, errorResponses, TenantParams } from '../schemas.ts';
+import { resolveRange } from '../time-params.ts';
+import { RangeQuery } from './usage.ts';
+
+const Money = z.string().openapi({ example: '12.345678', description: 'decimal amount in the currency' });
+const Resources = z.object({ cpu: Money, memory: Money, gpu: Money });
+
+const CostsSchema = z
+  .object({
+    tenant: z.string(),
+    from: z.string(),
+    to: z.string(),
+    step_seconds: z.number(),
+    currency: z.string(),
+    idle_policy: z.string(),
+    total: Money,
+    usage_cost: Money,
+    by_resource: Resources.extend({ idle_share: Money, overhead_share: Money }),
+    by_model: z.array(z.object({ model: z.string(), cost: Money })),
+    series: z.array(z.object({ t: z.string(), total: Money, usage_cost: Money, idle_share: Money, overhead_share: Money })),
+  })
+  .openapi('Costs');
+
+const Margin = z.object({ revenue: Money, cost: Money, margin: Money });
+const AttributionSchema = z
+  .object({
+    from: z.string(),
+    to: z.string(),
+    currency: z.string(),
+    idle_policy: z.string(),
+    capacity_cost: Money,
+    overhead_cost: Money,
+    idle_cost: Money,
+    unallocated_idle: Money,
+    capacity_by_resource: Resources,
+    idle_by_resource: Resources,
+    tenants: z.array(
+      z.object({
+        tenant: z.string(),
+        plan: z.string(),
+        usage_cost: Money,
+        usage_by_resource: Resources,
+        idle_share: Money,
+        overhead_share: Money,
+        total_cost: Money,
+        revenue: Money,
+        margin: Money,
+      }),
+    ),
+    margin: z.object({
+      by_model: z.array(Margin.extend({ tenant: z.string(), model: z.string() })),
+      by_plan: z.array(Margin.extend({ plan: z.string() })),
+    }),
+    unpriced_usage: z.object({ cpu_seconds: z.number(), gpu_seconds: z.number(), hours: z.number() }),
+    conservation: z.object({ holds: z.boolean(), difference: Money, rule: z.string() }),
+  })
+  .openapi('Attribution');
+
+export interface CostRouteDeps {
+  costs: CostContext;
+  keys: KeyService;
+  tenantExists: (tenantId: string) => boolean;
+}
+
+const HOUR_S = 3600;
+
+export function registerCostRoutes(app: OpenAPIHono<AppEnv>, deps: CostRouteDeps): void {
+  const tenantCosts = createRoute({
+    method: 'get',
+    path: '/v1/tenants/{tenant}/costs',
+    summary: "A tenant's attributed cost (usage + idle and overhead shares), by resource, model and time. Whole hours.",
+    security: bearerSecurity,
+    middleware: [requireRole(deps.keys, ['admin', 'tenant'])] as const,
+    request: { params: TenantParams, query: RangeQuery },
+    responses: { 200: { description: 'costs', content: { 'application/json': { schema: CostsSchema } } }, ...errorResponses },
+  });
+  app.openapi(tenantCosts, async (c) => {
+    const { tenant } = c.req.valid('param');
+    requireTenantAccess(c.get('principal'), tenant, deps.tenantExists);
+    const q = c.req.valid('query');
+    const { range, stepSeconds } = resolveRange({ ...q, step: q.step === undefined ? undefined : Math.max(HOUR_S, q.step) }, deps.costs.now());
+    const data = await readAttributionData(deps.costs.store, range);
+    return c.json(tenantCostReport(deps.costs, data, tenant, Math.max(HOUR_S, stepSeconds)), 200);
+  });
+
+  const attribution = createRoute({
+    method: 'get',
+    path: '/v1/attribution',
+    summary: 'Capacity cost attributed to tenants, idle and overhead by policy, margin, and the conservation check (admin). Whole hours.',
+    security: bearerSecurity,
+    middleware: [requireRole(deps.keys, ['admin'])] as const,
+    request: { query: RangeQuery.omit({ step: true }) },
+    responses: { 200: { description: 'attribution', content: { 'application/json': { schema: AttributionSchema } } }, ...errorResponses },
+  });
+  app.openapi(attribution, async (c) => {
+    const { range } = resolveRange(c.req.valid('query'), deps.costs.now());
+    const data = await readAttributionData(deps.costs.store, range);
+    return c.json(attributionReport(deps.costs, data), 200);
+  });
+}

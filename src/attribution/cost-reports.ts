@@ -1,0 +1,123 @@
+import { formatMoney, type Micros } from '../money/money.ts';
+import { microsToSeconds } from '../usage/units.ts';
+import { marginByModel, runAttribution, type AttributionData, type CostContext } from './cost-service.ts';
+import type { AttributionResult, ResourceCosts } from './types.ts';
+
+/** JSON shapes of the cost endpoints (SPEC §7): money as decimal strings, never numbers. */
+
+const money = formatMoney;
+const resources = (r: ResourceCosts) => ({ cpu: money(r.cpu), memory: money(r.memory), gpu: money(r.gpu) });
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function marginOf(revenue: Micros, cost: Micros) {
+  return { revenue: money(revenue), cost: money(cost), margin: money(revenue - cost) };
+}
+
+export function attributionReport(ctx: CostContext, data: AttributionData) {
+  const result = runAttribution(ctx, data);
+  const models = marginByModel(ctx, result, data.usageRows);
+  const revenueOf = (tenantId: string) => models.filter((m) => m.tenantId === tenantId).reduce((a, m) => a + m.revenue, 0n);
+  const byPlan = new Map<string, { revenue: Micros; cost: Micros }>();
+  for (const t of result.tenants) {
+    const plan = ctx.planOf(t.tenantId);
+    const acc = byPlan.get(plan) ?? { revenue: 0n, cost: 0n };
+    acc.revenue += revenueOf(t.tenantId);
+    acc.cost += t.totalCost;
+    byPlan.set(plan, acc);
+  }
+  return {
+    from: iso(result.from),
+    to: iso(result.to),
+    currency: ctx.pricing.currency,
+    idle_policy: result.idlePolicy,
+    capacity_cost: money(result.capacityCost),
+    overhead_cost: money(result.overheadCost),
+    idle_cost: money(result.idleCost),
+    unallocated_idle: money(result.unallocatedIdle),
+    capacity_by_resource: resources(result.capacityByResource),
+    idle_by_resource: resources(result.idleByResource),
+    tenants: result.tenants.map((t) => {
+      const revenue = revenueOf(t.tenantId);
+      return {
+        tenant: t.tenantId,
+        plan: ctx.planOf(t.tenantId),
+        usage_cost: money(t.usageCost),
+        usage_by_resource: resources(t.usageByResource),
+        idle_share: money(t.idleShare),
+        overhead_share: money(t.overheadShare),
+        total_cost: money(t.totalCost),
+        revenue: money(revenue),
+        margin: money(revenue - t.totalCost),
+      };
+    }),
+    margin: {
+      by_model: models.map((m) => ({ tenant: m.tenantId, model: m.model, ...marginOf(m.revenue, m.cost) })),
+      by_plan: [...byPlan.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([plan, v]) => ({ plan, ...marginOf(v.revenue, v.cost) })),
+    },
+    unpriced_usage: {
+      cpu_seconds: microsToSeconds(result.unpricedUsage.cpuUs),
+      gpu_seconds: microsToSeconds(result.unpricedUsage.gpuUs),
+      hours: result.unpricedUsage.hours,
+    },
+    conservation: {
+      holds: result.conservation.holds,
+      difference: money(result.conservation.difference),
+      rule: 'sum(tenants.total_cost) + unallocated_idle = capacity_cost + overhead_cost',
+    },
+  };
+}
+
+/** Splits the data into consecutive buckets of `stepMs` (a whole number of hours). */
+function buckets(data: AttributionData, stepMs: number): AttributionData[] {
+  const out: AttributionData[] = [];
+  for (let from = data.range.from; from < data.range.to; from += stepMs) {
+    const to = Math.min(from + stepMs, data.range.to);
+    const inside = (h: number) => h >= from && h < to;
+    out.push({
+      range: { from, to },
+      capacity: data.capacity.filter((c) => inside(c.hour)),
+      usage: data.usage.filter((u) => inside(u.hour)),
+      usageRows: data.usageRows.filter((r) => inside(r.hour_ms)),
+    });
+  }
+  return out;
+}
+
+function tenantCosts(result: AttributionResult, tenantId: string) {
+  return result.tenants.find((t) => t.tenantId === tenantId);
+}
+
+/**
+ * One tenant's costs. Attribution needs every tenant's usage (idle is shared by policy), but only
+ * this tenant's figures leave this function. Series buckets are computed separately and, by the
+ * engine's additivity, sum exactly to the total.
+ */
+export function tenantCostReport(ctx: CostContext, data: AttributionData, tenantId: string, stepSeconds: number) {
+  const stepMs = Math.max(1, Math.round(stepSeconds / 3600)) * 3_600_000;
+  const whole = runAttribution(ctx, data);
+  const t = tenantCosts(whole, tenantId);
+  const models = marginByModel(ctx, whole, data.usageRows).filter((m) => m.tenantId === tenantId);
+  const zero = { cpu: 0n, memory: 0n, gpu: 0n };
+  return {
+    tenant: tenantId,
+    from: iso(whole.from),
+    to: iso(whole.to),
+    step_seconds: stepMs / 1000,
+    currency: ctx.pricing.currency,
+    idle_policy: whole.idlePolicy,
+    total: money(t?.totalCost ?? 0n),
+    usage_cost: money(t?.usageCost ?? 0n),
+    by_resource: { ...resources(t?.usageByResource ?? zero), idle_share: money(t?.idleShare ?? 0n), overhead_share: money(t?.overheadShare ?? 0n) },
+    by_model: models.map((m) => ({ model: m.model, cost: money(m.cost) })),
+    series: buckets(data, stepMs).map((b) => {
+      const bt = tenantCosts(runAttribution(ctx, b), tenantId);
+      return {
+        t: iso(b.range.from),
+        total: money(bt?.totalCost ?? 0n),
+        usage_cost: money(bt?.usageCost ?? 0n),
+        idle_share: money(bt?.idleShare ?? 0n),
+        overhead_share: money(bt?.overheadShare ?? 0n),
+      };
+    }),
+  };
+}
