@@ -34,6 +34,12 @@ export interface PricedAtom {
   idle: ResourceCosts;
   /** Usage cost of each line, index-aligned with the `lines` argument. */
   lines: ResourceCosts[];
+  /**
+   * Usage value of each line before rounding to micros (in 1e-12 of the currency): the weights of
+   * the proportional idle policy, so tenants whose usage is worth less than a micro per hour
+   * still carry their true proportion instead of a rounded zero.
+   */
+  weights: bigint[];
 }
 
 export const ZERO_COSTS: Readonly<ResourceCosts> = Object.freeze({ cpu: 0n, memory: 0n, gpu: 0n });
@@ -99,6 +105,13 @@ function usedCost(held: Held, capacity: ResourceCosts, cpuUs: bigint, gpuUs: big
   return { cpu, memory, gpu };
 }
 
+/** A line's CPU and GPU use priced at the rate's own precision (1e-12), unclamped and unrounded. */
+function fineUsageValue(held: Held, line: UsageLine, prices: CapacityPrices): bigint {
+  const cpu = (line.cpuUs * prices.vcpu_hour) / US_PER_HOUR;
+  const gpu = held.gpuMs === 0n ? 0n : (line.gpuUs * held.gpuRateMs) / (held.gpuMs * US_PER_HOUR);
+  return cpu + gpu;
+}
+
 /** Splits `total` by weights; an all-zero weight vector only ever comes with a zero total. */
 function split(total: Micros, weights: readonly bigint[]): Micros[] {
   return apportion(total, weights) ?? weights.map(() => 0n);
@@ -120,5 +133,6 @@ export function priceAtom(rows: readonly CapacityHour[], lines: readonly UsageLi
     capacity,
     idle: { cpu: capacity.cpu - used.cpu, memory: capacity.memory - used.memory, gpu: capacity.gpu - used.gpu },
     lines: lines.map((_, i) => ({ cpu: cpuParts[i] ?? 0n, memory: memoryParts[i] ?? 0n, gpu: gpuParts[i] ?? 0n })),
+    weights: lines.map((l) => fineUsageValue(held, l, prices)),
   };
 }

@@ -224,3 +224,24 @@ describe('attributeCosts: edge cases', () => {
     expect(attributeCosts({ ...base, from: at(0), to: at(0) }).tenants).toEqual([]);
   });
 });
+
+describe('attributeCosts: proportional weights below a micro', () => {
+  it('shares idle by true usage even when each usage cost rounds to zero micros', () => {
+    // 2 vCPU for an hour at $0.036/vCPU-h = 72,000 micros; A uses 300 µs, B 100 µs of CPU:
+    // each worth ~3e-9 and ~1e-9 dollars, 0 micros after rounding, but still a 3:1 proportion.
+    const r = attributeCosts({
+      from: at(0),
+      to: at(1),
+      now: at(0),
+      capacity: [cap('i', 0, { cpuMillicoreMs: 2000n * HOUR_MS })],
+      usage: [use('a', 'i', 0, { cpuUs: 300n }), use('b', 'i', 0, { cpuUs: 100n })],
+      prices: [price(0, { vcpu: '0.036' })],
+      idlePolicy: 'proportional',
+    });
+    expect(r.tenants.map((t) => [t.tenantId, formatMoney(t.usageCost), formatMoney(t.idleShare)])).toEqual([
+      ['a', '0.000000', '0.054000'],
+      ['b', '0.000000', '0.018000'],
+    ]);
+    expect(r.unallocatedIdle).toBe(0n);
+  });
+});

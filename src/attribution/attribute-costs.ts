@@ -40,6 +40,8 @@ interface HourPool {
   idle: Micros;
   overhead: Micros;
   usageByTenant: Map<string, Micros>;
+  /** Unrounded usage value per tenant (1e-12): the proportional policy's weights. */
+  weightByTenant: Map<string, bigint>;
 }
 
 interface TenantLedger {
@@ -117,7 +119,7 @@ function groupAtoms(input: AttributionInput): Map<string, Atom> {
 function poolOf(ledger: Ledger, hour: number): HourPool {
   let pool = ledger.hours.get(hour);
   if (!pool) {
-    pool = { idle: 0n, overhead: 0n, usageByTenant: new Map() };
+    pool = { idle: 0n, overhead: 0n, usageByTenant: new Map(), weightByTenant: new Map() };
     ledger.hours.set(hour, pool);
   }
   return pool;
@@ -132,7 +134,7 @@ function tenantOf(ledger: Ledger, tenantId: string): TenantLedger {
   return t;
 }
 
-function chargeLine(ledger: Ledger, pool: HourPool, instanceId: string, line: UsageLine, cost: ResourceCosts): void {
+function chargeLine(ledger: Ledger, pool: HourPool, instanceId: string, line: UsageLine, cost: ResourceCosts, weight = 0n): void {
   const amount = totalOf(cost);
   const t = tenantOf(ledger, line.tenantId);
   addInto(t.usage, cost);
@@ -142,6 +144,7 @@ function chargeLine(ledger: Ledger, pool: HourPool, instanceId: string, line: Us
   t.byModel.set(modelKey, m);
   t.byInstance.set(instanceId, (t.byInstance.get(instanceId) ?? 0n) + amount);
   pool.usageByTenant.set(line.tenantId, (pool.usageByTenant.get(line.tenantId) ?? 0n) + amount);
+  pool.weightByTenant.set(line.tenantId, (pool.weightByTenant.get(line.tenantId) ?? 0n) + weight);
 }
 
 function settleAtom(ledger: Ledger, atom: Atom, prices: readonly CapacityPrices[]): void {
@@ -163,7 +166,7 @@ function settleAtom(ledger: Ledger, atom: Atom, prices: readonly CapacityPrices[
   addInto(ledger.capacity, priced.capacity);
   addInto(ledger.idle, priced.idle);
   pool.idle += totalOf(priced.idle);
-  lines.forEach((line, i) => chargeLine(ledger, pool, atom.instanceId, line, priced.lines[i] ?? ZERO_COSTS));
+  lines.forEach((line, i) => chargeLine(ledger, pool, atom.instanceId, line, priced.lines[i] ?? ZERO_COSTS, priced.weights[i]));
 }
 
 /** Overhead is a fixed cost of running the platform: it accrues for every started hour. */
@@ -177,10 +180,10 @@ function accrueOverhead(ledger: Ledger, input: AttributionInput, prices: readonl
   }
 }
 
-function weightOf(policy: IdlePolicy, usageCost: Micros): bigint {
+function weightOf(policy: IdlePolicy, usageValue: bigint): bigint {
   switch (policy) {
     case 'proportional':
-      return usageCost;
+      return usageValue;
     case 'even':
       return 1n;
     case 'none':
@@ -191,7 +194,7 @@ function weightOf(policy: IdlePolicy, usageCost: Micros): bigint {
 /** Idle and overhead are apportioned separately so that each tenant's two shares are exact. */
 function shareHour(ledger: Ledger, pool: HourPool, policy: IdlePolicy): void {
   const tenantIds = [...pool.usageByTenant.keys()].sort(compareText);
-  const weights = tenantIds.map((id) => weightOf(policy, pool.usageByTenant.get(id) ?? 0n));
+  const weights = tenantIds.map((id) => weightOf(policy, pool.weightByTenant.get(id) ?? 0n));
   const idle = apportion(pool.idle, weights);
   const overhead = apportion(pool.overhead, weights);
   if (!idle || !overhead) {
