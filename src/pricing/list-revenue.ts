@@ -1,5 +1,5 @@
 import { divRound, MICROS_PER_UNIT, RATE_SCALE, type Micros, type Rate } from '../money/money.ts';
-import { METER_UNITS, quantityOf, type MeterQuantities } from './meters.ts';
+import { baseQuantity, METER_UNITS, type MeterQuantities } from './meters.ts';
 import { METERS, versionAt, type MeterPrice, type PlanVersion } from './price-book.ts';
 
 /** The list (undiscounted, first-tier) unit price of a meter. */
@@ -22,9 +22,9 @@ export function listRevenue(planVersions: readonly PlanVersion[], rows: Readonly
     if (!version) continue;
     for (const meter of METERS) {
       const price = version.meters[meter];
-      const quantity = quantityOf(row, meter);
+      const quantity = baseQuantity(row, meter);
       if (!price || quantity === 0n) continue;
-      total += divRound(quantity * listUnitPrice(price), METER_UNITS[meter].baseUnitsPerPricingUnit * RATE_TO_MICROS);
+      total += divRound(quantity * listUnitPrice(price), METER_UNITS[meter].scale * RATE_TO_MICROS);
     }
   }
   return total;
