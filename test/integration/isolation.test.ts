@@ -1,0 +1,286 @@
+import { z } from 'zod';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUNDLED_MODELS } from '../../src/config/load.ts';
+import {
+  ADMIN_KEY,
+  bundledModelsConfig,
+  call,
+  createKey,
+  expectErrorShape,
+  inferBody,
+  startHarness,
+  usage,
+  type CallResult,
+  type Harness,
+  type InferResponseBody,
+} from '../support/platform.ts';
+
+/**
+ * The tenant-isolation contract (SPEC §3, §7, §9), run against every tenant-scoped route. Adding
+ * a route is one line in ROUTES. Tenant A owns a resource on each route (its tenant path, or a
+ * model only A may use); tenant B must not be able to tell it from something that does not exist.
+ */
+
+const A = 'iso-a';
+const B = 'iso-b';
+/** A logical model only A has (it resolves to a variant-only file). */
+const A_PRIVATE_MODEL = 'classifier-a';
+const A_PRIVATE_FILE = 'classifier-a-private';
+const NOBODY = { tenant: 'no-such-tenant', model: 'no-such-model' };
+
+const largePath = BUNDLED_MODELS.find((m) => m.name === 'classifier-large')!.path;
+const CONFIG = {
+  sidecar: { trust_tenant_header: true },
+  models: [...bundledModelsConfig(), { name: A_PRIVATE_FILE, path: largePath, version: '7' }],
+  tenants: {
+    [A]: { model_variants: { 'classifier-small': 'classifier-small-int8', [A_PRIVATE_MODEL]: A_PRIVATE_FILE } },
+    [B]: {},
+  },
+};
+
+let h: Harness;
+const keys = { a: '', b: '', aIngest: '' };
+
+beforeAll(async () => {
+  h = await startHarness({ config: CONFIG });
+  keys.a = await createKey(h.baseUrl, A);
+  keys.b = await createKey(h.baseUrl, B);
+  keys.aIngest = await createKey(h.baseUrl, A, 'ingest');
+});
+
+afterAll(async () => {
+  await h?.close();
+});
+
+/** Whose resource a request targets: a tenant (path) and a model (OIP routes). */
+interface Target {
+  tenant: string;
+  model: string;
+}
+const OF_A: Target = { tenant: A, model: A_PRIVATE_MODEL };
+
+interface RouteCase {
+  route: string;
+  request: (t: Target) => { method: string; path: string; body?: unknown };
+  /** Status for the owning tenant's own key (403: the tenant role may not call it at all). */
+  owner: number;
+  /** Status for the admin key without X-Tenant-Id. */
+  admin: number;
+  /** Inference routes: identity may come from a trusted gateway's X-Tenant-Id. */
+  oip: boolean;
+}
+
+const ROUTES: RouteCase[] = [
+  { route: 'GET /v1/tenants/{tenant}/usage', request: (t) => ({ method: 'GET', path: `/v1/tenants/${t.tenant}/usage` }), owner: 200, admin: 200, oip: false },
+  { route: 'POST /v1/tenants/{tenant}/keys', request: (t) => ({ method: 'POST', path: `/v1/tenants/${t.tenant}/keys`, body: { role: 'tenant' } }), owner: 403, admin: 201, oip: false },
+  // Inference needs a tenant: the bootstrap admin key names none, so it must send X-Tenant-Id.
+  { route: 'GET /v2/models', request: () => ({ method: 'GET', path: '/v2/models' }), owner: 200, admin: 403, oip: true },
+  { route: 'GET /v2/models/{model}', request: (t) => ({ method: 'GET', path: `/v2/models/${t.model}` }), owner: 200, admin: 403, oip: true },
+  { route: 'GET /v2/models/{model}/ready', request: (t) => ({ method: 'GET', path: `/v2/models/${t.model}/ready` }), owner: 200, admin: 403, oip: true },
+  { route: 'POST /v2/models/{model}/infer', request: (t) => ({ method: 'POST', path: `/v2/models/${t.model}/infer`, body: inferBody(1) }), owner: 200, admin: 403, oip: true },
+];
+const CASES = ROUTES.map((r) => [r.route, r] as const);
+
+function send(r: RouteCase, target: Target, key: string | undefined, headers?: Record<string, string>): Promise<CallResult> {
+  const { method, path, body } = r.request(target);
+  return call(h.baseUrl, method, path, { key, body, headers });
+}
+
+/** The response with the identifiers the caller itself sent blanked out, for comparing two answers. */
+function anonymised(res: CallResult, target: Target): string {
+  return res.text.split(target.tenant).join('<tenant>').split(target.model).join('<model>');
+}
+
+function expectError(res: CallResult, status: number, code: string): void {
+  expect(res.status, res.text).toBe(status);
+  expect(expectErrorShape(res).code).toBe(code);
+}
+
+describe.each(CASES)('%s', (_route, r) => {
+  it('no key → 401', async () => {
+    expectError(await send(r, OF_A, undefined), 401, 'missing_key');
+  });
+
+  it('invalid key → 401', async () => {
+    expectError(await send(r, OF_A, 'il_tenant_never-issued-never-issued-never-issued'), 401, 'invalid_key');
+  });
+
+  it('malformed Authorization → 401', async () => {
+    expectError(await send(r, OF_A, undefined, { authorization: keys.a }), 401, 'missing_key');
+  });
+
+  it('ingest-role key (of the same tenant) → 403', async () => {
+    expectError(await send(r, OF_A, keys.aIngest), 403, 'wrong_role');
+  });
+
+  it("the owner's key gets what SPEC allows it", async () => {
+    const res = await send(r, OF_A, keys.a);
+    expect(res.status, res.text).toBe(r.owner);
+    if (r.owner >= 400) expectErrorShape(res);
+  });
+
+  it("tenant B's key on A's resource: the same answer as for one that does not exist (404 where B may call the route)", async () => {
+    const onA = await send(r, OF_A, keys.b);
+    const onNothing = await send(r, NOBODY, keys.b);
+    expect(onA.status).toBe(onNothing.status);
+    expect(anonymised(onA, OF_A)).toBe(anonymised(onNothing, NOBODY));
+    if (r.owner < 400 && r.request(OF_A).path !== r.request(NOBODY).path) {
+      expectError(onA, 404, expectErrorShape(onNothing).code);
+    }
+    // Never A's data: nothing A-specific appears beyond what B itself sent.
+    expect(anonymised(onA, OF_A)).not.toContain(A_PRIVATE_FILE);
+    expect(onA.text).not.toContain('classifier-small-int8');
+  });
+
+  it("B's key with X-Tenant-Id: A is still B (the header never upgrades a tenant key)", async () => {
+    const spoofed = await send(r, OF_A, keys.b, { 'x-tenant-id': A });
+    const plain = await send(r, OF_A, keys.b);
+    expect(spoofed.status).toBe(plain.status);
+    expect(anonymised(spoofed, OF_A)).toBe(anonymised(plain, OF_A));
+  });
+
+  it('admin without X-Tenant-Id gets what SPEC allows it', async () => {
+    const res = await send(r, OF_A, ADMIN_KEY);
+    expect(res.status, res.text).toBe(r.admin);
+    if (r.admin >= 400) expectErrorShape(res);
+  });
+
+  it('X-Tenant-Id from a gateway key: acts as A on inference routes, ignored on API routes', async () => {
+    for (const key of [keys.aIngest, ADMIN_KEY]) {
+      const res = await send(r, OF_A, key, { 'x-tenant-id': A });
+      // On API routes the header changes nothing: the key's own role decides.
+      const expected = r.oip ? r.owner : key === ADMIN_KEY ? r.admin : 403;
+      expect(res.status, res.text).toBe(expected);
+    }
+  });
+});
+
+const requestRow = z.object({ tenant_id: z.string(), model: z.string(), model_variant: z.string(), model_version: z.string(), n: z.coerce.number() });
+
+async function requestRows(tenant: string) {
+  await h.platform.flushTelemetry();
+  return h.platform.store.query({
+    query: `SELECT tenant_id, model, model_variant, model_version, count() AS n FROM requests FINAL
+            WHERE tenant_id = {t:String} GROUP BY tenant_id, model, model_variant, model_version ORDER BY model, model_variant`,
+    params: { t: tenant },
+    schema: requestRow,
+  });
+}
+
+async function served(tenant: string): Promise<number> {
+  await h.platform.flushTelemetry();
+  return (await usage(h.baseUrl, ADMIN_KEY, tenant)).totals.requests;
+}
+
+const inferAs = (key: string, model: string, headers?: Record<string, string>, rows = 1) =>
+  call<InferResponseBody>(h.baseUrl, 'POST', `/v2/models/${model}/infer`, { key, body: inferBody(rows), headers });
+
+describe('trusted tenant header: who is billed', () => {
+  it('an ingest key + X-Tenant-Id: A infers as A (A grows, B does not)', async () => {
+    const [a0, b0] = [await served(A), await served(B)];
+    const res = await inferAs(keys.aIngest, 'classifier-large', { 'x-tenant-id': A });
+    expect(res.status, res.text).toBe(200);
+    expect([await served(A), await served(B)]).toEqual([a0 + 1, b0]);
+  });
+
+  it("B's tenant key + X-Tenant-Id: A is counted as B, never A", async () => {
+    const [a0, b0] = [await served(A), await served(B)];
+    const res = await inferAs(keys.b, 'classifier-small', { 'x-tenant-id': A });
+    expect(res.status, res.text).toBe(200);
+    expect([await served(A), await served(B)]).toEqual([a0, b0 + 1]);
+    // And it ran B's model, not A's variant.
+    const rows = await requestRows(B);
+    expect(rows.some((row) => row.model_variant === 'classifier-small-int8')).toBe(false);
+  });
+
+  it('an invalid X-Tenant-Id from a gateway is a 400, and bills nobody', async () => {
+    const [a0, b0] = [await served(A), await served(B)];
+    for (const bad of ['ISO-A', 'a b', '', '-x']) {
+      const res = await inferAs(keys.aIngest, 'classifier-small', { 'x-tenant-id': bad });
+      expect(res.status, `${JSON.stringify(bad)}: ${res.text}`).toBeGreaterThanOrEqual(400);
+      expect(res.status).toBeLessThan(500);
+      expectErrorShape(res);
+    }
+    expect([await served(A), await served(B)]).toEqual([a0, b0]);
+  });
+});
+
+describe('tenant-specific model variants', () => {
+  it('each tenant lists its own logical models; variant files stay private', async () => {
+    const list = async (key: string) =>
+      (await call<{ models: Array<{ name: string; versions: string[]; platform: string }> }>(h.baseUrl, 'GET', '/v2/models', { key })).body.models;
+    const aModels = await list(keys.a);
+    const bModels = await list(keys.b);
+    expect(aModels.map((m) => m.name)).toEqual([A_PRIVATE_MODEL, 'classifier-large', 'classifier-small']);
+    expect(bModels.map((m) => m.name)).toEqual(['classifier-large', 'classifier-small']);
+    expect(aModels.find((m) => m.name === A_PRIVATE_MODEL)?.versions).toEqual(['7']);
+    for (const m of [...aModels, ...bModels]) expect(m.platform).toBe('onnxruntime_onnx');
+
+    for (const key of [keys.a, keys.b]) {
+      for (const file of ['classifier-small-int8', A_PRIVATE_FILE]) {
+        const res = await call(h.baseUrl, 'GET', `/v2/models/${file}`, { key });
+        expectError(res, 404, 'model_not_found');
+      }
+    }
+  });
+
+  it("A's classifier-small runs the int8 variant, B's the float model; both answer as classifier-small", async () => {
+    const rows = 32;
+    const a = await inferAs(keys.a, 'classifier-small', undefined, rows);
+    const b = await inferAs(keys.b, 'classifier-small', undefined, rows);
+    expect(a.status, a.text).toBe(200);
+    expect(b.status, b.text).toBe(200);
+    expect(a.body.model_name).toBe('classifier-small');
+    expect(b.body.model_name).toBe('classifier-small');
+    const pa = a.body.outputs[0]!.data;
+    const pb = b.body.outputs[0]!.data;
+    expect(pa).toHaveLength(rows * 10);
+    // Quantized, so not identical, but close to the float model it came from.
+    const diffs = pa.map((p, i) => Math.abs(p - (pb[i] ?? 0)));
+    expect(Math.max(...diffs)).toBeGreaterThan(0);
+    expect(Math.max(...diffs)).toBeLessThan(0.05);
+
+    const aRows = await requestRows(A);
+    const bRows = await requestRows(B);
+    const smallA = aRows.filter((row) => row.model === 'classifier-small');
+    const smallB = bRows.filter((row) => row.model === 'classifier-small');
+    expect(smallA.length).toBeGreaterThan(0);
+    expect(smallB.length).toBeGreaterThan(0);
+    expect(new Set(smallA.map((row) => row.model_variant))).toEqual(new Set(['classifier-small-int8']));
+    expect(new Set(smallB.map((row) => row.model_variant))).toEqual(new Set(['classifier-small']));
+  });
+
+  it("A's private model is billed under its logical name with the variant file recorded", async () => {
+    const res = await inferAs(keys.a, A_PRIVATE_MODEL);
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.model_name).toBe(A_PRIVATE_MODEL);
+    expect(res.body.model_version).toBe('7');
+    const rows = (await requestRows(A)).filter((row) => row.model === A_PRIVATE_MODEL);
+    expect(rows.map((row) => [row.model_variant, row.model_version])).toEqual([[A_PRIVATE_FILE, '7']]);
+    expect(await requestRows(B)).not.toContainEqual(expect.objectContaining({ model: A_PRIVATE_MODEL }));
+
+    const u = await call<{ groups: { by: string; entries: Array<{ key: string; requests: number }> } }>(
+      h.baseUrl,
+      'GET',
+      `/v1/tenants/${A}/usage?group_by=variant`,
+      { key: keys.a },
+    );
+    expect(u.status).toBe(200);
+    expect(u.body.groups.by).toBe('variant');
+    expect(u.body.groups.entries.map((e) => e.key)).toEqual(expect.arrayContaining(['classifier-small-int8', A_PRIVATE_FILE]));
+    expect(u.body.groups.entries.map((e) => e.key)).not.toContain('classifier-small');
+  });
+});
+
+describe('untrusted tenant header (sidecar.trust_tenant_header: false)', () => {
+  it('a gateway key + X-Tenant-Id is refused, and a tenant key ignores the header', async () => {
+    h = await h.restart({ ...CONFIG, sidecar: { trust_tenant_header: false } });
+    const a0 = await served(A);
+    for (const key of [keys.aIngest, ADMIN_KEY]) {
+      expectError(await inferAs(key, 'classifier-small', { 'x-tenant-id': A }), 403, 'wrong_role');
+    }
+    const b0 = await served(B);
+    expect((await inferAs(keys.b, 'classifier-small', { 'x-tenant-id': A })).status).toBe(200);
+    expect([await served(A), await served(B)]).toEqual([a0, b0 + 1]);
+  });
+});
