@@ -22,6 +22,7 @@ import { createResourceSampler, type ResourceSampler } from './sidecar/resources
 import { openStore, type Store } from './store/client.ts';
 import { migrate } from './store/migrate.ts';
 import { RESOURCE_ATTR } from './telemetry/attributes.ts';
+import type { FocusContext } from './statements/render.ts';
 import { createTracing, type Tracing } from './telemetry/tracing.ts';
 
 /**
@@ -62,7 +63,7 @@ interface SidecarParts {
 
 export async function startPlatform(config: Readonly<Config>, opts: StartOptions): Promise<Platform> {
   const log = opts.log ?? ((line: string) => console.log(line));
-  const store = openStore({ url: config.clickhouse.url, cluster: config.clickhouse.cluster, dataDir: config.data_dir });
+  const store = await openStore({ url: config.clickhouse.url, cluster: config.clickhouse.cluster, dataDir: config.data_dir });
   const closers: Array<() => Promise<void>> = [() => store.close()];
   try {
     // A sidecar on a shared server leaves the schema to `migrate`/`api`; on its own embedded
@@ -94,7 +95,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       readiness: [{ name: 'clickhouse', check: () => store.ping() }],
       maxBodyBytes: config.server.max_body_bytes,
       now: Date.now,
-      api: opts.kind === 'sidecar' ? undefined : { costs: { store, pricing: config.pricing, planOf: (t) => planOf(config, t), now: Date.now } },
+      api: opts.kind === 'sidecar' ? undefined : billingServices(config, store),
       sidecar: sidecar && {
         inference: sidecar.inference,
         trustTenantHeader: config.sidecar.trust_tenant_header,
@@ -205,6 +206,24 @@ async function writeOrSpool(store: Store, spool: Spool, batches: Array<[string, 
       spool.append(table, rows);
     }
   }
+}
+
+/** The cost, statement and FOCUS contexts of the API, from config. */
+export function billingServices(config: Readonly<Config>, store: Store) {
+  const plan = (tenantId: string) => planOf(config, tenantId);
+  return {
+    costs: { store, pricing: config.pricing, planOf: plan, now: Date.now },
+    statements: { store, pricing: config.pricing, planOf: plan, closeGraceHours: config.billing.close_grace_hours, now: Date.now },
+    focus: (tenantId: string): FocusContext => ({
+      providerName: config.billing.provider_name,
+      publisherName: config.billing.provider_name,
+      invoiceIssuerName: config.billing.invoice_issuer_name,
+      billingAccountId: tenantId,
+      billingAccountName: tenantId,
+      serviceName: config.billing.service_name,
+      serviceCategory: 'AI and Machine Learning',
+    }),
+  };
 }
 
 export function planOf(config: Readonly<Config>, tenantId: string): string {

@@ -2,6 +2,8 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import type { CostContext } from '../attribution/cost-service.ts';
 import type { KeyService } from '../auth/key-service.ts';
+import type { FocusContext } from '../statements/render.ts';
+import type { StatementContext } from '../statements/statement-service.ts';
 import { AppError } from '../errors.ts';
 import type { InferenceService } from '../sidecar/inference-service.ts';
 import { registerOipRoutes } from '../sidecar/http/oip-routes.ts';
@@ -11,6 +13,7 @@ import { errorBody, handleError, zodMessage } from './errors.ts';
 import { registerHealthRoutes, type ReadinessCheck } from './routes/health.ts';
 import { registerCostRoutes } from './routes/costs.ts';
 import { registerKeyRoutes } from './routes/keys.ts';
+import { registerStatementRoutes } from './routes/statements.ts';
 import { registerUsageRoutes } from './routes/usage.ts';
 
 export interface HttpAppDeps {
@@ -23,7 +26,7 @@ export interface HttpAppDeps {
   /** Present when this process serves inference (`up`, `sidecar`). */
   sidecar?: { inference: InferenceService; trustTenantHeader: boolean; isReady: () => boolean };
   /** Present when this process serves the tenant/admin API (`up`, `api`). */
-  api?: { costs: CostContext };
+  api?: { costs: CostContext; statements: StatementContext; focus: (tenantId: string) => FocusContext };
 }
 
 /** One Hono app for every process kind; which route groups exist depends on the deps given. */
@@ -53,6 +56,7 @@ export function createHttpApp(deps: HttpAppDeps): OpenAPIHono<AppEnv> {
     registerKeyRoutes(app, deps.keys);
     registerUsageRoutes(app, deps);
     registerCostRoutes(app, { ...deps, costs: deps.api.costs });
+    registerStatementRoutes(app, { ...deps, statements: deps.api.statements, focus: deps.api.focus });
   }
   app.doc31('/openapi.json', { openapi: '3.1.0', info: { title: 'inferledger', version: '0.1.0' } });
   return app;

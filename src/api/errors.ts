@@ -20,6 +20,9 @@ export function handleError(err: Error, c: Context): Response {
       const retry = (err.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds ?? 1;
       c.header('Retry-After', String(Math.max(1, Math.ceil(retry))));
     }
+    // The body was not read: closing keeps the unread bytes from corrupting the next request on
+    // this keep-alive connection.
+    if (status === 413) c.header('Connection', 'close');
     if (status >= 500) console.error(`[api] ${c.req.method} ${c.req.path}: ${err.message}`);
     const details = err.kind === 'internal' || err.details === undefined ? undefined : err.details;
     return c.json(errorBody(err.code, err.message, details), status);

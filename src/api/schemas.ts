@@ -15,9 +15,8 @@ export const errorResponses = {
   503: { description: 'Store unavailable', content: { 'application/json': { schema: ErrorSchema } } },
 } as const;
 
-export const TenantParams = z.object({
-  tenant: z.string().regex(TENANT_ID_PATTERN, TENANT_ID_RULE).openapi({ param: { name: 'tenant', in: 'path' }, example: 'acme' }),
-});
+export const TENANT_PARAM = z.string().regex(TENANT_ID_PATTERN, TENANT_ID_RULE).openapi({ param: { name: 'tenant', in: 'path' }, example: 'acme' });
+export const TenantParams = z.object({ tenant: TENANT_PARAM });
 
 export const ModelParams = z.object({
   model: z.string().regex(MODEL_NAME_PATTERN, MODEL_NAME_RULE).openapi({ param: { name: 'model', in: 'path' }, example: 'classifier-small' }),

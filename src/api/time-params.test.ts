@@ -10,7 +10,7 @@ describe('time params', () => {
     expect(instantParam.parse(text)).toBe(ms);
   });
 
-  it.each(['yesterday', '2023-13-45T00:00:00Z', '', '-5'])('rejects instant %j', (text) => {
+  it.each(['yesterday', '2023-13-45T00:00:00Z', '2024-02-30T00:00:00Z', '2024-01-01T00:00:00', '2024-01-01', '', '-5'])('rejects instant %j', (text) => {
     expect(instantParam.safeParse(text).success).toBe(false);
   });
 

@@ -6,13 +6,28 @@ import type { TimeRange } from '../store/queries/time.ts';
 export const instantParam = z
   .string()
   .transform((value, ctx) => {
-    const ms = /^\d{1,16}$/.test(value) ? Number(value) : /^\d{4}-\d{2}-\d{2}T/.test(value) ? Date.parse(value) : NaN;
+    const ms = /^\d{1,16}$/.test(value) ? Number(value) : parseRfc3339(value);
     if (!Number.isFinite(ms)) {
       ctx.addIssue({ code: 'custom', message: `"${value}" is neither RFC 3339 nor epoch milliseconds` });
       return z.NEVER;
     }
     return ms;
   });
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
+
+/**
+ * RFC 3339 only: an offset is required (a bare local time would depend on the server's zone) and
+ * the calendar date must exist (Date.parse rolls 2024-02-30 over to March 1).
+ */
+function parseRfc3339(value: string): number {
+  const m = RFC3339.exec(value);
+  if (!m) return NaN;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const probe = new Date(Date.UTC(year, month - 1, day));
+  if (probe.getUTCFullYear() !== year || probe.getUTCMonth() !== month - 1 || probe.getUTCDate() !== day) return NaN;
+  return Date.parse(value);
+}
 
 /** `step`: seconds (`300`) or a duration (`30s`, `5m`, `1h`, `1d`). */
 export const stepParam = z.string().transform((value, ctx) => {

@@ -1,7 +1,10 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { startPlatform, type Platform, type ProcessKind } from '../main.ts';
+import { tenantIdSchema } from '../config/schema.ts';
+import { billingServices, startPlatform, type Platform, type ProcessKind } from '../main.ts';
+import { renderCsv, renderFocus } from '../statements/render.ts';
+import { getStatement, PERIOD_PATTERN } from '../statements/statement-service.ts';
 import { openStore } from '../store/client.ts';
 import { migrate } from '../store/migrate.ts';
 import { driveDemoTraffic, seedDemoTenants } from './demo.ts';
@@ -16,13 +19,15 @@ commands:
   sidecar         the inference sidecar alone (port INFERLEDGER_SIDECAR_PORT, default 8081)
   api             API + jobs against the configured ClickHouse (port INFERLEDGER_PORT, default 8080)
   migrate         apply schema migrations (idempotent)
+  statement --tenant T --period YYYY-MM [--format json|csv|focus]
+                  print a tenant's usage statement (a closed month is issued and frozen)
   help            this text
 
 environment: INFERLEDGER_CONFIG, INFERLEDGER_DATA_DIR, CLICKHOUSE_URL, CLICKHOUSE_CLUSTER,
              INFERLEDGER_PORT, INFERLEDGER_SIDECAR_PORT, INFERLEDGER_ADMIN_KEY (see README)`;
 
 /** Commands in SPEC §1 that later work delivers; named here so the CLI says so plainly. */
-const NOT_YET = new Set(['dashboards', 'anomalies', 'statement', 'bench']);
+const NOT_YET = new Set(['dashboards', 'anomalies', 'bench']);
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -39,6 +44,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'migrate':
       return runMigrate(config);
+    case 'statement':
+      return runStatement(config, rest);
     case 'up':
     case 'sidecar':
     case 'api': {
@@ -64,10 +71,39 @@ function readConfig(): Readonly<Config> | undefined {
 }
 
 async function runMigrate(config: Readonly<Config>): Promise<number> {
-  const store = openStore({ url: config.clickhouse.url, cluster: config.clickhouse.cluster, dataDir: config.data_dir });
+  const store = await openStore({ url: config.clickhouse.url, cluster: config.clickhouse.cluster, dataDir: config.data_dir });
   try {
     const result = await migrate(store, { cluster: config.clickhouse.cluster, rawTtlDays: config.clickhouse.raw_ttl_days }, console.log);
     console.log(result.applied.length ? `applied ${result.applied.length} migration(s)` : `schema up to date (${result.alreadyApplied} migrations)`);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+async function runStatement(config: Readonly<Config>, args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { tenant: { type: 'string' }, period: { type: 'string' }, format: { type: 'string', default: 'json' } },
+    strict: true,
+  });
+  const tenant = tenantIdSchema.safeParse(values.tenant);
+  const format = values.format;
+  const problems = [
+    tenant.success ? undefined : '--tenant: a tenant id is required (a-z, 0-9, "_", "-")',
+    values.period && PERIOD_PATTERN.test(values.period) ? undefined : '--period: a month is required, as YYYY-MM',
+    format === 'json' || format === 'csv' || format === 'focus' ? undefined : '--format: one of json, csv, focus',
+  ].filter((p): p is string => p !== undefined);
+  if (problems.length || !tenant.success || !values.period) {
+    console.error(problems.join('\n'));
+    return 2;
+  }
+  const store = await openStore({ url: config.clickhouse.url, cluster: config.clickhouse.cluster, dataDir: config.data_dir });
+  try {
+    await migrate(store, { cluster: config.clickhouse.cluster, rawTtlDays: config.clickhouse.raw_ttl_days });
+    const billing = billingServices(config, store);
+    const { statement, json } = await getStatement(billing.statements, tenant.data, values.period);
+    process.stdout.write(format === 'json' ? json : format === 'csv' ? renderCsv(statement) : renderFocus(statement, billing.focus(tenant.data)));
     return 0;
   } finally {
     await store.close();

@@ -105,3 +105,20 @@ describe('loadConfig', () => {
     expect(issuesOf(() => loadConfig(env, cwd))).toEqual([expect.stringMatching(pattern)]);
   });
 });
+
+describe('loadConfig strictness', () => {
+  it('reports misspelled keys instead of ignoring them', () => {
+    const cwd = dir();
+    writeFileSync(join(cwd, 'inferledger.yaml'), 'sever:\n  port: 9000\npricing:\n  capacity: [{ effective_from: "2026-01-01T00:00:00Z", vcpu_hour: "1", memory_gib_hour: "0", overhed_hour: "1" }]\n  plans: { standard: [{ effective_from: "2026-01-01T00:00:00Z", meters: {} }] }\n');
+    expect(issuesOf(() => loadConfig({}, cwd)).sort()).toEqual([
+      '(root): Unrecognized key: "sever"',
+      'pricing.capacity.0: Unrecognized key: "overhed_hour"',
+    ]);
+  });
+
+  it('lets tenant variants name the bundled models', () => {
+    const cwd = dir();
+    writeFileSync(join(cwd, 'inferledger.yaml'), 'tenants:\n  acme:\n    model_variants: { classifier-small: classifier-small-int8 }\n');
+    expect(loadConfig({}, cwd).tenants.acme!.model_variants).toEqual({ 'classifier-small': 'classifier-small-int8' });
+  });
+});

@@ -62,6 +62,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
     }
   }
   if (issues.length) throw new ConfigError(issues);
+  // No models configured: the bundled demo models, present before validation so that tenant
+  // variants may name them.
+  const bundled = !Array.isArray(raw.models) || raw.models.length === 0;
+  if (bundled) raw.models = BUNDLED_MODELS.map((m) => ({ ...m }));
 
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(formatIssues(parsed.error));
@@ -69,9 +73,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
   const config = parsed.data;
   const baseDir = existsSync(path) ? dirname(path) : cwd;
   config.data_dir = resolve(cwd, config.data_dir);
-  config.models = config.models.length
-    ? config.models.map((m) => ({ ...m, path: isAbsolute(m.path) ? m.path : resolve(baseDir, m.path) }))
-    : BUNDLED_MODELS.map((m) => ({ ...m }));
+  config.models = config.models.map((m) => ({ ...m, path: isAbsolute(m.path) ? m.path : resolve(baseDir, m.path) }));
   return deepFreeze(config);
 }
 

@@ -14,7 +14,7 @@ export const MODEL_NAME_RULE = 'model names are 1-128 chars of A-Z, a-z, 0-9, ".
 export const tenantIdSchema = z.string().regex(TENANT_ID_PATTERN, TENANT_ID_RULE);
 export const modelNameSchema = z.string().regex(MODEL_NAME_PATTERN, MODEL_NAME_RULE);
 
-const modelSchema = z.object({
+const modelSchema = z.strictObject({
   name: modelNameSchema,
   /** ONNX file, relative to the config file's directory (or absolute). */
   path: z.string().min(1),
@@ -23,7 +23,7 @@ const modelSchema = z.object({
   tokens: z.boolean().default(false),
 });
 
-const tenantSchema = z.object({
+const tenantSchema = z.strictObject({
   /** Plan name in pricing.plans; absent: pricing.default_plan. */
   plan: z.string().min(1).optional(),
   /** Logical model name -> name of the configured model this tenant actually runs (its variant). */
@@ -33,11 +33,11 @@ const tenantSchema = z.object({
 });
 
 export const configSchema = z
-  .object({
+  .strictObject({
     data_dir: z.string().min(1).default('./data'),
     admin_key: z.string().min(16, 'admin_key must be at least 16 characters').optional(),
     clickhouse: z
-      .object({
+      .strictObject({
         url: z.string().url().optional(),
         cluster: z.string().regex(/^[A-Za-z0-9_]+$/).optional(),
         /** Days of raw spans kept in otel_traces / requests; rollups are kept longer. */
@@ -45,14 +45,14 @@ export const configSchema = z
       })
       .default({ raw_ttl_days: 30 }),
     server: z
-      .object({
+      .strictObject({
         port: z.number().int().min(0).max(65535).default(8080),
         host: z.string().default('0.0.0.0'),
         max_body_bytes: z.number().int().positive().default(8 * 1024 * 1024),
       })
       .default({ port: 8080, host: '0.0.0.0', max_body_bytes: 8 * 1024 * 1024 }),
     sidecar: z
-      .object({
+      .strictObject({
         port: z.number().int().min(0).max(65535).default(8081),
         /** Accept X-Tenant-Id from a trusted gateway in front (requires the gateway's ingest/admin key). */
         trust_tenant_header: z.boolean().default(false),
@@ -65,7 +65,7 @@ export const configSchema = z
       })
       .default({ port: 8081, trust_tenant_header: false, max_concurrency: 4, max_queue: 256, sample_interval_s: 10 }),
     telemetry: z
-      .object({
+      .strictObject({
         /** `clickhouse`: spans written straight to ClickHouse; `otlp`: OTLP/HTTP protobuf to OTEL_EXPORTER_OTLP_ENDPOINT. */
         exporter: z.enum(['clickhouse', 'otlp']).default('clickhouse'),
         service_name: z.string().min(1).default('inferledger-sidecar'),
@@ -74,6 +74,16 @@ export const configSchema = z
       })
       .default({ exporter: 'clickhouse', service_name: 'inferledger-sidecar', batch_delay_ms: 1000, max_batch_size: 512 }),
     models: z.array(modelSchema).default([]),
+    /** Who bills whom, as statements (and FOCUS rows) name it. */
+    billing: z
+      .strictObject({
+        provider_name: z.string().min(1).default('inferledger'),
+        invoice_issuer_name: z.string().min(1).default('inferledger'),
+        service_name: z.string().min(1).default('AI Inference'),
+        /** A month's statement is issued (frozen) this long after the month ends, leaving time for late data. */
+        close_grace_hours: z.number().int().nonnegative().default(2),
+      })
+      .default({ provider_name: 'inferledger', invoice_issuer_name: 'inferledger', service_name: 'AI Inference', close_grace_hours: 2 }),
     /** Capacity prices, plans and the idle policy; see pricing/price-book.ts. */
     pricing: z.preprocess((v) => v ?? DEFAULT_PRICING_INPUT, pricingSchema),
     tenants: z.record(tenantIdSchema, tenantSchema).default({}),

@@ -33,7 +33,7 @@ const hourInstant = z
 export const IDLE_POLICIES = ['proportional', 'even', 'none'] as const;
 export type IdlePolicy = (typeof IDLE_POLICIES)[number];
 
-const capacityVersionSchema = z.object({
+const capacityVersionSchema = z.strictObject({
   effective_from: hourInstant,
   vcpu_hour: rate,
   memory_gib_hour: rate,
@@ -47,14 +47,14 @@ const capacityVersionSchema = z.object({
 export const METERS = ['requests', 'input_tokens', 'output_tokens', 'cpu_seconds', 'gpu_seconds'] as const;
 export type Meter = (typeof METERS)[number];
 
-const tierSchema = z.object({
+const tierSchema = z.strictObject({
   /** Upper bound of the tier in the meter's pricing unit (requests, 1k tokens, seconds); the last tier has none. */
   up_to: z.number().positive().optional(),
   unit_price: rate,
 });
 
 const meterPriceSchema = z
-  .object({
+  .strictObject({
     unit_price: rate.optional(),
     tiers: z.array(tierSchema).min(1).optional(),
     /** Free quantity per billing period, in the pricing unit. */
@@ -77,7 +77,7 @@ const meterPriceSchema = z
     }
   });
 
-const planVersionSchema = z.object({
+const planVersionSchema = z.strictObject({
   effective_from: hourInstant,
   meters: z.partialRecord(z.enum(METERS), meterPriceSchema),
 });
@@ -93,7 +93,7 @@ const byEffectiveFrom = <T extends { effective_from: number }>(versions: T[], ct
 };
 
 export const pricingSchema = z
-  .object({
+  .strictObject({
     /** ISO 4217 code; one currency per deployment. */
     currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 currency code such as USD').default('USD'),
     idle_policy: z.enum(IDLE_POLICIES).default('proportional'),

@@ -41,8 +41,7 @@ export class InferenceService {
   }
 
   async infer(tenantId: string, model: string, body: unknown): Promise<InferResult> {
-    // Sub-millisecond start time: span Duration (latency percentiles) must not be quantised to ms.
-    const receivedAt = performance.timeOrigin + performance.now();
+    const receivedAt = preciseNow();
     const resolved = this.resolve(tenantId, model);
     const decoded = decodeInferRequest(body, resolved.inputs);
     const attributes = requestAttributes(tenantId, resolved, decoded);
@@ -92,7 +91,7 @@ export class InferenceService {
     const span = this.deps.tracer.startSpan(INFERENCE_SPAN_NAME, { kind: SpanKind.SERVER, startTime: receivedAt, attributes });
     span.setAttributes({ [ATTR.rejected]: true, [ATTR.rejectReason]: reason, [ATTR.errorType]: reason, [ATTR.httpStatus]: 429, [ATTR.cpuSeconds]: 0 });
     span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
-    span.end();
+    span.end(preciseNow());
   }
 }
 
@@ -136,7 +135,14 @@ function finish(span: Span, o: Outcome): void {
   } else {
     span.setStatus({ code: SpanStatusCode.OK });
   }
-  span.end();
+  span.end(preciseNow());
 }
 
 const round3 = (ms: number) => Math.round(ms * 1000) / 1000;
+
+/**
+ * Epoch ms with sub-millisecond precision from the monotonic clock. Both ends of a span must come
+ * from it: given only a start time, the SDK ends the span at Date.now(), quantising Duration
+ * (and so every latency percentile) to whole milliseconds.
+ */
+const preciseNow = () => performance.timeOrigin + performance.now();

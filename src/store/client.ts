@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClickHouseError, createClient, type ClickHouseClient, type ClickHouseClientConfigOptions, type ClickHouseSettings } from '@clickhouse/client';
-import { createChdbConnection } from 'chdb/connection';
 import type { z } from 'zod';
 import { AppError } from '../errors.ts';
 
@@ -46,13 +45,16 @@ export interface StoreOptions {
   dataDir: string;
 }
 
-export function openStore(opts: StoreOptions): Store {
+export async function openStore(opts: StoreOptions): Promise<Store> {
   if (opts.url) {
     const client = createClient({ url: opts.url, clickhouse_settings: CLICKHOUSE_SETTINGS, request_timeout: 60_000 });
     return wrapClient(client, 'server', opts.cluster);
   }
   const path = join(opts.dataDir, 'clickhouse');
   mkdirSync(path, { recursive: true });
+  // Loaded only for the embedded engine: a process talking to a server never maps the ~500 MB
+  // engine library into memory.
+  const { createChdbConnection } = await import('chdb/connection');
   // chdb implements @clickhouse/client-common's Connection; @clickhouse/client bundles its own copy
   // of the same types, so TypeScript sees two nominally different declarations of one contract.
   const connection = createChdbConnection({ path }) as unknown as NonNullable<ClickHouseClientConfigOptions['connection']>;

@@ -29,8 +29,8 @@ describe('splitStatements', () => {
 
 describe('migrate (chdb)', () => {
   let store: Store;
-  beforeAll(() => {
-    store = openStore({ dataDir: mkdtempSync(join(tmpdir(), 'il-migrate-')) });
+  beforeAll(async () => {
+    store = await openStore({ dataDir: mkdtempSync(join(tmpdir(), 'il-migrate-')) });
   });
   afterAll(() => store.close());
 

@@ -11,7 +11,7 @@ import { migrate } from '../../src/store/migrate.ts';
  */
 export async function openTestStore(): Promise<{ store: Store; dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'inferledger-test-'));
-  const store = openStore({ dataDir });
+  const store = await openStore({ dataDir });
   await migrate(store, { rawTtlDays: 3650 });
   return { store, dataDir };
 }

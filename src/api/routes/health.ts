@@ -18,7 +18,7 @@ const live = createRoute({
 const ready = createRoute({
   method: 'get',
   path: '/readyz',
-  summary: 'Readiness: the store answers and models are loaded',
+  summary: 'Readiness: the store answers (models load before the server listens)',
   responses: {
     200: { description: 'ready', content: { 'application/json': { schema: HealthSchema } } },
     503: { description: 'not ready', content: { 'application/json': { schema: HealthSchema } } },

@@ -9,8 +9,10 @@ import type { AppEnv } from '../../api/env.ts';
 
 /**
  * Who the inference is for. A tenant key names its tenant. When the operator trusts a gateway
- * (`sidecar.trust_tenant_header`), a gateway holding an ingest or admin key may name the tenant
- * in `X-Tenant-Id`; a tenant key can never act for another tenant through that header.
+ * (`sidecar.trust_tenant_header`), a gateway holding the admin key may name any tenant in
+ * `X-Tenant-Id`; an ingest key may name only the tenant it was issued for (ingest keys are
+ * per tenant, so honouring any header would let one tenant bill another); a tenant key never
+ * acts for anyone else, header or not.
  */
 export const resolveTenant = (keys: KeyService, trustTenantHeader: boolean): MiddlewareHandler<AppEnv> =>
   async function resolveTenantMiddleware(c, next) {
@@ -24,6 +26,9 @@ export const resolveTenant = (keys: KeyService, trustTenantHeader: boolean): Mid
     if (trustTenantHeader && headerTenant !== undefined && principal.role !== 'tenant') {
       const parsed = tenantIdSchema.safeParse(headerTenant);
       if (!parsed.success) throw new AppError('invalid', 'X-Tenant-Id is not a valid tenant id', { code: 'invalid_tenant_header' });
+      if (principal.role === 'ingest' && parsed.data !== principal.tenantId) {
+        throw new AppError('forbidden', 'this ingest key may only act for its own tenant', { code: 'tenant_header_forbidden' });
+      }
       tenantId = parsed.data;
     }
     if (!tenantId) {

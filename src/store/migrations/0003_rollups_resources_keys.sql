@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS job_watermarks {{on_cluster}} (
 ORDER BY job;
 
 -- What each instance held and used per sampling window (sidecar/resources). A window written
--- twice (retry) collapses on (instance_id, window_start).
+-- twice (retry) collapses on (instance_id, window_start, ts); ts is part of the key so that a
+-- zero-length window (two closes in one millisecond) never replaces the window after it.
 CREATE TABLE IF NOT EXISTS resource_samples {{on_cluster}} (
     ts DateTime64(3, 'UTC'),
     window_start DateTime64(3, 'UTC'),
@@ -49,7 +50,7 @@ CREATE TABLE IF NOT EXISTS resource_samples {{on_cluster}} (
     gpu_model LowCardinality(String)
 ) ENGINE = {{engine:ReplacingMergeTree}}
 PARTITION BY toYYYYMM(window_start)
-ORDER BY (instance_id, window_start);
+ORDER BY (instance_id, window_start, ts);
 
 CREATE TABLE IF NOT EXISTS gpu_samples {{on_cluster}} (
     ts DateTime64(3, 'UTC'),

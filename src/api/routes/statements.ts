@@ -1,0 +1,61 @@
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { requireTenantAccess, type KeyService } from '../../auth/key-service.ts';
+import { renderCsv, renderFocus, type FocusContext } from '../../statements/render.ts';
+import { getStatement, PERIOD_PATTERN, type StatementContext } from '../../statements/statement-service.ts';
+import { requireRole } from '../auth.ts';
+import type { AppEnv } from '../env.ts';
+import { bearerSecurity, errorResponses, TENANT_PARAM } from '../schemas.ts';
+
+export type StatementFormat = 'json' | 'csv' | 'focus';
+
+/** `?format=` wins; otherwise the Accept header; JSON by default. */
+export function negotiateFormat(format: StatementFormat | undefined, accept: string | undefined): StatementFormat {
+  if (format) return format;
+  const a = (accept ?? '').toLowerCase();
+  if (a.includes('focus')) return 'focus';
+  if (a.includes('text/csv')) return 'csv';
+  return 'json';
+}
+
+const Params = z.object({
+  tenant: TENANT_PARAM,
+  period: z.string().regex(PERIOD_PATTERN, 'period must be YYYY-MM').openapi({ param: { name: 'period', in: 'path' }, example: '2026-10' }),
+});
+
+export interface StatementRouteDeps {
+  statements: StatementContext;
+  focus: (tenantId: string) => FocusContext;
+  keys: KeyService;
+  tenantExists: (tenantId: string) => boolean;
+}
+
+export function registerStatementRoutes(app: OpenAPIHono<AppEnv>, deps: StatementRouteDeps): void {
+  const route = createRoute({
+    method: 'get',
+    path: '/v1/tenants/{tenant}/statements/{period}',
+    summary: "A tenant's usage statement for a month: JSON, CSV or FOCUS 1.2 (CSV). Closed months are frozen.",
+    security: bearerSecurity,
+    middleware: [requireRole(deps.keys, ['admin', 'tenant'])] as const,
+    request: { params: Params, query: z.object({ format: z.enum(['json', 'csv', 'focus']).optional() }) },
+    responses: {
+      200: {
+        description: 'statement',
+        content: { 'application/json': { schema: z.object({}).passthrough() }, 'text/csv': { schema: z.string() } },
+      },
+      ...errorResponses,
+    },
+  });
+  app.openapi(route, async (c) => {
+    const { tenant, period } = c.req.valid('param');
+    requireTenantAccess(c.get('principal'), tenant, deps.tenantExists);
+    const format = negotiateFormat(c.req.valid('query').format, c.req.header('accept'));
+    const { statement, json } = await getStatement(deps.statements, tenant, period);
+    c.header('Vary', 'Accept');
+    if (format === 'json') return c.body(json, 200, { 'Content-Type': 'application/json; charset=utf-8' });
+    const body = format === 'csv' ? renderCsv(statement) : renderFocus(statement, deps.focus(tenant));
+    return c.body(body, 200, {
+      'Content-Type': 'text/csv; charset=utf-8',
+      'Content-Disposition': `attachment; filename="statement-${tenant}-${period}${format === 'focus' ? '-focus' : ''}.csv"`,
+    });
+  });
+}
