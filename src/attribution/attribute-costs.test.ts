@@ -176,9 +176,10 @@ describe('attributeCosts: pricing', () => {
     });
     const a = r.tenants[0]!;
     expect(a.byModel).toEqual([
-      { model: 'a', modelVariant: 'v1', usageCost: 9_000n },
-      { model: 'b', modelVariant: 'v1', usageCost: 18_000n },
-      { model: 'b', modelVariant: 'v2', usageCost: 9_000n },
+      // usageValue is the same amount unrounded, at 1e-12: here exactly usageCost × 10^6.
+      { model: 'a', modelVariant: 'v1', usageCost: 9_000n, usageValue: 9_000_000_000n },
+      { model: 'b', modelVariant: 'v1', usageCost: 18_000n, usageValue: 18_000_000_000n },
+      { model: 'b', modelVariant: 'v2', usageCost: 9_000n, usageValue: 9_000_000_000n },
     ]);
     expect(a.byInstance).toEqual([{ instanceId: 'i1', usageCost: 27_000n }, { instanceId: 'i2', usageCost: 9_000n }]);
     expect(a.usageCost).toBe(36_000n);

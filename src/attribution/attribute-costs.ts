@@ -48,7 +48,7 @@ interface TenantLedger {
   usage: ResourceCosts;
   idleShare: Micros;
   overheadShare: Micros;
-  byModel: Map<string, { model: string; modelVariant: string; usageCost: Micros }>;
+  byModel: Map<string, { model: string; modelVariant: string; usageCost: Micros; usageValue: bigint }>;
   byInstance: Map<string, Micros>;
 }
 
@@ -139,7 +139,8 @@ function chargeLine(ledger: Ledger, pool: HourPool, instanceId: string, line: Us
   const t = tenantOf(ledger, line.tenantId);
   addInto(t.usage, cost);
   const modelKey = `${line.model}${SEP}${line.modelVariant}`;
-  const m = t.byModel.get(modelKey) ?? { model: line.model, modelVariant: line.modelVariant, usageCost: 0n };
+  const m = t.byModel.get(modelKey) ?? { model: line.model, modelVariant: line.modelVariant, usageCost: 0n, usageValue: 0n };
+  m.usageValue += weight;
   m.usageCost += amount;
   t.byModel.set(modelKey, m);
   t.byInstance.set(instanceId, (t.byInstance.get(instanceId) ?? 0n) + amount);

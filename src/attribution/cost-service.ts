@@ -99,11 +99,16 @@ export function marginByModel(ctx: CostContext, result: AttributionResult, usage
   for (const t of result.tenants) {
     const plan = ctx.pricing.plans[ctx.planOf(t.tenantId)] ?? [];
     const models = [...new Set(t.byModel.map((m) => m.model))].sort();
-    const usageCost = models.map((model) => t.byModel.filter((m) => m.model === model).reduce((a, m) => a + m.usageCost, 0n));
-    const shares = apportion(t.idleShare + t.overheadShare, usageCost) ?? usageCost.map((_, i) => (i === 0 ? t.idleShare + t.overheadShare : 0n));
+    const ofModel = (model: string) => t.byModel.filter((m) => m.model === model);
+    const usageCost = models.map((model) => ofModel(model).reduce((a, m) => a + m.usageCost, 0n));
+    // Shares follow unrounded usage (as the proportional policy does); with no usage at all
+    // (the `even` policy charges idle tenants too) they are split evenly across models.
+    const usageValue = models.map((model) => ofModel(model).reduce((a, m) => a + m.usageValue, 0n));
+    const pool = t.idleShare + t.overheadShare;
+    const shares = apportion(pool, usageValue) ?? apportion(pool, models.map(() => 1n)) ?? [];
     models.forEach((model, i) => {
       const rows = rowsByKey.get(`${t.tenantId}\u0000${model}`) ?? [];
-      out.push({ tenantId: t.tenantId, model, revenue: listRevenue(plan, rows), cost: usageCost[i]! + shares[i]! });
+      out.push({ tenantId: t.tenantId, model, revenue: listRevenue(plan, rows), cost: usageCost[i]! + (shares[i] ?? 0n) });
     });
   }
   return out;

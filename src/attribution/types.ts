@@ -65,7 +65,8 @@ export interface TenantAttribution {
   /** usageCost + idleShare + overheadShare. */
   totalCost: Micros;
   /** Usage cost by model variant (idle and overhead are not per model). */
-  byModel: Array<{ model: string; modelVariant: string; usageCost: Micros }>;
+  /** `usageValue`: the same usage unrounded (1e-12), for splitting shares by model in proportion. */
+  byModel: Array<{ model: string; modelVariant: string; usageCost: Micros; usageValue: bigint }>;
   byInstance: Array<{ instanceId: string; usageCost: Micros }>;
 }
 
