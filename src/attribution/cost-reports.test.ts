@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { parseMoney } from '../money/money.ts';
+import { pricingSchema } from '../pricing/price-book.ts';
+import type { Store } from '../store/client.ts';
+import type { UsageHourRow } from '../store/queries/costs.ts';
+import { attributionReport, tenantCostReport } from './cost-reports.ts';
+import type { AttributionData, CostContext } from './cost-service.ts';
+
+const H = 3_600_000;
+const T0 = Date.UTC(2026, 9, 1);
+const pricing = pricingSchema.parse({
+  idle_policy: 'proportional',
+  capacity: [{ effective_from: '2026-01-01T00:00:00Z', vcpu_hour: '0.036', memory_gib_hour: '0.01', overhead_hour: '0.01' }],
+  plans: {
+    standard: [{ effective_from: '2026-01-01T00:00:00Z', meters: { requests: { unit_price: '0.001' }, cpu_seconds: { unit_price: '0.0001' } } }],
+    gold: [{ effective_from: '2026-01-01T00:00:00Z', meters: { requests: { unit_price: '0.002' } } }],
+  },
+});
+const ctx: CostContext = { store: {} as Store, pricing, planOf: (t) => (t === 'b' ? 'gold' : 'standard'), now: () => T0 + 10 * H };
+
+function usage(tenant: string, hour: number, model: string, requests: bigint, cpuUs: bigint): UsageHourRow {
+  return { tenant_id: tenant, instance_id: 'i', hour_ms: T0 + hour * H, model, model_variant: model, requests, input_tokens: 0n, output_tokens: 0n, cpu_us: cpuUs, gpu_us: 0n, computed_ms: 0 };
+}
+
+function data(rows: UsageHourRow[], hours: number): AttributionData {
+  return {
+    range: { from: T0, to: T0 + hours * H },
+    usageRows: rows,
+    usage: rows.map((r) => ({ tenantId: r.tenant_id, instanceId: r.instance_id, hour: r.hour_ms, model: r.model, modelVariant: r.model_variant, cpuUs: r.cpu_us, gpuUs: r.gpu_us })),
+    capacity: Array.from({ length: hours }, (_, h) => ({
+      instanceId: 'i',
+      hour: T0 + h * H,
+      cpuMillicoreMs: 2000n * BigInt(H),
+      memoryByteMs: (4n << 30n) * BigInt(H),
+      memoryUsedByteMs: (1n << 30n) * BigInt(H),
+      gpuModel: '',
+      gpuMs: 0n,
+    })),
+  };
+}
+
+const rows = [
+  usage('a', 0, 'small', 100n, 600_000_000n),
+  usage('a', 1, 'large', 10n, 1_200_000_000n),
+  usage('b', 1, 'small', 50n, 300_000_000n),
+];
+
+describe('attributionReport', () => {
+  const report = attributionReport(ctx, data(rows, 3));
+
+  it('reconciles: tenants + unallocated = capacity + overhead, exactly', () => {
+    const sum = report.tenants.reduce((a, t) => a + parseMoney(t.total_cost), parseMoney(report.unallocated_idle));
+    expect(sum).toBe(parseMoney(report.capacity_cost) + parseMoney(report.overhead_cost));
+    expect(report.conservation).toMatchObject({ holds: true, difference: '0.000000' });
+  });
+
+  it('prices revenue by each tenant plan and model costs add up to tenant totals', () => {
+    // a: 110 requests x 0.001 + 1800 cpu-s x 0.0001 = 0.29; b (gold): 50 x 0.002 = 0.1
+    expect(report.tenants.map((t) => [t.tenant, t.plan, t.revenue])).toEqual([
+      ['a', 'standard', '0.290000'],
+      ['b', 'gold', '0.100000'],
+    ]);
+    for (const t of report.tenants) {
+      const models = report.margin.by_model.filter((m) => m.tenant === t.tenant);
+      expect(models.reduce((a, m) => a + parseMoney(m.cost), 0n)).toBe(parseMoney(t.total_cost));
+      expect(parseMoney(t.margin)).toBe(parseMoney(t.revenue) - parseMoney(t.total_cost));
+    }
+    const byPlan = Object.fromEntries(report.margin.by_plan.map((p) => [p.plan, p.revenue]));
+    expect(byPlan).toEqual({ gold: '0.100000', standard: '0.290000' });
+  });
+});
+
+describe('tenantCostReport', () => {
+  it('returns one tenant only, and its hourly series sums to its total', () => {
+    const whole = attributionReport(ctx, data(rows, 3));
+    const a = tenantCostReport(ctx, data(rows, 3), 'a', 3600);
+    expect(a.total).toBe(whole.tenants.find((t) => t.tenant === 'a')!.total_cost);
+    expect(a.series).toHaveLength(3);
+    expect(a.series.reduce((s, p) => s + parseMoney(p.total), 0n)).toBe(parseMoney(a.total));
+    expect(JSON.stringify(a)).not.toContain('"b"');
+  });
+
+  it('reports zero for a tenant without usage rather than failing', () => {
+    expect(tenantCostReport(ctx, data(rows, 3), 'nobody', 7200)).toMatchObject({ total: '0.000000', by_model: [], step_seconds: 7200 });
+  });
+});
