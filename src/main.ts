@@ -8,6 +8,7 @@ import { createHttpApp } from './api/app.ts';
 import type { AppEnv } from './api/env.ts';
 import type { Config } from './config/schema.ts';
 import { Spool } from './ingest/spool.ts';
+import { issueClosedStatements } from './jobs/issue-statements.ts';
 import { refreshRollups } from './jobs/rollup.ts';
 import { startJobs, type JobScheduler, type JobSpec } from './jobs/scheduler.ts';
 import { AdmissionQueue } from './sidecar/admission.ts';
@@ -84,7 +85,11 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     const jobs: JobSpec[] = [];
     jobs.push({ name: 'spool-drain', cron: '*/10 * * * * *', run: () => spool.drain((table, rows) => store.insert(table, rows)) });
     const rollupOptions = { rawTtlDays: config.clickhouse.raw_ttl_days };
-    if (opts.kind !== 'sidecar') jobs.push({ name: 'rollups', cron: '*/30 * * * * *', run: () => refreshRollups(store, rollupOptions) });
+    const billing = opts.kind === 'sidecar' ? undefined : billingServices(config, store);
+    if (billing) {
+      jobs.push({ name: 'rollups', cron: '*/30 * * * * *', run: () => refreshRollups(store, rollupOptions) });
+      jobs.push({ name: 'issue-statements', cron: '0 5 * * * *', run: () => issueClosedStatements(billing.statements) });
+    }
     const scheduler: JobScheduler = startJobs(jobs, (job, err) => log(`job ${job} failed: ${(err as Error).message}`));
     closers.unshift(() => scheduler.stop());
 
@@ -95,7 +100,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       readiness: [{ name: 'clickhouse', check: () => store.ping() }],
       maxBodyBytes: config.server.max_body_bytes,
       now: Date.now,
-      api: opts.kind === 'sidecar' ? undefined : billingServices(config, store),
+      api: billing,
       sidecar: sidecar && {
         inference: sidecar.inference,
         trustTenantHeader: config.sidecar.trust_tenant_header,
