@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { alertsConfigSchema } from '../alerts/config.ts';
 import { DEFAULT_PRICING_INPUT, pricingSchema } from '../pricing/price-book.ts';
+import { quotaLimitsSchema, quotasConfigSchema } from '../quotas/config.ts';
 
 /**
  * The one configuration schema. A config file (YAML or JSON) and environment variables are
@@ -30,6 +32,8 @@ const tenantSchema = z.strictObject({
   model_variants: z.record(modelNameSchema, modelNameSchema).default({}),
   /** Models this tenant may use; empty means every configured model that is not a variant-only model. */
   models: z.array(modelNameSchema).default([]),
+  /** This tenant's quota limits; absent: quotas.defaults. */
+  quotas: quotaLimitsSchema.optional(),
 });
 
 export const configSchema = z
@@ -74,6 +78,8 @@ export const configSchema = z
       })
       .default({ exporter: 'clickhouse', service_name: 'inferledger-sidecar', batch_delay_ms: 1000, max_batch_size: 512 }),
     models: z.array(modelSchema).default([]),
+    quotas: quotasConfigSchema,
+    alerts: alertsConfigSchema,
     /** Who bills whom, as statements (and FOCUS rows) name it. */
     billing: z
       .strictObject({

@@ -1,0 +1,38 @@
+import { z } from 'zod';
+
+/** Alert routing and evaluation (SPEC §6). */
+
+const webhookSchema = z.strictObject({
+  url: z.string().url(),
+  /** HMAC-SHA256 key for the `X-Inferledger-Signature` header; share it with the receiver. */
+  secret: z.string().min(16, 'webhook secrets must be at least 16 characters'),
+  /** Only alerts of these tenants (all when absent). */
+  tenants: z.array(z.string()).optional(),
+});
+
+export const alertsConfigSchema = z
+  .strictObject({
+    /** Quota usage ratios that raise an alert, once per crossing. */
+    quota_thresholds: z.array(z.number().positive().max(10)).min(1).default([0.8, 1]),
+    /** A quota alert resolves when usage falls below threshold × (1 − hysteresis) or the period resets. */
+    hysteresis: z.number().min(0).max(0.5).default(0.05),
+    /** node-cron expression (seconds first) of the evaluation job. */
+    evaluate_cron: z.string().default('*/15 * * * * *'),
+    /** An anomaly condition must hold this long before its alert fires (pending → firing). */
+    anomaly_for_s: z.number().nonnegative().default(0),
+    /** Anomaly score at or above which a point is anomalous. */
+    anomaly_threshold: z.number().min(0).max(1).default(0.9),
+    webhooks: z.array(webhookSchema).default([]),
+    alertmanager: z
+      .strictObject({
+        /** Base URL, e.g. http://alertmanager:9093 (alerts go to /api/v2/alerts). */
+        url: z.string().url(),
+        /** Alertmanager forgets an alert not re-sent within this time; we re-send firing alerts more often. */
+        resend_s: z.number().positive().default(60),
+      })
+      .optional(),
+    /** Delivery retries per alert notification, with exponential backoff. */
+    max_retries: z.number().int().nonnegative().default(5),
+  })
+  .prefault({});
+export type AlertsConfig = z.infer<typeof alertsConfigSchema>;

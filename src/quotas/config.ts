@@ -1,0 +1,57 @@
+import { z } from 'zod';
+
+/**
+ * Quota configuration (SPEC §6). Limits per tenant; a tenant without its own uses
+ * `quotas.defaults`; an absent limit means unlimited. Spend is a decimal amount in the pricing
+ * currency, kept exact.
+ */
+
+export const QUOTA_KINDS = [
+  'requests_per_minute',
+  'concurrent_requests',
+  'tokens_per_day',
+  'cpu_seconds_per_month',
+  'gpu_seconds_per_month',
+  'spend_per_month',
+] as const;
+export type QuotaKind = (typeof QUOTA_KINDS)[number];
+
+const positiveInt = z.number().int().positive();
+const positive = z.number().positive();
+
+export const quotaLimitsSchema = z.strictObject({
+  requests_per_minute: positiveInt.optional(),
+  concurrent_requests: positiveInt.optional(),
+  tokens_per_day: positiveInt.optional(),
+  cpu_seconds_per_month: positive.optional(),
+  gpu_seconds_per_month: positive.optional(),
+  spend_per_month: z
+    .union([z.string(), z.number()])
+    .transform(String)
+    .refine((v) => /^\d{1,15}(\.\d{1,6})?$/.test(v) && Number(v) > 0, 'a positive amount with at most 6 decimals, e.g. "250.00"')
+    .optional(),
+});
+export type QuotaLimits = z.infer<typeof quotaLimitsSchema>;
+
+export const quotasConfigSchema = z
+  .strictObject({
+    /** Limits for tenants that set none of their own. */
+    defaults: quotaLimitsSchema.prefault({}),
+    /**
+     * What a standalone sidecar does when it cannot reach the quota authority (the API):
+     * `open` admits (availability first), `closed` refuses with 503 (limits first).
+     */
+    fail_mode: z.enum(['open', 'closed']).default('open'),
+    /** The API that a standalone sidecar leases budget from; `up` uses its own in-process authority. */
+    authority_url: z.string().url().optional(),
+    /** Budget a sidecar takes per lease, at most; smaller leases mean tighter global accuracy. */
+    lease_max_chunk: positiveInt.default(20),
+    /** A lease unused this long is returned to the authority. */
+    lease_ttl_s: positive.default(5),
+    /** Fair-queueing weight by plan name when the sidecar is saturated; plans not listed weigh 1. */
+    plan_weights: z.record(z.string().min(1), positive).default({}),
+    /** Requests one tenant may have waiting when the sidecar is saturated. */
+    max_queue_per_tenant: positiveInt.default(64),
+  })
+  .prefault({});
+export type QuotasConfig = z.infer<typeof quotasConfigSchema>;
