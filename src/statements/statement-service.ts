@@ -35,6 +35,8 @@ export interface ServedStatement {
 const ADJUSTMENT_LOOKBACK_MONTHS = 12;
 const HOUR = 3_600_000;
 export const PERIOD_PATTERN = /^\d{4}-(0[1-9]|1[0-2])$/;
+/** Sorts after every 'YYYY-MM' (as text): the open upper bound of a period range. */
+const AFTER_EVERY_PERIOD = '9999-99';
 
 export async function getStatement(ctx: StatementContext, tenantId: string, period: string): Promise<ServedStatement> {
   const { start, end } = periodBounds(period);
@@ -75,21 +77,25 @@ async function computeStatement(
     usage: toMeteredHours(rows),
     adjustments: adjustments.map(toAdjustment),
     status,
-    // An open statement is stamped with its data's age, not the clock, so the same data gives
-    // the same bytes; an issued one with the moment it was frozen.
-    generatedAt: status === 'issued' ? now : rows.reduce((m, r) => Math.max(m, r.computed_ms), start),
+    // An open statement is stamped with the end of the last hour its data covers, not the clock
+    // (nor the rollup's computed_at, which a harmless recompute moves): the same data gives the
+    // same bytes. An issued one carries the moment it was frozen.
+    generatedAt: status === 'issued' ? now : rows.reduce((m, r) => Math.max(m, Math.min(end, r.hour_ms + HOUR)), start),
   });
 }
 
 /** For each issued earlier month: what its usage rates to now, minus what was billed and adjusted. */
 async function lateUsageAdjustments(ctx: StatementContext, tenantId: string, period: string): Promise<AdjustmentLine[]> {
-  const earlier = await ctx.store.query({
-    ...issuedStatementsBetweenQuery(tenantId, shiftPeriod(period, -ADJUSTMENT_LOOKBACK_MONTHS), period),
+  // Issued months after this one count too: months are issued when first fetched, so a later month
+  // may already have carried an adjustment that this one would otherwise carry a second time.
+  const rows = await ctx.store.query({
+    ...issuedStatementsBetweenQuery(tenantId, shiftPeriod(period, -ADJUSTMENT_LOOKBACK_MONTHS), AFTER_EVERY_PERIOD),
     schema: issuedStatementRow,
   });
-  const statements = earlier.map((row) => parseStored(row.body));
+  const statements = rows.map((row) => parseStored(row.body)).filter((s) => s.period !== period);
   const out: AdjustmentLine[] = [];
   for (const [i, issued] of statements.entries()) {
+    if (issued.period > period) break;
     const alreadyAdjusted = statements.slice(i + 1).flatMap((s) => s.adjustments);
     // Re-rated with the plan it was issued under; its own adjustments are not part of the diff.
     const recomputed = await computeStatement(ctx, tenantId, issued.period, 'issued', 0, { plan: issued.plan, withAdjustments: false });

@@ -27,6 +27,8 @@ const B = 'iso-b';
 const A_PRIVATE_MODEL = 'classifier-a';
 const A_PRIVATE_FILE = 'classifier-a-private';
 const NOBODY = { tenant: 'no-such-tenant', model: 'no-such-model' };
+/** The current UTC month: its statement is open, so every role that may read it gets a 200. */
+const PERIOD = new Date().toISOString().slice(0, 7);
 
 const largePath = BUNDLED_MODELS.find((m) => m.name === 'classifier-large')!.path;
 const CONFIG = {
@@ -72,6 +74,16 @@ interface RouteCase {
 
 const ROUTES: RouteCase[] = [
   { route: 'GET /v1/tenants/{tenant}/usage', request: (t) => ({ method: 'GET', path: `/v1/tenants/${t.tenant}/usage` }), owner: 200, admin: 200, oip: false },
+  { route: 'GET /v1/tenants/{tenant}/costs', request: (t) => ({ method: 'GET', path: `/v1/tenants/${t.tenant}/costs` }), owner: 200, admin: 200, oip: false },
+  ...(['json', 'csv', 'focus'] as const).map((format): RouteCase => ({
+    route: `GET /v1/tenants/{tenant}/statements/{YYYY-MM}?format=${format}`,
+    request: (t) => ({ method: 'GET', path: `/v1/tenants/${t.tenant}/statements/${PERIOD}?format=${format}` }),
+    owner: 200,
+    admin: 200,
+    oip: false,
+  })),
+  // Admin only, and about every tenant: a tenant key is refused outright (its own data or not).
+  { route: 'GET /v1/attribution', request: () => ({ method: 'GET', path: '/v1/attribution' }), owner: 403, admin: 200, oip: false },
   { route: 'POST /v1/tenants/{tenant}/keys', request: (t) => ({ method: 'POST', path: `/v1/tenants/${t.tenant}/keys`, body: { role: 'tenant' } }), owner: 403, admin: 201, oip: false },
   // Inference needs a tenant: the bootstrap admin key names none, so it must send X-Tenant-Id.
   { route: 'GET /v2/models', request: () => ({ method: 'GET', path: '/v2/models' }), owner: 200, admin: 403, oip: true },
