@@ -261,7 +261,7 @@ describe('statements of the current month', () => {
     const viaAccept = await ok(call(h.baseUrl, 'GET', statementPath(tenant), { key: own, headers: { accept: 'text/csv' } }));
     expect(viaAccept.text).toBe((await ok(call(h.baseUrl, 'GET', statementPath(tenant, 'csv'), { key: own }))).text);
     const adminJson = await statementTwice(tenant, ADMIN_KEY);
-    expect(withoutGeneratedAt(adminJson.text)).toBe(withoutGeneratedAt(statements[tenant]!.text));
+    expect(adminJson.text).toBe(statements[tenant]!.text);
   });
 
   it.each([A, B])('%s: FOCUS has every FOCUS 1.2 column and its BilledCost sums to the statement total', async (tenant) => {
