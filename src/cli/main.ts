@@ -7,6 +7,7 @@ import { renderCsv, renderFocus } from '../statements/render.ts';
 import { getStatement, PERIOD_PATTERN } from '../statements/statement-service.ts';
 import { openStore } from '../store/client.ts';
 import { migrate } from '../store/migrate.ts';
+import { runAnomaliesCommand } from './anomalies.ts';
 import { driveDemoTraffic, seedDemoTenants } from './demo.ts';
 
 const USAGE = `inferledger — observability and cost attribution for multi-tenant AI inference
@@ -19,6 +20,8 @@ commands:
   sidecar         the inference sidecar alone (port INFERLEDGER_SIDECAR_PORT, default 8081)
   api             API + jobs against the configured ClickHouse (port INFERLEDGER_PORT, default 8080)
   migrate         apply schema migrations (idempotent)
+  anomalies detect <file.csv>
+                  score a timestamp,value CSV offline: writes timestamp,value,anomaly_score (causal)
   statement --tenant T --period YYYY-MM [--format json|csv|focus]
                   print a tenant's usage statement (a closed month is issued and frozen)
   help            this text
@@ -27,7 +30,7 @@ environment: INFERLEDGER_CONFIG, INFERLEDGER_DATA_DIR, CLICKHOUSE_URL, CLICKHOUS
              INFERLEDGER_PORT, INFERLEDGER_SIDECAR_PORT, INFERLEDGER_ADMIN_KEY (see README)`;
 
 /** Commands in SPEC §1 that later work delivers; named here so the CLI says so plainly. */
-const NOT_YET = new Set(['dashboards', 'anomalies', 'bench']);
+const NOT_YET = new Set(['dashboards', 'bench']);
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -35,6 +38,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return command ? 0 : 2;
   }
+  // Offline: needs no config and no store.
+  if (command === 'anomalies') return runAnomaliesCommand(rest, { stdout: process.stdout, stderr: process.stderr });
   if (NOT_YET.has(command)) {
     console.error(`inferledger ${command}: not available in this version yet`);
     return 2;
@@ -154,6 +159,13 @@ function waitForSignal(): Promise<void> {
     process.once('SIGTERM', done);
   });
 }
+
+// `inferledger anomalies detect big.csv | head` closes the pipe early: that is the reader saying
+// it has enough, not a failure.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

@@ -1,0 +1,148 @@
+import { median, RollingWindow } from './rolling-window.ts';
+import { scoreOf, tailProbability } from './tail.ts';
+import { TimeHistory } from './time-history.ts';
+
+/**
+ * Streaming, causal anomaly detector for one metric series. The score of a row uses that row
+ * and earlier ones only; all state lives in the closure returned by `createDetector`.
+ *
+ * Method:
+ * 1. Missing data: a non-finite timestamp or value scores 0 and leaves the state untouched.
+ * 2. Forecasts of the next value, each from earlier rows only:
+ *    - local: median of the last `localRows` values (robust to a lone spike; follows a level
+ *      shift after half the window);
+ *    - daily / weekly: median of the values at the same time of day 1..`seasons` days ago
+ *      (same time of week for weekly), found by timestamp so irregular sampling and gaps work.
+ *      A seasonal forecast exists only once at least one past season is there.
+ * 3. Model choice: each forecast's absolute errors are kept over the last `selectionRows`
+ *    rows; the one with the smallest mean error is used. Seasonality is thus used only where it
+ *    actually predicts better, and a level shift that breaks the seasonal forecasts hands over
+ *    to the local one (that is how a persistent change stops being anomalous).
+ * 4. Evidence channels on the residual r = value − forecast: |r| (spikes, dips) and |mean of
+ *    the last `shiftRows` residuals| (a short run of moderate, same-signed errors: level shifts
+ *    and drifts the point channel misses).
+ * 5. Calibration: each channel's value is ranked against its own last `historyRows` values
+ *    (empirical tail probability, exponentially extrapolated beyond the window's maximum).
+ *    Ranks make scores comparable across series of any scale or noise shape, without assuming
+ *    Gaussian errors. The channel p-values are combined by Bonferroni (2·min).
+ * 6. Score = s/(s + ln(historyRows + 1)) with s = −ln p: 0.5 means "the largest deviation of
+ *    the last `historyRows` rows", → 1 far beyond it. No score before `warmupRows` rows.
+ * 7. Episodes: a score no higher than one of the last `quietRows` scores is halved. An
+ *    incident is reported once, when it starts, and again only if it gets worse — the
+ *    de-duplication an alert pipeline wants, and what NAB rewards (only the first detection in
+ *    a window counts, every later one outside it is a false positive).
+ * 8. Constant series: the scale floor is relative to the level (1e-9·|level| + 1e-12), so a
+ *    flatline that changes at all is extreme, and no division by zero can occur.
+ */
+export interface DetectorOptions {
+  localRows: number;
+  seasons: number;
+  selectionRows: number;
+  shiftRows: number;
+  historyRows: number;
+  warmupRows: number;
+  quietRows: number;
+}
+
+export const DEFAULT_DETECTOR_OPTIONS: Readonly<DetectorOptions> = Object.freeze({
+  localRows: 11,
+  seasons: 3,
+  selectionRows: 288,
+  shiftRows: 6,
+  historyRows: 1000,
+  warmupRows: 24,
+  quietRows: 150,
+});
+
+export interface Detector {
+  /** Score of this row in [0, 1]; rows must arrive in time order. */
+  update(timestampMs: number, value: number): number;
+}
+
+const DAY_MS = 86_400_000;
+const SEASONS_MS = [DAY_MS, 7 * DAY_MS] as const;
+/** A past sample counts as "the same time" if within half an hour of it. */
+const SEASON_TOLERANCE_MS = 1_800_000;
+const MAX_HISTORY_ROWS = 50_000;
+/** Within an open episode, a row that does not escalate it is reported at half its score. */
+const QUIET_FACTOR = 0.5;
+
+interface ForecastModel {
+  forecast: number | undefined;
+  errors: RollingWindow;
+}
+
+export function createDetector(opts: Partial<DetectorOptions> = {}): Detector {
+  const o: DetectorOptions = { ...DEFAULT_DETECTOR_OPTIONS, ...opts };
+  const recentValues = new RollingWindow(o.localRows);
+  const history = new TimeHistory(o.seasons * SEASONS_MS[1] + DAY_MS, MAX_HISTORY_ROWS);
+  const models: ForecastModel[] = [0, 1, 2].map(() => ({ forecast: undefined, errors: new RollingWindow(o.selectionRows) }));
+  const residuals = new RollingWindow(o.shiftRows);
+  const pointChannel = new RollingWindow(o.historyRows);
+  const shiftChannel = new RollingWindow(o.historyRows);
+  const reference = Math.log(o.historyRows + 1);
+  const recentScores = new RollingWindow(Math.max(1, o.quietRows));
+  let rows = 0;
+
+  return {
+    update(timestampMs: number, value: number): number {
+      if (!Number.isFinite(timestampMs) || !Number.isFinite(value)) return 0;
+      forecastAll(models, recentValues, history, timestampMs, o.seasons);
+      const chosen = chooseModel(models);
+      let score = 0;
+      if (chosen !== undefined) {
+        const r = value - chosen;
+        residuals.push(r);
+        const floor = 1e-9 * Math.abs(recentValues.median()) + 1e-12;
+        const point = Math.abs(r);
+        const shift = Math.abs(residuals.mean());
+        const p = 2 * Math.min(tailProbability(pointChannel, point, floor), tailProbability(shiftChannel, shift, floor));
+        if (rows >= o.warmupRows) score = scoreOf(p, reference);
+        pointChannel.push(point);
+        shiftChannel.push(shift);
+      }
+      for (const m of models) if (m.forecast !== undefined) m.errors.push(Math.abs(value - m.forecast));
+      recentValues.push(value);
+      history.push(timestampMs, value);
+      rows++;
+      const ongoing = o.quietRows > 0 && recentScores.size > 0 && score <= recentScores.max();
+      recentScores.push(score);
+      return ongoing ? score * QUIET_FACTOR : score;
+    },
+  };
+}
+
+function forecastAll(models: ForecastModel[], recent: RollingWindow, history: TimeHistory, t: number, seasons: number): void {
+  const [local, daily, weekly] = models as [ForecastModel, ForecastModel, ForecastModel];
+  local.forecast = recent.size ? recent.median() : undefined;
+  daily.forecast = seasonalForecast(history, t, SEASONS_MS[0], seasons);
+  weekly.forecast = seasonalForecast(history, t, SEASONS_MS[1], seasons);
+}
+
+function seasonalForecast(history: TimeHistory, t: number, periodMs: number, seasons: number): number | undefined {
+  const past: number[] = [];
+  for (let k = 1; k <= seasons; k++) {
+    const v = history.valueNear(t - k * periodMs, SEASON_TOLERANCE_MS);
+    if (v !== undefined) past.push(v);
+  }
+  return past.length ? median(past) : undefined;
+}
+
+/**
+ * The forecast of the model with the smallest mean recent error. A seasonal model competes only
+ * once it has a full selection window of errors, so one lucky day cannot take over.
+ */
+function chooseModel(models: readonly ForecastModel[]): number | undefined {
+  let best: ForecastModel | undefined;
+  let bestError = Number.POSITIVE_INFINITY;
+  models.forEach((m, i) => {
+    if (m.forecast === undefined) return;
+    const ready = i === 0 || m.errors.isFull;
+    const error = m.errors.size ? m.errors.mean() : Number.POSITIVE_INFINITY;
+    if (ready && (best === undefined || error < bestError)) {
+      best = m;
+      bestError = error;
+    }
+  });
+  return best?.forecast;
+}
