@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import { KeyService } from '../auth/key-service.ts';
 import { tenantIdSchema } from '../config/schema.ts';
 import { billingServices, startPlatform, type Platform, type ProcessKind } from '../main.ts';
 import { renderCsv, renderFocus } from '../statements/render.ts';
@@ -106,6 +107,14 @@ async function runStatement(config: Readonly<Config>, args: string[]): Promise<n
   const store = await openStore({ url: config.clickhouse.url, cluster: config.clickhouse.cluster, dataDir: config.data_dir });
   try {
     await migrate(store, { cluster: config.clickhouse.cluster, rawTtlDays: config.clickhouse.raw_ttl_days });
+    // The API answers 404 for an unknown tenant; so does the CLI, rather than issuing (and
+    // freezing) an empty statement for a mistyped id.
+    const keys = new KeyService(store, config.admin_key ?? 'cli-has-no-admin-key-0000');
+    await keys.load();
+    if (!(tenant.data in config.tenants) && !keys.tenantsWithKeys().has(tenant.data)) {
+      console.error(`tenant "${tenant.data}" not found (not in the config and holds no API key)`);
+      return 1;
+    }
     const billing = billingServices(config, store);
     const { statement, json } = await getStatement(billing.statements, tenant.data, values.period);
     process.stdout.write(format === 'json' ? json : format === 'csv' ? renderCsv(statement) : renderFocus(statement, billing.focus(tenant.data)));

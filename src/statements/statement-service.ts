@@ -77,10 +77,10 @@ async function computeStatement(
     usage: toMeteredHours(rows),
     adjustments: adjustments.map(toAdjustment),
     status,
-    // An open statement is stamped with the end of the last hour its data covers, not the clock
-    // (nor the rollup's computed_at, which a harmless recompute moves): the same data gives the
-    // same bytes. An issued one carries the moment it was frozen.
-    generatedAt: status === 'issued' ? now : rows.reduce((m, r) => Math.max(m, Math.min(end, r.hour_ms + HOUR)), start),
+    // An open statement is stamped with the start of the latest hour its data covers, not the
+    // clock (nor the rollup's computed_at, which a harmless recompute moves): the same data gives
+    // the same bytes. An issued one carries the moment it was frozen.
+    generatedAt: status === 'issued' ? now : rows.reduce((m, r) => Math.max(m, r.hour_ms), start),
   });
 }
 
