@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestStore } from '../../test/support/store.ts';
+import { pricingSchema } from '../pricing/price-book.ts';
+import type { Store } from '../store/client.ts';
+import { createAnomalyScanner } from './anomaly-scan.ts';
+import { expectedLatest, fillHours, HOUR_MS, scoreLatest } from './anomaly-series.ts';
+
+const T0 = Date.UTC(2026, 9, 1);
+const DAYS = 14;
+const LATEST = T0 + DAYS * 24 * HOUR_MS; // the hour that spikes
+const pricing = pricingSchema.parse({
+  capacity: [{ effective_from: '2026-01-01T00:00:00Z', vcpu_hour: '3600', memory_gib_hour: '0' }],
+  plans: { standard: [{ effective_from: '2026-01-01T00:00:00Z', meters: {} }] },
+});
+
+const chTime = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+
+/** A daily cycle (busy days, quiet nights) with small deterministic noise. */
+const normal = (hour: number, i: number) => 100 + 60 * Math.sin((2 * Math.PI * (hour % 24)) / 24) + ((i * 7919) % 11);
+
+describe('anomaly series helpers', () => {
+  it('fills missing hours and expects the same hour of previous days', () => {
+    const series = fillHours(new Map([[0, 5], [2 * HOUR_MS, 7]]), 0, 3 * HOUR_MS, 0);
+    expect(series).toEqual([5, 0, 7]);
+    const daily = Array.from({ length: 24 * 8 }, (_, i) => (i % 24 === 23 ? 50 : 10));
+    expect(expectedLatest(daily)).toBe(50); // same hour of day, not the overall median
+  });
+
+  it('scores a spike at the end far above the same series without it', () => {
+    const base = Array.from({ length: 24 * DAYS }, (_, i) => normal(i, i));
+    expect(scoreLatest([...base, 900], 0)).toBeGreaterThan(0.7);
+    expect(scoreLatest([...base, normal(24 * DAYS, 24 * DAYS)], 0)).toBeLessThan(0.6);
+  });
+});
+
+describe('anomaly scan (chdb)', () => {
+  let store: Store;
+  beforeAll(async () => {
+    ({ store } = await openTestStore());
+    const rows: object[] = [];
+    const capacity: object[] = [];
+    for (let i = 0; i <= DAYS * 24; i++) {
+      const hour = T0 + i * HOUR_MS;
+      const small = Math.round(normal(i, i));
+      const large = i === DAYS * 24 ? 800 : 5; // the spike comes from one model
+      for (const [model, requests] of [['small', small], ['large', large]] as const) {
+        rows.push({
+          tenant_id: 'acme', hour: chTime(hour), model, model_variant: model, instance_id: 'i-1', requests, errors: 0,
+          rejected: 0, cpu_us: requests * 1000, gpu_us: 0, input_tokens: 0, output_tokens: 0, input_elements: 0,
+          output_elements: 0, duration_ns_sum: 0, computed_at: '2026-10-01 00:00:00.000',
+        });
+      }
+      capacity.push({
+        instance_id: 'i-1', hour: chTime(hour), window_ms: HOUR_MS, cpu_millicore_ms: String(2000 * HOUR_MS), memory_byte_ms: '0',
+        memory_used_byte_ms: '0', gpu_model: '', gpu_ms: '0', cpu_used_us: 0, inference_cpu_us: 0, computed_at: '2026-10-01 00:00:00.000',
+      });
+    }
+    await store.insert('usage_hourly', rows);
+    await store.insert('capacity_hourly', capacity);
+  });
+  afterAll(() => store.close());
+
+  it('flags the spiking tenant metric at the latest hour with expected, actual and the model that moved', async () => {
+    const scan = createAnomalyScanner({
+      costs: { store, pricing, planOf: () => 'standard', now: () => LATEST + HOUR_MS + 600_000 },
+      now: () => LATEST + HOUR_MS + 600_000,
+      historyDays: DAYS,
+    });
+    const findings = await scan();
+    expect(findings.map((f) => f.metric).sort()).toEqual(['cost_per_hour', 'error_rate', 'gpu_seconds', 'p95_latency', 'requests_per_hour']);
+    const requests = findings.find((f) => f.metric === 'requests_per_hour')!;
+    expect(requests).toMatchObject({ tenantId: 'acme', at: LATEST });
+    expect(requests.score).toBeGreaterThan(0.7);
+    expect(requests.actual).toBe(Math.round(normal(DAYS * 24, DAYS * 24)) + 800);
+    expect(requests.expected).toBeLessThan(200);
+    expect(requests.severity).toBe('critical');
+    expect(requests.topContributors[0]).toMatchObject({ dimension: 'model', key: 'large', actual: 800, expected: 5 });
+
+    const cost = findings.find((f) => f.metric === 'cost_per_hour')!;
+    expect(cost.actual).toBeGreaterThan(cost.expected * 3);
+    expect(findings.find((f) => f.metric === "error_rate")!.score).toBeLessThan(0.5);
+    // Cached within the hour: the same objects come back without re-querying.
+    expect(await scan()).toBe(findings);
+  });
+});

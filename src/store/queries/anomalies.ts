@@ -1,0 +1,39 @@
+import { z } from 'zod';
+import type { TimeRange } from './time.ts';
+
+/** Hourly per-tenant series for the anomaly scan, from the deduplicated hourly rollup. */
+
+const HOUR_RANGE = `hour >= toDateTime(intDiv({from:Int64}, 1000), 'UTC') AND hour < toDateTime(intDiv({to:Int64}, 1000), 'UTC')`;
+
+export const scanRow = z.object({
+  tenant_id: z.string(),
+  hour_ms: z.coerce.number(),
+  model: z.string(),
+  model_variant: z.string(),
+  instance_id: z.string(),
+  requests: z.coerce.number(),
+  errors: z.coerce.number(),
+  gpu_us: z.coerce.number(),
+  /** NaN (as null or "nan") when the group served nothing. */
+  p95_ms: z.union([z.number(), z.string(), z.null()]).transform((v) => (v === null ? NaN : Number(v))),
+});
+export type ScanRow = z.infer<typeof scanRow>;
+
+/**
+ * Per tenant x hour (`totals`: the tenant's p95 merged from the digests, never averaged) or per
+ * tenant x hour x model x variant x instance (the breakdown behind an anomaly's contributors).
+ */
+export function scanRowsQuery(range: TimeRange, level: 'totals' | 'detail') {
+  const dims = level === 'detail' ? 'model, model_variant, instance_id' : "'' AS model, '' AS model_variant, '' AS instance_id";
+  const groupBy = level === 'detail' ? 'tenant_id, hour_ms, model, model_variant, instance_id' : 'tenant_id, hour_ms';
+  return {
+    query: `SELECT tenant_id, toUnixTimestamp(hour) * 1000 AS hour_ms, ${dims},
+                   sum(requests) AS requests, sum(errors) AS errors, sum(gpu_us) AS gpu_us,
+                   quantilesMerge(0.5, 0.95, 0.99)(latency_ms_quantiles)[2] AS p95_ms
+            FROM usage_hourly FINAL
+            WHERE ${HOUR_RANGE}
+            GROUP BY ${groupBy}
+            ORDER BY tenant_id, hour_ms`,
+    params: { from: range.from, to: range.to },
+  };
+}
