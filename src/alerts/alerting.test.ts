@@ -1,0 +1,216 @@
+import { describe, expect, it } from 'vitest';
+import type { QuotaStatus } from '../quotas/types.ts';
+import { createAlertingService, serialRunner, type AlertingPorts } from './alerting.ts';
+import type { Destination } from './delivery/destination.ts';
+import { episodeId } from './lifecycle.ts';
+import type { Alert, AlertFilter, AlertRepository, AnomalyFinding, Transition } from './types.ts';
+
+const T0 = Date.UTC(2025, 0, 15, 10);
+const CONFIG = { quota_thresholds: [0.8, 1], hysteresis: 0.05, evaluate_cron: '*/15 * * * * *', anomaly_for_s: 0, anomaly_threshold: 0.9 };
+
+/** In-memory AlertRepository with ReplacingMergeTree semantics (latest version per episode). */
+function memoryRepository() {
+  const episodes = new Map<string, Alert>();
+  const events = new Map<string, Transition>();
+  let failing = false;
+  const repo: AlertRepository & { events: typeof events; fail(on: boolean): void; saves: number } = {
+    events,
+    saves: 0,
+    fail(on) {
+      failing = on;
+    },
+    async loadActive({ resolvedSince }) {
+      if (failing) throw new Error('ClickHouse: connection refused');
+      return [...episodes.values()].filter((a) => a.state !== 'resolved' || (a.endsAt ?? 0) >= resolvedSince);
+    },
+    async save(changed, transitions) {
+      repo.saves++;
+      for (const t of transitions) events.set(`${episodeId(t)}:${t.to}`, t);
+      for (const a of changed) episodes.set(episodeId(a), a);
+    },
+    async list(f: AlertFilter) {
+      return [...episodes.values()].filter((a) => (!f.tenantId || a.tenantId === f.tenantId) && (!f.state || a.state === f.state));
+    },
+  };
+  return repo;
+}
+
+function recordingDestination(): Destination & { offers: Transition[][]; delivered: number } {
+  const d = {
+    name: 'recording',
+    offers: [] as Transition[][],
+    delivered: 0,
+    offer(_alerts: readonly Alert[], transitions: readonly Transition[]) {
+      d.offers.push([...transitions]);
+    },
+    async deliver() {
+      d.delivered++;
+    },
+    pending: () => 0,
+  };
+  return d;
+}
+
+function setup(over: Partial<AlertingPorts> = {}) {
+  const ratios = new Map<string, number>([['acme', 0.5], ['globex', 0.5]]);
+  const broken = new Set<string>();
+  const repository = memoryRepository();
+  const destination = recordingDestination();
+  const logs: string[] = [];
+  let clock = T0;
+  const status = (tenantId: string): QuotaStatus[] =>
+    ratios.has(tenantId) ? [{ tenantId, kind: 'requests_per_minute', limit: 100, used: ratios.get(tenantId)! * 100, ratio: ratios.get(tenantId)!, windowStart: T0 }] : [];
+  const alerting = createAlertingService({
+    repository,
+    destinations: [destination],
+    quotaAuthority: {
+      async status(t) {
+        if (broken.has(t)) throw new Error('authority down');
+        return status(t);
+      },
+    },
+    tenants: () => ratios.keys(),
+    config: CONFIG,
+    now: () => clock,
+    log: (l) => logs.push(l),
+    ...over,
+  });
+  const tick = async () => {
+    clock += 15_000;
+    await alerting.evaluate();
+    await alerting.flush();
+  };
+  return { alerting, repository, destination, ratios, broken, logs, tick };
+}
+
+describe('alerting service', () => {
+  it('evaluates, saves, offers and exposes firing alerts', async () => {
+    const s = setup();
+    await s.tick();
+    expect(s.alerting.firing()).toEqual([]);
+    s.ratios.set('acme', 0.85);
+    await s.tick();
+    expect(s.alerting.firing().map((a) => [a.tenantId, a.labels.threshold])).toEqual([['acme', '0.8']]);
+    expect([...s.repository.events.values()].map((t) => `${t.tenantId}:${t.from}->${t.to}`)).toEqual(['acme:null->firing']);
+    expect(s.destination.offers.at(-1)!.map((t) => t.to)).toEqual(['firing']);
+    expect(s.logs).toContainEqual(expect.stringMatching(/^alert firing: InferledgerQuotaThreshold tenant=acme warning/));
+  });
+
+  it('re-running over the same state changes and notifies nothing', async () => {
+    const s = setup();
+    s.ratios.set('acme', 1);
+    await s.tick();
+    const before = await s.repository.list({ from: 0, to: Infinity, limit: 100 });
+    await s.tick();
+    await s.tick();
+    expect(await s.repository.list({ from: 0, to: Infinity, limit: 100 })).toEqual(before);
+    expect(s.destination.offers.slice(1)).toEqual([[], []]);
+    expect(s.repository.events.size).toBe(2);
+  });
+
+  it('a tenant whose quota status fails keeps its alerts; the others are evaluated', async () => {
+    const s = setup();
+    s.ratios.set('acme', 0.9);
+    await s.tick();
+    s.broken.add('acme');
+    s.ratios.set('acme', 0.1);
+    s.ratios.set('globex', 0.9);
+    await s.tick();
+    expect(s.alerting.firing().map((a) => a.tenantId).sort()).toEqual(['acme', 'globex']);
+    expect(s.logs).toContainEqual(expect.stringContaining('quota status of acme unavailable'));
+  });
+
+  it('a tenant gone from the tenant list has its open alerts resolved', async () => {
+    const s = setup();
+    s.ratios.set('acme', 0.9);
+    await s.tick();
+    s.ratios.delete('acme');
+    await s.tick();
+    expect(s.alerting.firing()).toEqual([]);
+    const [alert] = await s.repository.list({ tenantId: 'acme', from: 0, to: Infinity, limit: 10 });
+    expect(alert?.annotations.resolved_reason).toBe('quota_removed');
+  });
+
+  it('a failed store rejects the evaluation, keeps the last state and still runs delivery', async () => {
+    const s = setup();
+    s.ratios.set('acme', 0.9);
+    await s.tick();
+    s.repository.fail(true);
+    s.ratios.set('acme', 0.1);
+    await expect(s.tick()).rejects.toThrow(/connection refused/);
+    await s.alerting.flush();
+    expect(s.alerting.firing()).toHaveLength(1);
+    expect(s.destination.delivered).toBeGreaterThanOrEqual(3);
+    s.repository.fail(false);
+    await s.tick();
+    expect(s.alerting.firing()).toEqual([]);
+  });
+
+  it('a slow destination never holds up evaluation', async () => {
+    let release: () => void = () => {};
+    const slow: Destination = { name: 'slow', offer() {}, deliver: () => new Promise<void>((r) => (release = r)), pending: () => 0 };
+    const s = setup({ destinations: [slow] });
+    s.ratios.set('acme', 0.9);
+    await s.alerting.evaluate();
+    await s.alerting.evaluate();
+    expect(s.repository.saves).toBe(2);
+    const flushed = s.alerting.flush();
+    release();
+    await new Promise((r) => setTimeout(r, 0));
+    release();
+    await flushed;
+  });
+
+  it('anomaly findings: below anomaly_threshold ignored; a failing provider keeps anomaly alerts', async () => {
+    const finding = (score: number): AnomalyFinding => ({
+      tenantId: 'acme',
+      metric: 'cost_per_hour',
+      at: T0,
+      score,
+      expected: 1,
+      actual: 3,
+      impact: { absolute: 2, percent: 200 },
+      severity: 'warning',
+      topContributors: [],
+    });
+    let findings: () => Promise<AnomalyFinding[]> = async () => [finding(0.5)];
+    const s = setup({ anomalyFindings: () => findings() });
+    await s.tick();
+    expect(s.alerting.firing()).toEqual([]);
+    findings = async () => [finding(0.95)];
+    await s.tick();
+    expect(s.alerting.firing().map((a) => a.kind)).toEqual(['anomaly']);
+    findings = async () => {
+      throw new Error('detector down');
+    };
+    await s.tick();
+    expect(s.alerting.firing().map((a) => a.kind)).toEqual(['anomaly']);
+    findings = async () => [];
+    await s.tick();
+    expect(s.alerting.firing()).toEqual([]);
+  });
+
+  it('has one job on the configured schedule', () => {
+    expect(setup().alerting.jobs.map((j) => [j.name, j.cron])).toEqual([['alerts', '*/15 * * * * *']]);
+  });
+});
+
+describe('serialRunner', () => {
+  it('runs one at a time and coalesces calls made meanwhile into one more run', async () => {
+    let runs = 0;
+    let active = 0;
+    let maxActive = 0;
+    const run = serialRunner(async () => {
+      runs++;
+      active++;
+      maxActive = Math.max(maxActive, active);
+      await new Promise((r) => setTimeout(r, 5));
+      active--;
+    });
+    await Promise.all([run(), run(), run(), run()]);
+    expect(runs).toBe(2);
+    expect(maxActive).toBe(1);
+    await run();
+    expect(runs).toBe(3);
+  });
+});

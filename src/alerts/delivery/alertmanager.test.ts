@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startReceiver, type Receiver } from '../../../test/support/http-receiver.ts';
+import type { QuotaStatus } from '../../quotas/types.ts';
+import { evaluateAnomalyAlerts } from '../anomaly-rules.ts';
+import { evaluateQuotaAlerts } from '../quota-rules.ts';
+import type { Alert, Evaluation } from '../types.ts';
+import { createAlertmanagerDestination, toAlertmanagerAlert, type AlertmanagerAlert } from './alertmanager.ts';
+import type { RetryPolicy } from './http-post.ts';
+
+const NOW = Date.UTC(2025, 0, 15, 10);
+const RESEND_S = 60;
+const POLICY: RetryPolicy = { maxRetries: 1, baseDelayMs: 1, maxDelayMs: 5, timeoutMs: 2000 };
+const status = (ratio: number): QuotaStatus => ({ tenantId: 'acme', kind: 'spend_per_month', limit: '100.00', used: String(ratio * 100), ratio, windowStart: Date.UTC(2025, 0, 1) });
+const quota = (prev: Alert[], ratio: number, now: number): Evaluation => evaluateQuotaAlerts(prev, [status(ratio)], { thresholds: [0.8, 1], hysteresis: 0.05, now });
+
+describe('toAlertmanagerAlert', () => {
+  const [firing] = quota([], 0.9, NOW).alerts;
+  it('labels identify the alert; a firing alert lives four resend intervals unless re-sent', () => {
+    expect(toAlertmanagerAlert(firing!, { now: NOW + 5000, resendMs: RESEND_S * 1000, publicUrl: 'https://il.example.com/' })).toEqual({
+      labels: { alertname: 'InferledgerQuotaThreshold', tenant: 'acme', quota: 'spend_per_month', threshold: '0.8', severity: 'warning', inferledger_key: firing!.key },
+      annotations: firing!.annotations,
+      startsAt: new Date(NOW).toISOString(),
+      endsAt: new Date(NOW + 5000 + 4 * RESEND_S * 1000).toISOString(),
+      generatorURL: 'https://il.example.com/v1/alerts?state=firing&tenant=acme',
+    });
+  });
+
+  it('a resolved alert carries its end; no generatorURL without a public URL', () => {
+    const [resolved] = quota([firing!], 0.1, NOW + 120_000).alerts;
+    const am = toAlertmanagerAlert(resolved!, { now: NOW + 999_999, resendMs: RESEND_S * 1000 });
+    expect(am.endsAt).toBe(new Date(NOW + 120_000).toISOString());
+    expect(am).not.toHaveProperty('generatorURL');
+  });
+
+  it('anomaly alerts are labelled by metric', () => {
+    const finding = { tenantId: 'acme', metric: 'cost_per_hour', at: NOW, score: 0.99, expected: 1, actual: 5, impact: { absolute: 4, percent: 400 }, severity: 'critical' as const, topContributors: [] };
+    const [alert] = evaluateAnomalyAlerts([], [finding], { forSeconds: 0, now: NOW }).alerts;
+    expect(toAlertmanagerAlert(alert!, { now: NOW, resendMs: 60_000 }).labels).toEqual({
+      alertname: 'InferledgerAnomaly',
+      tenant: 'acme',
+      metric: 'cost_per_hour',
+      severity: 'critical',
+      inferledger_key: alert!.key,
+    });
+  });
+});
+
+describe('Alertmanager destination (local stand-in)', () => {
+  let server: Receiver;
+  let clock = NOW;
+  beforeAll(async () => {
+    server = await startReceiver();
+  });
+  afterAll(() => server.close());
+  beforeEach(() => {
+    server.received.length = 0;
+    server.respond(() => ({ status: 200 }));
+    clock = NOW;
+  });
+
+  const destination = () =>
+    createAlertmanagerDestination({ url: `${server.url}/`, resendS: RESEND_S }, { fetch, policy: POLICY, now: () => clock, log: () => {} });
+  const sent = () => server.received.map((r) => (JSON.parse(r.body) as AlertmanagerAlert[]).map((a) => `${a.labels.threshold}:${Date.parse(a.endsAt!) > clock ? 'active' : 'ended'}`));
+
+  it('sends firing alerts, re-sends them every resend_s, and a resolve once', async () => {
+    const d = destination();
+    const fired = quota([], 0.9, clock);
+    d.offer(fired.alerts, fired.transitions);
+    await d.deliver();
+    clock += 30_000;
+    d.offer(fired.alerts, []);
+    await d.deliver(); // not due yet
+    clock += 30_000;
+    await d.deliver(); // due
+    clock += 1000;
+    const resolved = quota(fired.alerts, 0.1, clock);
+    d.offer(resolved.alerts, resolved.transitions);
+    await d.deliver();
+    clock += 120_000;
+    await d.deliver(); // nothing left
+    expect(server.received.map((r) => r.path)).toEqual(Array(3).fill('/api/v2/alerts'));
+    expect(sent()).toEqual([['0.8:active'], ['0.8:active'], ['0.8:ended']]);
+  });
+
+  it('retries the next run after a failure', async () => {
+    server.respond(() => ({ status: 503 }));
+    const d = destination();
+    const fired = quota([], 0.9, clock);
+    d.offer(fired.alerts, fired.transitions);
+    await d.deliver();
+    clock += 1000;
+    const resolved = quota(fired.alerts, 0.1, clock);
+    d.offer(resolved.alerts, resolved.transitions);
+    expect(server.received).toHaveLength(POLICY.maxRetries + 1);
+    server.received.length = 0;
+    server.respond(() => ({ status: 200 }));
+    await d.deliver();
+    await d.deliver();
+    expect(sent()).toEqual([['0.8:ended']]);
+    expect(d.pending()).toBe(0);
+  });
+
+  it('never sends pending alerts', async () => {
+    const d = destination();
+    const finding = { tenantId: 'acme', metric: 'error_rate', at: clock, score: 0.99, expected: 0, actual: 1, impact: { absolute: 1, percent: 100 }, severity: 'warning' as const, topContributors: [] };
+    const pending = evaluateAnomalyAlerts([], [finding], { forSeconds: 600, now: clock });
+    d.offer(pending.alerts, pending.transitions);
+    await d.deliver();
+    expect(server.received).toHaveLength(0);
+  });
+});

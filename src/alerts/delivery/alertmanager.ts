@@ -1,0 +1,100 @@
+import { episodeId } from '../lifecycle.ts';
+import type { Alert } from '../types.ts';
+import { describeUrl, type Destination } from './destination.ts';
+import { postWithRetry, type PostDeps } from './http-post.ts';
+
+/** One item of Alertmanager's `POST /api/v2/alerts` body (postableAlerts). */
+export interface AlertmanagerAlert {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  startsAt: string;
+  endsAt?: string;
+  generatorURL?: string;
+}
+
+export interface AlertmanagerTarget {
+  /** Base URL, e.g. http://alertmanager:9093. */
+  url: string;
+  resendS: number;
+}
+
+export interface AlertmanagerDeps extends PostDeps {
+  now: () => number;
+  log: (line: string) => void;
+  /** Base URL of this API, for generatorURL; omitted when unknown. */
+  publicUrl?: string;
+}
+
+/**
+ * A firing alert is sent with endsAt a few resend intervals ahead, as Prometheus does: kept alive
+ * by our re-sends, it resolves by itself in Alertmanager if we stop sending (process gone).
+ */
+const LIFETIME_RESENDS = 4;
+const MAX_UNSENT_RESOLVES = 10_000;
+
+/**
+ * Pure mapping to Alertmanager's model. The identifying labels (alertname, tenant, quota or
+ * metric, threshold) make Alertmanager's fingerprint; `inferledger_key` links back to
+ * `GET /v1/alerts`.
+ */
+export function toAlertmanagerAlert(a: Alert, opts: { now: number; resendMs: number; publicUrl?: string }): AlertmanagerAlert {
+  const endsAt = a.state === 'resolved' ? (a.endsAt ?? opts.now) : opts.now + LIFETIME_RESENDS * opts.resendMs;
+  const out: AlertmanagerAlert = {
+    labels: { ...a.labels, alertname: a.name, tenant: a.tenantId, severity: a.severity, inferledger_key: a.key },
+    annotations: a.annotations,
+    startsAt: new Date(a.startsAt).toISOString(),
+    endsAt: new Date(endsAt).toISOString(),
+  };
+  if (opts.publicUrl) {
+    const base = opts.publicUrl.replace(/\/+$/, '');
+    out.generatorURL = `${base}/v1/alerts?state=${a.state}&tenant=${encodeURIComponent(a.tenantId)}`;
+  }
+  return out;
+}
+
+/**
+ * Alertmanager v2 delivery. Alertmanager forgets an alert that is not re-sent, so this keeps the
+ * current firing set and re-sends each member every `resendS` (at the first `deliver` after it
+ * starts firing, and after a restart of this process). A resolve is sent once, with endsAt; if it
+ * fails, it is retried on the next run. Pending alerts are never sent (as in Prometheus).
+ */
+export function createAlertmanagerDestination(target: AlertmanagerTarget, deps: AlertmanagerDeps): Destination {
+  const url = `${target.url.replace(/\/+$/, '')}/api/v2/alerts`;
+  const name = `alertmanager ${describeUrl(url)}`;
+  const resendMs = target.resendS * 1000;
+  let firing = new Map<string, Alert>();
+  const resolved = new Map<string, Alert>();
+  const lastSent = new Map<string, number>();
+
+  return {
+    name,
+    offer(alerts, transitions) {
+      firing = new Map(alerts.filter((a) => a.state === 'firing').map((a) => [episodeId(a), a]));
+      const byEpisode = new Map(alerts.map((a) => [episodeId(a), a]));
+      for (const t of transitions) {
+        const alert = byEpisode.get(episodeId(t));
+        if (t.to === 'resolved' && t.from === 'firing' && alert) resolved.set(episodeId(t), alert);
+      }
+      // Unsent resolves of an unreachable Alertmanager: it resolves those alerts itself at endsAt.
+      for (const id of resolved.keys()) if (resolved.size > MAX_UNSENT_RESOLVES) resolved.delete(id);
+      for (const id of lastSent.keys()) if (!firing.has(id)) lastSent.delete(id);
+    },
+    async deliver() {
+      const now = deps.now();
+      const due = [...firing].filter(([id]) => now - (lastSent.get(id) ?? -Infinity) >= resendMs);
+      const ends = [...resolved];
+      if (due.length === 0 && ends.length === 0) return;
+      const body = JSON.stringify([...due, ...ends].map(([, a]) => toAlertmanagerAlert(a, { now, resendMs, publicUrl: deps.publicUrl })));
+      const outcome = await postWithRetry(url, () => ({ body, headers: {} }), deps);
+      if (!outcome.ok && outcome.retryable) {
+        deps.log(`${name}: delivery failed after ${outcome.attempts} attempts (${outcome.reason}); retried next run`);
+        return;
+      }
+      // A refusal (400: a payload Alertmanager rejects) would fail again at once: wait a resend.
+      if (!outcome.ok) deps.log(`${name}: Alertmanager refused ${due.length + ends.length} alerts (${outcome.reason})`);
+      for (const [id] of due) lastSent.set(id, now);
+      for (const [id] of ends) resolved.delete(id);
+    },
+    pending: () => resolved.size + firing.size,
+  };
+}
