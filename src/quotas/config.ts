@@ -44,6 +44,11 @@ export const quotasConfigSchema = z
     fail_mode: z.enum(['open', 'closed']).default('open'),
     /** The API that a standalone sidecar leases budget from; `up` uses its own in-process authority. */
     authority_url: z.string().url().optional(),
+    /**
+     * Bearer key a standalone sidecar presents to `authority_url`: the admin key (any tenant), or
+     * an ingest key, which may lease only for the tenant it was issued to.
+     */
+    authority_key: z.string().min(16, 'quotas.authority_key must be at least 16 characters').optional(),
     /** Budget a sidecar takes per lease, at most; smaller leases mean tighter global accuracy. */
     lease_max_chunk: positiveInt.default(20),
     /** A lease unused this long is returned to the authority. */

@@ -17,6 +17,10 @@ export interface QuotaStatus {
   /** Start and end of the current window, epoch ms (minute, UTC day, UTC month); concurrency has none. */
   windowStart?: number;
   resetAt?: number;
+  /** Monthly quotas: when the usage was read from ClickHouse (absent: never read this month). */
+  asOf?: number;
+  /** Monthly quotas: the last refresh failed or is overdue; `used` is the last known value. */
+  stale?: boolean;
 }
 
 /** Counter quotas are leased in chunks; monthly ones are checked against usage measured in ClickHouse. */
@@ -25,10 +29,18 @@ export type LeasedKind = Extract<QuotaKind, 'requests_per_minute' | 'tokens_per_
 export interface LeaseRequest {
   tenantId: string;
   kind: LeasedKind;
-  /** Units wanted; the grant may be smaller (down to 0 when the quota is spent). */
+  /**
+   * Units wanted; the grant may be smaller (down to 0 when the quota is spent). For concurrency a
+   * lease of 0 renews the holder's slots (they are reclaimed when a holder stops renewing).
+   */
   amount: number;
   /** Who holds the lease (a sidecar instance), for returning unused budget. */
   holder: string;
+  /**
+   * Counter kinds: the part of `amount` the holder needs right now (the rest is prefetch). The
+   * authority may trim prefetch as the window runs out, never below `need`. Absent: all of it.
+   */
+  need?: number;
 }
 
 export interface LeaseGrant {
@@ -40,6 +52,10 @@ export interface LeaseGrant {
   retryAfterMs?: number;
   /** True when the tenant has no limit of this kind: the holder need not ask again this window. */
   unlimited?: boolean;
+  /** The tenant's limit of this kind (absent when unlimited). */
+  limit?: number;
+  /** Units still unleased in this window after the grant: lets holders shrink their chunks. */
+  remaining?: number;
 }
 
 export interface ReleaseRequest {
@@ -53,9 +69,14 @@ export interface ReleaseRequest {
 
 /** A monthly quota (cpu/gpu seconds, spend) that is already exhausted for a tenant. */
 export interface MonthlyBlock {
-  kind: Extract<QuotaKind, 'cpu_seconds_per_month' | 'gpu_seconds_per_month' | 'spend_per_month'>;
+  kind: MonthlyKind;
   resetAt: number;
+  /** The limit and the usage that reached it (seconds as numbers, spend as a decimal string). */
+  limit?: number | string;
+  used?: number | string;
 }
+
+export type MonthlyKind = Extract<QuotaKind, 'cpu_seconds_per_month' | 'gpu_seconds_per_month' | 'spend_per_month'>;
 
 export interface QuotaAuthority {
   lease(req: LeaseRequest): Promise<LeaseGrant>;

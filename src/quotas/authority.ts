@@ -1,0 +1,162 @@
+import { AppError } from '../errors.ts';
+import { QUOTA_KINDS, type QuotaKind, type QuotaLimits } from './config.ts';
+import { LeaseLedger, type CounterKind } from './ledger.ts';
+import { CHUNK_SPREAD } from './local-budget.ts';
+import { evaluateMonthly, type MonthlyUsage, type MonthToDate } from './monthly.ts';
+import type { LeaseGrant, LeaseRequest, MonthlyBlock, QuotaAuthority, QuotaStatus, ReleaseRequest } from './types.ts';
+import { monthWindow, windowOf, type QuotaWindow } from './windows.ts';
+
+/**
+ * The quota authority (SPEC §6): the one place that knows how much of each tenant's counter quotas
+ * is out, so that N sidecar replicas together admit L and not N x L. It lives in memory in the API
+ * process, which means exactly ONE API instance may serve as authority: every sidecar's
+ * `quotas.authority_url` must name that instance, not a load balancer over several (each instance
+ * would count on its own). A restart forgets the current windows' counters; the cost is at most
+ * one extra window's worth of budget for the minute/day in progress.
+ *
+ * Monthly quotas come from ClickHouse, not from leases: `refresh()` (a job every ~15 s, and at
+ * start) reads each tenant's month-to-date usage; blocks are evaluated against that cache. A failed
+ * refresh keeps the last known values and marks them stale, never zero.
+ */
+
+/** Month-to-date usage of every tenant with usage; `wantsSpend` says whose statement total to read. */
+export type ReadMonthlyUsage = (month: QuotaWindow, wantsSpend: (tenantId: string) => boolean) => Promise<Map<string, MonthToDate>>;
+
+export interface QuotaAuthorityDeps {
+  limitsOf: (tenantId: string) => QuotaLimits;
+  now: () => number;
+  readMonthlyUsage: ReadMonthlyUsage;
+  /** quotas.lease_ttl_s: concurrency slots of a holder that stops renewing for 3x this are reclaimed. */
+  leaseTtlS: number;
+  /** Monthly usage older than this is reported stale (default: four missed 15 s refreshes). */
+  staleAfterMs?: number;
+}
+
+export interface LocalQuotaAuthority extends QuotaAuthority {
+  /** Re-reads month-to-date usage from ClickHouse; on failure keeps the last values and rethrows. */
+  refresh(): Promise<void>;
+}
+
+/** Holders renew every ttl/2; three whole ttls of silence means the holder is gone. */
+export const RECLAIM_TTLS = 3;
+const CONCURRENCY_RETRY_MS = 1000;
+const DEFAULT_STALE_AFTER_MS = 60_000;
+
+interface MonthlyCache {
+  month: QuotaWindow;
+  usage: Map<string, MonthToDate>;
+  asOf: number;
+}
+
+export function createQuotaAuthority(deps: QuotaAuthorityDeps): LocalQuotaAuthority {
+  return new MemoryQuotaAuthority(deps);
+}
+
+class MemoryQuotaAuthority implements LocalQuotaAuthority {
+  private readonly ledger: LeaseLedger;
+  private readonly staleAfterMs: number;
+  private cache: MonthlyCache | undefined;
+  private failedAt: number | undefined;
+
+  constructor(private readonly deps: QuotaAuthorityDeps) {
+    this.ledger = new LeaseLedger(deps.leaseTtlS * RECLAIM_TTLS * 1000);
+    this.staleAfterMs = deps.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
+  }
+
+  async lease(req: LeaseRequest): Promise<LeaseGrant> {
+    checkUnits(req.amount);
+    const now = this.deps.now();
+    const limit = this.deps.limitsOf(req.tenantId)[req.kind];
+    if (req.kind === 'concurrent_requests') return this.leaseSlots(req, limit, now);
+    if (limit === undefined) {
+      const w = windowOf(req.kind, now)!;
+      return { granted: req.amount, unlimited: true, windowStart: w.start, windowEnd: w.end };
+    }
+    const left = limit - this.ledger.used(req.tenantId, req.kind, now).used;
+    // Prefetch shrinks with what the window has left, so replicas share the tail evenly.
+    const amount = req.need === undefined ? req.amount : Math.min(req.amount, Math.max(req.need, Math.ceil(left / CHUNK_SPREAD)));
+    const t = this.ledger.take(req.tenantId, req.kind, req.holder, amount, limit, now);
+    const grant: LeaseGrant = { granted: t.granted, windowStart: t.window.start, windowEnd: t.window.end, limit, remaining: limit - t.used };
+    if (t.granted < amount) grant.retryAfterMs = t.window.end - now;
+    return grant;
+  }
+
+  async release(req: ReleaseRequest): Promise<void> {
+    checkUnits(req.amount);
+    const now = this.deps.now();
+    if (req.kind === 'concurrent_requests') this.ledger.free(req.tenantId, req.holder, req.amount, now);
+    else this.ledger.giveBack(req.tenantId, req.kind, req.holder, req.amount, req.windowStart, now);
+  }
+
+  async monthlyBlocks(tenantId: string): Promise<MonthlyBlock[]> {
+    const { month, current } = this.monthly(this.deps.now());
+    // Never read this month yet: nothing is known to be exhausted, and unknown is not zero,
+    // so status() reports it stale rather than blocking or clearing on a guess.
+    if (!current) return [];
+    return evaluateMonthly(this.deps.limitsOf(tenantId), current.usage.get(tenantId))
+      .filter((m) => m.exhausted)
+      .map((m) => ({ kind: m.kind, resetAt: month.end, limit: m.limit, used: m.used }));
+  }
+
+  async status(tenantId: string): Promise<QuotaStatus[]> {
+    const now = this.deps.now();
+    const limits = this.deps.limitsOf(tenantId);
+    const { month, current, stale } = this.monthly(now);
+    const monthlyByKind = new Map<QuotaKind, MonthlyUsage>(evaluateMonthly(limits, current?.usage.get(tenantId)).map((m) => [m.kind, m]));
+    const out: QuotaStatus[] = [];
+    for (const kind of QUOTA_KINDS) {
+      const m = monthlyByKind.get(kind);
+      if (m) {
+        out.push({ tenantId, kind, limit: m.limit, used: m.used, ratio: m.ratio, windowStart: month.start, resetAt: month.end, stale, asOf: current?.asOf });
+        continue;
+      }
+      const limit = limits[kind];
+      if (typeof limit === 'number') out.push(counterStatus(this.ledger, tenantId, kind, limit, now));
+    }
+    return out;
+  }
+
+  async refresh(): Promise<void> {
+    const now = this.deps.now();
+    const month = monthWindow(now);
+    try {
+      const usage = await this.deps.readMonthlyUsage(month, (t) => this.deps.limitsOf(t).spend_per_month !== undefined);
+      this.cache = { month, usage, asOf: now };
+      this.failedAt = undefined;
+    } catch (err) {
+      this.failedAt = now;
+      throw err;
+    }
+  }
+
+  private leaseSlots(req: LeaseRequest, limit: number | undefined, now: number): LeaseGrant {
+    if (limit === undefined) return { granted: req.amount, unlimited: true };
+    const a = this.ledger.acquire(req.tenantId, req.holder, req.amount, limit, now);
+    const grant: LeaseGrant = { granted: a.granted, limit, remaining: limit - a.inUse };
+    if (a.granted < req.amount) grant.retryAfterMs = CONCURRENCY_RETRY_MS;
+    return grant;
+  }
+
+  /** The cache when it covers the current month; last month's usage says nothing about this one. */
+  private monthly(now: number) {
+    const month = monthWindow(now);
+    const current = this.cache && this.cache.month.start === month.start ? this.cache : undefined;
+    const stale = !current || this.failedAt !== undefined || now - current.asOf > this.staleAfterMs;
+    return { month, current, stale };
+  }
+}
+
+function counterStatus(ledger: LeaseLedger, tenantId: string, kind: QuotaKind, limit: number, now: number): QuotaStatus {
+  if (kind === 'concurrent_requests') {
+    const used = ledger.inUse(tenantId, now);
+    return { tenantId, kind, limit, used, ratio: used / limit };
+  }
+  const t = ledger.used(tenantId, kind as CounterKind, now);
+  return { tenantId, kind, limit, used: t.used, ratio: t.used / limit, windowStart: t.window.start, resetAt: t.window.end };
+}
+
+function checkUnits(amount: number): void {
+  if (!Number.isSafeInteger(amount) || amount < 0) {
+    throw new AppError('invalid', `lease amounts are whole non-negative numbers, got ${amount}`, { code: 'invalid_amount' });
+  }
+}

@@ -1,0 +1,204 @@
+import { describe, expect, it } from 'vitest';
+import { createQuotaAuthority, type LocalQuotaAuthority } from '../quotas/authority.ts';
+import type { QuotaLimits } from '../quotas/config.ts';
+import type { QuotaAuthority } from '../quotas/types.ts';
+import { QuotaGate, type QuotaDecision } from './quota-client.ts';
+
+/**
+ * The sidecar's quota gate against an in-memory authority (the in-process transport) with an
+ * injected clock: local budgets, chunked leases, concurrency slots, monthly blocks, idle return,
+ * renewals and both fail modes.
+ */
+
+const NOW = Date.parse('2026-10-15T12:00:10Z');
+const MINUTE_END = Date.parse('2026-10-15T12:01:00Z');
+const MONTH_END = Date.parse('2026-11-01T00:00:00Z');
+
+interface Calls {
+  lease: number;
+  release: number;
+  blocks: number;
+}
+
+/** Counts calls, and fails them all while `down` is set (an unreachable authority). */
+function instrumented(inner: QuotaAuthority) {
+  const calls: Calls = { lease: 0, release: 0, blocks: 0 };
+  const state = { down: false };
+  const guard = () => {
+    if (state.down) throw new Error('connect ECONNREFUSED');
+  };
+  const authority: QuotaAuthority = {
+    lease: async (r) => (calls.lease++, guard(), inner.lease(r)),
+    release: async (r) => (calls.release++, guard(), inner.release(r)),
+    monthlyBlocks: async (t) => (calls.blocks++, guard(), inner.monthlyBlocks(t)),
+    status: (t) => inner.status(t),
+  };
+  return { authority, calls, state };
+}
+
+function setup(limits: Record<string, QuotaLimits>, opts: { maxChunk?: number; failMode?: 'open' | 'closed' } = {}) {
+  const clock = { now: NOW };
+  const inner: LocalQuotaAuthority = createQuotaAuthority({
+    limitsOf: (t) => limits[t] ?? {},
+    now: () => clock.now,
+    leaseTtlS: 5,
+    readMonthlyUsage: async () => new Map([['broke', { cpuUs: 0n, gpuUs: 0n, spend: 7_000_000n }]]),
+  });
+  const { authority, calls, state } = instrumented(inner);
+  const gate = new QuotaGate({ authority, holder: 'sidecar-1', maxChunk: opts.maxChunk ?? 20, leaseTtlS: 5, failMode: opts.failMode ?? 'open', now: () => clock.now });
+  return { gate, inner, calls, state, clock };
+}
+
+async function admitMany(gate: QuotaGate, tenant: string, n: number, tokens = 0): Promise<QuotaDecision[]> {
+  const out: QuotaDecision[] = [];
+  for (let i = 0; i < n; i++) out.push(await gate.admit(tenant, tokens));
+  return out;
+}
+
+const usedOf = async (a: QuotaAuthority, tenant: string, kind: string) => (await a.status(tenant)).find((s) => s.kind === kind)?.used;
+
+describe('QuotaGate', () => {
+  it('admits from a local budget leased in chunks, then refuses with the quota, limit and seconds to the minute end', async () => {
+    const { gate, inner, calls } = setup({ a: { requests_per_minute: 50 } });
+    const decisions = await admitMany(gate, 'a', 60);
+    expect(decisions.filter((d) => d.ok)).toHaveLength(50);
+    expect(decisions[50]).toEqual({ ok: false, reason: 'quota_exceeded', kind: 'requests_per_minute', limit: 50, retryAfterSeconds: 50, resetAt: MINUTE_END });
+    // ceil(50/8) = 7, then ceil(43/8) = 6, ... shrinking as the minute's budget runs out.
+    expect(calls.lease).toBeLessThan(50);
+    expect(await usedOf(inner, 'a', 'requests_per_minute')).toBe(50);
+  });
+
+  it('with max_chunk 1 every request is one lease: the authority counts exactly what was admitted', async () => {
+    const { gate, inner, calls } = setup({ a: { requests_per_minute: 10 } }, { maxChunk: 1 });
+    await admitMany(gate, 'a', 3);
+    expect(await usedOf(inner, 'a', 'requests_per_minute')).toBe(3);
+    expect(calls.lease).toBe(3 + 1); // + one concurrency lease: unlimited, remembered for a ttl
+  });
+
+  it("a budget comes back in the next minute; another tenant's is separate", async () => {
+    const { gate, clock } = setup({ a: { requests_per_minute: 2 }, b: { requests_per_minute: 2 } });
+    expect((await admitMany(gate, 'a', 3)).map((d) => d.ok)).toEqual([true, true, false]);
+    expect((await admitMany(gate, 'b', 2)).map((d) => d.ok)).toEqual([true, true]);
+    clock.now = MINUTE_END;
+    expect((await admitMany(gate, 'a', 3)).map((d) => d.ok)).toEqual([true, true, false]);
+  });
+
+  it('charges tokens per UTC day; a request refused for tokens does not use up a request', async () => {
+    const { gate, inner } = setup({ a: { tokens_per_day: 1000, requests_per_minute: 10 } }, { maxChunk: 1 });
+    expect((await gate.admit('a', 600)).ok).toBe(true);
+    const refused = await gate.admit('a', 600);
+    expect(refused).toMatchObject({ ok: false, kind: 'tokens_per_day', limit: 1000 });
+    expect((await gate.admit('a', 400)).ok).toBe(true);
+    expect(await usedOf(inner, 'a', 'tokens_per_day')).toBe(1000);
+    // Two admitted requests; the refused one's unit went back to the local budget, then was spent.
+    expect(await usedOf(inner, 'a', 'requests_per_minute')).toBe(2);
+  });
+
+  it('holds a concurrency slot per admitted request until release (release is idempotent)', async () => {
+    const { gate, inner } = setup({ a: { concurrent_requests: 2 } });
+    const [one, two, three] = await admitMany(gate, 'a', 3);
+    expect([one!.ok, two!.ok]).toEqual([true, true]);
+    expect(three).toEqual({ ok: false, reason: 'quota_exceeded', kind: 'concurrent_requests', limit: 2, retryAfterSeconds: 1 });
+    if (!one!.ok) throw new Error('unreachable');
+    one!.release();
+    one!.release();
+    await Promise.resolve();
+    expect(await usedOf(inner, 'a', 'concurrent_requests')).toBe(1);
+    expect((await gate.admit('a', 0)).ok).toBe(true);
+    expect((await gate.admit('a', 0)).ok).toBe(false);
+  });
+
+  it('renews held slots on sweep, so a long request keeps its slot past 3 x lease_ttl_s', async () => {
+    const { gate, inner, clock } = setup({ a: { concurrent_requests: 1 } });
+    expect((await gate.admit('a', 0)).ok).toBe(true);
+    for (let i = 0; i < 8; i++) {
+      clock.now += 2500;
+      await gate.sweep();
+    }
+    expect(await usedOf(inner, 'a', 'concurrent_requests')).toBe(1);
+    expect((await gate.admit('a', 0)).ok).toBe(false);
+  });
+
+  it('refuses a tenant blocked by a monthly quota until the month ends, with blocks cached briefly', async () => {
+    const { gate, inner, calls, clock } = setup({ broke: { spend_per_month: '5.00' } });
+    await inner.refresh();
+    const d = await gate.admit('broke', 0);
+    expect(d).toEqual({
+      ok: false,
+      reason: 'quota_exceeded',
+      kind: 'spend_per_month',
+      limit: '5.000000',
+      retryAfterSeconds: Math.ceil((MONTH_END - NOW) / 1000),
+      resetAt: MONTH_END,
+    });
+    await gate.admit('broke', 0);
+    expect(calls.blocks).toBe(1);
+    clock.now += 5000;
+    await gate.admit('broke', 0);
+    expect(calls.blocks).toBe(2);
+  });
+
+  it('hands idle budget back after lease_ttl_s, so other replicas can use it', async () => {
+    const { gate, inner, clock } = setup({ a: { requests_per_minute: 100 } });
+    await gate.admit('a', 0);
+    expect(await usedOf(inner, 'a', 'requests_per_minute')).toBe(13); // ceil(100 / 8): the authority trims prefetch
+    clock.now += 4999;
+    await gate.sweep();
+    expect(await usedOf(inner, 'a', 'requests_per_minute')).toBe(13);
+    clock.now += 1;
+    await gate.sweep();
+    expect(await usedOf(inner, 'a', 'requests_per_minute')).toBe(1);
+  });
+
+  it('stop() hands every unspent unit back', async () => {
+    const { gate, inner } = setup({ a: { requests_per_minute: 100 } });
+    await admitMany(gate, 'a', 3);
+    await gate.stop();
+    expect(await usedOf(inner, 'a', 'requests_per_minute')).toBe(3);
+  });
+
+  it('retries a failed release on the next sweep', async () => {
+    const { gate, inner, state, clock } = setup({ a: { concurrent_requests: 1 } });
+    const d = await gate.admit('a', 0);
+    state.down = true;
+    if (d.ok) d.release();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(await usedOf(inner, 'a', 'concurrent_requests')).toBe(1);
+    state.down = false;
+    clock.now += 1000; // past the backoff
+    await gate.sweep();
+    expect(await usedOf(inner, 'a', 'concurrent_requests')).toBe(0);
+  });
+
+  describe('when the authority is unreachable', () => {
+    it.each([
+      ['open', true],
+      ['closed', false],
+    ] as const)('fail_mode %s: admitted %s', async (failMode, admitted) => {
+      const { gate, state } = setup({ a: { requests_per_minute: 1, concurrent_requests: 1 } }, { failMode });
+      state.down = true;
+      const d = await gate.admit('a', 10);
+      expect(d.ok).toBe(admitted);
+      if (!d.ok) expect(d).toEqual({ ok: false, reason: 'quota_authority_unavailable', retryAfterSeconds: 1 });
+    });
+
+    it('backs off: a down authority is asked at most once a second, not once per request', async () => {
+      const { gate, state, calls, clock } = setup({ a: { requests_per_minute: 1 } }, { failMode: 'open' });
+      state.down = true;
+      await admitMany(gate, 'a', 50);
+      expect(calls.blocks + calls.lease).toBe(1);
+      clock.now += 1000;
+      await gate.admit('a', 0);
+      expect(calls.blocks + calls.lease).toBe(2);
+    });
+
+    it('keeps using the budget it already holds and the last known monthly blocks', async () => {
+      const { gate, state, clock } = setup({ a: { requests_per_minute: 100 } }, { failMode: 'closed' });
+      expect((await gate.admit('a', 0)).ok).toBe(true);
+      state.down = true;
+      clock.now += 6000; // blocks cache expired: refetch fails, the last (empty) list stands
+      expect((await admitMany(gate, 'a', 12)).every((d) => d.ok)).toBe(true); // the rest of the first lease of 13
+      expect((await gate.admit('a', 0)).ok).toBe(false);
+    });
+  });
+});

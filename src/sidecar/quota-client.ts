@@ -1,0 +1,273 @@
+import type { QuotaKind } from '../quotas/config.ts';
+import type { CounterKind } from '../quotas/ledger.ts';
+import { absorb, isCurrent, leaseAmount, refund, takeIdle, trySpend, type LocalBudget } from '../quotas/local-budget.ts';
+import type { MonthlyBlock, QuotaAuthority, ReleaseRequest } from '../quotas/types.ts';
+import { retryAfterSeconds } from '../quotas/windows.ts';
+
+/**
+ * The sidecar's side of quotas (SPEC §6): before inference, `admit` checks the tenant's monthly
+ * blocks (cached briefly), spends one request and the request's tokens from budget leased from
+ * the authority in chunks, and takes a concurrency slot from the authority for the request's
+ * lifetime. Budget left unspent for `lease_ttl_s` goes back to the authority, so a replica that
+ * stops receiving a tenant's traffic does not sit on its quota (see quotas/local-budget.ts for
+ * the tolerance this buys). When the authority cannot be reached, `fail_mode` decides: `open`
+ * admits, `closed` refuses with 503.
+ */
+
+export type QuotaRejection =
+  | { ok: false; reason: 'quota_exceeded'; kind: QuotaKind; limit: number | string; retryAfterSeconds: number; resetAt?: number }
+  | { ok: false; reason: 'quota_authority_unavailable'; retryAfterSeconds: number };
+
+export type QuotaDecision = { ok: true; release: () => void } | QuotaRejection;
+
+/** What InferenceService needs from quotas. */
+export interface QuotaAdmission {
+  admit(tenantId: string, tokens: number): Promise<QuotaDecision>;
+}
+
+export interface QuotaGateOptions {
+  authority: QuotaAuthority;
+  /** This sidecar instance, as the authority knows its leases. */
+  holder: string;
+  /** Requests' worth of budget per lease, at most (1 = every request asks the authority: exact). */
+  maxChunk: number;
+  leaseTtlS: number;
+  failMode: 'open' | 'closed';
+  now?: () => number;
+  onError?: (err: unknown) => void;
+  /** How long monthly blocks are trusted before asking again. */
+  blocksCacheMs?: number;
+}
+
+interface BudgetEntry {
+  tenantId: string;
+  kind: CounterKind;
+  budget: LocalBudget;
+}
+
+interface PendingRelease {
+  req: ReleaseRequest;
+  since: number;
+}
+
+const UNREACHABLE = Symbol('unreachable');
+type Unreachable = typeof UNREACHABLE;
+
+/** After a failed call, calls fail fast this long: a down authority must not add a timeout to every request. */
+const AUTHORITY_BACKOFF_MS = 1000;
+const DEFAULT_BLOCKS_CACHE_MS = 5000;
+/** The authority reclaims a silent holder's slots after 3 ttls; a release older than that is moot. */
+const RELEASE_GIVE_UP_TTLS = 3;
+
+const ADMITTED_WITHOUT_SLOT = { ok: true, release: () => {} } as const;
+const budgetKey = (tenantId: string, kind: CounterKind) => `${tenantId}\u0000${kind}`;
+
+export class QuotaGate implements QuotaAdmission {
+  private readonly budgets = new Map<string, BudgetEntry>();
+  private readonly refills = new Map<string, Promise<LocalBudget | Unreachable>>();
+  private readonly blocks = new Map<string, { blocks: MonthlyBlock[]; fetchedAt: number }>();
+  private readonly blockFetches = new Map<string, Promise<MonthlyBlock[] | Unreachable>>();
+  private readonly slots = new Map<string, number>();
+  private readonly unlimitedSlotsUntil = new Map<string, number>();
+  private pending: PendingRelease[] = [];
+  private downUntil = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
+  private readonly ttlMs: number;
+
+  constructor(private readonly opts: QuotaGateOptions) {
+    this.now = opts.now ?? Date.now;
+    this.ttlMs = opts.leaseTtlS * 1000;
+  }
+
+  async admit(tenantId: string, tokens: number): Promise<QuotaDecision> {
+    const blocked = await this.checkBlocks(tenantId);
+    if (blocked) return blocked;
+    const needs: Array<[CounterKind, number]> = [['requests_per_minute', 1]];
+    if (tokens > 0) needs.push(['tokens_per_day', tokens]);
+    const spent: Array<[CounterKind, number]> = [];
+    for (const [kind, units] of needs) {
+      const outcome = await this.spend(tenantId, kind, units);
+      if (outcome !== true) {
+        this.refundAll(tenantId, spent);
+        return outcome;
+      }
+      spent.push([kind, units]);
+    }
+    const slot = await this.acquireSlot(tenantId);
+    if (slot === 'held') return { ok: true, release: once(() => this.releaseSlot(tenantId)) };
+    if (slot === 'none') return ADMITTED_WITHOUT_SLOT;
+    // Refused by concurrency: the request is not served, so it must not use up the counters either.
+    this.refundAll(tenantId, spent);
+    return slot;
+  }
+
+  /** Hands idle budget back, renews held slots, retries failed releases (every ttl/2 once started). */
+  async sweep(): Promise<void> {
+    const now = this.now();
+    const sends: ReleaseRequest[] = [];
+    for (const [k, { tenantId, kind, budget }] of this.budgets) {
+      if (!isCurrent(budget, now)) {
+        this.budgets.delete(k); // a past window's units are void at the authority too
+        continue;
+      }
+      const idle = takeIdle(budget, now, this.ttlMs);
+      if (idle > 0) sends.push({ tenantId, kind, amount: idle, holder: this.opts.holder, windowStart: budget.window.start });
+    }
+    const retry = this.pending.filter((p) => now - p.since < RELEASE_GIVE_UP_TTLS * this.ttlMs);
+    this.pending = [];
+    const renewals = [...this.slots].filter(([, held]) => held > 0).map(([tenantId]) => tenantId);
+    await Promise.all([
+      ...sends.map((req) => this.sendRelease(req, now)),
+      ...retry.map((p) => this.sendRelease(p.req, p.since)),
+      ...renewals.map((tenantId) => this.ask(() => this.opts.authority.lease({ tenantId, kind: 'concurrent_requests', amount: 0, holder: this.opts.holder }))),
+    ]);
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.sweep().catch((err: unknown) => this.opts.onError?.(err)), Math.max(50, this.ttlMs / 2));
+    this.timer.unref();
+  }
+
+  /** Stops the timer and hands every unspent unit back (best effort: the authority also forgets at window end). */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    for (const entry of this.budgets.values()) entry.budget.usedAt = -Infinity;
+    await this.sweep();
+  }
+
+  /**
+   * Spends from the local budget, refilling from the authority until it covers the request or the
+   * authority says the window is spent. Under a burst, requests waiting on the same refill may
+   * find its units taken by others and go round again; every round leases at least one unit or
+   * ends in "spent", so the loop ends within the window's budget.
+   */
+  private async spend(tenantId: string, kind: CounterKind, units: number): Promise<true | QuotaRejection> {
+    const k = budgetKey(tenantId, kind);
+    for (;;) {
+      const now = this.now();
+      const current = this.budgets.get(k)?.budget;
+      const budget = isCurrent(current, now) ? current : undefined;
+      if (budget && trySpend(budget, units, now)) return true;
+      if (budget?.spentUntil !== undefined && now < budget.spentUntil) return exceeded(kind, budget, now);
+      const refilled = await this.refill(tenantId, kind, units, budget);
+      if (refilled === UNREACHABLE) return this.opts.failMode === 'open' ? true : unavailable();
+      // Spent from the grant's own window even if this clock is a little off the authority's.
+      if (trySpend(refilled, units, this.now())) return true;
+      if (refilled.spentUntil !== undefined) return exceeded(kind, refilled, this.now());
+    }
+  }
+
+  /** One lease in flight per (tenant, kind): concurrent requests wait for it instead of each asking. */
+  private refill(tenantId: string, kind: CounterKind, units: number, budget: LocalBudget | undefined): Promise<LocalBudget | Unreachable> {
+    const k = budgetKey(tenantId, kind);
+    const flying = this.refills.get(k);
+    if (flying) return flying;
+    const need = units - (budget?.units ?? 0);
+    const asked = leaseAmount({ missing: need, perRequest: units, maxChunk: this.opts.maxChunk, lastRemaining: budget?.lastRemaining });
+    const run = (async () => {
+      const grant = await this.ask(() => this.opts.authority.lease({ tenantId, kind, amount: asked, holder: this.opts.holder, need }));
+      if (grant === UNREACHABLE) return UNREACHABLE;
+      const next = absorb(budget, grant, this.now());
+      this.budgets.set(k, { tenantId, kind, budget: next });
+      return next;
+    })().finally(() => this.refills.delete(k));
+    this.refills.set(k, run);
+    return run;
+  }
+
+  private refundAll(tenantId: string, spent: ReadonlyArray<[CounterKind, number]>): void {
+    for (const [kind, units] of spent) refund(this.budgets.get(budgetKey(tenantId, kind))?.budget, units, this.now());
+  }
+
+  /** 'held': a slot to release; 'none': nothing to release (no limit, or admitted open). */
+  private async acquireSlot(tenantId: string): Promise<'held' | 'none' | QuotaRejection> {
+    const now = this.now();
+    const unlimitedUntil = this.unlimitedSlotsUntil.get(tenantId);
+    if (unlimitedUntil !== undefined && unlimitedUntil > now) return 'none';
+    const grant = await this.ask(() => this.opts.authority.lease({ tenantId, kind: 'concurrent_requests', amount: 1, holder: this.opts.holder }));
+    // Known to be unlimited a moment ago beats not knowing: the fail mode is for the unknown.
+    if (grant === UNREACHABLE) return this.opts.failMode === 'open' || unlimitedUntil !== undefined ? 'none' : unavailable();
+    if (!grant.unlimited) this.unlimitedSlotsUntil.delete(tenantId);
+    if (grant.unlimited) {
+      // No limit: ask again only now and then, in case the authority's config changed.
+      this.unlimitedSlotsUntil.set(tenantId, now + this.ttlMs);
+      return 'none';
+    }
+    if (grant.granted >= 1) {
+      this.slots.set(tenantId, (this.slots.get(tenantId) ?? 0) + 1);
+      return 'held';
+    }
+    const retryMs = grant.retryAfterMs ?? 1000;
+    return { ok: false, reason: 'quota_exceeded', kind: 'concurrent_requests', limit: grant.limit ?? 0, retryAfterSeconds: retryAfterSeconds(now + retryMs, now) };
+  }
+
+  private releaseSlot(tenantId: string): void {
+    const held = (this.slots.get(tenantId) ?? 1) - 1;
+    if (held > 0) this.slots.set(tenantId, held);
+    else this.slots.delete(tenantId);
+    const now = this.now();
+    void this.sendRelease({ tenantId, kind: 'concurrent_requests', amount: 1, holder: this.opts.holder }, now);
+  }
+
+  /** A failed release is retried by sweep(); the authority would otherwise count the units as out. */
+  private async sendRelease(req: ReleaseRequest, since: number): Promise<void> {
+    const done = await this.ask(() => this.opts.authority.release(req));
+    if (done === UNREACHABLE) this.pending.push({ req, since });
+  }
+
+  /** The first exhausted monthly quota; the last known blocks when the authority is unreachable. */
+  private async checkBlocks(tenantId: string): Promise<QuotaRejection | undefined> {
+    const now = this.now();
+    let cached = this.blocks.get(tenantId);
+    if (!cached || now - cached.fetchedAt >= (this.opts.blocksCacheMs ?? DEFAULT_BLOCKS_CACHE_MS)) {
+      const fresh = await this.fetchBlocks(tenantId);
+      if (fresh !== UNREACHABLE) {
+        cached = { blocks: fresh, fetchedAt: now };
+        this.blocks.set(tenantId, cached);
+      } else if (!cached && this.opts.failMode === 'closed') {
+        return unavailable();
+      }
+    }
+    const block = cached?.blocks.find((b) => b.resetAt > now);
+    if (!block) return undefined;
+    return { ok: false, reason: 'quota_exceeded', kind: block.kind, limit: block.limit ?? 0, retryAfterSeconds: retryAfterSeconds(block.resetAt, now), resetAt: block.resetAt };
+  }
+
+  private fetchBlocks(tenantId: string): Promise<MonthlyBlock[] | Unreachable> {
+    const flying = this.blockFetches.get(tenantId);
+    if (flying) return flying;
+    const run = this.ask(() => this.opts.authority.monthlyBlocks(tenantId)).finally(() => this.blockFetches.delete(tenantId));
+    this.blockFetches.set(tenantId, run);
+    return run;
+  }
+
+  private async ask<T>(call: () => Promise<T>): Promise<T | Unreachable> {
+    if (this.now() < this.downUntil) return UNREACHABLE;
+    try {
+      return await call();
+    } catch (err) {
+      this.downUntil = this.now() + AUTHORITY_BACKOFF_MS;
+      this.opts.onError?.(err);
+      return UNREACHABLE;
+    }
+  }
+}
+
+function exceeded(kind: CounterKind, budget: LocalBudget | undefined, now: number): QuotaRejection {
+  const resetAt = budget?.window.end ?? now + 1000;
+  return { ok: false, reason: 'quota_exceeded', kind, limit: budget?.limit ?? 0, retryAfterSeconds: retryAfterSeconds(resetAt, now), resetAt };
+}
+
+const unavailable = (): QuotaRejection => ({ ok: false, reason: 'quota_authority_unavailable', retryAfterSeconds: Math.ceil(AUTHORITY_BACKOFF_MS / 1000) });
+
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return; // a double release must not free a slot twice
+    done = true;
+    fn();
+  };
+}
