@@ -116,4 +116,24 @@ describe('createDetector', () => {
     // The daily steps at 08:00 and 20:00 are normal once a few days have been seen.
     expect(Math.max(...scores.slice(Math.floor(scores.length / 2)))).toBeLessThan(0.6);
   });
+
+  it('flags a spike in a calm stretch that is smaller than the errors of an earlier noisy stretch', () => {
+    const noise = gaussian(4);
+    const values = Array.from({ length: 1400 }, (_, i) => 100 + (i < 800 ? 10 : 1) * noise());
+    const spikeAt = 1300;
+    values[spikeAt] = 100 + 12; // well inside the noisy stretch's range, far outside the calm one's
+    const scores = scoreAll(values);
+    expect(scores[spikeAt]).toBeGreaterThan(0.55);
+    expect(scores[spikeAt]).toBeGreaterThan(Math.max(...scores.slice(900, spikeAt)));
+  });
+
+  it('is causal with a short relative-scale window too', () => {
+    const noise = gaussian(5);
+    const values = Array.from({ length: 700 }, (_, i) => (i % 97 === 0 ? 40 : 10) + noise());
+    const full = values.map(((d) => (v: number, i: number) => d.update(T0 + i * FIVE_MIN, v))(createDetector({ scaleRows: 7 })));
+    for (const k of [1, 50, 333, 699]) {
+      const d = createDetector({ scaleRows: 7 });
+      expect(values.slice(0, k).map((v, i) => d.update(T0 + i * FIVE_MIN, v))).toEqual(full.slice(0, k));
+    }
+  });
 });

@@ -18,13 +18,15 @@ import { TimeHistory } from './time-history.ts';
  *    rows; the one with the smallest mean error is used. Seasonality is thus used only where it
  *    actually predicts better, and a level shift that breaks the seasonal forecasts hands over
  *    to the local one (that is how a persistent change stops being anomalous).
- * 4. Evidence channels on the residual r = value − forecast: |r| (spikes, dips) and |mean of
+ * 4. Evidence channels on the residual r = value − forecast: |r| (spikes, dips); |mean of
  *    the last `shiftRows` residuals| (a short run of moderate, same-signed errors: level shifts
- *    and drifts the point channel misses).
+ *    and drifts the point channel misses); and |r| / median |r| of the last `scaleRows` rows
+ *    (the error relative to the current noise level: a spike in a calm stretch that is smaller
+ *    than the errors of a noisier stretch earlier in the history).
  * 5. Calibration: each channel's value is ranked against its own last `historyRows` values
  *    (empirical tail probability, exponentially extrapolated beyond the window's maximum).
  *    Ranks make scores comparable across series of any scale or noise shape, without assuming
- *    Gaussian errors. The channel p-values are combined by Bonferroni (2·min).
+ *    Gaussian errors. The channel p-values are combined by Bonferroni (3·min).
  * 6. Score = s/(s + ln(historyRows + 1)) with s = −ln p: 0.5 means "the largest deviation of
  *    the last `historyRows` rows", → 1 far beyond it. No score before `warmupRows` rows.
  * 7. Episodes: a score no higher than one of the last `quietRows` scores is halved. An
@@ -42,6 +44,7 @@ export interface DetectorOptions {
   historyRows: number;
   warmupRows: number;
   quietRows: number;
+  scaleRows: number;
 }
 
 export const DEFAULT_DETECTOR_OPTIONS: Readonly<DetectorOptions> = Object.freeze({
@@ -52,6 +55,7 @@ export const DEFAULT_DETECTOR_OPTIONS: Readonly<DetectorOptions> = Object.freeze
   historyRows: 1000,
   warmupRows: 24,
   quietRows: 150,
+  scaleRows: 150,
 });
 
 export interface Detector {
@@ -81,6 +85,8 @@ export function createDetector(opts: Partial<DetectorOptions> = {}): Detector {
   const pointChannel = new RollingWindow(o.historyRows);
   const shiftChannel = new RollingWindow(o.historyRows);
   const reference = Math.log(o.historyRows + 1);
+  const recentErrors = new RollingWindow(o.scaleRows);
+  const relativeChannel = new RollingWindow(o.historyRows);
   const recentScores = new RollingWindow(Math.max(1, o.quietRows));
   let rows = 0;
 
@@ -96,10 +102,25 @@ export function createDetector(opts: Partial<DetectorOptions> = {}): Detector {
         const floor = 1e-9 * Math.abs(recentValues.median()) + 1e-12;
         const point = Math.abs(r);
         const shift = Math.abs(residuals.mean());
-        const p = 2 * Math.min(tailProbability(pointChannel, point, floor), tailProbability(shiftChannel, shift, floor));
+        // |r| in units of the recent typical error: a spike in a calm stretch counts even when a
+        // noisier stretch earlier in the history had larger absolute errors.
+        // (∞/∞ from values near ±1e308 is NaN, which a sorted window cannot hold: count it as 1.)
+        const ratio = recentErrors.size ? point / Math.max(recentErrors.median(), floor) : 0;
+        const relative = Number.isNaN(ratio) ? 1 : ratio;
+        const p = Math.min(
+          1,
+          3 *
+            Math.min(
+              tailProbability(pointChannel, point, floor),
+              tailProbability(shiftChannel, shift, floor),
+              tailProbability(relativeChannel, relative, 1e-12),
+            ),
+        );
         if (rows >= o.warmupRows) score = scoreOf(p, reference);
         pointChannel.push(point);
         shiftChannel.push(shift);
+        relativeChannel.push(relative);
+        recentErrors.push(point);
       }
       for (const m of models) if (m.forecast !== undefined) m.errors.push(Math.abs(value - m.forecast));
       recentValues.push(value);
@@ -146,3 +167,4 @@ function chooseModel(models: readonly ForecastModel[]): number | undefined {
   });
   return best?.forecast;
 }
+
