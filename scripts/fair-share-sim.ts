@@ -5,8 +5,7 @@
  *
  *   node bin/run-ts.js scripts/fair-share-sim.ts [ticks]
  */
-import { AdmissionQueue, type Admitted } from '../src/sidecar/admission.ts';
-import { FairQueue } from '../src/sidecar/fair-queue.ts';
+import { FairQueue, type Admitted } from '../src/sidecar/fair-queue.ts';
 
 interface Tenant {
   name: string;
@@ -85,8 +84,9 @@ function report(title: string, tallies: Map<string, Tally>, ticks: number): void
 
 const ticks = Number(process.argv[2] ?? 1000);
 const fifoClock = { now: 0 };
-const fifo = new AdmissionQueue(CONCURRENCY, 256, () => fifoClock.now);
-report('FIFO AdmissionQueue (max_queue 256)', await simulate(ticks, () => fifo.tryAdmit(), fifoClock), ticks);
+// FIFO baseline: the same queue with every tenant under one key is one first-come queue.
+const fifo = new FairQueue({ maxConcurrency: CONCURRENCY, maxQueue: 256, maxQueuePerTenant: 256, now: () => fifoClock.now });
+report('FIFO (max_queue 256)', await simulate(ticks, () => fifo.tryAdmit('everyone'), fifoClock), ticks);
 
 const fairClock = { now: 0 };
 const fair = new FairQueue({ maxConcurrency: CONCURRENCY, maxQueue: 256, maxQueuePerTenant: 64, now: () => fairClock.now });

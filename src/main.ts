@@ -8,10 +8,19 @@ import { createHttpApp } from './api/app.ts';
 import type { AppEnv } from './api/env.ts';
 import type { Config } from './config/schema.ts';
 import { Spool } from './ingest/spool.ts';
+import { createAlerting } from './alerts/create-alerting.ts';
+import { createAnomalyScanner } from './jobs/anomaly-scan.ts';
 import { issueClosedStatements } from './jobs/issue-statements.ts';
+import { createMetrics } from './telemetry/metrics.ts';
 import { refreshRollups } from './jobs/rollup.ts';
 import { startJobs, type JobScheduler, type JobSpec } from './jobs/scheduler.ts';
-import { AdmissionQueue } from './sidecar/admission.ts';
+import { createQuotaAuthority, type LocalQuotaAuthority } from './quotas/authority.ts';
+import type { QuotaLimits } from './quotas/config.ts';
+import { createHttpQuotaAuthority } from './quotas/http-authority.ts';
+import { createMonthlyUsageReader } from './quotas/monthly-usage.ts';
+import type { QuotaAuthority } from './quotas/types.ts';
+import { FairQueue } from './sidecar/fair-queue.ts';
+import { QuotaGate } from './sidecar/quota-client.ts';
 import { InferenceService } from './sidecar/inference-service.ts';
 import { loadModelRegistry } from './sidecar/models/model-registry.ts';
 import type { ModelRegistry } from './sidecar/models/types.ts';
@@ -49,6 +58,8 @@ export interface Platform {
   /** Bound port (useful when started on port 0). */
   readonly port: number;
   readonly inference?: InferenceService;
+  /** This process's quota authority (`up`, `api`; a `sidecar` without quotas.authority_url has a local one). */
+  readonly quotas?: LocalQuotaAuthority;
   /** Writes buffered spans and resource samples out now (tests, demo, shutdown). */
   flushTelemetry(): Promise<void>;
   runRollup(): Promise<void>;
@@ -60,6 +71,13 @@ interface SidecarParts {
   registry: ModelRegistry;
   tracing: Tracing;
   sampler: ResourceSampler;
+  quotaGate: QuotaGate;
+}
+
+/** Where a sidecar leases quota budget: this process's own authority, or the API's over HTTP. */
+interface QuotaSource {
+  authority: QuotaAuthority;
+  inProcess: boolean;
 }
 
 export async function startPlatform(config: Readonly<Config>, opts: StartOptions): Promise<Platform> {
@@ -78,11 +96,18 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     await keys.load();
     const spool = new Spool(join(config.data_dir, 'spool'));
 
+    const jobs: JobSpec[] = [];
+    const quotas = localQuotaAuthority(config, opts.kind, store, keys, log);
+    if (quotas) {
+      jobs.push({ name: 'quota-usage', cron: '*/15 * * * * *', run: () => quotas.refresh() });
+      await quotas.refresh().catch((err: unknown) => log(`quota usage: ${(err as Error).message} (monthly quotas unknown until the next refresh)`));
+    }
+    const quotaSource = quotaSourceOf(config, quotas, adminKey.key);
+
     const exporter = telemetryExporter(config, opts.kind, opts.env ?? process.env);
-    const sidecar = opts.kind === 'api' ? undefined : await startSidecar(config, store, spool, exporter, log);
+    const sidecar = opts.kind === 'api' ? undefined : await startSidecar(config, store, spool, exporter, quotaSource, log);
     if (sidecar) closers.unshift(() => stopSidecar(sidecar));
 
-    const jobs: JobSpec[] = [];
     jobs.push({ name: 'spool-drain', cron: '*/10 * * * * *', run: () => spool.drain((table, rows) => store.insert(table, rows)) });
     const rollupOptions = { rawTtlDays: config.clickhouse.raw_ttl_days };
     const billing = opts.kind === 'sidecar' ? undefined : billingServices(config, store);
@@ -90,6 +115,21 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       jobs.push({ name: 'rollups', cron: '*/30 * * * * *', run: () => refreshRollups(store, rollupOptions) });
       jobs.push({ name: 'issue-statements', cron: '0 5 * * * *', run: () => issueClosedStatements(billing.statements) });
     }
+    const alerting =
+      billing && quotas
+        ? createAlerting({
+            store,
+            config: config.alerts,
+            quotaAuthority: quotas,
+            tenants: () => new Set([...Object.keys(config.tenants), ...keys.tenantsWithKeys()]),
+            now: Date.now,
+            log,
+            publicUrl: `http://${hostname()}:${opts.port}`,
+            anomalyFindings: createAnomalyScanner({ costs: billing.costs, now: Date.now }),
+          })
+        : undefined;
+    if (alerting) jobs.push(...alerting.jobs);
+    const metrics = billing ? createMetrics({ firingAlerts: () => alerting?.firing() ?? [] }) : undefined;
     const scheduler: JobScheduler = startJobs(jobs, (job, err) => log(`job ${job} failed: ${(err as Error).message}`));
     closers.unshift(() => scheduler.stop());
 
@@ -101,6 +141,8 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       maxBodyBytes: config.server.max_body_bytes,
       now: Date.now,
       api: billing,
+      metrics: metrics?.registry,
+      quotas: opts.kind === 'sidecar' ? undefined : quotas,
       sidecar: sidecar && {
         inference: sidecar.inference,
         trustTenantHeader: config.sidecar.trust_tenant_header,
@@ -117,6 +159,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       adminKey,
       port,
       inference: sidecar?.inference,
+      quotas,
       async flushTelemetry() {
         if (!sidecar) return;
         await sidecar.sampler.sampleNow();
@@ -150,6 +193,7 @@ async function startSidecar(
   store: Store,
   spool: Spool,
   exporter: 'clickhouse' | 'otlp',
+  quotaSource: QuotaSource,
   log: (line: string) => void,
 ): Promise<SidecarParts> {
   const registry = await loadModelRegistry(config.models, config.tenants);
@@ -168,13 +212,29 @@ async function startSidecar(
       ? createTracing({ exporter: 'otlp', resource, batchDelayMs: config.telemetry.batch_delay_ms, maxBatchSize: config.telemetry.max_batch_size })
       : createTracing({ exporter: 'clickhouse', store, spool, resource, batchDelayMs: config.telemetry.batch_delay_ms, maxBatchSize: config.telemetry.max_batch_size, onError });
 
+  const quotaGate = new QuotaGate({
+    authority: quotaSource.authority,
+    holder: instanceId,
+    // In process a lease is a function call: lease one unit at a time and count exactly.
+    maxChunk: quotaSource.inProcess ? 1 : config.quotas.lease_max_chunk,
+    leaseTtlS: config.quotas.lease_ttl_s,
+    failMode: config.quotas.fail_mode,
+    onError: (err) => log(`quota authority: ${(err as Error).message} (fail ${config.quotas.fail_mode})`),
+  });
+  quotaGate.start();
   const ledger = new CpuLedger(readProcessCpuMicros());
   const inference = new InferenceService({
     registry,
     tracer: tracing.tracer,
     ledger,
-    admission: new AdmissionQueue(config.sidecar.max_concurrency, config.sidecar.max_queue),
+    admission: new FairQueue({
+      maxConcurrency: config.sidecar.max_concurrency,
+      maxQueue: config.sidecar.max_queue,
+      maxQueuePerTenant: Math.min(config.quotas.max_queue_per_tenant, Math.max(1, config.sidecar.max_queue)),
+      weightOf: (tenantId) => config.quotas.plan_weights[planOf(config, tenantId)] ?? 1,
+    }),
     readCpuMicros: readProcessCpuMicros,
+    quotas: quotaGate,
   });
   const sampler = createResourceSampler({
     intervalMs: config.sidecar.sample_interval_s * 1000,
@@ -191,10 +251,11 @@ async function startSidecar(
     onError: (err) => log(`resource sampler: ${(err as Error).message}`),
   });
   sampler.start();
-  return { inference, registry, tracing, sampler };
+  return { inference, registry, tracing, sampler, quotaGate };
 }
 
 async function stopSidecar(parts: SidecarParts): Promise<void> {
+  await parts.quotaGate.stop();
   await parts.sampler.stop();
   await parts.tracing.shutdown();
   await parts.registry.close();
@@ -229,6 +290,47 @@ export function billingServices(config: Readonly<Config>, store: Store) {
       serviceCategory: 'AI and Machine Learning',
     }),
   };
+}
+
+/**
+ * The in-memory quota authority, in every process that is not a sidecar leasing from an API. A
+ * standalone sidecar without quotas.authority_url enforces its quotas alone: exact for one
+ * replica, N x L for N replicas, hence the warning.
+ */
+function localQuotaAuthority(config: Readonly<Config>, kind: ProcessKind, store: Store, keys: KeyService, log: (line: string) => void): LocalQuotaAuthority | undefined {
+  if (kind === 'sidecar' && config.quotas.authority_url) return undefined;
+  if (kind === 'sidecar' && hasQuotas(config)) log('quotas: no quotas.authority_url: this sidecar enforces quotas on its own (per replica, not global)');
+  return createQuotaAuthority({
+    limitsOf: (tenantId) => quotaLimitsOf(config, tenantId),
+    now: Date.now,
+    leaseTtlS: config.quotas.lease_ttl_s,
+    readMonthlyUsage: createMonthlyUsageReader({
+      store,
+      statements: billingServices(config, store).statements,
+      knownTenants: () => [...Object.keys(config.tenants), ...keys.tenantsWithKeys()],
+    }),
+  });
+}
+
+/**
+ * Where the sidecar leases: this process's own authority, else the API at quotas.authority_url.
+ * Without quotas.authority_key it presents its own admin key (the same INFERLEDGER_ADMIN_KEY on
+ * the API and the sidecars works).
+ */
+function quotaSourceOf(config: Readonly<Config>, local: LocalQuotaAuthority | undefined, adminKey: string): QuotaSource {
+  if (local) return { authority: local, inProcess: true };
+  const authority = createHttpQuotaAuthority({ baseUrl: config.quotas.authority_url!, key: config.quotas.authority_key ?? adminKey });
+  return { authority, inProcess: false };
+}
+
+/** A tenant's own quota limits replace the defaults as a whole (config: `tenants.<id>.quotas`). */
+export function quotaLimitsOf(config: Readonly<Config>, tenantId: string): QuotaLimits {
+  return config.tenants[tenantId]?.quotas ?? config.quotas.defaults;
+}
+
+function hasQuotas(config: Readonly<Config>): boolean {
+  const any = (l: QuotaLimits | undefined) => l !== undefined && Object.values(l).some((v) => v !== undefined);
+  return any(config.quotas.defaults) || Object.values(config.tenants).some((t) => any(t.quotas));
 }
 
 export function planOf(config: Readonly<Config>, tenantId: string): string {

@@ -20,8 +20,12 @@ export const alertsConfigSchema = z
     evaluate_cron: z.string().default('*/15 * * * * *'),
     /** An anomaly condition must hold this long before its alert fires (pending → firing). */
     anomaly_for_s: z.number().nonnegative().default(0),
-    /** Anomaly score at or above which a point is anomalous. */
-    anomaly_threshold: z.number().min(0).max(1).default(0.9),
+    /**
+     * Anomaly score at or above which a point is anomalous. The detector's 0.5 means "the largest
+     * deviation of its last 1000 points"; 0.7 is well beyond that (a 6x spike in hourly requests
+     * scores about 0.74), so on-call is paged for the unusual, not the merely new.
+     */
+    anomaly_threshold: z.number().min(0).max(1).default(0.7),
     webhooks: z.array(webhookSchema).default([]),
     alertmanager: z
       .strictObject({

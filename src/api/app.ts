@@ -1,18 +1,23 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Registry } from 'prom-client';
 import { bodyLimit } from 'hono/body-limit';
 import type { CostContext } from '../attribution/cost-service.ts';
 import type { KeyService } from '../auth/key-service.ts';
 import type { FocusContext } from '../statements/render.ts';
 import type { StatementContext } from '../statements/statement-service.ts';
 import { AppError } from '../errors.ts';
+import type { QuotaAuthority } from '../quotas/types.ts';
 import type { InferenceService } from '../sidecar/inference-service.ts';
 import { registerOipRoutes } from '../sidecar/http/oip-routes.ts';
 import type { Store } from '../store/client.ts';
 import type { AppEnv } from './env.ts';
 import { errorBody, handleError, zodMessage } from './errors.ts';
 import { registerHealthRoutes, type ReadinessCheck } from './routes/health.ts';
+import { registerAlertRoutes } from './routes/alerts.ts';
 import { registerCostRoutes } from './routes/costs.ts';
+import { registerMetricsRoutes } from './routes/metrics.ts';
 import { registerKeyRoutes } from './routes/keys.ts';
+import { registerQuotaRoutes } from './routes/quotas.ts';
 import { registerStatementRoutes } from './routes/statements.ts';
 import { registerUsageRoutes } from './routes/usage.ts';
 
@@ -27,6 +32,10 @@ export interface HttpAppDeps {
   sidecar?: { inference: InferenceService; trustTenantHeader: boolean; isReady: () => boolean };
   /** Present when this process serves the tenant/admin API (`up`, `api`). */
   api?: { costs: CostContext; statements: StatementContext; focus: (tenantId: string) => FocusContext };
+  /** Present when this process is the quota authority (`up`, `api`): quota status and lease endpoints. */
+  quotas?: QuotaAuthority;
+  /** Prometheus registry served at GET /metrics (admin key on the main port). */
+  metrics?: Registry;
 }
 
 /** One Hono app for every process kind; which route groups exist depends on the deps given. */
@@ -57,7 +66,10 @@ export function createHttpApp(deps: HttpAppDeps): OpenAPIHono<AppEnv> {
     registerUsageRoutes(app, deps);
     registerCostRoutes(app, { ...deps, costs: deps.api.costs });
     registerStatementRoutes(app, { ...deps, statements: deps.api.statements, focus: deps.api.focus });
+    registerAlertRoutes(app, deps);
   }
+  if (deps.metrics) registerMetricsRoutes(app, { keys: deps.keys, registry: deps.metrics });
+  if (deps.quotas) registerQuotaRoutes(app, { ...deps, quotas: deps.quotas });
   app.doc31('/openapi.json', { openapi: '3.1.0', info: { title: 'inferledger', version: '0.1.0' } });
   return app;
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Admitted } from './admission.ts';
+import type { Admitted } from './fair-queue.ts';
 import { FairQueue, type FairQueueOptions } from './fair-queue.ts';
 
 /**

@@ -1,4 +1,10 @@
-import type { Admitted, Release } from './admission.ts';
+export type Release = () => void;
+
+export interface Admitted {
+  release: Release;
+  /** Milliseconds spent waiting for a slot. */
+  queueMs: number;
+}
 
 /**
  * Weighted fair admission (SPEC §6): the drop-in successor of the FIFO `AdmissionQueue` for a

@@ -1,21 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import { SpanKind, SpanStatusCode, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
 import { AppError } from '../errors.ts';
+import { windowPhrase } from '../quotas/windows.ts';
 import { ATTR, INFERENCE_OPERATION, INFERENCE_SPAN_NAME } from '../telemetry/attributes.ts';
-import type { AdmissionQueue } from './admission.ts';
+import type { FairQueue } from './fair-queue.ts';
 import type { ModelMetadata, ModelRegistry, ModelSummary, ResolvedModel } from './models/types.ts';
 import type { CpuLedger } from './resources/cpu-ledger.ts';
+import type { QuotaAdmission, QuotaRejection } from './quota-client.ts';
 import { decodeInferRequest, encodeInferResponse, type DecodedRequest, type InferResponse } from './tensors.ts';
 
 export interface InferenceDeps {
   registry: ModelRegistry;
   tracer: Tracer;
   ledger: CpuLedger;
-  admission: AdmissionQueue;
+  admission: FairQueue;
   /** Process CPU counter in microseconds (user + system), read at ledger events. */
   readCpuMicros: () => number;
   /** Monotonic milliseconds, for queue and inference durations. */
   monotonicMs?: () => number;
+  /** Per-tenant quotas (SPEC §6), checked after decoding and before the concurrency queue. */
+  quotas?: QuotaAdmission;
 }
 
 export type InferResult = Omit<InferResponse, 'outputElements'>;
@@ -45,8 +49,36 @@ export class InferenceService {
     const resolved = this.resolve(tenantId, model);
     const decoded = decodeInferRequest(body, resolved.inputs);
     const attributes = requestAttributes(tenantId, resolved, decoded);
+    const quota = await this.admitQuota(tenantId, resolved.tokens ? decoded.inputElements : 0, receivedAt, attributes);
+    try {
+      return await this.admitAndRun(tenantId, receivedAt, resolved, decoded, attributes);
+    } finally {
+      quota.release();
+    }
+  }
 
-    const admission = this.deps.admission.tryAdmit();
+  /** Quotas first: a request over quota is refused (and recorded) before it can wait for a slot. */
+  private async admitQuota(tenantId: string, tokens: number, receivedAt: number, attributes: Attributes): Promise<{ release: () => void }> {
+    if (!this.deps.quotas) return NO_QUOTA;
+    const decision = await this.deps.quotas.admit(tenantId, tokens);
+    if (decision.ok) return decision;
+    if (decision.reason === 'quota_authority_unavailable') {
+      this.recordRejection(receivedAt, attributes, decision.reason, 503);
+      throw new AppError('unavailable', 'the quota authority is unreachable and quotas fail closed: retry later', {
+        code: 'quota_authority_unavailable',
+        details: { retryAfterSeconds: decision.retryAfterSeconds },
+      });
+    }
+    this.recordRejection(receivedAt, attributes, decision.kind);
+    throw new AppError('quota_exceeded', quotaMessage(decision), {
+      code: 'quota_exceeded',
+      details: { quota: decision.kind, limit: decision.limit, retryAfterSeconds: decision.retryAfterSeconds },
+    });
+  }
+
+  private async admitAndRun(tenantId: string, receivedAt: number, resolved: ResolvedModel, decoded: DecodedRequest, attributes: Attributes): Promise<InferResult> {
+    // Weighted fair queueing across tenants once the sidecar is saturated (weights by plan).
+    const admission = this.deps.admission.tryAdmit(tenantId);
     if (!admission) {
       this.recordRejection(receivedAt, attributes, 'queue_full');
       throw new AppError('quota_exceeded', 'the sidecar is saturated: admission queue is full, retry later', {
@@ -87,12 +119,19 @@ export class InferenceService {
     return resolved;
   }
 
-  private recordRejection(receivedAt: number, attributes: Attributes, reason: string): void {
+  private recordRejection(receivedAt: number, attributes: Attributes, reason: string, httpStatus = 429): void {
     const span = this.deps.tracer.startSpan(INFERENCE_SPAN_NAME, { kind: SpanKind.SERVER, startTime: receivedAt, attributes });
-    span.setAttributes({ [ATTR.rejected]: true, [ATTR.rejectReason]: reason, [ATTR.errorType]: reason, [ATTR.httpStatus]: 429, [ATTR.cpuSeconds]: 0 });
+    span.setAttributes({ [ATTR.rejected]: true, [ATTR.rejectReason]: reason, [ATTR.errorType]: reason, [ATTR.httpStatus]: httpStatus, [ATTR.cpuSeconds]: 0 });
     span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
     span.end(preciseNow());
   }
+}
+
+const NO_QUOTA = { release: () => {} };
+
+function quotaMessage(r: Extract<QuotaRejection, { reason: 'quota_exceeded' }>): string {
+  const reset = r.resetAt === undefined ? `retry in ${r.retryAfterSeconds} s` : `resets at ${new Date(r.resetAt).toISOString()}`;
+  return `quota ${r.kind} exceeded: limit ${r.limit} ${windowPhrase(r.kind)}; ${reset}`;
 }
 
 function requestAttributes(tenantId: string, resolved: ResolvedModel, decoded: DecodedRequest): Attributes {
