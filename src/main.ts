@@ -63,6 +63,8 @@ export interface Platform {
   /** Writes buffered spans and resource samples out now (tests, demo, shutdown). */
   flushTelemetry(): Promise<void>;
   runRollup(): Promise<void>;
+  /** Runs one alert evaluation now and waits for its deliveries (tests, demo). */
+  evaluateAlerts(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -167,6 +169,11 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       },
       async runRollup() {
         await refreshRollups(store, rollupOptions);
+      },
+      async evaluateAlerts() {
+        if (!alerting) return;
+        await alerting.evaluate();
+        await alerting.flush();
       },
       async close() {
         for (const close of closers) await close().catch((err: unknown) => log(`shutdown: ${(err as Error).message}`));
