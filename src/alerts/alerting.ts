@@ -50,7 +50,16 @@ export function createAlertingService(ports: AlertingPorts): Alerting {
   const runners = ports.destinations.map((d) => serialRunner(() => d.deliver().catch((err: unknown) => ports.log(`${d.name}: ${(err as Error).message}`))));
   const kick = () => Promise.all(runners.map((run) => run())).then(() => undefined);
 
-  async function evaluate(): Promise<void> {
+  // One evaluation at a time: two reading the same state would both open an episode for the same
+  // crossing (the job and a manual `evaluate()` in one process). A call while one runs waits for it.
+  let previous: Promise<void> = Promise.resolve();
+  function evaluate(): Promise<void> {
+    const run = previous.then(evaluateOnce);
+    previous = run.catch(() => {});
+    return run;
+  }
+
+  async function evaluateOnce(): Promise<void> {
     try {
       const now = ports.now();
       const prev = await ports.repository.loadActive({ resolvedSince: now - RECENT_RESOLVED_MS });

@@ -82,4 +82,19 @@ describe('anomaly scan (chdb)', () => {
     // Cached within the hour: the same objects come back without re-querying.
     expect(await scan()).toBe(findings);
   });
+
+  it('gives a new tenant a day of warm-up instead of paging on its first traffic', async () => {
+    const hour = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+    await store.insert('usage_hourly', [
+      {
+        tenant_id: 'newbie', hour: hour(LATEST - 3 * HOUR_MS), model: 'small', model_variant: 'small', instance_id: 'i-1', requests: 50,
+        errors: 0, rejected: 0, cpu_us: 1, gpu_us: 0, input_tokens: 0, output_tokens: 0, input_elements: 0, output_elements: 0,
+        duration_ns_sum: 0, computed_at: '2026-10-01 00:00:00.000',
+      },
+    ]);
+    const scan = createAnomalyScanner({ costs: { store, pricing, planOf: () => 'standard', now: () => LATEST + HOUR_MS }, now: () => LATEST + HOUR_MS, historyDays: DAYS });
+    const tenants = new Set((await scan()).map((f) => f.tenantId));
+    expect(tenants.has('newbie')).toBe(false);
+    expect(tenants.has('acme')).toBe(true);
+  });
 });

@@ -19,6 +19,7 @@ export interface AnomalyScanDeps {
   cacheMs?: number;
 }
 
+const MIN_HISTORY_MS = 24 * HOUR_MS;
 const METRICS: readonly AnomalyMetric[] = ['cost_per_hour', 'requests_per_hour', 'error_rate', 'p95_latency', 'gpu_seconds'];
 const DIMENSIONS: ReadonlyArray<[ContributorDimension, (r: ScanRow) => string]> = [
   ['model', (r) => r.model],
@@ -68,6 +69,10 @@ async function scan(deps: AnomalyScanDeps, latest: number): Promise<AnomalyFindi
   const findings: AnomalyFinding[] = [];
   for (const tenantId of [...new Set(totals.map((r) => r.tenant_id))].sort()) {
     const own = (rows: readonly ScanRow[]) => rows.filter((r) => r.tenant_id === tenantId);
+    // A tenant's first day is its warm-up: against weeks of zeros before it existed, any traffic
+    // would look anomalous and page on-call for every new customer.
+    const firstActive = Math.min(...own(totals).map((r) => r.hour_ms));
+    if (latest - firstActive < MIN_HISTORY_MS) continue;
     for (const metric of METRICS) {
       findings.push(findingFor(tenantId, metric, own(totals), own(detail), costs, from, latest));
     }
