@@ -11,7 +11,10 @@ import { Spool } from './ingest/spool.ts';
 import { createAlerting } from './alerts/create-alerting.ts';
 import { createAnomalyScanner } from './jobs/anomaly-scan.ts';
 import { issueClosedStatements } from './jobs/issue-statements.ts';
-import { createMetrics } from './telemetry/metrics.ts';
+import { createMetricsPortApp } from './api/routes/metrics.ts';
+import { createCostSnapshot } from './telemetry/cost-snapshot.ts';
+import { countInserts } from './telemetry/ingest-metrics.ts';
+import { createMetrics, TenantLabeler, type Metrics } from './telemetry/metrics.ts';
 import { refreshRollups } from './jobs/rollup.ts';
 import { startJobs, type JobScheduler, type JobSpec } from './jobs/scheduler.ts';
 import { createQuotaAuthority, type LocalQuotaAuthority } from './quotas/authority.ts';
@@ -57,6 +60,8 @@ export interface Platform {
   readonly adminKey: AdminKeyResult;
   /** Bound port (useful when started on port 0). */
   readonly port: number;
+  /** Bound port of the unauthenticated GET /metrics listener, when server.metrics_port is set. */
+  readonly metricsPort?: number;
   readonly inference?: InferenceService;
   /** This process's quota authority (`up`, `api`; a `sidecar` without quotas.authority_url has a local one). */
   readonly quotas?: LocalQuotaAuthority;
@@ -106,24 +111,15 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     }
     const quotaSource = quotaSourceOf(config, quotas, adminKey.key);
 
-    const exporter = telemetryExporter(config, opts.kind, opts.env ?? process.env);
-    const sidecar = opts.kind === 'api' ? undefined : await startSidecar(config, store, spool, exporter, quotaSource, log);
-    if (sidecar) closers.unshift(() => stopSidecar(sidecar));
-
-    jobs.push({ name: 'spool-drain', cron: '*/10 * * * * *', run: () => spool.drain((table, rows) => store.insert(table, rows)) });
-    const rollupOptions = { rawTtlDays: config.clickhouse.raw_ttl_days };
     const billing = opts.kind === 'sidecar' ? undefined : billingServices(config, store);
-    if (billing) {
-      jobs.push({ name: 'rollups', cron: '*/30 * * * * *', run: () => refreshRollups(store, rollupOptions) });
-      jobs.push({ name: 'issue-statements', cron: '0 5 * * * *', run: () => issueClosedStatements(billing.statements) });
-    }
+    const knownTenants = () => new Set([...Object.keys(config.tenants), ...keys.tenantsWithKeys()]);
     const alerting =
       billing && quotas
         ? createAlerting({
             store,
             config: config.alerts,
             quotaAuthority: quotas,
-            tenants: () => new Set([...Object.keys(config.tenants), ...keys.tenantsWithKeys()]),
+            tenants: knownTenants,
             now: Date.now,
             log,
             publicUrl: `http://${hostname()}:${opts.port}`,
@@ -131,7 +127,40 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
           })
         : undefined;
     if (alerting) jobs.push(...alerting.jobs);
-    const metrics = billing ? createMetrics({ firingAlerts: () => alerting?.firing() ?? [] }) : undefined;
+
+    // Metric label slots go to the month's busiest tenants first (each cost refresh offers them).
+    const tenantLabels = new TenantLabeler(config.server.metrics_max_tenants);
+    const costSnapshot = billing && createCostSnapshot(billing.costs, { onRanking: (busiest) => tenantLabels.rank(busiest) });
+    const statusQuotas = opts.kind === 'sidecar' ? undefined : quotas;
+    const metrics = createMetrics({
+      tenants: tenantLabels,
+      firingAlerts: () => alerting?.firing() ?? [],
+      quotaRatios: statusQuotas && (async () => (await Promise.all([...knownTenants()].map((t) => statusQuotas.status(t)))).flat()),
+      costs: costSnapshot ? () => costSnapshot.current() : undefined,
+      spoolPending: () => spool.pending().length,
+    });
+    if (costSnapshot) {
+      // Attribution over the whole month: every 5 minutes is plenty for a figure the hourly rollups move.
+      jobs.push({ name: 'cost-metrics', cron: '40 */5 * * * *', run: () => costSnapshot.refresh() });
+      await costSnapshot.refresh().catch((err: unknown) => log(`cost metrics: ${(err as Error).message} (no cost gauge until the next refresh)`));
+    }
+    // Telemetry writers see a store that counts what it takes and what it refuses (ingest health).
+    const telemetryStore = countInserts(store, metrics.ingest);
+
+    const exporter = telemetryExporter(config, opts.kind, opts.env ?? process.env);
+    const sidecar = opts.kind === 'api' ? undefined : await startSidecar(config, telemetryStore, spool, exporter, quotaSource, metrics, log);
+    if (sidecar) closers.unshift(() => stopSidecar(sidecar));
+
+    jobs.push({
+      name: 'spool-drain',
+      cron: '*/10 * * * * *',
+      run: async () => metrics.ingest.replayed(await spool.drain((table, rows) => telemetryStore.insert(table, rows))),
+    });
+    const rollupOptions = { rawTtlDays: config.clickhouse.raw_ttl_days };
+    if (billing) {
+      jobs.push({ name: 'rollups', cron: '*/30 * * * * *', run: () => refreshRollups(store, rollupOptions) });
+      jobs.push({ name: 'issue-statements', cron: '0 5 * * * *', run: () => issueClosedStatements(billing.statements) });
+    }
     const scheduler: JobScheduler = startJobs(jobs, (job, err) => log(`job ${job} failed: ${(err as Error).message}`));
     closers.unshift(() => scheduler.stop());
 
@@ -143,7 +172,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       maxBodyBytes: config.server.max_body_bytes,
       now: Date.now,
       api: billing,
-      metrics: metrics?.registry,
+      metrics: metrics.registry,
       quotas: opts.kind === 'sidecar' ? undefined : quotas,
       sidecar: sidecar && {
         inference: sidecar.inference,
@@ -152,7 +181,10 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       },
     });
     const { server, port } = await listen(app, config.server.host, opts.port);
-    closers.unshift(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    closers.unshift(() => closeServer(server));
+    const metricsListener =
+      config.server.metrics_port === undefined ? undefined : await listen(createMetricsPortApp(metrics.registry), config.server.host, config.server.metrics_port);
+    if (metricsListener) closers.unshift(() => closeServer(metricsListener.server));
 
     return {
       app,
@@ -160,6 +192,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       keys,
       adminKey,
       port,
+      metricsPort: metricsListener?.port,
       inference: sidecar?.inference,
       quotas,
       async flushTelemetry() {
@@ -201,6 +234,7 @@ async function startSidecar(
   spool: Spool,
   exporter: 'clickhouse' | 'otlp',
   quotaSource: QuotaSource,
+  metrics: Pick<Metrics, 'requests'>,
   log: (line: string) => void,
 ): Promise<SidecarParts> {
   const registry = await loadModelRegistry(config.models, config.tenants);
@@ -242,6 +276,7 @@ async function startSidecar(
     }),
     readCpuMicros: readProcessCpuMicros,
     quotas: quotaGate,
+    metrics: metrics.requests,
   });
   const sampler = createResourceSampler({
     intervalMs: config.sidecar.sample_interval_s * 1000,
@@ -344,9 +379,13 @@ export function planOf(config: Readonly<Config>, tenantId: string): string {
   return config.tenants[tenantId]?.plan ?? config.pricing.default_plan;
 }
 
-function listen(app: OpenAPIHono<AppEnv>, hostname: string, port: number): Promise<{ server: ServerType; port: number }> {
+function listen(app: { fetch: Parameters<typeof serve>[0]['fetch'] }, hostname: string, port: number): Promise<{ server: ServerType; port: number }> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch: app.fetch, hostname, port }, (info) => resolve({ server, port: info.port }));
     server.once('error', reject);
   });
+}
+
+function closeServer(server: ServerType): Promise<void> {
+  return new Promise<void>((resolve) => server.close(() => resolve()));
 }

@@ -53,8 +53,16 @@ export const configSchema = z
         port: z.number().int().min(0).max(65535).default(8080),
         host: z.string().default('0.0.0.0'),
         max_body_bytes: z.number().int().positive().default(8 * 1024 * 1024),
+        /**
+         * A second listener (same host) that serves only GET /metrics, without auth, for Prometheus.
+         * Unset: /metrics is served on the main port to admin keys only. Any process kind (up, api,
+         * sidecar) opens it; 0 picks a free port.
+         */
+        metrics_port: z.number().int().min(0).max(65535).optional(),
+        /** Distinct tenant label values per metric family; further tenants are folded into "other". */
+        metrics_max_tenants: z.number().int().nonnegative().default(50),
       })
-      .default({ port: 8080, host: '0.0.0.0', max_body_bytes: 8 * 1024 * 1024 }),
+      .default({ port: 8080, host: '0.0.0.0', max_body_bytes: 8 * 1024 * 1024, metrics_max_tenants: 50 }),
     sidecar: z
       .strictObject({
         port: z.number().int().min(0).max(65535).default(8081),

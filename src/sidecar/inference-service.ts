@@ -3,6 +3,7 @@ import { SpanKind, SpanStatusCode, type Attributes, type Span, type Tracer } fro
 import { AppError } from '../errors.ts';
 import { windowPhrase } from '../quotas/windows.ts';
 import { ATTR, INFERENCE_OPERATION, INFERENCE_SPAN_NAME } from '../telemetry/attributes.ts';
+import type { RequestMetrics, RequestStatus } from '../telemetry/request-metrics.ts';
 import type { FairQueue } from './fair-queue.ts';
 import type { ModelMetadata, ModelRegistry, ModelSummary, ResolvedModel } from './models/types.ts';
 import type { CpuLedger } from './resources/cpu-ledger.ts';
@@ -20,6 +21,8 @@ export interface InferenceDeps {
   monotonicMs?: () => number;
   /** Per-tenant quotas (SPEC §6), checked after decoding and before the concurrency queue. */
   quotas?: QuotaAdmission;
+  /** Live request metrics: told about exactly the requests that get a span. */
+  metrics?: RequestMetrics;
 }
 
 export type InferResult = Omit<InferResponse, 'outputElements'>;
@@ -101,12 +104,14 @@ export class InferenceService {
         resolved.logicalName, resolved.version, decoded.id, results, resolved.outputs, decoded.requestedOutputs,
       );
       finish(span, { queueMs, inferenceMs: this.monotonicMs() - started, cpuMicros, outputElements, status: 200 });
+      this.observe(attributes, 'ok', receivedAt, queueMs, cpuMicros);
       return response;
     } catch (err) {
       // A failed run still used CPU; charge what it used (end exactly once).
       cpuMicros ??= ledger.end(requestId, readCpuMicros());
       const appErr = err instanceof AppError ? err : new AppError('internal', `inference failed: ${(err as Error).message}`, { code: 'inference_failed', cause: err });
       finish(span, { queueMs, inferenceMs: this.monotonicMs() - started, cpuMicros, status: appErr.kind === 'internal' ? 500 : 400, error: appErr });
+      this.observe(attributes, 'error', receivedAt, queueMs, cpuMicros);
       throw appErr;
     } finally {
       release();
@@ -124,6 +129,18 @@ export class InferenceService {
     span.setAttributes({ [ATTR.rejected]: true, [ATTR.rejectReason]: reason, [ATTR.errorType]: reason, [ATTR.httpStatus]: httpStatus, [ATTR.cpuSeconds]: 0 });
     span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
     span.end(preciseNow());
+    this.observe(attributes, 'rejected', receivedAt);
+  }
+
+  private observe(attributes: Attributes, status: RequestStatus, receivedAt: number, queueMs?: number, cpuMicros = 0): void {
+    this.deps.metrics?.observe({
+      tenantId: String(attributes[ATTR.tenantId]),
+      model: String(attributes[ATTR.requestModel]),
+      status,
+      durationS: (preciseNow() - receivedAt) / 1000,
+      queueS: queueMs === undefined ? undefined : queueMs / 1000,
+      cpuS: cpuMicros / 1e6,
+    });
   }
 }
 

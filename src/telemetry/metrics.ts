@@ -1,84 +1,67 @@
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { registerIngestMetrics, type IngestMetrics } from './ingest-metrics.ts';
+import { registerRequestMetrics } from './request-families.ts';
+import type { RequestMetrics } from './request-metrics.ts';
+import { registerTenantGauges, type FiringAlertSample, type QuotaRatioSample, type TenantCostSnapshot } from './tenant-gauges.ts';
+import { DEFAULT_MAX_TENANTS, TenantLabeler } from './tenant-labeler.ts';
+
+export { countFiring, type FiringAlertSample, type FiringSeries } from './tenant-gauges.ts';
+export { OTHER_TENANT, TenantLabeler } from './tenant-labeler.ts';
 
 /**
- * The Prometheus metrics of the API process (SPEC §8), on a registry of its own: nothing is
- * registered globally, so two platforms in one process (tests) never share series. Metric
- * families read their values at scrape time from the services that own them.
+ * The Prometheus metrics of one process (SPEC §8), on a registry of its own: nothing is
+ * registered globally, so two platforms in one process (tests) never share series. Families fed
+ * by events (requests, ingest) are recorded through ports; the others read their values at scrape
+ * time from the services that own them. One `TenantLabeler` bounds the tenant label of all of them.
  */
-
-/** What the alerts gauge needs of a firing alert (an `Alert` fits). */
-export interface FiringAlertSample {
-  tenantId: string;
-  name: string;
-  severity: string;
-}
 
 export interface MetricsOptions {
   /** Alerts firing right now, read at every scrape. */
   firingAlerts?: () => readonly FiringAlertSample[];
-  /** Distinct `tenant` label values per family; the rest are summed under `other`. */
+  /** Every configured quota of every tenant (a quota authority's status), read at every scrape. */
+  quotaRatios?: () => Promise<readonly QuotaRatioSample[]>;
+  /** Month-to-date attributed cost per tenant, as of the last refresh. */
+  costs?: () => TenantCostSnapshot | undefined;
+  /** Spooled batches waiting for ClickHouse, read at every scrape (default: no spool, 0). */
+  spoolPending?: () => number;
+  /** Distinct `tenant` label values per family; the rest are folded into `other`. */
   maxTenants?: number;
+  /** The labeler to share (the composition root ranks tenants into it); default: a new one of maxTenants. */
+  tenants?: TenantLabeler;
   /** Process and Node.js runtime metrics (CPU, memory, event loop, GC). Default on. */
   processMetrics?: boolean;
 }
 
 export interface Metrics {
   readonly registry: Registry;
-}
-
-export const OTHER_TENANT = 'other';
-const DEFAULT_MAX_TENANTS = 50;
-
-export function createMetrics(opts: MetricsOptions = {}): Metrics {
-  const registry = new Registry();
-  if (opts.processMetrics ?? true) collectDefaultMetrics({ register: registry });
-  const maxTenants = opts.maxTenants ?? DEFAULT_MAX_TENANTS;
-  const firingAlerts = opts.firingAlerts ?? (() => []);
-
-  new Gauge({
-    name: 'inferledger_alerts_firing',
-    help: `Alerts firing now, by tenant, alert name and severity (tenants beyond the ${maxTenants} with the most firing alerts are summed as "${OTHER_TENANT}").`,
-    labelNames: ['tenant', 'alertname', 'severity'] as const,
-    registers: [registry],
-    collect() {
-      // Rebuilt at each scrape: a resolved alert's series disappears instead of lingering at 0.
-      this.reset();
-      for (const s of countFiring(firingAlerts(), maxTenants)) {
-        this.set({ tenant: s.tenant, alertname: s.alertname, severity: s.severity }, s.count);
-      }
-    },
-  });
-  return { registry };
-}
-
-export interface FiringSeries {
-  tenant: string;
-  alertname: string;
-  severity: string;
-  count: number;
+  /** Where the inference service reports requests. */
+  readonly requests: RequestMetrics;
+  /** Where telemetry writers report rows written, failed writes and spool replays. */
+  readonly ingest: IngestMetrics;
+  /** Offer label slots to the busiest tenants (before traffic takes them first come). */
+  readonly tenants: TenantLabeler;
 }
 
 /**
- * Counts firing alerts per tenant × alertname × severity, keeping the tenant label bounded: the
- * `maxTenants` tenants with the most firing alerts (ties by name) keep their own label, the rest
- * become `other`. Pure.
+ * prom-client's default collectors also export `nodejs_active_{handles,requests,resources}_total`:
+ * gauges named like counters, which `promtool check metrics` rejects. They are the sums of the
+ * by-type gauges of the same name without `_total`, so nothing is lost without them.
  */
-export function countFiring(alerts: readonly FiringAlertSample[], maxTenants: number): FiringSeries[] {
-  const perTenant = new Map<string, number>();
-  for (const a of alerts) perTenant.set(a.tenantId, (perTenant.get(a.tenantId) ?? 0) + 1);
-  const kept = new Set(
-    [...perTenant]
-      .sort(([ta, na], [tb, nb]) => nb - na || (ta < tb ? -1 : ta > tb ? 1 : 0))
-      .slice(0, maxTenants)
-      .map(([t]) => t),
-  );
-  const series = new Map<string, FiringSeries>();
-  for (const a of alerts) {
-    const tenant = kept.has(a.tenantId) ? a.tenantId : OTHER_TENANT;
-    const id = JSON.stringify([tenant, a.name, a.severity]);
-    const s = series.get(id) ?? { tenant, alertname: a.name, severity: a.severity, count: 0 };
-    s.count++;
-    series.set(id, s);
+const LINT_FAILING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+export function createMetrics(opts: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  if (opts.processMetrics ?? true) {
+    collectDefaultMetrics({ register: registry });
+    for (const name of LINT_FAILING_DEFAULTS) registry.removeSingleMetric(name);
   }
-  return [...series.values()];
+  const tenants = opts.tenants ?? new TenantLabeler(opts.maxTenants ?? DEFAULT_MAX_TENANTS);
+  const requests = registerRequestMetrics(registry, tenants);
+  registerTenantGauges(registry, tenants, {
+    firingAlerts: opts.firingAlerts ?? (() => []),
+    quotaRatios: opts.quotaRatios,
+    costs: opts.costs,
+  });
+  const ingest = registerIngestMetrics(registry, opts.spoolPending ?? (() => 0));
+  return { registry, requests, ingest, tenants };
 }

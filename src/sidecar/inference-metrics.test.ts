@@ -1,0 +1,143 @@
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { InferenceSession } from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUNDLED_MODELS } from '../config/load.ts';
+import { ATTR } from '../telemetry/attributes.ts';
+import type { RequestObservation } from '../telemetry/request-metrics.ts';
+import { FairQueue } from './fair-queue.ts';
+import { InferenceService } from './inference-service.ts';
+import { loadModelRegistry } from './models/model-registry.ts';
+import type { ModelRegistry } from './models/types.ts';
+import type { QuotaAdmission } from './quota-client.ts';
+import { CpuLedger } from './resources/cpu-ledger.ts';
+import { readProcessCpuMicros } from './resources/process-usage.ts';
+
+/**
+ * The inference service reports to the RequestMetrics port exactly the requests it records as
+ * spans, with the status the span says: ok, error (the run failed), rejected (quota, full queue,
+ * quota authority down). Requests answered before a span exists (unknown model) are not reported.
+ */
+
+const MODEL = 'classifier-small';
+const body = () => ({ inputs: [{ name: 'input', shape: [1, 64], datatype: 'FP32', data: Array.from({ length: 64 }, (_, i) => (i % 7) / 7) }] });
+
+let models: ModelRegistry;
+beforeAll(async () => {
+  models = await loadModelRegistry(BUNDLED_MODELS.map((m) => ({ ...m })), {}, { intraOpNumThreads: 1 });
+});
+afterAll(() => models?.close());
+
+interface Rig {
+  service: InferenceService;
+  observed: RequestObservation[];
+  spans: InMemorySpanExporter;
+  /** Holds every run until released (to fill the one inference slot). */
+  hold(): () => void;
+}
+
+function rig(opts: { quotas?: QuotaAdmission; failingTenant?: string } = {}): Rig {
+  const spans = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
+  const observed: RequestObservation[] = [];
+  let gate: Promise<void> | undefined;
+  const registry: ModelRegistry = {
+    ...models,
+    resolve(tenantId, name) {
+      const resolved = models.resolve(tenantId, name);
+      if (!resolved) return undefined;
+      const real = resolved.session;
+      const run = async (feeds: InferenceSession.FeedsType) => {
+        if (gate) await gate;
+        if (tenantId === opts.failingTenant) throw new Error('boom');
+        return real.run(feeds);
+      };
+      return { ...resolved, session: { run } as unknown as InferenceSession };
+    },
+  };
+  const service = new InferenceService({
+    registry,
+    tracer: provider.getTracer('test'),
+    ledger: new CpuLedger(readProcessCpuMicros()),
+    admission: new FairQueue({ maxConcurrency: 1, maxQueue: 0, maxQueuePerTenant: 1 }),
+    readCpuMicros: readProcessCpuMicros,
+    quotas: opts.quotas,
+    metrics: { observe: (o) => observed.push(o) },
+  });
+  return {
+    service,
+    observed,
+    spans,
+    hold() {
+      let release!: () => void;
+      gate = new Promise((r) => (release = r));
+      return () => {
+        gate = undefined;
+        release();
+      };
+    },
+  };
+}
+
+const statuses = (r: Rig) => r.observed.map((o) => `${o.tenantId}:${o.model}:${o.status}`);
+const spanStatuses = (r: Rig) =>
+  r.spans.getFinishedSpans().map((s) => `${String(s.attributes[ATTR.tenantId])}:${String(s.attributes[ATTR.requestModel])}:${s.attributes[ATTR.rejected] ? 'rejected' : s.status.code === 2 ? 'error' : 'ok'}`);
+
+describe('InferenceService → RequestMetrics', () => {
+  it('ok: one observation per served request, with duration, queue wait and CPU', async () => {
+    const r = rig();
+    await r.service.infer('acme', MODEL, body());
+    await r.service.infer('acme', MODEL, body());
+    expect(statuses(r)).toEqual(['acme:classifier-small:ok', 'acme:classifier-small:ok']);
+    for (const o of r.observed) {
+      expect(o.durationS).toBeGreaterThan(0);
+      expect(o.queueS).toBeGreaterThanOrEqual(0);
+      expect(o.durationS).toBeGreaterThanOrEqual(o.queueS!);
+      expect(o.cpuS).toBeGreaterThanOrEqual(0);
+    }
+    expect(statuses(r)).toEqual(spanStatuses(r));
+  });
+
+  it('error: a failed run is reported as error, once', async () => {
+    const r = rig({ failingTenant: 'broken' });
+    await expect(r.service.infer('broken', MODEL, body())).rejects.toThrow(/inference failed: boom/);
+    expect(statuses(r)).toEqual(['broken:classifier-small:error']);
+    expect(r.observed[0]!.queueS).toBeGreaterThanOrEqual(0);
+    expect(statuses(r)).toEqual(spanStatuses(r));
+  });
+
+  it('rejected: over quota and quota authority down, without a queue wait or CPU', async () => {
+    const quotas: QuotaAdmission = {
+      admit: async (tenantId) =>
+        tenantId === 'capped'
+          ? { ok: false, reason: 'quota_exceeded', kind: 'requests_per_minute', limit: 5, retryAfterSeconds: 30 }
+          : tenantId === 'cut-off'
+            ? { ok: false, reason: 'quota_authority_unavailable', retryAfterSeconds: 5 }
+            : { ok: true, release: () => {} },
+    };
+    const r = rig({ quotas });
+    await expect(r.service.infer('capped', MODEL, body())).rejects.toMatchObject({ code: 'quota_exceeded' });
+    await expect(r.service.infer('cut-off', MODEL, body())).rejects.toMatchObject({ code: 'quota_authority_unavailable' });
+    expect(statuses(r)).toEqual(['capped:classifier-small:rejected', 'cut-off:classifier-small:rejected']);
+    for (const o of r.observed) expect(o).toMatchObject({ queueS: undefined, cpuS: 0 });
+    expect(statuses(r)).toEqual(spanStatuses(r));
+  });
+
+  it('rejected: the admission queue is full', async () => {
+    const r = rig();
+    const release = r.hold();
+    const first = r.service.infer('acme', MODEL, body());
+    await expect(r.service.infer('globex', MODEL, body())).rejects.toMatchObject({ code: 'queue_full' });
+    release();
+    await first;
+    expect(statuses(r).sort()).toEqual(['acme:classifier-small:ok', 'globex:classifier-small:rejected']);
+    expect(statuses(r).sort()).toEqual(spanStatuses(r).sort());
+  });
+
+  it('requests answered before a span exists (unknown model, bad tensors) are not reported', async () => {
+    const r = rig();
+    await expect(r.service.infer('acme', 'no-such-model', body())).rejects.toMatchObject({ code: 'model_not_found' });
+    await expect(r.service.infer('acme', MODEL, { inputs: [] })).rejects.toThrow();
+    expect(r.observed).toEqual([]);
+    expect(r.spans.getFinishedSpans()).toEqual([]);
+  });
+});

@@ -1,0 +1,26 @@
+/**
+ * The port through which the inference service reports each request it records as a span, so
+ * that live metrics and billed usage count the same requests. No metrics library behind this
+ * import: the sidecar domain stays free of prom-client.
+ */
+
+/** ok: served; error: admitted but the run failed; rejected: refused by quotas or a full queue. */
+export type RequestStatus = 'ok' | 'error' | 'rejected';
+
+export interface RequestObservation {
+  tenantId: string;
+  /** The logical model name the tenant asked for (bounded by configuration, not by input). */
+  model: string;
+  status: RequestStatus;
+  /** From receipt to response, queue wait included. */
+  durationS: number;
+  /** Time waiting for an inference slot; absent for requests refused before the queue. */
+  queueS?: number;
+  /** CPU seconds attributed to the request by the ledger (0 for rejections). */
+  cpuS: number;
+}
+
+export interface RequestMetrics {
+  /** Must not throw: metrics never fail a request. */
+  observe(o: RequestObservation): void;
+}
