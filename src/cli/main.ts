@@ -9,6 +9,7 @@ import { getStatement, PERIOD_PATTERN } from '../statements/statement-service.ts
 import { openStore } from '../store/client.ts';
 import { migrate } from '../store/migrate.ts';
 import { runAnomaliesCommand } from './anomalies.ts';
+import { runDashboardsCommand } from './dashboards.ts';
 import { driveDemoTraffic, seedDemoTenants } from './demo.ts';
 
 const USAGE = `inferledger — observability and cost attribution for multi-tenant AI inference
@@ -21,6 +22,8 @@ commands:
   sidecar         the inference sidecar alone (port INFERLEDGER_SIDECAR_PORT, default 8081)
   api             API + jobs against the configured ClickHouse (port INFERLEDGER_PORT, default 8080)
   migrate         apply schema migrations (idempotent)
+  dashboards [--check] [--dir DIR]
+                  write (or, with --check, verify) the Grafana dashboards and provisioning in ./dashboards
   anomalies detect <file.csv>
                   score a timestamp,value CSV offline: writes timestamp,value,anomaly_score (causal)
   statement --tenant T --period YYYY-MM [--format json|csv|focus]
@@ -31,7 +34,7 @@ environment: INFERLEDGER_CONFIG, INFERLEDGER_DATA_DIR, CLICKHOUSE_URL, CLICKHOUS
              INFERLEDGER_PORT, INFERLEDGER_SIDECAR_PORT, INFERLEDGER_ADMIN_KEY (see README)`;
 
 /** Commands in SPEC §1 that later work delivers; named here so the CLI says so plainly. */
-const NOT_YET = new Set(['dashboards', 'bench']);
+const NOT_YET = new Set(['bench']);
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -41,6 +44,7 @@ async function main(argv: string[]): Promise<number> {
   }
   // Offline: needs no config and no store.
   if (command === 'anomalies') return runAnomaliesCommand(rest, { stdout: process.stdout, stderr: process.stderr });
+  if (command === 'dashboards') return runDashboardsCommand(rest, { stdout: process.stdout, stderr: process.stderr });
   if (NOT_YET.has(command)) {
     console.error(`inferledger ${command}: not available in this version yet`);
     return 2;

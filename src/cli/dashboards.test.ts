@@ -1,0 +1,76 @@
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { generateDashboardFiles } from '../dashboards/generate.ts';
+import { runDashboardsCommand } from './dashboards.ts';
+
+const REPO = resolve(import.meta.dirname, '../..');
+
+async function run(args: string[], cwd = REPO): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  const chunks = { stdout: '', stderr: '' };
+  out.on('data', (b: Buffer) => (chunks.stdout += b.toString()));
+  err.on('data', (b: Buffer) => (chunks.stderr += b.toString()));
+  const code = await runDashboardsCommand(args, { stdout: out, stderr: err, cwd });
+  return { code, ...chunks };
+}
+
+/** A copy of the committed dashboards/ to break. */
+function copyOfCommitted(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'inferledger-dashboards-'));
+  cpSync(join(REPO, 'dashboards'), join(dir, 'dashboards'), { recursive: true });
+  return dir;
+}
+
+describe('inferledger dashboards --check', () => {
+  it('passes on the committed dashboards/ (what CI runs)', async () => {
+    const res = await run(['--check']);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+  });
+
+  it('fails listing a modified, a missing and a stray file; writing repairs all three', async () => {
+    const cwd = copyOfCommitted();
+    const dir = join(cwd, 'dashboards');
+    const board = join(dir, 'inferledger-fleet.json');
+    writeFileSync(board, readFileSync(board, 'utf8').replace('Request rate by tenant', 'Request rate per tenant'));
+    rmSync(join(dir, 'provisioning/datasources/inferledger.yaml'));
+    writeFileSync(join(dir, 'old-board.json'), '{}\n');
+
+    const check = await run(['--check'], cwd);
+    expect(check.code).toBe(1);
+    expect(check.stderr).toContain('inferledger-fleet.json (differs)');
+    expect(check.stderr).toContain('provisioning/datasources/inferledger.yaml (missing)');
+    expect(check.stderr).toContain('old-board.json (not generated)');
+
+    const write = await run([], cwd);
+    expect(write.code).toBe(0);
+    expect(write.stdout).toContain('removed old-board.json');
+    expect(existsSync(join(dir, 'old-board.json'))).toBe(false);
+    expect(await run(['--check'], cwd)).toMatchObject({ code: 0, stderr: '' });
+  });
+
+  it('writes every generated file into an empty --dir, byte for byte', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'inferledger-dashboards-')), 'out');
+    expect((await run(['--dir', dir])).code).toBe(0);
+    for (const f of generateDashboardFiles()) expect(readFileSync(join(dir, f.path), 'utf8')).toBe(f.content);
+    expect((await run(['--dir', dir, '--check'])).code).toBe(0);
+  });
+
+  it('keeps files it does not own', async () => {
+    const cwd = copyOfCommitted();
+    writeFileSync(join(cwd, 'dashboards', 'NOTES.md'), 'hand-written\n');
+    expect((await run(['--check'], cwd)).code).toBe(0);
+    expect((await run([], cwd)).code).toBe(0);
+    expect(existsSync(join(cwd, 'dashboards', 'NOTES.md'))).toBe(true);
+  });
+
+  it('exits 2 on a usage error', async () => {
+    const res = await run(['--chek']);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/usage: inferledger dashboards/);
+  });
+});
