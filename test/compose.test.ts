@@ -25,6 +25,8 @@ interface Service {
   ports?: Array<string | { target?: number; published?: string | number }>;
   depends_on?: string[] | Record<string, { condition?: string }>;
   healthcheck?: Healthcheck;
+  profiles?: string[];
+  deploy?: { resources?: { reservations?: { devices?: Array<{ driver?: string; capabilities?: string[] }> } } };
 }
 interface Compose {
   services: Record<string, Service>;
@@ -78,17 +80,62 @@ function dependsOn(service: Service): Record<string, string | undefined> {
   return Object.fromEntries(Object.entries(d).map(([name, v]) => [name, v.condition]));
 }
 
+/** Ports the images listen on without publishing them (documented defaults of each image). */
+const IMAGE_PORTS: Record<string, number[]> = {
+  'clickhouse/clickhouse-server': [8123, 9000],
+  'prom/prometheus': [9090],
+  'prom/alertmanager': [9093],
+  'grafana/grafana': [3000],
+  'nvcr.io/nvidia/k8s/dcgm-exporter': [9400],
+  'otel/opentelemetry-collector-contrib': [4317, 4318, 13133],
+};
+
+/** Ports a compose service can be reached on inside the compose network. */
+function containerPortsOrExposed(name: string): number[] {
+  const service = compose.services[name];
+  if (!service) return [];
+  const repo = (service.image ?? '').split('@')[0]!.replace(/:[^/:]*$/, '');
+  const env = envOf(service);
+  const appPorts = ['INFERLEDGER_PORT', 'INFERLEDGER_SIDECAR_PORT', 'INFERLEDGER_METRICS_PORT'].flatMap((k) => (env[k] ? [Number(env[k])] : []));
+  return [...containerPorts(service), ...(IMAGE_PORTS[repo] ?? []), ...appPorts];
+}
+
 const commandOf = (s: Service) => (Array.isArray(s.command) ? s.command.join(' ') : (s.command ?? ''));
 const serviceRunning = (cmd: string) => services.find(([, s]) => s.build !== undefined && commandOf(s).split(' ')[0] === cmd);
 
 describe('docker-compose.yml', () => {
-  it('has the production-shaped single-node services', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['clickhouse', 'inferledger-api', 'inferledger-sidecar', 'otel-collector']);
+  it('has the production-shaped single-node services (SPEC §8), the DCGM exporter behind the gpu profile', () => {
+    expect(Object.keys(compose.services).sort()).toEqual([
+      'alertmanager',
+      'clickhouse',
+      'dcgm-exporter',
+      'grafana',
+      'inferledger-api',
+      'inferledger-sidecar',
+      'otel-collector',
+      'prometheus',
+    ]);
+    const dcgm = compose.services['dcgm-exporter']!;
+    expect(dcgm.profiles).toEqual(['gpu']);
+    expect(dcgm.image).toMatch(/^nvcr\.io\/nvidia\/k8s\/dcgm-exporter:/);
+    expect(dcgm.deploy?.resources?.reservations?.devices?.[0]).toMatchObject({ driver: 'nvidia', capabilities: ['gpu'] });
+    // Only the GPU exporter is optional: nothing outside the profile may wait on it.
+    for (const [name, s] of services) if (name !== 'dcgm-exporter') expect(Object.keys(dependsOn(s)), name).not.toContain('dcgm-exporter');
   });
 
   it('bind-mounts only host paths that exist', () => {
     const sources = services.flatMap(([, s]) => bindSources(s));
-    expect(sources).toContain('./collectors/otelcol-config.yaml');
+    expect(sources).toEqual(
+      expect.arrayContaining([
+        './collectors/otelcol-config.yaml',
+        './collectors/prometheus',
+        './collectors/alertmanager',
+        './collectors/inferledger/compose.yaml',
+        './dashboards/provisioning/datasources',
+        './dashboards/provisioning/dashboards',
+        './dashboards',
+      ]),
+    );
     for (const src of sources) expect(existsSync(isAbsolute(src) ? src : resolve(ROOT, src)), src).toBe(true);
   });
 
@@ -164,12 +211,113 @@ describe('docker-compose.yml', () => {
         expect(Array.isArray(test) ? test.length : String(test).length).toBeGreaterThan(0);
       }
     }
-    expect(waits).toBeGreaterThanOrEqual(4);
+    expect(waits).toBeGreaterThanOrEqual(8);
   });
 
   it('starts the sidecar and the collector only after the API has migrated the schema', () => {
     expect(dependsOn(compose.services['inferledger-sidecar']!)['inferledger-api']).toBe('service_healthy');
     expect(dependsOn(compose.services['otel-collector']!)['inferledger-api']).toBe('service_healthy');
+  });
+
+  it('serves unauthenticated /metrics on 9464 in both app services, unpublished', () => {
+    for (const cmd of ['api', 'sidecar']) {
+      const [name, service] = serviceRunning(cmd)!;
+      expect(envOf(service).INFERLEDGER_METRICS_PORT, name).toBe('9464');
+      expect(publishedPorts(service), `${name} keeps 9464 on the compose network`).not.toContain(9464);
+    }
+  });
+
+  it('gives both app services a config file that loads with the real loader and alerts to Alertmanager', () => {
+    for (const cmd of ['api', 'sidecar']) {
+      const [name, service] = serviceRunning(cmd)!;
+      const env = envOf(service);
+      const target = env.INFERLEDGER_CONFIG!;
+      expect(target, `${name} INFERLEDGER_CONFIG`).toBeTypeOf('string');
+      const mount = (service.volumes ?? []).find((v): v is string => typeof v === 'string' && v.split(':')[1] === target);
+      expect(mount, `${name} mounts ${target}`).toBeDefined();
+      const host = mount!.split(':')[0]!;
+      const config = loadConfig(
+        {
+          INFERLEDGER_CONFIG: host,
+          INFERLEDGER_PORT: env.INFERLEDGER_PORT,
+          INFERLEDGER_SIDECAR_PORT: env.INFERLEDGER_SIDECAR_PORT,
+          INFERLEDGER_METRICS_PORT: env.INFERLEDGER_METRICS_PORT,
+        },
+        ROOT,
+      );
+      expect(config.server.metrics_port).toBe(9464);
+      expect(config.alerts.alertmanager?.url).toBe('http://alertmanager:9093');
+      // The bundled models (in the image) serve, as without a config file.
+      expect(config.models.map((m) => m.path.startsWith(BUNDLED_MODELS_DIR + '/'))).not.toContain(false);
+    }
+    const am = new URL(loadConfig({ INFERLEDGER_CONFIG: 'collectors/inferledger/compose.yaml' }, ROOT).alerts.alertmanager!.url);
+    expect(compose.services).toHaveProperty(am.hostname);
+    expect(containerPortsOrExposed(am.hostname)).toContain(Number(am.port));
+  });
+
+  it('mounts the Prometheus, Alertmanager and Grafana files where their configs expect them', () => {
+    const prom = compose.services.prometheus!;
+    expect(prom.volumes).toContain('./collectors/prometheus:/etc/prometheus:ro');
+    expect(commandOf(prom)).toContain('--config.file=/etc/prometheus/prometheus.yml');
+    const am = compose.services.alertmanager!;
+    expect(am.volumes).toContain('./collectors/alertmanager:/etc/alertmanager:ro');
+    expect(commandOf(am)).toContain('--config.file=/etc/alertmanager/alertmanager.yml');
+    expect(existsSync(resolve(ROOT, 'collectors/alertmanager/alertmanager.yml'))).toBe(true);
+
+    const grafana = compose.services.grafana!;
+    const env = envOf(grafana);
+    expect(env.GF_INSTALL_PLUGINS).toMatch(/^grafana-clickhouse-datasource \d+\.\d+\.\d+$/);
+    expect(grafana.volumes).toEqual(
+      expect.arrayContaining([
+        './dashboards/provisioning/datasources:/etc/grafana/provisioning/datasources:ro',
+        './dashboards/provisioning/dashboards:/etc/grafana/provisioning/dashboards:ro',
+      ]),
+    );
+    // The dashboards provider reads the directory the dashboards are mounted at.
+    const provider = parse(read('dashboards/provisioning/dashboards/inferledger.yaml')) as { providers: Array<{ options: { path: string } }> };
+    const boards = (grafana.volumes ?? []).find((v): v is string => typeof v === 'string' && v.startsWith('./dashboards:'));
+    expect(boards?.split(':')[1]).toBe(provider.providers[0]!.options.path);
+    // Every ${VAR} the datasource file reads is in Grafana's environment.
+    const vars = [...read('dashboards/provisioning/datasources/inferledger.yaml').matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]!);
+    expect(vars.length).toBeGreaterThan(0);
+    for (const v of vars) expect(env, `grafana env ${v}`).toHaveProperty(v);
+  });
+
+  it('points the Grafana datasources at compose services and their ports', () => {
+    interface Datasource {
+      uid: string;
+      type: string;
+      url?: string;
+      jsonData?: { host?: string; port?: number; protocol?: string };
+    }
+    const { datasources } = parse(read('dashboards/provisioning/datasources/inferledger.yaml')) as { datasources: Datasource[] };
+    expect(datasources.map((d) => d.uid).sort()).toEqual(['inferledger-clickhouse', 'inferledger-prometheus']);
+    const grafanaDeps = dependsOn(compose.services.grafana!);
+    for (const d of datasources) {
+      const [host, port] = d.url ? [new URL(d.url).hostname, Number(new URL(d.url).port)] : [d.jsonData!.host!, Number(d.jsonData!.port)];
+      expect(compose.services, `${d.uid} host ${host}`).toHaveProperty(host);
+      expect(containerPortsOrExposed(host), `${d.uid} ${host}:${port}`).toContain(port);
+      expect(grafanaDeps[host], `grafana waits for ${host}`).toBe('service_healthy');
+    }
+  });
+
+  it('scrapes with Prometheus only compose services, on the ports they listen on', () => {
+    interface PromConfig {
+      scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }>;
+      alerting: { alertmanagers: Array<{ static_configs: Array<{ targets: string[] }> }> };
+    }
+    const prom = parse(read('collectors/prometheus/prometheus.yml')) as PromConfig;
+    const targets = [
+      ...prom.scrape_configs.flatMap((j) => j.static_configs.flatMap((c) => c.targets)),
+      ...prom.alerting.alertmanagers.flatMap((a) => a.static_configs.flatMap((c) => c.targets)),
+    ];
+    expect(targets).toEqual(expect.arrayContaining(['inferledger-api:9464', 'inferledger-sidecar:9464', 'dcgm-exporter:9400', 'alertmanager:9093']));
+    for (const t of targets) {
+      const [host, port] = t.split(':') as [string, string];
+      if (host === 'localhost') continue; // Prometheus itself
+      expect(compose.services, `target ${t}`).toHaveProperty(host);
+      expect(containerPortsOrExposed(host), `target ${t}`).toContain(Number(port));
+    }
   });
 });
 
@@ -210,6 +358,30 @@ describe('collectors/otelcol-config.yaml', () => {
     expect(traces!.processors).toContain('batch');
     expect(traces!.exporters).toEqual(['clickhouse']);
     for (const p of traces!.processors ?? []) expect(config.processors).toHaveProperty(p);
+  });
+
+  it('scrapes the DCGM exporter into the exporter-owned metrics tables, never DDL on otel_traces', () => {
+    const raw = parse(read('collectors/otelcol-config.yaml')) as {
+      receivers: { prometheus?: { config: { scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }> } } };
+      exporters: Record<string, { create_schema?: boolean; traces_table_name?: string; metrics_tables?: Record<string, { name: string }> }>;
+    };
+    const jobs = raw.receivers.prometheus?.config.scrape_configs ?? [];
+    const dcgm = jobs.find((j) => j.job_name === 'dcgm');
+    expect(dcgm?.static_configs[0]?.targets).toEqual(['dcgm-exporter:9400']);
+    expect(compose.services).toHaveProperty('dcgm-exporter');
+    const metrics = config.service.pipelines.metrics;
+    expect(metrics?.receivers).toEqual(['prometheus']);
+    for (const p of metrics?.processors ?? []) expect(config.processors).toHaveProperty(p);
+    expect(metrics?.exporters).toHaveLength(1);
+    const exporter = raw.exporters[metrics!.exporters[0]!]!;
+    expect(exporter.traces_table_name).toBeUndefined();
+    expect(Object.keys(exporter.metrics_tables ?? {}).sort()).toEqual(['exponential_histogram', 'gauge', 'histogram', 'sum', 'summary']);
+    for (const { name } of Object.values(exporter.metrics_tables!)) expect(name).toMatch(/^otel_metrics_/);
+    // The exporter that creates tables is used by no traces pipeline.
+    for (const [name, e] of Object.entries(raw.exporters)) {
+      if (e.create_schema === false) continue;
+      expect(config.service.pipelines.traces!.exporters, name).not.toContain(name);
+    }
   });
 
   it('is the file the compose collector mounts as its --config', () => {

@@ -35,6 +35,7 @@ describe('loadConfig', () => {
       {
         INFERLEDGER_PORT: '9100',
         INFERLEDGER_SIDECAR_PORT: '9101',
+        INFERLEDGER_METRICS_PORT: '9464',
         INFERLEDGER_DATA_DIR: '/tmp/x',
         CLICKHOUSE_URL: 'http://u:p@ch:8123/db',
         CLICKHOUSE_CLUSTER: 'main',
@@ -43,7 +44,7 @@ describe('loadConfig', () => {
       cwd,
     );
     expect(config).toMatchObject({
-      server: { port: 9100 },
+      server: { port: 9100, metrics_port: 9464 },
       sidecar: { port: 9101 },
       data_dir: '/tmp/x',
       clickhouse: { url: 'http://u:p@ch:8123/db', cluster: 'main' },

@@ -31,6 +31,7 @@ const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: string[]; type: 'string'
   { env: 'CLICKHOUSE_CLUSTER', path: ['clickhouse', 'cluster'], type: 'string' },
   { env: 'INFERLEDGER_PORT', path: ['server', 'port'], type: 'port' },
   { env: 'INFERLEDGER_SIDECAR_PORT', path: ['sidecar', 'port'], type: 'port' },
+  { env: 'INFERLEDGER_METRICS_PORT', path: ['server', 'metrics_port'], type: 'port' },
 ];
 
 /**
