@@ -1,8 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertToJson, type AlertJson } from '../../src/alerts/alert-json.ts';
 import type { Alerting } from '../../src/alerts/alerting.ts';
@@ -13,6 +8,7 @@ import { createAlertStore } from '../../src/alerts/store/alert-store.ts';
 import type { AlertRepository } from '../../src/alerts/types.ts';
 import type { QuotaStatus } from '../../src/quotas/types.ts';
 import type { Store } from '../../src/store/client.ts';
+import { alertmanagerActive, startAlertmanager, type RunningAlertmanager } from '../support/alertmanager.ts';
 import { startReceiver, type ReceivedRequest, type Receiver } from '../support/http-receiver.ts';
 import { waitFor } from '../support/platform.ts';
 import { openTestStore } from '../support/store.ts';
@@ -24,7 +20,6 @@ import { openTestStore } from '../support/store.ts';
  * test drives: 50 % → 85 % → 100 % → window reset.
  */
 
-const AM_BIN = process.env.ALERTMANAGER_BIN ?? '/usr/bin/prometheus-alertmanager';
 const SECRET = 'whsec_integration-0123456789abcdef';
 const TENANT = 'am-acme';
 const DAY = 86_400_000;
@@ -32,7 +27,7 @@ const DAY = 86_400_000;
 let store: Store;
 let repo: AlertRepository;
 let hook: Receiver;
-let am: { url: string; child: ChildProcess; output: string[] };
+let am: RunningAlertmanager;
 let alerting: Alerting;
 const logs: string[] = [];
 const usage = { ratio: 0.5, windowStart: Date.UTC(2025, 0, 1) };
@@ -48,42 +43,9 @@ const checkSignature = (r: ReceivedRequest): boolean =>
   });
 const accepted = () => hook.received.filter(checkSignature).flatMap((r) => (JSON.parse(r.body) as { alerts: AlertJson[] }).alerts);
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-async function startAlertmanager(): Promise<typeof am> {
-  if (!existsSync(AM_BIN)) throw new Error(`${AM_BIN} not found: apt-get install prometheus-alertmanager (or set ALERTMANAGER_BIN)`);
-  const dir = mkdtempSync(join(tmpdir(), 'il-alertmanager-'));
-  writeFileSync(join(dir, 'alertmanager.yml'), "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n");
-  const port = await freePort();
-  const args = [`--config.file=${join(dir, 'alertmanager.yml')}`, `--storage.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address='];
-  const child = spawn(AM_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const output: string[] = [];
-  child.stdout?.on('data', (b: Buffer) => output.push(b.toString()));
-  child.stderr?.on('data', (b: Buffer) => output.push(b.toString()));
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(
-    async () => {
-      if (child.exitCode !== null) throw new Error(`alertmanager exited (${child.exitCode}): ${output.join('')}`);
-      const res = await fetch(`${url}/-/ready`).catch(() => undefined);
-      return res?.ok ? true : undefined;
-    },
-    'alertmanager to be ready',
-    60_000,
-  );
-  return { url, child, output };
-}
-
 /** Our tenant's alerts active in Alertmanager, as `threshold:severity`. */
 async function amActive(): Promise<string[]> {
-  const filter = encodeURIComponent(`tenant="${TENANT}"`);
-  const res = await fetch(`${am.url}/api/v2/alerts?active=true&filter=${filter}`);
-  const alerts = (await res.json()) as Array<{ labels: Record<string, string>; status: { state: string } }>;
+  const alerts = await alertmanagerActive(am, `tenant="${TENANT}"`);
   return alerts.map((a) => `${a.labels.threshold}:${a.labels.severity}`).sort();
 }
 
@@ -126,7 +88,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  am?.child.kill('SIGTERM');
+  am?.stop();
   await hook?.close();
   await store?.close();
 });
