@@ -1,9 +1,8 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { waitFor } from './platform.ts';
+import { startDaemon, type RunningDaemon } from './daemon.ts';
 
 /**
  * The real Prometheus tools (Debian package `prometheus`, installed by .ci/run): `promtool` for
@@ -27,47 +26,22 @@ export function promtool(args: readonly string[], input?: string): ToolResult {
   return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-export interface RunningPrometheus {
-  /** http://127.0.0.1:<port> */
-  readonly url: string;
-  readonly child: ChildProcess;
-  readonly output: string[];
+export interface RunningPrometheus extends RunningDaemon {
   /** The directory holding its config (write credentials files here). */
   readonly dir: string;
-  stop(): void;
 }
 
 /** Starts Prometheus with the config `configOf(dir)` renders (dir: a fresh temp directory). */
 export async function startPrometheus(configOf: (dir: string) => string): Promise<RunningPrometheus> {
-  if (!existsSync(PROMETHEUS_BIN)) throw new Error(`${PROMETHEUS_BIN} not found: apt-get install prometheus (or set PROMETHEUS_BIN)`);
   const dir = mkdtempSync(join(tmpdir(), 'il-prometheus-'));
   const configFile = join(dir, 'prometheus.yml');
   writeFileSync(configFile, configOf(dir));
-  const port = await freePort();
-  const args = [`--config.file=${configFile}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`];
-  const child = spawn(PROMETHEUS_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const output: string[] = [];
-  child.stdout?.on('data', (b: Buffer) => output.push(b.toString()));
-  child.stderr?.on('data', (b: Buffer) => output.push(b.toString()));
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(
-    async () => {
-      if (child.exitCode !== null) throw new Error(`prometheus exited (${child.exitCode}): ${output.join('')}`);
-      const res = await fetch(`${url}/-/ready`).catch(() => undefined);
-      return res?.ok ? true : undefined;
-    },
-    'prometheus to be ready',
-    60_000,
-  );
-  return { url, child, output, dir, stop: () => void child.kill('SIGTERM') };
+  const daemon = await startDaemon('prometheus', PROMETHEUS_BIN, 'apt-get install prometheus (or set PROMETHEUS_BIN)', (port) => [
+    `--config.file=${configFile}`,
+    `--storage.tsdb.path=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+  ]);
+  return { ...daemon, dir };
 }
 
 export interface InstantSample {

@@ -1,0 +1,47 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { waitFor } from './platform.ts';
+
+/** Real server binaries (Alertmanager, Prometheus) started for a test on 127.0.0.1. */
+
+export interface RunningDaemon {
+  /** http://127.0.0.1:<port> */
+  readonly url: string;
+  readonly child: ChildProcess;
+  /** Its stdout and stderr, for failure messages. */
+  readonly output: string[];
+  stop(): void;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/**
+ * Spawns `bin` with `argsFor(port)` on a free port and waits until GET /-/ready answers 200
+ * (both Prometheus and Alertmanager serve it). `install` says how to get the binary.
+ */
+export async function startDaemon(name: string, bin: string, install: string, argsFor: (port: number) => string[]): Promise<RunningDaemon> {
+  if (!existsSync(bin)) throw new Error(`${bin} not found: ${install}`);
+  const port = await freePort();
+  const child = spawn(bin, argsFor(port), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  child.stdout?.on('data', (b: Buffer) => output.push(b.toString()));
+  child.stderr?.on('data', (b: Buffer) => output.push(b.toString()));
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}): ${output.join('')}`);
+      const res = await fetch(`${url}/-/ready`).catch(() => undefined);
+      return res?.ok ? true : undefined;
+    },
+    `${name} to be ready`,
+    60_000,
+  );
+  return { url, child, output, stop: () => void child.kill('SIGTERM') };
+}
