@@ -14,29 +14,15 @@ import { issueClosedStatements } from './jobs/issue-statements.ts';
 import { createMetricsPortApp } from './api/routes/metrics.ts';
 import { createCostSnapshot } from './telemetry/cost-snapshot.ts';
 import { countInserts } from './telemetry/ingest-metrics.ts';
-import { createMetrics, TenantLabeler, type Metrics } from './telemetry/metrics.ts';
+import { createMetrics, TenantLabeler } from './telemetry/metrics.ts';
 import { refreshRollups } from './jobs/rollup.ts';
 import { startJobs, type JobScheduler, type JobSpec } from './jobs/scheduler.ts';
-import { createQuotaAuthority, type LocalQuotaAuthority } from './quotas/authority.ts';
-import type { QuotaLimits } from './quotas/config.ts';
-import { createHttpQuotaAuthority } from './quotas/http-authority.ts';
-import { createMonthlyUsageReader } from './quotas/monthly-usage.ts';
-import type { QuotaAuthority } from './quotas/types.ts';
-import { FairQueue } from './sidecar/fair-queue.ts';
-import { QuotaGate } from './sidecar/quota-client.ts';
-import { InferenceService } from './sidecar/inference-service.ts';
-import { loadModelRegistry } from './sidecar/models/model-registry.ts';
-import type { ModelRegistry } from './sidecar/models/types.ts';
-import { readCpuCapacityMillicores, readMemoryLimitBytes } from './sidecar/resources/cgroup.ts';
-import { CpuLedger } from './sidecar/resources/cpu-ledger.ts';
-import { probeGpus } from './sidecar/resources/nvidia-smi.ts';
-import { readProcessCpuMicros, readProcessRssBytes } from './sidecar/resources/process-usage.ts';
-import { createResourceSampler, type ResourceSampler } from './sidecar/resources/sampler.ts';
+import type { InferenceService } from './sidecar/inference-service.ts';
+import type { LocalQuotaAuthority } from './quotas/authority.ts';
 import { openStore, type Store } from './store/client.ts';
 import { migrate } from './store/migrate.ts';
-import { RESOURCE_ATTR } from './telemetry/attributes.ts';
-import type { FocusContext } from './statements/render.ts';
-import { createTracing, type Tracing } from './telemetry/tracing.ts';
+import { billingServices, localQuotaAuthority, quotaSourceOf } from './wiring/billing.ts';
+import { startSidecar, stopSidecar, telemetryExporter } from './wiring/sidecar.ts';
 
 /**
  * The composition root: the only place that builds clients and wires adapters into services.
@@ -44,6 +30,9 @@ import { createTracing, type Tracing } from './telemetry/tracing.ts';
  */
 
 export type ProcessKind = 'up' | 'sidecar' | 'api';
+
+export { billingServices, planOf, quotaLimitsOf } from './wiring/billing.ts';
+export { telemetryExporter } from './wiring/sidecar.ts';
 
 export interface StartOptions {
   kind: ProcessKind;
@@ -71,20 +60,6 @@ export interface Platform {
   /** Runs one alert evaluation now and waits for its deliveries (tests, demo). */
   evaluateAlerts(): Promise<void>;
   close(): Promise<void>;
-}
-
-interface SidecarParts {
-  inference: InferenceService;
-  registry: ModelRegistry;
-  tracing: Tracing;
-  sampler: ResourceSampler;
-  quotaGate: QuotaGate;
-}
-
-/** Where a sidecar leases quota budget: this process's own authority, or the API's over HTTP. */
-interface QuotaSource {
-  authority: QuotaAuthority;
-  inProcess: boolean;
 }
 
 export async function startPlatform(config: Readonly<Config>, opts: StartOptions): Promise<Platform> {
@@ -216,167 +191,6 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     for (const close of closers) await close().catch(() => {});
     throw err;
   }
-}
-
-/**
- * Where spans go. The standalone sidecar exports OTLP when the standard OTel endpoint variables
- * are set (to an ingest endpoint or a collector); otherwise, and always in `up`, spans are written
- * straight to ClickHouse.
- */
-export function telemetryExporter(config: Readonly<Config>, kind: ProcessKind, env: Record<string, string | undefined>): 'clickhouse' | 'otlp' {
-  if (kind === 'sidecar' && (env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)) return 'otlp';
-  return config.telemetry.exporter;
-}
-
-async function startSidecar(
-  config: Readonly<Config>,
-  store: Store,
-  spool: Spool,
-  exporter: 'clickhouse' | 'otlp',
-  quotaSource: QuotaSource,
-  metrics: Pick<Metrics, 'requests'>,
-  log: (line: string) => void,
-): Promise<SidecarParts> {
-  const registry = await loadModelRegistry(config.models, config.tenants);
-  const instanceId = config.sidecar.instance_id ?? `${hostname()}-${process.pid}`;
-  const gpus = await probeGpus().catch(() => []);
-  const resource = {
-    [RESOURCE_ATTR.serviceName]: config.telemetry.service_name,
-    [RESOURCE_ATTR.serviceInstanceId]: instanceId,
-    [RESOURCE_ATTR.serviceVersion]: '0.1.0',
-    [RESOURCE_ATTR.hostName]: hostname(),
-    ...(gpus.length ? { [RESOURCE_ATTR.gpuModel]: gpus[0]!.name, [RESOURCE_ATTR.gpuCount]: gpus.length } : {}),
-  };
-  const onError = (err: unknown) => log(`telemetry: ${(err as Error).message} (spooled, will retry)`);
-  const tracing =
-    exporter === 'otlp'
-      ? createTracing({ exporter: 'otlp', resource, batchDelayMs: config.telemetry.batch_delay_ms, maxBatchSize: config.telemetry.max_batch_size })
-      : createTracing({ exporter: 'clickhouse', store, spool, resource, batchDelayMs: config.telemetry.batch_delay_ms, maxBatchSize: config.telemetry.max_batch_size, onError });
-
-  const quotaGate = new QuotaGate({
-    authority: quotaSource.authority,
-    holder: instanceId,
-    // In process a lease is a function call: lease one unit at a time and count exactly.
-    maxChunk: quotaSource.inProcess ? 1 : config.quotas.lease_max_chunk,
-    leaseTtlS: config.quotas.lease_ttl_s,
-    failMode: config.quotas.fail_mode,
-    onError: (err) => log(`quota authority: ${(err as Error).message} (fail ${config.quotas.fail_mode})`),
-  });
-  quotaGate.start();
-  const ledger = new CpuLedger(readProcessCpuMicros());
-  const inference = new InferenceService({
-    registry,
-    tracer: tracing.tracer,
-    ledger,
-    admission: new FairQueue({
-      maxConcurrency: config.sidecar.max_concurrency,
-      maxQueue: config.sidecar.max_queue,
-      maxQueuePerTenant: Math.min(config.quotas.max_queue_per_tenant, Math.max(1, config.sidecar.max_queue)),
-      weightOf: (tenantId) => config.quotas.plan_weights[planOf(config, tenantId)] ?? 1,
-    }),
-    readCpuMicros: readProcessCpuMicros,
-    quotas: quotaGate,
-    metrics: metrics.requests,
-  });
-  const sampler = createResourceSampler({
-    intervalMs: config.sidecar.sample_interval_s * 1000,
-    instanceId,
-    host: hostname(),
-    serviceName: config.telemetry.service_name,
-    ledger,
-    readCpuMicros: readProcessCpuMicros,
-    readRssBytes: readProcessRssBytes,
-    readCapacity: () => ({ cpuMillicores: readCpuCapacityMillicores(), memoryBytes: readMemoryLimitBytes() }),
-    probeGpus: () => probeGpus(),
-    now: Date.now,
-    onSample: (sample, gpuRows) => writeOrSpool(store, spool, [['resource_samples', [sample]], ['gpu_samples', gpuRows]], onError),
-    onError: (err) => log(`resource sampler: ${(err as Error).message}`),
-  });
-  sampler.start();
-  return { inference, registry, tracing, sampler, quotaGate };
-}
-
-async function stopSidecar(parts: SidecarParts): Promise<void> {
-  await parts.quotaGate.stop();
-  await parts.sampler.stop();
-  await parts.tracing.shutdown();
-  await parts.registry.close();
-}
-
-/** Samples are billing inputs too: a failed write goes to the spool, never away. */
-async function writeOrSpool(store: Store, spool: Spool, batches: Array<[string, readonly object[]]>, onError: (err: unknown) => void): Promise<void> {
-  for (const [table, rows] of batches) {
-    if (rows.length === 0) continue;
-    try {
-      await store.insert(table, rows);
-    } catch (err) {
-      onError(err);
-      spool.append(table, rows);
-    }
-  }
-}
-
-/** The cost, statement and FOCUS contexts of the API, from config. */
-export function billingServices(config: Readonly<Config>, store: Store) {
-  const plan = (tenantId: string) => planOf(config, tenantId);
-  return {
-    costs: { store, pricing: config.pricing, planOf: plan, now: Date.now },
-    statements: { store, pricing: config.pricing, planOf: plan, closeGraceHours: config.billing.close_grace_hours, now: Date.now },
-    focus: (tenantId: string): FocusContext => ({
-      providerName: config.billing.provider_name,
-      publisherName: config.billing.provider_name,
-      invoiceIssuerName: config.billing.invoice_issuer_name,
-      billingAccountId: tenantId,
-      billingAccountName: tenantId,
-      serviceName: config.billing.service_name,
-      serviceCategory: 'AI and Machine Learning',
-    }),
-  };
-}
-
-/**
- * The in-memory quota authority, in every process that is not a sidecar leasing from an API. A
- * standalone sidecar without quotas.authority_url enforces its quotas alone: exact for one
- * replica, N x L for N replicas, hence the warning.
- */
-function localQuotaAuthority(config: Readonly<Config>, kind: ProcessKind, store: Store, keys: KeyService, log: (line: string) => void): LocalQuotaAuthority | undefined {
-  if (kind === 'sidecar' && config.quotas.authority_url) return undefined;
-  if (kind === 'sidecar' && hasQuotas(config)) log('quotas: no quotas.authority_url: this sidecar enforces quotas on its own (per replica, not global)');
-  return createQuotaAuthority({
-    limitsOf: (tenantId) => quotaLimitsOf(config, tenantId),
-    now: Date.now,
-    leaseTtlS: config.quotas.lease_ttl_s,
-    readMonthlyUsage: createMonthlyUsageReader({
-      store,
-      statements: billingServices(config, store).statements,
-      knownTenants: () => [...Object.keys(config.tenants), ...keys.tenantsWithKeys()],
-    }),
-  });
-}
-
-/**
- * Where the sidecar leases: this process's own authority, else the API at quotas.authority_url.
- * Without quotas.authority_key it presents its own admin key (the same INFERLEDGER_ADMIN_KEY on
- * the API and the sidecars works).
- */
-function quotaSourceOf(config: Readonly<Config>, local: LocalQuotaAuthority | undefined, adminKey: string): QuotaSource {
-  if (local) return { authority: local, inProcess: true };
-  const authority = createHttpQuotaAuthority({ baseUrl: config.quotas.authority_url!, key: config.quotas.authority_key ?? adminKey });
-  return { authority, inProcess: false };
-}
-
-/** A tenant's own quota limits replace the defaults as a whole (config: `tenants.<id>.quotas`). */
-export function quotaLimitsOf(config: Readonly<Config>, tenantId: string): QuotaLimits {
-  return config.tenants[tenantId]?.quotas ?? config.quotas.defaults;
-}
-
-function hasQuotas(config: Readonly<Config>): boolean {
-  const any = (l: QuotaLimits | undefined) => l !== undefined && Object.values(l).some((v) => v !== undefined);
-  return any(config.quotas.defaults) || Object.values(config.tenants).some((t) => any(t.quotas));
-}
-
-export function planOf(config: Readonly<Config>, tenantId: string): string {
-  return config.tenants[tenantId]?.plan ?? config.pricing.default_plan;
 }
 
 function listen(app: { fetch: Parameters<typeof serve>[0]['fetch'] }, hostname: string, port: number): Promise<{ server: ServerType; port: number }> {

@@ -1,0 +1,76 @@
+import type { KeyService } from '../auth/key-service.ts';
+import type { Config } from '../config/schema.ts';
+import type { ProcessKind } from '../main.ts';
+import { createQuotaAuthority, type LocalQuotaAuthority } from '../quotas/authority.ts';
+import type { QuotaLimits } from '../quotas/config.ts';
+import { createHttpQuotaAuthority } from '../quotas/http-authority.ts';
+import { createMonthlyUsageReader } from '../quotas/monthly-usage.ts';
+import type { FocusContext } from '../statements/render.ts';
+import type { Store } from '../store/client.ts';
+import type { QuotaSource } from './sidecar.ts';
+
+/** Part of the composition root (src/main.ts): billing contexts and the quota authority. */
+
+/** The cost, statement and FOCUS contexts of the API, from config. */
+export function billingServices(config: Readonly<Config>, store: Store) {
+  const plan = (tenantId: string) => planOf(config, tenantId);
+  return {
+    costs: { store, pricing: config.pricing, planOf: plan, now: Date.now },
+    statements: { store, pricing: config.pricing, planOf: plan, closeGraceHours: config.billing.close_grace_hours, now: Date.now },
+    focus: (tenantId: string): FocusContext => ({
+      providerName: config.billing.provider_name,
+      publisherName: config.billing.provider_name,
+      invoiceIssuerName: config.billing.invoice_issuer_name,
+      billingAccountId: tenantId,
+      billingAccountName: tenantId,
+      serviceName: config.billing.service_name,
+      serviceCategory: 'AI and Machine Learning',
+    }),
+  };
+}
+
+/**
+ * The in-memory quota authority, in every process that is not a sidecar leasing from an API. A
+ * standalone sidecar without quotas.authority_url enforces its quotas alone: exact for one
+ * replica, N x L for N replicas, hence the warning.
+ */
+export function localQuotaAuthority(config: Readonly<Config>, kind: ProcessKind, store: Store, keys: KeyService, log: (line: string) => void): LocalQuotaAuthority | undefined {
+  if (kind === 'sidecar' && config.quotas.authority_url) return undefined;
+  if (kind === 'sidecar' && hasQuotas(config)) log('quotas: no quotas.authority_url: this sidecar enforces quotas on its own (per replica, not global)');
+  return createQuotaAuthority({
+    limitsOf: (tenantId) => quotaLimitsOf(config, tenantId),
+    now: Date.now,
+    leaseTtlS: config.quotas.lease_ttl_s,
+    readMonthlyUsage: createMonthlyUsageReader({
+      store,
+      statements: billingServices(config, store).statements,
+      knownTenants: () => [...Object.keys(config.tenants), ...keys.tenantsWithKeys()],
+    }),
+  });
+}
+
+/**
+ * Where the sidecar leases: this process's own authority, else the API at quotas.authority_url.
+ * Without quotas.authority_key it presents its own admin key (the same INFERLEDGER_ADMIN_KEY on
+ * the API and the sidecars works).
+ */
+export function quotaSourceOf(config: Readonly<Config>, local: LocalQuotaAuthority | undefined, adminKey: string): QuotaSource {
+  if (local) return { authority: local, inProcess: true };
+  const authority = createHttpQuotaAuthority({ baseUrl: config.quotas.authority_url!, key: config.quotas.authority_key ?? adminKey });
+  return { authority, inProcess: false };
+}
+
+/** A tenant's own quota limits replace the defaults as a whole (config: `tenants.<id>.quotas`). */
+export function quotaLimitsOf(config: Readonly<Config>, tenantId: string): QuotaLimits {
+  return config.tenants[tenantId]?.quotas ?? config.quotas.defaults;
+}
+
+function hasQuotas(config: Readonly<Config>): boolean {
+  const any = (l: QuotaLimits | undefined) => l !== undefined && Object.values(l).some((v) => v !== undefined);
+  return any(config.quotas.defaults) || Object.values(config.tenants).some((t) => any(t.quotas));
+}
+
+export function planOf(config: Readonly<Config>, tenantId: string): string {
+  return config.tenants[tenantId]?.plan ?? config.pricing.default_plan;
+}
+

@@ -1,0 +1,135 @@
+import { hostname } from 'node:os';
+import type { Config } from '../config/schema.ts';
+import type { Spool } from '../ingest/spool.ts';
+import type { ProcessKind } from '../main.ts';
+import type { QuotaAuthority } from '../quotas/types.ts';
+import { FairQueue } from '../sidecar/fair-queue.ts';
+import { InferenceService } from '../sidecar/inference-service.ts';
+import { loadModelRegistry } from '../sidecar/models/model-registry.ts';
+import type { ModelRegistry } from '../sidecar/models/types.ts';
+import { QuotaGate } from '../sidecar/quota-client.ts';
+import { readCpuCapacityMillicores, readMemoryLimitBytes } from '../sidecar/resources/cgroup.ts';
+import { CpuLedger } from '../sidecar/resources/cpu-ledger.ts';
+import { probeGpus } from '../sidecar/resources/nvidia-smi.ts';
+import { readProcessCpuMicros, readProcessRssBytes } from '../sidecar/resources/process-usage.ts';
+import { createResourceSampler, type ResourceSampler } from '../sidecar/resources/sampler.ts';
+import type { Store } from '../store/client.ts';
+import { RESOURCE_ATTR } from '../telemetry/attributes.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
+import { createTracing, type Tracing } from '../telemetry/tracing.ts';
+import { planOf } from './billing.ts';
+
+/** Part of the composition root (src/main.ts): the inference sidecar's wiring. */
+
+export interface SidecarParts {
+  inference: InferenceService;
+  registry: ModelRegistry;
+  tracing: Tracing;
+  sampler: ResourceSampler;
+  quotaGate: QuotaGate;
+}
+
+/** Where a sidecar leases quota budget: this process's own authority, or the API's over HTTP. */
+export interface QuotaSource {
+  authority: QuotaAuthority;
+  inProcess: boolean;
+}
+
+/**
+ * Where spans go. The standalone sidecar exports OTLP when the standard OTel endpoint variables
+ * are set (to an ingest endpoint or a collector); otherwise, and always in `up`, spans are written
+ * straight to ClickHouse.
+ */
+export function telemetryExporter(config: Readonly<Config>, kind: ProcessKind, env: Record<string, string | undefined>): 'clickhouse' | 'otlp' {
+  if (kind === 'sidecar' && (env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)) return 'otlp';
+  return config.telemetry.exporter;
+}
+
+export async function startSidecar(
+  config: Readonly<Config>,
+  store: Store,
+  spool: Spool,
+  exporter: 'clickhouse' | 'otlp',
+  quotaSource: QuotaSource,
+  metrics: Pick<Metrics, 'requests'>,
+  log: (line: string) => void,
+): Promise<SidecarParts> {
+  const registry = await loadModelRegistry(config.models, config.tenants);
+  const instanceId = config.sidecar.instance_id ?? `${hostname()}-${process.pid}`;
+  const gpus = await probeGpus().catch(() => []);
+  const resource = {
+    [RESOURCE_ATTR.serviceName]: config.telemetry.service_name,
+    [RESOURCE_ATTR.serviceInstanceId]: instanceId,
+    [RESOURCE_ATTR.serviceVersion]: '0.1.0',
+    [RESOURCE_ATTR.hostName]: hostname(),
+    ...(gpus.length ? { [RESOURCE_ATTR.gpuModel]: gpus[0]!.name, [RESOURCE_ATTR.gpuCount]: gpus.length } : {}),
+  };
+  const onError = (err: unknown) => log(`telemetry: ${(err as Error).message} (spooled, will retry)`);
+  const tracing =
+    exporter === 'otlp'
+      ? createTracing({ exporter: 'otlp', resource, batchDelayMs: config.telemetry.batch_delay_ms, maxBatchSize: config.telemetry.max_batch_size })
+      : createTracing({ exporter: 'clickhouse', store, spool, resource, batchDelayMs: config.telemetry.batch_delay_ms, maxBatchSize: config.telemetry.max_batch_size, onError });
+
+  const quotaGate = new QuotaGate({
+    authority: quotaSource.authority,
+    holder: instanceId,
+    // In process a lease is a function call: lease one unit at a time and count exactly.
+    maxChunk: quotaSource.inProcess ? 1 : config.quotas.lease_max_chunk,
+    leaseTtlS: config.quotas.lease_ttl_s,
+    failMode: config.quotas.fail_mode,
+    onError: (err) => log(`quota authority: ${(err as Error).message} (fail ${config.quotas.fail_mode})`),
+  });
+  quotaGate.start();
+  const ledger = new CpuLedger(readProcessCpuMicros());
+  const inference = new InferenceService({
+    registry,
+    tracer: tracing.tracer,
+    ledger,
+    admission: new FairQueue({
+      maxConcurrency: config.sidecar.max_concurrency,
+      maxQueue: config.sidecar.max_queue,
+      maxQueuePerTenant: Math.min(config.quotas.max_queue_per_tenant, Math.max(1, config.sidecar.max_queue)),
+      weightOf: (tenantId) => config.quotas.plan_weights[planOf(config, tenantId)] ?? 1,
+    }),
+    readCpuMicros: readProcessCpuMicros,
+    quotas: quotaGate,
+    metrics: metrics.requests,
+  });
+  const sampler = createResourceSampler({
+    intervalMs: config.sidecar.sample_interval_s * 1000,
+    instanceId,
+    host: hostname(),
+    serviceName: config.telemetry.service_name,
+    ledger,
+    readCpuMicros: readProcessCpuMicros,
+    readRssBytes: readProcessRssBytes,
+    readCapacity: () => ({ cpuMillicores: readCpuCapacityMillicores(), memoryBytes: readMemoryLimitBytes() }),
+    probeGpus: () => probeGpus(),
+    now: Date.now,
+    onSample: (sample, gpuRows) => writeOrSpool(store, spool, [['resource_samples', [sample]], ['gpu_samples', gpuRows]], onError),
+    onError: (err) => log(`resource sampler: ${(err as Error).message}`),
+  });
+  sampler.start();
+  return { inference, registry, tracing, sampler, quotaGate };
+}
+
+export async function stopSidecar(parts: SidecarParts): Promise<void> {
+  await parts.quotaGate.stop();
+  await parts.sampler.stop();
+  await parts.tracing.shutdown();
+  await parts.registry.close();
+}
+
+/** Samples are billing inputs too: a failed write goes to the spool, never away. */
+async function writeOrSpool(store: Store, spool: Spool, batches: Array<[string, readonly object[]]>, onError: (err: unknown) => void): Promise<void> {
+  for (const [table, rows] of batches) {
+    if (rows.length === 0) continue;
+    try {
+      await store.insert(table, rows);
+    } catch (err) {
+      onError(err);
+      spool.append(table, rows);
+    }
+  }
+}
+
