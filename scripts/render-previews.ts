@@ -29,6 +29,7 @@ import { PAGE_WIDTH, pageHeight, renderBoardHtml, type PanelView, type QueryResu
 import { issueClosedStatements } from '../src/jobs/issue-statements.ts';
 import { billingServices } from '../src/main.ts';
 import type { Store } from '../src/store/client.ts';
+import type { DashboardJson, JsonPanel } from '../test/support/grafana-dashboards.ts';
 import { ADMIN_KEY, call, createKey, infer, inferBody, startHarness, type Harness } from '../test/support/platform.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -41,40 +42,6 @@ const INTERVAL_MS = 10_000;
 const QUOTA_TENANT = 'acme';
 const TENANTS = ['acme', 'globex', 'initech'] as const;
 const MODELS = ['classifier-small', 'classifier-large', 'classifier-small-int8'] as const;
-
-interface JsonTarget {
-  refId?: string;
-  rawSql?: string;
-  expr?: string;
-  format?: number;
-  datasource?: { type?: string };
-}
-interface JsonPanel {
-  type: string;
-  title?: string;
-  gridPos?: { x: number; y: number; w: number; h: number };
-  datasource?: { type?: string };
-  targets?: JsonTarget[];
-  fieldConfig?: {
-    defaults?: { unit?: string };
-    overrides?: Array<{ matcher?: { id?: string; options?: unknown }; properties?: Array<{ id?: string; value?: unknown }> }>;
-  };
-}
-interface JsonVariable {
-  name: string;
-  type: string;
-  query?: string | { rawSql?: string };
-  multi?: boolean;
-  includeAll?: boolean;
-  allValue?: string;
-  datasource?: { type?: string };
-}
-interface DashboardJson {
-  uid: string;
-  title: string;
-  panels: JsonPanel[];
-  templating?: { list?: JsonVariable[] };
-}
 
 function fakeNvidiaSmiOnPath(): void {
   const dir = mkdtempSync(join(tmpdir(), 'inferledger-preview-gpu-'));

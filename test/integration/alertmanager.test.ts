@@ -3,12 +3,13 @@ import { alertToJson, type AlertJson } from '../../src/alerts/alert-json.ts';
 import type { Alerting } from '../../src/alerts/alerting.ts';
 import { alertsConfigSchema } from '../../src/alerts/config.ts';
 import { createAlerting } from '../../src/alerts/create-alerting.ts';
-import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyWebhookSignature } from '../../src/alerts/delivery/signature.ts';
+import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../src/alerts/delivery/signature.ts';
 import { createAlertStore } from '../../src/alerts/store/alert-store.ts';
 import type { AlertRepository } from '../../src/alerts/types.ts';
 import type { QuotaStatus } from '../../src/quotas/types.ts';
 import type { Store } from '../../src/store/client.ts';
 import { alertmanagerActive, startAlertmanager, type RunningAlertmanager } from '../support/alertmanager.ts';
+import { hasValidSignature } from '../support/webhook-signature.ts';
 import { startReceiver, type ReceivedRequest, type Receiver } from '../support/http-receiver.ts';
 import { waitFor } from '../support/platform.ts';
 import { openTestStore } from '../support/store.ts';
@@ -33,14 +34,7 @@ const logs: string[] = [];
 const usage = { ratio: 0.5, windowStart: Date.UTC(2025, 0, 1) };
 
 /** The webhook receiver: 401 unless the signature over the raw body is valid and fresh. */
-const checkSignature = (r: ReceivedRequest): boolean =>
-  verifyWebhookSignature({
-    secret: SECRET,
-    timestamp: r.headers[TIMESTAMP_HEADER.toLowerCase()] as string | undefined,
-    signature: r.headers[SIGNATURE_HEADER.toLowerCase()] as string | undefined,
-    body: r.body,
-    nowS: Math.floor(Date.now() / 1000),
-  });
+const checkSignature = (r: ReceivedRequest): boolean => hasValidSignature(SECRET, r);
 const accepted = () => hook.received.filter(checkSignature).flatMap((r) => (JSON.parse(r.body) as { alerts: AlertJson[] }).alerts);
 
 /** Our tenant's alerts active in Alertmanager, as `threshold:severity`. */

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AlertJson } from '../../src/alerts/alert-json.ts';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyWebhookSignature } from '../../src/alerts/delivery/signature.ts';
 import { alertmanagerActive, startAlertmanager, type RunningAlertmanager } from '../support/alertmanager.ts';
+import { hasValidSignature } from '../support/webhook-signature.ts';
 import { startReceiver, type ReceivedRequest, type Receiver } from '../support/http-receiver.ts';
 import { ADMIN_KEY, call, createKey, expectErrorShape, infer, startHarness, waitFor, type Harness } from '../support/platform.ts';
 
@@ -30,14 +31,7 @@ let am: RunningAlertmanager;
 const keys: Record<string, string> = {};
 
 /** The receiver's check, as a customer's would do it: over the raw body, fresh timestamp. */
-const validSignature = (r: ReceivedRequest): boolean =>
-  verifyWebhookSignature({
-    secret: SECRET,
-    timestamp: r.headers[TIMESTAMP_HEADER.toLowerCase()] as string | undefined,
-    signature: r.headers[SIGNATURE_HEADER.toLowerCase()] as string | undefined,
-    body: r.body,
-    nowS: Math.floor(Date.now() / 1000),
-  });
+const validSignature = (r: ReceivedRequest): boolean => hasValidSignature(SECRET, r);
 
 /** Every alert notification the webhook accepted, in arrival order. */
 const delivered = (): AlertJson[] =>

@@ -11,23 +11,29 @@ import { ALL_VALUE, type TemplateVariable } from '../../src/dashboards/expand-qu
 
 export const DASHBOARDS_DIR = resolve(import.meta.dirname, '../../dashboards');
 
-interface JsonTarget {
+export interface JsonTarget {
   refId?: string;
   rawSql?: string;
+  expr?: string;
   format?: number;
   queryType?: string;
   datasource?: { type?: string; uid?: string };
 }
 
-interface JsonPanel {
+export interface JsonPanel {
   id: number;
   type: string;
   title?: string;
+  gridPos?: { x: number; y: number; w: number; h: number };
   datasource?: { type?: string };
   targets?: JsonTarget[];
+  fieldConfig?: {
+    defaults?: { unit?: string };
+    overrides?: Array<{ matcher?: { id?: string; options?: unknown }; properties?: Array<{ id?: string; value?: unknown }> }>;
+  };
 }
 
-interface JsonVariable {
+export interface JsonVariable {
   name: string;
   type: string;
   query?: string | { rawSql?: string };
