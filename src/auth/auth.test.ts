@@ -59,6 +59,16 @@ describe('KeyService (chdb)', () => {
     expect(await keys.authenticate(created.key + 'x')).toBeUndefined();
   });
 
+  it('knows tenants by their keys and treats no key as admin', async () => {
+    const writer = new KeyService(store, 'admin-key-for-tests-000');
+    const { key } = await writer.create('reader-tenant', 'tenant');
+    const reader = new KeyService(store, undefined);
+    await reader.load();
+    expect(reader.tenantsWithKeys().has('reader-tenant')).toBe(true);
+    expect(await reader.authenticate('admin-key-for-tests-000')).toBeUndefined();
+    expect(await reader.authenticate(key)).toMatchObject({ role: 'tenant', tenantId: 'reader-tenant' });
+  });
+
   it('sees keys created by another replica after a reload', async () => {
     let now = 0;
     const replicaA = new KeyService(store, 'admin-key-for-tests-000', () => now);

@@ -22,14 +22,15 @@ const RELOAD_MIN_INTERVAL_MS = 2_000;
 export class KeyService {
   private byHash = new Map<string, Principal & { hash: string }>();
   private lastReload = 0;
-  private readonly adminHash: string;
+  /** Absent for tools that only read keys (the CLI): then no key is admin. */
+  private readonly adminHash: string | undefined;
 
   constructor(
     private readonly store: Store,
-    adminKey: string,
+    adminKey: string | undefined,
     private readonly now: () => number = Date.now,
   ) {
-    this.adminHash = hashKey(adminKey);
+    this.adminHash = adminKey === undefined ? undefined : hashKey(adminKey);
   }
 
   async load(): Promise<void> {
@@ -48,7 +49,7 @@ export class KeyService {
 
   async authenticate(key: string): Promise<Principal | undefined> {
     const hash = hashKey(key);
-    if (digestsEqual(hash, this.adminHash)) return { role: 'admin', keyPrefix: keyPrefix(key) };
+    if (this.adminHash && digestsEqual(hash, this.adminHash)) return { role: 'admin', keyPrefix: keyPrefix(key) };
     let found = this.byHash.get(hash);
     if (!found && this.now() - this.lastReload >= RELOAD_MIN_INTERVAL_MS) {
       await this.load();

@@ -113,7 +113,7 @@ async function runStatement(config: Readonly<Config>, args: string[]): Promise<n
     await migrate(store, { cluster: config.clickhouse.cluster, rawTtlDays: config.clickhouse.raw_ttl_days });
     // The API answers 404 for an unknown tenant; so does the CLI, rather than issuing (and
     // freezing) an empty statement for a mistyped id.
-    const keys = new KeyService(store, config.admin_key ?? 'cli-has-no-admin-key-0000');
+    const keys = new KeyService(store, undefined);
     await keys.load();
     if (!(tenant.data in config.tenants) && !keys.tenantsWithKeys().has(tenant.data)) {
       console.error(`tenant "${tenant.data}" not found (not in the config and holds no API key)`);
