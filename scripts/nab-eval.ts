@@ -1,7 +1,10 @@
 /**
  * Scores the anomaly detector on NAB-layout data with the shared NAB scorer.
  *
- *   node bin/run-ts.js scripts/nab-eval.ts [--data DIR] [--set name=value ...] [--keep DIR]
+ *   node bin/run-ts.js scripts/nab-eval.ts [--data DIR] [--set name=value ...] [--keep DIR] [--detector MODULE]
+ *
+ * `--detector` scores another module exporting `createDetector(opts)` (for trying a candidate
+ * method side by side with the shipped one).
  *
  * Runs one detector per file, writes `<category>/<file>.csv` results into a temp dir, runs
  * nab_score.py (all three profiles, corpus-wide threshold), and prints the score, a per-folder
@@ -13,7 +16,10 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createDetector, formatScore, parseTimestamp, type DetectorOptions } from '../src/anomalies/index.ts';
+import { pathToFileURL } from 'node:url';
+import { createDetector, formatScore, parseTimestamp, type Detector, type DetectorOptions } from '../src/anomalies/index.ts';
+
+type DetectorFactory = (opts: Partial<DetectorOptions>) => Detector;
 
 const NAB = resolve(import.meta.dirname, '../../shared/nab');
 /** Leave-one-folder-out folds: the threshold is swept on the other folds, then applied to this one. */
@@ -37,17 +43,20 @@ const PROFILE_WEIGHTS: Record<string, { tp: number; fn: number }> = {
   reward_low_FN_rate: { tp: 1, fn: 2 },
 };
 
-function main(): number {
+async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { data: { type: 'string' }, set: { type: 'string', multiple: true }, keep: { type: 'string' } },
+    options: { data: { type: 'string' }, set: { type: 'string', multiple: true }, keep: { type: 'string' }, detector: { type: 'string' } },
     strict: true,
   });
   const dataDir = resolve(values.data ?? join(NAB, 'data'));
   const opts = parseOverrides(values.set ?? []);
+  const factory: DetectorFactory = values.detector
+    ? ((await import(pathToFileURL(resolve(values.detector)).href)) as { createDetector: DetectorFactory }).createDetector
+    : createDetector;
   const out = values.keep ? resolve(values.keep) : mkdtempSync(join(tmpdir(), 'nab-results-'));
   const started = performance.now();
   const files = listCsv(dataDir);
-  for (const rel of files) runFile(join(dataDir, rel), join(out, rel), opts);
+  for (const rel of files) runFile(join(dataDir, rel), join(out, rel), () => factory(opts));
   const seconds = (performance.now() - started) / 1000;
   console.log(`detector: ${files.length} files in ${seconds.toFixed(2)} s${values.set ? `  overrides: ${values.set.join(' ')}` : ''}`);
   const all = score(out, dataDir, ['--profile', 'all']);
@@ -78,9 +87,9 @@ function listCsv(dir: string): string[] {
     .sort();
 }
 
-function runFile(input: string, output: string, opts: Partial<DetectorOptions>): void {
+function runFile(input: string, output: string, newDetector: () => Detector): void {
   const lines = readFileSync(input, 'utf8').split(/\r?\n/).filter((l) => l.length > 0);
-  const detector = createDetector(opts);
+  const detector = newDetector();
   const rows = ['timestamp,anomaly_score'];
   for (const line of lines.slice(1)) {
     const comma = line.indexOf(',');
@@ -167,4 +176,4 @@ function printLeaveOneFolderOut(results: string, dataDir: string, files: readonl
   console.log(`  leave-one-folder-out (standard): ${norm.toFixed(2)}  [${parts.join(', ')}]`);
 }
 
-process.exitCode = main();
+process.exitCode = await main();
