@@ -112,7 +112,7 @@ describe('InferenceService → RequestMetrics', () => {
           ? { ok: false, reason: 'quota_exceeded', kind: 'requests_per_minute', limit: 5, retryAfterSeconds: 30 }
           : tenantId === 'cut-off'
             ? { ok: false, reason: 'quota_authority_unavailable', retryAfterSeconds: 5 }
-            : { ok: true, release: () => {} },
+            : { ok: true, release: () => {}, refund: () => {} },
     };
     const r = rig({ quotas });
     await expect(r.service.infer('capped', MODEL, body())).rejects.toMatchObject({ code: 'quota_exceeded' });
@@ -131,6 +131,20 @@ describe('InferenceService → RequestMetrics', () => {
     await first;
     expect(statuses(r).sort()).toEqual(['acme:classifier-small:ok', 'globex:classifier-small:rejected']);
     expect(statuses(r).sort()).toEqual(spanStatuses(r).sort());
+  });
+
+  it('a request refused by a full queue gets its quota units back; a served one keeps them spent', async () => {
+    const refunds: string[] = [];
+    const quotas: QuotaAdmission = {
+      admit: async (tenantId) => ({ ok: true, release: () => {}, refund: () => refunds.push(tenantId) }),
+    };
+    const r = rig({ quotas });
+    const release = r.hold();
+    const first = r.service.infer('acme', MODEL, body());
+    await expect(r.service.infer('globex', MODEL, body())).rejects.toMatchObject({ code: 'queue_full' });
+    release();
+    await first;
+    expect(refunds).toEqual(['globex']);
   });
 
   it('requests answered before a span exists (unknown model, bad tensors) are not reported', async () => {

@@ -7,7 +7,7 @@ import type { RequestMetrics, RequestStatus } from '../telemetry/request-metrics
 import type { FairQueue } from './fair-queue.ts';
 import type { ModelMetadata, ModelRegistry, ModelSummary, ResolvedModel } from './models/types.ts';
 import type { CpuLedger } from './resources/cpu-ledger.ts';
-import type { QuotaAdmission, QuotaRejection } from './quota-client.ts';
+import type { QuotaAdmission, QuotaAdmitted, QuotaRejection } from './quota-client.ts';
 import { decodeInferRequest, encodeInferResponse, type DecodedRequest, type InferResponse } from './tensors.ts';
 
 export interface InferenceDeps {
@@ -54,14 +54,14 @@ export class InferenceService {
     const attributes = requestAttributes(tenantId, resolved, decoded);
     const quota = await this.admitQuota(tenantId, resolved.tokens ? decoded.inputElements : 0, receivedAt, attributes);
     try {
-      return await this.admitAndRun(tenantId, receivedAt, resolved, decoded, attributes);
+      return await this.admitAndRun(tenantId, receivedAt, resolved, decoded, attributes, quota);
     } finally {
       quota.release();
     }
   }
 
   /** Quotas first: a request over quota is refused (and recorded) before it can wait for a slot. */
-  private async admitQuota(tenantId: string, tokens: number, receivedAt: number, attributes: Attributes): Promise<{ release: () => void }> {
+  private async admitQuota(tenantId: string, tokens: number, receivedAt: number, attributes: Attributes): Promise<QuotaAdmitted> {
     if (!this.deps.quotas) return NO_QUOTA;
     const decision = await this.deps.quotas.admit(tenantId, tokens);
     if (decision.ok) return decision;
@@ -79,10 +79,19 @@ export class InferenceService {
     });
   }
 
-  private async admitAndRun(tenantId: string, receivedAt: number, resolved: ResolvedModel, decoded: DecodedRequest, attributes: Attributes): Promise<InferResult> {
+  private async admitAndRun(
+    tenantId: string,
+    receivedAt: number,
+    resolved: ResolvedModel,
+    decoded: DecodedRequest,
+    attributes: Attributes,
+    quota: QuotaAdmitted,
+  ): Promise<InferResult> {
     // Weighted fair queueing across tenants once the sidecar is saturated (weights by plan).
     const admission = this.deps.admission.tryAdmit(tenantId);
     if (!admission) {
+      // Refused for lack of room, not for the tenant's usage: its quota units go back.
+      quota.refund();
       this.recordRejection(receivedAt, attributes, 'queue_full');
       throw new AppError('quota_exceeded', 'the sidecar is saturated: admission queue is full, retry later', {
         code: 'queue_full',
@@ -144,7 +153,7 @@ export class InferenceService {
   }
 }
 
-const NO_QUOTA = { release: () => {} };
+const NO_QUOTA: QuotaAdmitted = { ok: true, release: () => {}, refund: () => {} };
 
 function quotaMessage(r: Extract<QuotaRejection, { reason: 'quota_exceeded' }>): string {
   const reset = r.resetAt === undefined ? `retry in ${r.retryAfterSeconds} s` : `resets at ${new Date(r.resetAt).toISOString()}`;

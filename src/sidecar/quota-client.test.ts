@@ -94,6 +94,20 @@ describe('QuotaGate', () => {
     expect(await usedOf(inner, 'a', 'requests_per_minute')).toBe(2);
   });
 
+  it('refund gives back the units of a request refused later in admission, once', async () => {
+    const { gate, inner } = setup({ a: { requests_per_minute: 2, tokens_per_day: 100 } }, { maxChunk: 1 });
+    const first = await gate.admit('a', 60);
+    expect(first.ok).toBe(true);
+    if (!first.ok) return;
+    first.refund();
+    first.refund(); // idempotent: one request's units come back once
+    const after = await admitMany(gate, 'a', 3, 40);
+    expect(after.map((d) => d.ok)).toEqual([true, true, false]);
+    // The refunded request's minute unit and 60 tokens served the next two admissions.
+    expect(await usedOf(inner, 'a', 'requests_per_minute')).toBe(2);
+    expect(await usedOf(inner, 'a', 'tokens_per_day')).toBe(80);
+  });
+
   it('holds a concurrency slot per admitted request until release (release is idempotent)', async () => {
     const { gate, inner } = setup({ a: { concurrent_requests: 2 } });
     const [one, two, three] = await admitMany(gate, 'a', 3);

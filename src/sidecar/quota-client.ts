@@ -18,7 +18,19 @@ export type QuotaRejection =
   | { ok: false; reason: 'quota_exceeded'; kind: QuotaKind; limit: number | string; retryAfterSeconds: number; resetAt?: number }
   | { ok: false; reason: 'quota_authority_unavailable'; retryAfterSeconds: number };
 
-export type QuotaDecision = { ok: true; release: () => void } | QuotaRejection;
+/**
+ * An admitted request holds its concurrency slot until `release` (after it ran). `refund` is for a
+ * request refused later in admission (the fair queue was full): it was never served, so its
+ * counter units (the request of the minute, its tokens of the day) go back to the budget. Both
+ * are idempotent.
+ */
+export interface QuotaAdmitted {
+  ok: true;
+  release: () => void;
+  refund: () => void;
+}
+
+export type QuotaDecision = QuotaAdmitted | QuotaRejection;
 
 /** What InferenceService needs from quotas. */
 export interface QuotaAdmission {
@@ -59,7 +71,6 @@ const DEFAULT_BLOCKS_CACHE_MS = 5000;
 /** The authority reclaims a silent holder's slots after 3 ttls; a release older than that is moot. */
 const RELEASE_GIVE_UP_TTLS = 3;
 
-const ADMITTED_WITHOUT_SLOT = { ok: true, release: () => {} } as const;
 const budgetKey = (tenantId: string, kind: CounterKind) => `${tenantId}\u0000${kind}`;
 
 export class QuotaGate implements QuotaAdmission {
@@ -95,8 +106,9 @@ export class QuotaGate implements QuotaAdmission {
       spent.push([kind, units]);
     }
     const slot = await this.acquireSlot(tenantId);
-    if (slot === 'held') return { ok: true, release: once(() => this.releaseSlot(tenantId)) };
-    if (slot === 'none') return ADMITTED_WITHOUT_SLOT;
+    const refundOnce = once(() => this.refundAll(tenantId, spent));
+    if (slot === 'held') return { ok: true, release: once(() => this.releaseSlot(tenantId)), refund: refundOnce };
+    if (slot === 'none') return { ok: true, release: () => {}, refund: refundOnce };
     // Refused by concurrency: the request is not served, so it must not use up the counters either.
     this.refundAll(tenantId, spent);
     return slot;
