@@ -94,6 +94,25 @@ describe('createDetector', () => {
     expect(Math.max(...scores.slice(shift + DAY_ROWS, shift + 2 * DAY_ROWS))).toBeLessThan(0.5);
   });
 
+  it('flags a burst of moderate errors that no single row makes extreme (anomaly likelihood)', () => {
+    const noise = gaussian(4);
+    const start = 2000;
+    // 15 rows alternating ±2.2σ: each is within the range of the errors seen so far, and the
+    // alternation keeps the mean residual (the shift channel) near 0.
+    const values = Array.from({ length: 2020 }, (_, i) => 50 + (i >= start && i < start + 15 ? (i % 2 ? 2.2 : -2.2) : noise()));
+    const score = (likelihoodRows?: number) => {
+      const detector = createDetector(likelihoodRows === undefined ? {} : { likelihoodRows });
+      const scores = values.map((v, i) => detector.update(T0 + i * FIVE_MIN, v));
+      return { burst: Math.max(...scores.slice(start, start + 15)), before: Math.max(...scores.slice(500, start)) };
+    };
+    const withLikelihood = score();
+    expect(withLikelihood.burst).toBeGreaterThan(withLikelihood.before);
+    expect(withLikelihood.burst).toBeGreaterThan(0.5);
+    // Without the likelihood channel the burst scores below ordinary noise peaks.
+    const without = score(0);
+    expect(without.burst).toBeLessThan(without.before);
+  });
+
   it('flags any change of a flatline as extreme, without dividing by zero', () => {
     const values = [...Array.from({ length: 500 }, () => 5), 5.001, 5, 5];
     const scores = scoreAll(values);

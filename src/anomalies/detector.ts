@@ -1,3 +1,4 @@
+import { AnomalyLikelihood } from './likelihood.ts';
 import { median, RollingWindow } from './rolling-window.ts';
 import { scoreOf, tailProbability } from './tail.ts';
 import { TimeHistory } from './time-history.ts';
@@ -26,14 +27,19 @@ import { TimeHistory } from './time-history.ts';
  * 5. Calibration: each channel's value is ranked against its own last `historyRows` values
  *    (empirical tail probability, exponentially extrapolated beyond the window's maximum).
  *    Ranks make scores comparable across series of any scale or noise shape, without assuming
- *    Gaussian errors. The channel p-values are combined by Bonferroni (3·min).
- * 6. Score = s/(s + ln(historyRows + 1)) with s = −ln p: 0.5 means "the largest deviation of
+ *    Gaussian errors.
+ * 6. Anomaly likelihood (likelihood.ts, after HTM's): each row's point-channel tail probability
+ *    gives a bounded surprise u = 1 − p in [0, 1]; the mean of the last `likelihoodRows` u is
+ *    ranked against its own last `historyRows` values. A burst of moderately off-pattern rows, a
+ *    regime change or a noise burst becomes a fourth channel, though no single row is extreme.
+ *    The channel p-values are combined by Bonferroni (k·min over the k channels that have one).
+ * 7. Score = s/(s + ln(historyRows + 1)) with s = −ln p: 0.5 means "the largest deviation of
  *    the last `historyRows` rows", → 1 far beyond it. No score before `warmupRows` rows.
- * 7. Episodes: a score no higher than one of the last `quietRows` scores is halved. An
+ * 8. Episodes: a score no higher than one of the last `quietRows` scores is halved. An
  *    incident is reported once, when it starts, and again only if it gets worse — the
  *    de-duplication an alert pipeline wants, and what NAB rewards (only the first detection in
  *    a window counts, every later one outside it is a false positive).
- * 8. Constant series: the scale floor is relative to the level (1e-9·|level| + 1e-12), so a
+ * 9. Constant series: the scale floor is relative to the level (1e-9·|level| + 1e-12), so a
  *    flatline that changes at all is extreme, and no division by zero can occur.
  */
 export interface DetectorOptions {
@@ -45,6 +51,8 @@ export interface DetectorOptions {
   warmupRows: number;
   quietRows: number;
   scaleRows: number;
+  /** Rows averaged by the anomaly-likelihood channel (0 turns it off). */
+  likelihoodRows: number;
 }
 
 export const DEFAULT_DETECTOR_OPTIONS: Readonly<DetectorOptions> = Object.freeze({
@@ -56,6 +64,8 @@ export const DEFAULT_DETECTOR_OPTIONS: Readonly<DetectorOptions> = Object.freeze
   warmupRows: 24,
   quietRows: 150,
   scaleRows: 150,
+  // HTM's own averaging window; not tuned here (8 and 15 were also measured, see the README).
+  likelihoodRows: 10,
 });
 
 export interface Detector {
@@ -88,6 +98,7 @@ export function createDetector(opts: Partial<DetectorOptions> = {}): Detector {
   const recentErrors = new RollingWindow(o.scaleRows);
   const relativeChannel = new RollingWindow(o.historyRows);
   const recentScores = new RollingWindow(Math.max(1, o.quietRows));
+  const likelihood = o.likelihoodRows > 0 ? new AnomalyLikelihood(o.likelihoodRows, o.historyRows) : undefined;
   let rows = 0;
 
   return {
@@ -107,15 +118,11 @@ export function createDetector(opts: Partial<DetectorOptions> = {}): Detector {
         // (∞/∞ from values near ±1e308 is NaN, which a sorted window cannot hold: count it as 1.)
         const ratio = recentErrors.size ? point / Math.max(recentErrors.median(), floor) : 0;
         const relative = Number.isNaN(ratio) ? 1 : ratio;
-        const p = Math.min(
-          1,
-          3 *
-            Math.min(
-              tailProbability(pointChannel, point, floor),
-              tailProbability(shiftChannel, shift, floor),
-              tailProbability(relativeChannel, relative, 1e-12),
-            ),
-        );
+        const pPoint = tailProbability(pointChannel, point, floor);
+        const ps = [pPoint, tailProbability(shiftChannel, shift, floor), tailProbability(relativeChannel, relative, 1e-12)];
+        const pBurst = likelihood?.push(1 - pPoint);
+        if (pBurst !== undefined) ps.push(pBurst);
+        const p = Math.min(1, ps.length * Math.min(...ps));
         if (rows >= o.warmupRows) score = scoreOf(p, reference);
         pointChannel.push(point);
         shiftChannel.push(shift);
