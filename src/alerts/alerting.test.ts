@@ -6,7 +6,7 @@ import { episodeId } from './lifecycle.ts';
 import type { Alert, AlertFilter, AlertRepository, AnomalyFinding, Transition } from './types.ts';
 
 const T0 = Date.UTC(2025, 0, 15, 10);
-const CONFIG = { quota_thresholds: [0.8, 1], hysteresis: 0.05, evaluate: true, evaluate_cron: '*/15 * * * * *', anomaly_for_s: 0, anomaly_threshold: 0.9 };
+const CONFIG = { quota_thresholds: [0.8, 1], hysteresis: 0.05, evaluate_cron: '*/15 * * * * *', anomaly_for_s: 0, anomaly_threshold: 0.9 };
 
 /** In-memory AlertRepository with ReplacingMergeTree semantics (latest version per episode). */
 function memoryRepository() {
@@ -192,10 +192,6 @@ describe('alerting service', () => {
 
   it('has one job on the configured schedule', () => {
     expect(setup().alerting.jobs.map((j) => [j.name, j.cron])).toEqual([['alerts', '*/15 * * * * *']]);
-  });
-
-  it('schedules nothing on a replica with evaluate: false (one evaluator per deployment)', () => {
-    expect(setup({ config: { ...CONFIG, evaluate: false } }).alerting.jobs).toEqual([]);
   });
 });
 

@@ -25,7 +25,7 @@ export interface AlertingPorts {
    * finding has recovered. Absent: no anomaly alerts.
    */
   anomalyFindings?: () => Promise<readonly AnomalyFinding[]>;
-  config: Pick<AlertsConfig, 'quota_thresholds' | 'hysteresis' | 'evaluate' | 'evaluate_cron' | 'anomaly_for_s' | 'anomaly_threshold'>;
+  config: Pick<AlertsConfig, 'quota_thresholds' | 'hysteresis' | 'evaluate_cron' | 'anomaly_for_s' | 'anomaly_threshold'>;
   now: () => number;
   log: (line: string) => void;
 }
@@ -85,7 +85,7 @@ export function createAlertingService(ports: AlertingPorts): Alerting {
     evaluate,
     flush: kick,
     firing: () => current.filter((a) => a.state === 'firing'),
-    jobs: ports.config.evaluate ? [{ name: 'alerts', cron: ports.config.evaluate_cron, run: evaluate }] : [],
+    jobs: [{ name: 'alerts', cron: ports.config.evaluate_cron, run: evaluate }],
   };
 }
 

@@ -16,12 +16,6 @@ export const alertsConfigSchema = z
     quota_thresholds: z.array(z.number().positive().max(10)).min(1).default([0.8, 1]),
     /** A quota alert resolves when usage falls below threshold × (1 − hysteresis) or the period resets. */
     hysteresis: z.number().min(0).max(0.5).default(0.05),
-    /**
-     * Whether this process evaluates alerts. Run evaluation in exactly one API process (the one
-     * sidecars use as quota authority, since quota alerts read its counters) and set this to false
-     * on other API replicas: they still serve /v1/alerts from ClickHouse.
-     */
-    evaluate: z.boolean().default(true),
     /** node-cron expression (seconds first) of the evaluation job. */
     evaluate_cron: z.string().default('*/15 * * * * *'),
     /** An anomaly condition must hold this long before its alert fires (pending → firing). */
