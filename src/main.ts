@@ -52,7 +52,10 @@ export interface Platform {
   /** Bound port of the unauthenticated GET /metrics listener, when server.metrics_port is set. */
   readonly metricsPort?: number;
   readonly inference?: InferenceService;
-  /** This process's quota authority (`up`, `api`; a `sidecar` without quotas.authority_url has a local one). */
+  /**
+   * This process's quota authority: `up`; an `api` or `sidecar` without quotas.authority_url
+   * (an `api` replica with it forwards to that authority instead).
+   */
   readonly quotas?: LocalQuotaAuthority;
   /** Writes buffered spans and resource samples out now (tests, demo, shutdown). */
   flushTelemetry(): Promise<void>;
@@ -148,7 +151,8 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       now: Date.now,
       api: billing,
       metrics: metrics.registry,
-      quotas: opts.kind === 'sidecar' ? undefined : quotas,
+      // An API replica with quotas.authority_url serves the quota routes by forwarding them.
+      quotas: opts.kind === 'sidecar' ? undefined : (quotas ?? quotaSource.authority),
       sidecar: sidecar && {
         inference: sidecar.inference,
         trustTenantHeader: config.sidecar.trust_tenant_header,

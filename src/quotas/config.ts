@@ -42,11 +42,15 @@ export const quotasConfigSchema = z
      * `open` admits (availability first), `closed` refuses with 503 (limits first).
      */
     fail_mode: z.enum(['open', 'closed']).default('open'),
-    /** The API that a standalone sidecar leases budget from; `up` uses its own in-process authority. */
+    /**
+     * The API instance that is the quota authority. A standalone sidecar leases budget from it; an
+     * `api` replica forwards its quota routes to it (set it on every API replica but the authority
+     * itself). `up` always uses its own in-process authority.
+     */
     authority_url: z.string().url().optional(),
     /**
-     * Bearer key a standalone sidecar presents to `authority_url`: the admin key (any tenant), or
-     * an ingest key, which may lease only for the tenant it was issued to.
+     * Bearer key presented to `authority_url`: the admin key (any tenant), or, for a sidecar, an
+     * ingest key, which may lease only for the tenant it was issued to.
      */
     authority_key: z.string().min(16, 'quotas.authority_key must be at least 16 characters').optional(),
     /** Budget a sidecar takes per lease, at most; smaller leases mean tighter global accuracy. */

@@ -30,12 +30,15 @@ export function billingServices(config: Readonly<Config>, store: Store) {
 }
 
 /**
- * The in-memory quota authority, in every process that is not a sidecar leasing from an API. A
- * standalone sidecar without quotas.authority_url enforces its quotas alone: exact for one
- * replica, N x L for N replicas, hence the warning.
+ * The in-memory quota authority, in every process that does not lease from another one: `up`,
+ * an `api` without quotas.authority_url (the authority), a sidecar without it. An `api` replica
+ * with quotas.authority_url forwards quota calls there instead (see quotaSourceOf), so N API
+ * replicas behind a load balancer still count each tenant once. A standalone sidecar without
+ * quotas.authority_url enforces its quotas alone: exact for one replica, N x L for N replicas,
+ * hence the warning.
  */
 export function localQuotaAuthority(config: Readonly<Config>, kind: ProcessKind, store: Store, keys: KeyService, log: (line: string) => void): LocalQuotaAuthority | undefined {
-  if (kind === 'sidecar' && config.quotas.authority_url) return undefined;
+  if (kind !== 'up' && config.quotas.authority_url) return undefined;
   if (kind === 'sidecar' && hasQuotas(config)) log('quotas: no quotas.authority_url: this sidecar enforces quotas on its own (per replica, not global)');
   return createQuotaAuthority({
     limitsOf: (tenantId) => quotaLimitsOf(config, tenantId),
@@ -50,7 +53,8 @@ export function localQuotaAuthority(config: Readonly<Config>, kind: ProcessKind,
 }
 
 /**
- * Where the sidecar leases: this process's own authority, else the API at quotas.authority_url.
+ * Where the sidecar leases and an API replica forwards quota calls: this process's own
+ * authority, else the API at quotas.authority_url.
  * Without quotas.authority_key it presents its own admin key (the same INFERLEDGER_ADMIN_KEY on
  * the API and the sidecars works).
  */
