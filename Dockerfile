@@ -9,8 +9,8 @@ ENV NODE_ENV=production \
 
 WORKDIR /app
 
-# Dependencies first, so source edits reuse this layer. devDependencies (typescript, vitest,
-# protobufjs for `npm run models`) are not needed at run time.
+# Dependencies first, so source edits reuse this layer. devDependencies (typescript, vitest)
+# are not needed at run time (protobufjs is a runtime dependency: the OTLP receiver decodes with it).
 # `npm install` is the fallback while package-lock.json lacks the entries of chdb's optional
 # binaries for other platforms (npm ci refuses such a lock); it installs the same locked
 # versions. .ci/run checks that this is the only difference.

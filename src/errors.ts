@@ -9,6 +9,7 @@ export type ErrorKind =
   | 'forbidden'
   | 'conflict'
   | 'payload_too_large'
+  | 'unsupported_media_type'
   | 'quota_exceeded'
   | 'unavailable'
   | 'internal';
@@ -28,7 +29,7 @@ export class AppError extends Error {
   }
 }
 
-export function statusOf(kind: ErrorKind): 400 | 401 | 403 | 404 | 409 | 413 | 429 | 500 | 503 {
+export function statusOf(kind: ErrorKind): 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500 | 503 {
   switch (kind) {
     case 'invalid':
       return 400;
@@ -42,6 +43,8 @@ export function statusOf(kind: ErrorKind): 400 | 401 | 403 | 404 | 409 | 413 | 4
       return 409;
     case 'payload_too_large':
       return 413;
+    case 'unsupported_media_type':
+      return 415;
     case 'quota_exceeded':
       return 429;
     case 'unavailable':

@@ -7,6 +7,8 @@ import { KeyService } from './auth/key-service.ts';
 import { createHttpApp } from './api/app.ts';
 import type { AppEnv } from './api/env.ts';
 import type { Config } from './config/schema.ts';
+import { createOtlpReceiver } from './ingest/otlp/receiver.ts';
+import { storeOrSpool } from './ingest/row-sink.ts';
 import { Spool } from './ingest/spool.ts';
 import { createAlerting } from './alerts/create-alerting.ts';
 import { createAnomalyScanner } from './jobs/anomaly-scan.ts';
@@ -151,6 +153,10 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       now: Date.now,
       api: billing,
       metrics: metrics.registry,
+      otlp:
+        opts.kind === 'sidecar'
+          ? undefined
+          : createOtlpReceiver({ sink: storeOrSpool(telemetryStore, spool, (err) => log(`otlp ingest: ${(err as Error).message} (spooled, will retry)`)) }),
       // An API replica with quotas.authority_url serves the quota routes by forwarding them.
       quotas: opts.kind === 'sidecar' ? undefined : (quotas ?? quotaSource.authority),
       sidecar: sidecar && {

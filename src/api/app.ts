@@ -7,6 +7,7 @@ import type { FocusContext } from '../statements/render.ts';
 import type { StatementContext } from '../statements/statement-service.ts';
 import { AppError } from '../errors.ts';
 import type { QuotaAuthority } from '../quotas/types.ts';
+import type { OtlpReceiver } from '../ingest/otlp/receiver.ts';
 import type { InferenceService } from '../sidecar/inference-service.ts';
 import { registerOipRoutes } from '../sidecar/http/oip-routes.ts';
 import type { Store } from '../store/client.ts';
@@ -16,6 +17,7 @@ import { registerHealthRoutes, type ReadinessCheck } from './routes/health.ts';
 import { registerAlertRoutes } from './routes/alerts.ts';
 import { registerCostRoutes } from './routes/costs.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
+import { registerOtlpRoutes } from './routes/otlp.ts';
 import { registerKeyRoutes } from './routes/keys.ts';
 import { registerQuotaRoutes } from './routes/quotas.ts';
 import { registerStatementRoutes } from './routes/statements.ts';
@@ -34,6 +36,8 @@ export interface HttpAppDeps {
   api?: { costs: CostContext; statements: StatementContext; focus: (tenantId: string) => FocusContext };
   /** Present when this process is the quota authority (`up`, `api`): quota status and lease endpoints. */
   quotas?: QuotaAuthority;
+  /** Present when this process receives OTLP (`up`, `api`): POST /v1/traces and /v1/metrics. */
+  otlp?: OtlpReceiver;
   /** Prometheus registry served at GET /metrics (admin key on the main port). */
   metrics?: Registry;
 }
@@ -68,6 +72,7 @@ export function createHttpApp(deps: HttpAppDeps): OpenAPIHono<AppEnv> {
     registerStatementRoutes(app, { ...deps, statements: deps.api.statements, focus: deps.api.focus });
     registerAlertRoutes(app, deps);
   }
+  if (deps.otlp) registerOtlpRoutes(app, { keys: deps.keys, otlp: deps.otlp, maxBodyBytes: deps.maxBodyBytes });
   if (deps.metrics) registerMetricsRoutes(app, { keys: deps.keys, registry: deps.metrics });
   if (deps.quotas) registerQuotaRoutes(app, { ...deps, quotas: deps.quotas });
   app.doc31('/openapi.json', { openapi: '3.1.0', info: { title: 'inferledger', version: '0.1.0' } });

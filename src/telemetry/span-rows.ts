@@ -52,6 +52,25 @@ export function formatHrTime([seconds, nanos]: HrTime): string {
   return `${iso.slice(0, 19)}.${String(nanos).padStart(9, '0')}Z`;
 }
 
+/** Nanoseconds since the epoch (OTLP's fixed64 times) -> the same spelling as `formatHrTime`. */
+export function formatUnixNanos(nanos: bigint): string {
+  return formatHrTime([Number(nanos / 1_000_000_000n), Number(nanos % 1_000_000_000n)]);
+}
+
+/**
+ * SpanKind as it travels in OTLP (0 unspecified, 1 internal, 2 server, ...; the API enum starts
+ * at internal = 0) -> the exporter's spelling; an unknown value is '' as in the exporter.
+ */
+export function otlpSpanKindName(kind: number): string {
+  if (kind === 0) return 'Unspecified';
+  return SPAN_KIND_NAMES[(kind - 1) as SpanKind] ?? '';
+}
+
+/** OTLP StatusCode (same numbers as the API's) -> the exporter's spelling; unknown: ''. */
+export function otlpStatusName(code: number): string {
+  return STATUS_NAMES[code as SpanStatusCode] ?? '';
+}
+
 export function hrTimeToNanos([seconds, nanos]: HrTime): bigint {
   return BigInt(seconds) * 1_000_000_000n + BigInt(nanos);
 }

@@ -26,6 +26,7 @@ const QUEUE_TENANT = 'queue';
 
 let h: Harness;
 let tenantKey = '';
+let ingestKey = '';
 let queueKey = '';
 
 beforeAll(async () => {
@@ -37,6 +38,7 @@ beforeAll(async () => {
     },
   });
   tenantKey = await createKey(h.baseUrl, TENANT);
+  ingestKey = await createKey(h.baseUrl, TENANT, 'ingest');
   queueKey = await createKey(h.baseUrl, QUEUE_TENANT);
 });
 
@@ -59,6 +61,32 @@ interface BadRequest {
 const input = (over: Record<string, unknown>) => ({ inputs: [{ ...inferBody(1).inputs[0], ...over }] });
 const INFER_PATH = `/v2/models/classifier-small/infer`;
 const asTenant = (o: CallOptions = {}) => () => ({ key: tenantKey, ...o });
+const asIngest = (o: CallOptions = {}) => () => ({ key: ingestKey, ...o });
+/** A valid OTLP/JSON trace export: one inference SERVER span with no tenant.id (an ingest key gives it its own). */
+const otlpTraces = () => ({
+  resourceSpans: [
+    {
+      scopeSpans: [
+        {
+          spans: [
+            {
+              traceId: '0af7651916cd43dd8448eb211c80319c',
+              spanId: 'b7ad6b7169203331',
+              name: 'chat',
+              kind: 2,
+              startTimeUnixNano: String(Date.now() * 1_000_000),
+              endTimeUnixNano: String(Date.now() * 1_000_000 + 1_000_000),
+              attributes: [
+                { key: 'gen_ai.operation.name', value: { stringValue: 'chat' } },
+                { key: 'gen_ai.request.model', value: { stringValue: 'm' } },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+  ],
+});
 
 const BAD_REQUESTS: BadRequest[] = [
   { name: 'unknown model', method: 'POST', path: '/v2/models/no-such-model/infer', opts: asTenant({ body: inferBody(1) }), status: 404, code: 'model_not_found' },
@@ -113,6 +141,19 @@ const BAD_REQUESTS: BadRequest[] = [
   { name: 'bad tenant id in path (tenant key)', method: 'GET', path: '/v1/tenants/Not_A%20Tenant/usage', opts: asTenant(), status: 400, code: 'invalid_request' },
   { name: 'bad tenant id in path (admin)', method: 'GET', path: '/v1/tenants/UPPER/usage', opts: () => ({ key: ADMIN_KEY }), status: 400, code: 'invalid_request' },
   { name: 'bad tenant id when creating a key', method: 'POST', path: '/v1/tenants/-leading-dash/keys', opts: () => ({ key: ADMIN_KEY, body: {} }), status: 400, code: 'invalid_request' },
+  // OTLP receiver (every case carries a span that would be TENANT's if it were accepted)
+  { name: 'OTLP: wrong Content-Type', method: 'POST', path: '/v1/traces', opts: asIngest({ rawBody: JSON.stringify(otlpTraces()), headers: { 'content-type': 'text/plain' } }), status: 415, code: 'unsupported_media_type' },
+  { name: 'OTLP: no Content-Type', method: 'POST', path: '/v1/metrics', opts: asIngest({ rawBody: '{}', headers: { 'content-type': '' } }), status: 415, code: 'unsupported_media_type' },
+  { name: 'OTLP: unsupported Content-Encoding', method: 'POST', path: '/v1/traces', opts: asIngest({ body: otlpTraces(), headers: { 'content-encoding': 'zstd' } }), status: 415, code: 'unsupported_encoding' },
+  { name: 'OTLP: gzip header on a plain body', method: 'POST', path: '/v1/traces', opts: asIngest({ body: otlpTraces(), headers: { 'content-encoding': 'gzip' } }), status: 400, code: 'invalid_gzip' },
+  { name: 'OTLP: malformed protobuf', method: 'POST', path: '/v1/traces', opts: asIngest({ rawBody: '\u0000\u00ff\u00ff\u00ff not protobuf', headers: { 'content-type': 'application/x-protobuf' } }), status: 400, code: 'invalid_otlp' },
+  { name: 'OTLP: malformed JSON', method: 'POST', path: '/v1/traces', opts: asIngest({ rawBody: '{"resourceSpans": [' }), status: 400, code: 'invalid_otlp' },
+  { name: 'OTLP: base64 ids in JSON', method: 'POST', path: '/v1/traces', opts: asIngest({ rawBody: JSON.stringify(otlpTraces()).replace('0af7651916cd43dd8448eb211c80319c', 'CvdlGRbNQ92ESOshHIAxnA==') }), status: 400, code: 'invalid_otlp' },
+  { name: 'OTLP: admin key, span names no tenant', method: 'POST', path: '/v1/traces', opts: () => ({ key: ADMIN_KEY, body: otlpTraces() }), status: 400, code: 'missing_tenant' },
+  { name: 'OTLP: oversized body', method: 'POST', path: '/v1/traces', opts: asIngest({ rawBody: JSON.stringify(otlpTraces()) + ' '.repeat(MAX_BODY_BYTES) }), status: 413, code: 'payload_too_large', freshConnection: true },
+  { name: 'OTLP: missing key', method: 'POST', path: '/v1/traces', opts: () => ({ body: otlpTraces() }), status: 401, code: 'missing_key' },
+  { name: 'OTLP: tenant-role key', method: 'POST', path: '/v1/traces', opts: asTenant({ body: otlpTraces() }), status: 403, code: 'wrong_role' },
+  { name: 'OTLP metrics: tenant-role key', method: 'POST', path: '/v1/metrics', opts: asTenant({ body: { resourceMetrics: [] } }), status: 403, code: 'wrong_role' },
   { name: 'unknown route', method: 'GET', path: '/v1/nothing-here', opts: asTenant(), status: 404, code: 'not_found' },
 ];
 
@@ -161,11 +202,16 @@ describe('bad requests: a 4xx JSON error, nothing written', () => {
     const u = await usage(h.baseUrl, tenantKey, TENANT);
     expect(u.totals).toMatchObject({ requests: 0, errors: 0, rejected: 0, cpu_seconds: 0 });
 
+    // The same ingest key and span do work over OTLP, and the key's tenant gets it.
+    const otlp = await call(h.baseUrl, 'POST', '/v1/traces', { key: ingestKey, body: otlpTraces() });
+    expect(otlp.status, otlp.text).toBe(200);
+    expect((await usage(h.baseUrl, tenantKey, TENANT)).totals.requests).toBe(1);
+
     // The same key and model do work: the zero above is not because nothing could ever be written.
     const ok = await infer(h.baseUrl, tenantKey, 'classifier-small', 1);
     expect(ok.status, ok.text).toBe(200);
     await h.platform.flushTelemetry();
-    expect((await usage(h.baseUrl, tenantKey, TENANT)).totals.requests).toBe(1);
+    expect((await usage(h.baseUrl, tenantKey, TENANT)).totals.requests).toBe(2);
   });
 });
 

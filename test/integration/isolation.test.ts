@@ -296,3 +296,76 @@ describe('untrusted tenant header (sidecar.trust_tenant_header: false)', () => {
     expect([await served(A), await served(B)]).toEqual([a0, b0 + 1]);
   });
 });
+
+describe('OTLP ingest (POST /v1/traces, /v1/metrics): nobody writes as another tenant', () => {
+  const spanOf = (spanId: string, tenant?: string) => ({
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    spanId,
+    name: 'chat',
+    kind: 2,
+    startTimeUnixNano: String(Date.now() * 1_000_000),
+    endTimeUnixNano: String(Date.now() * 1_000_000 + 1_000_000),
+    attributes: [
+      { key: 'gen_ai.operation.name', value: { stringValue: 'chat' } },
+      { key: 'gen_ai.request.model', value: { stringValue: 'otlp-model' } },
+      ...(tenant ? [{ key: 'tenant.id', value: { stringValue: tenant } }] : []),
+    ],
+  });
+  const traces = (spans: unknown[], resourceTenant?: string) => ({
+    resourceSpans: [
+      {
+        resource: { attributes: resourceTenant ? [{ key: 'tenant.id', value: { stringValue: resourceTenant } }] : [] },
+        scopeSpans: [{ spans }],
+      },
+    ],
+  });
+  const metrics = (resourceTenant?: string) => ({
+    resourceMetrics: [
+      {
+        resource: { attributes: resourceTenant ? [{ key: 'tenant.id', value: { stringValue: resourceTenant } }] : [] },
+        scopeMetrics: [{ metrics: [{ name: 'iso_gauge', gauge: { dataPoints: [{ timeUnixNano: String(Date.now() * 1_000_000), asDouble: 1 }] } }] }],
+      },
+    ],
+  });
+  const post = (path: string, key: string | undefined, body: unknown, headers?: Record<string, string>) => call(h.baseUrl, 'POST', path, { key, body, headers });
+
+  it.each(['/v1/traces', '/v1/metrics'])('%s: no key, invalid key → 401; tenant keys (own or other) → 403', async (path) => {
+    const body = path === '/v1/traces' ? traces([spanOf('a000000000000001')]) : metrics();
+    expectError(await post(path, undefined, body), 401, 'missing_key');
+    expectError(await post(path, 'il_ingest_never-issued-never-issued-never', body), 401, 'invalid_key');
+    expectError(await post(path, keys.a, body), 403, 'wrong_role');
+    expectError(await post(path, keys.b, body), 403, 'wrong_role');
+  });
+
+  it("A's ingest key: spans naming B (span or resource) are refused; unnamed ones are A's; X-Tenant-Id changes nothing", async () => {
+    const [a0, b0] = [await served(A), await served(B)];
+    const res = await post(
+      '/v1/traces',
+      keys.aIngest,
+      { resourceSpans: [...traces([spanOf('a000000000000002', B), spanOf('a000000000000003')]).resourceSpans, ...traces([spanOf('a000000000000004')], B).resourceSpans] },
+      { 'x-tenant-id': B },
+    );
+    expect(res.status, res.text).toBe(200);
+    expect((res.body as { partialSuccess?: { rejectedSpans?: string } }).partialSuccess?.rejectedSpans).toBe('2');
+    expect([await served(A), await served(B)]).toEqual([a0 + 1, b0]);
+  });
+
+  it("A's ingest key: metrics of a resource naming B are refused, never stored as B", async () => {
+    const res = await post('/v1/metrics', keys.aIngest, metrics(B));
+    expect(res.status, res.text).toBe(200);
+    expect((res.body as { partialSuccess?: { rejectedDataPoints?: string } }).partialSuccess?.rejectedDataPoints).toBe('1');
+    const rows = await h.platform.store.query({
+      query: `SELECT count() AS n FROM otel_metrics_gauge WHERE MetricName = 'iso_gauge' AND ResourceAttributes['tenant.id'] = {t:String}`,
+      params: { t: B },
+      schema: z.object({ n: z.coerce.number() }),
+    });
+    expect(rows[0]?.n).toBe(0);
+  });
+
+  it('the admin key writes for the tenant a span names, and only that one', async () => {
+    const [a0, b0] = [await served(A), await served(B)];
+    const res = await post('/v1/traces', ADMIN_KEY, traces([spanOf('a000000000000005', B)]));
+    expect(res.status, res.text).toBe(200);
+    expect([await served(A), await served(B)]).toEqual([a0, b0 + 1]);
+  });
+});

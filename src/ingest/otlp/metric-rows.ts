@@ -1,0 +1,154 @@
+import { ATTR } from '../../telemetry/attributes.ts';
+import { formatUnixNanos } from '../../telemetry/span-rows.ts';
+import { attributesToMap } from './any-value.ts';
+import type { Exemplar, HistogramDataPoint, InstrumentationScope, Metric, MetricsRequest, NumberDataPoint, ResourceMetrics } from './model.ts';
+import { decideTenant, Rejections, type OtlpSender } from './tenancy.ts';
+import { serviceName } from './trace-rows.ts';
+
+/** The collector ClickHouse exporter's metric tables (migration 0006). */
+export const METRIC_TABLES = { gauge: 'otel_metrics_gauge', sum: 'otel_metrics_sum', histogram: 'otel_metrics_histogram' } as const;
+
+const MAX_NANOS = 2n ** 63n - 1n;
+
+type Row = Record<string, unknown>;
+
+export interface MetricsPlan {
+  gauge: Row[];
+  sum: Row[];
+  histogram: Row[];
+  rejections: Rejections;
+}
+
+/**
+ * Decides every data point of a request before anything is written (pure). The tenant is a
+ * resource's: `tenant.id` on the resource, or the ingest key's tenant, stamped on the resource
+ * attributes of every row. Exponential histograms and summaries are refused with a reason.
+ */
+export function planMetricRows(sender: OtlpSender, request: MetricsRequest): MetricsPlan {
+  const plan: MetricsPlan = { gauge: [], sum: [], histogram: [], rejections: new Rejections() };
+  for (const rm of request.resourceMetrics) {
+    const tenant = decideTenant(sender, rm.resource?.attributes ?? []);
+    if (!tenant.ok) {
+      plan.rejections.add(tenant.reason, countPoints(rm), tenant.missing === true);
+      continue;
+    }
+    const resourceAttributes = { ...attributesToMap(rm.resource?.attributes ?? []), [ATTR.tenantId]: tenant.tenantId };
+    for (const sm of rm.scopeMetrics) {
+      const common = {
+        ResourceAttributes: resourceAttributes,
+        ResourceSchemaUrl: rm.schemaUrl ?? '',
+        ...scopeColumns(sm.scope),
+        ScopeSchemaUrl: sm.schemaUrl ?? '',
+        ServiceName: serviceName(rm.resource),
+      };
+      for (const metric of sm.metrics) addMetric(plan, metric, common);
+    }
+  }
+  return plan;
+}
+
+function addMetric(plan: MetricsPlan, metric: Metric, common: Row): void {
+  const head = { ...common, MetricName: metric.name ?? '', MetricDescription: metric.description ?? '', MetricUnit: metric.unit ?? '' };
+  for (const dp of metric.gauge?.dataPoints ?? []) {
+    const row = numberRow(head, dp, plan.rejections);
+    if (row) plan.gauge.push(row);
+  }
+  for (const dp of metric.sum?.dataPoints ?? []) {
+    const row = numberRow(head, dp, plan.rejections);
+    if (row) plan.sum.push({ ...row, AggregationTemporality: metric.sum?.aggregationTemporality ?? 0, IsMonotonic: metric.sum?.isMonotonic ?? false });
+  }
+  for (const dp of metric.histogram?.dataPoints ?? []) {
+    const row = histogramRow(head, dp, plan.rejections);
+    if (row) plan.histogram.push({ ...row, AggregationTemporality: metric.histogram?.aggregationTemporality ?? 0 });
+  }
+  plan.rejections.add('exponential histograms are not stored yet', metric.exponentialHistogram?.dataPoints.length ?? 0);
+  plan.rejections.add('summaries are not stored yet', metric.summary?.dataPoints.length ?? 0);
+}
+
+function numberRow(head: Row, dp: NumberDataPoint, rejections: Rejections): Row | undefined {
+  const value = dp.asInt !== undefined ? Number(dp.asInt) : (dp.asDouble ?? 0);
+  const bad = badTimes([dp.startTimeUnixNano, dp.timeUnixNano, ...dp.exemplars.map((e) => e.timeUnixNano)]) ?? nonFinite([value, ...dp.exemplars.map(exemplarValue)]);
+  if (bad) {
+    rejections.add(bad);
+    return undefined;
+  }
+  return {
+    ...head,
+    Attributes: attributesToMap(dp.attributes),
+    StartTimeUnix: time(dp.startTimeUnixNano),
+    TimeUnix: time(dp.timeUnixNano),
+    Value: value,
+    Flags: dp.flags ?? 0,
+    ...exemplarColumns(dp.exemplars),
+  };
+}
+
+function histogramRow(head: Row, dp: HistogramDataPoint, rejections: Rejections): Row | undefined {
+  const numbers = [dp.sum ?? 0, dp.min ?? 0, dp.max ?? 0, ...dp.explicitBounds, ...dp.exemplars.map(exemplarValue)];
+  const bad = badTimes([dp.startTimeUnixNano, dp.timeUnixNano, ...dp.exemplars.map((e) => e.timeUnixNano)]) ?? nonFinite(numbers);
+  if (bad) {
+    rejections.add(bad);
+    return undefined;
+  }
+  return {
+    ...head,
+    Attributes: attributesToMap(dp.attributes),
+    StartTimeUnix: time(dp.startTimeUnixNano),
+    TimeUnix: time(dp.timeUnixNano),
+    Count: dp.count ?? '0',
+    Sum: dp.sum ?? 0,
+    BucketCounts: dp.bucketCounts,
+    ExplicitBounds: dp.explicitBounds,
+    ...exemplarColumns(dp.exemplars),
+    Flags: dp.flags ?? 0,
+    Min: dp.min ?? 0,
+    Max: dp.max ?? 0,
+  };
+}
+
+function scopeColumns(scope: InstrumentationScope | undefined): Row {
+  return {
+    ScopeName: scope?.name ?? '',
+    ScopeVersion: scope?.version ?? '',
+    ScopeAttributes: attributesToMap(scope?.attributes ?? []),
+    ScopeDroppedAttrCount: scope?.droppedAttributesCount ?? 0,
+  };
+}
+
+/** As the exporter: ids hex-encoded at full width (an absent id is all zeros, not ''). */
+function exemplarColumns(exemplars: readonly Exemplar[]): Row {
+  return {
+    'Exemplars.FilteredAttributes': exemplars.map((e) => attributesToMap(e.filteredAttributes)),
+    'Exemplars.TimeUnix': exemplars.map((e) => time(e.timeUnixNano)),
+    'Exemplars.Value': exemplars.map(exemplarValue),
+    'Exemplars.SpanId': exemplars.map((e) => fullHex(e.spanId, 8)),
+    'Exemplars.TraceId': exemplars.map((e) => fullHex(e.traceId, 16)),
+  };
+}
+
+const exemplarValue = (e: Exemplar): number => (e.asInt !== undefined ? Number(e.asInt) : (e.asDouble ?? 0));
+const time = (nanos: string | undefined): string => formatUnixNanos(BigInt(nanos ?? '0'));
+
+function fullHex(id: Uint8Array | undefined, size: number): string {
+  return id && id.length === size ? Buffer.from(id).toString('hex') : '0'.repeat(size * 2);
+}
+
+function badTimes(times: ReadonlyArray<string | undefined>): string | undefined {
+  return times.some((t) => t !== undefined && BigInt(t) > MAX_NANOS) ? 'timestamp after 2262-04-11 (not storable)' : undefined;
+}
+
+/** Float64 columns travel as JSON numbers, which cannot carry NaN or infinities. */
+function nonFinite(values: readonly number[]): string | undefined {
+  return values.every(Number.isFinite) ? undefined : 'non-finite value (NaN or infinity)';
+}
+
+function countPoints(rm: ResourceMetrics): number {
+  let n = 0;
+  for (const sm of rm.scopeMetrics) {
+    for (const m of sm.metrics) {
+      n += (m.gauge?.dataPoints.length ?? 0) + (m.sum?.dataPoints.length ?? 0) + (m.histogram?.dataPoints.length ?? 0);
+      n += (m.exponentialHistogram?.dataPoints.length ?? 0) + (m.summary?.dataPoints.length ?? 0);
+    }
+  }
+  return n;
+}

@@ -1,0 +1,320 @@
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { AppError } from '../../errors.ts';
+import { storeOrSpool } from '../row-sink.ts';
+import { anyValueAsString } from './any-value.ts';
+import type { AnyValue } from './model.ts';
+import { otlpTypes } from './proto.ts';
+import { createOtlpReceiver, decodeMetricsRequest, decodeTraceRequest } from './receiver.ts';
+import { decideTenant, type OtlpSender } from './tenancy.ts';
+import { planMetricRows } from './metric-rows.ts';
+import { planTraceRows } from './trace-rows.ts';
+import { encodingOf, inflate } from './transport.ts';
+
+const TRACE = '5b8efff798038103d269b633813fc60c';
+const SPAN = 'eee19b7ec3c1b174';
+const PARENT = 'eee19b7ec3c1b173';
+const START = '1700000000123456789';
+const END = '1700000000623456790';
+const INGEST: OtlpSender = { role: 'ingest', tenantId: 'acme' };
+const ADMIN: OtlpSender = { role: 'admin' };
+
+const str = (key: string, v: string) => ({ key, value: { stringValue: v } });
+
+/** One request in OTLP/JSON (hex ids, int64 as strings or numbers, enums as ints). */
+function jsonRequest() {
+  return {
+    resourceSpans: [
+      {
+        resource: { attributes: [str('service.name', 'vllm'), { key: 'host.cpus', value: { intValue: 8 } }] },
+        scopeSpans: [
+          {
+            scope: { name: 'vllm.server', version: '0.6.1' },
+            spans: [
+              {
+                traceId: TRACE,
+                spanId: SPAN,
+                parentSpanId: PARENT,
+                traceState: 'k=v',
+                name: 'chat m1',
+                kind: 2,
+                startTimeUnixNano: START,
+                endTimeUnixNano: END,
+                attributes: [
+                  str('gen_ai.operation.name', 'chat'),
+                  { key: 'gen_ai.usage.input_tokens', value: { intValue: '12' } },
+                  { key: 'ratio', value: { doubleValue: 0.25 } },
+                  { key: 'ok', value: { boolValue: true } },
+                  { key: 'blob', value: { bytesValue: Buffer.from('hi').toString('base64') } },
+                  { key: 'list', value: { arrayValue: { values: [{ intValue: '1' }, { stringValue: 'a<b' }] } } },
+                  { key: 'map', value: { kvlistValue: { values: [str('z', '1'), { key: 'a', value: { doubleValue: 2 } }] } } },
+                ],
+                events: [{ timeUnixNano: '1700000000200000000', name: 'first-token', attributes: [str('k', 'v')] }],
+                links: [{ traceId: TRACE, spanId: PARENT, traceState: 'x=y', attributes: [str('rel', 'batch')] }],
+                status: { code: 2, message: 'overloaded' },
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  };
+}
+
+/** The same request through protobufjs: ids as bytes, everything else the same. */
+function protobufRequest(): Buffer {
+  const hexToBytes = (v: unknown, key: string) => (['traceId', 'spanId', 'parentSpanId'].includes(key) && typeof v === 'string' ? Buffer.from(v, 'hex') : v);
+  const withBytes = JSON.parse(JSON.stringify(jsonRequest()), function (this: unknown, key, value: unknown) {
+    if (key === 'bytesValue' && typeof value === 'string') return Buffer.from(value, 'base64');
+    return hexToBytes(value, key);
+  }) as Record<string, unknown>;
+  const type = otlpTypes().traceRequest;
+  return Buffer.from(type.encode(type.fromObject(withBytes)).finish());
+}
+
+describe('decoding and mapping traces', () => {
+  it('protobuf and JSON give identical rows', () => {
+    const fromJson = planTraceRows(INGEST, decodeTraceRequest('json', Buffer.from(JSON.stringify(jsonRequest()))));
+    const fromProto = planTraceRows(INGEST, decodeTraceRequest('protobuf', protobufRequest()));
+    expect(fromJson.rows).toHaveLength(1);
+    expect(fromProto.rows).toEqual(fromJson.rows);
+  });
+
+  it("maps a span to the exporter's columns", () => {
+    const [row] = planTraceRows(INGEST, decodeTraceRequest('json', Buffer.from(JSON.stringify(jsonRequest())))).rows;
+    expect(row).toEqual({
+      Timestamp: '2023-11-14T22:13:20.123456789Z',
+      TraceId: TRACE,
+      SpanId: SPAN,
+      ParentSpanId: PARENT,
+      TraceState: 'k=v',
+      SpanName: 'chat m1',
+      SpanKind: 'Server',
+      ServiceName: 'vllm',
+      ResourceAttributes: { 'service.name': 'vllm', 'host.cpus': '8' },
+      ScopeName: 'vllm.server',
+      ScopeVersion: '0.6.1',
+      SpanAttributes: {
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.usage.input_tokens': '12',
+        ratio: '0.25',
+        ok: 'true',
+        blob: 'aGk=',
+        list: '[1,"a\\u003cb"]',
+        map: '{"a":2,"z":"1"}',
+        'tenant.id': 'acme',
+      },
+      Duration: '500000001',
+      StatusCode: 'Error',
+      StatusMessage: 'overloaded',
+      'Events.Timestamp': ['2023-11-14T22:13:20.200000000Z'],
+      'Events.Name': ['first-token'],
+      'Events.Attributes': [{ k: 'v' }],
+      'Links.TraceId': [TRACE],
+      'Links.SpanId': [PARENT],
+      'Links.TraceState': ['x=y'],
+      'Links.Attributes': [{ rel: 'batch' }],
+    });
+  });
+
+  it.each<[string, AnyValue | undefined, string]>([
+    ['string', { stringValue: 'a b' }, 'a b'],
+    ['bool', { boolValue: false }, 'false'],
+    ['int64 beyond 2^53', { intValue: '9007199254740993' }, '9007199254740993'],
+    ['double', { doubleValue: 1e21 }, '1e+21'],
+    ['small double', { doubleValue: 1e-7 }, '1e-7'],
+    ['NaN', { doubleValue: Number.NaN }, 'json: unsupported value: NaN'],
+    ['bytes', { bytesValue: Buffer.from([0, 255]) }, 'AP8='],
+    ['nested', { arrayValue: { values: [{ kvlistValue: { values: [{ key: 'b', value: { boolValue: true } }, { key: 'a' }] } }] } }, '[{"a":null,"b":true}]'],
+    ['array holding NaN', { arrayValue: { values: [{ doubleValue: Number.NaN }] } }, ''],
+    ['empty', {}, ''],
+    ['absent', undefined, ''],
+  ])('attribute value %s', (_name, value, expected) => {
+    expect(anyValueAsString(value)).toBe(expected);
+  });
+
+  it('accepts enum names and numbers for 64-bit integers in JSON', () => {
+    const req = jsonRequest();
+    const span = req.resourceSpans[0]!.scopeSpans[0]!.spans[0]! as Record<string, unknown>;
+    Object.assign(span, { kind: 'SPAN_KIND_CLIENT', startTimeUnixNano: 1700000000000000000, status: { code: 'STATUS_CODE_OK' } });
+    const [row] = planTraceRows(INGEST, decodeTraceRequest('json', Buffer.from(JSON.stringify(req)))).rows;
+    expect(row).toMatchObject({ SpanKind: 'Client', StatusCode: 'Ok', Timestamp: '2023-11-14T22:13:20.000000000Z' });
+  });
+
+  it.each<[string, string, Buffer]>([
+    ['not JSON', 'json', Buffer.from('{"resourceSpans": [')],
+    ['base64 trace id in JSON', 'json', Buffer.from(JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: 'W47/95gDgQPSabYzgT/GDA==' }] }] }] }))],
+    ['wrong type', 'json', Buffer.from(JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ name: 5 }] }] }] }))],
+    ['int64 out of range', 'json', Buffer.from(JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ startTimeUnixNano: '18446744073709551616' }] }] }] }))],
+    ['garbage protobuf', 'protobuf', Buffer.from('this is not protobuf at all, sorry')],
+    ['truncated protobuf', 'protobuf', protobufRequest().subarray(0, 40)],
+  ])('malformed: %s → 400 invalid_otlp', (_name, encoding, body) => {
+    expect(() => decodeTraceRequest(encoding as 'json' | 'protobuf', body)).toThrow(expect.objectContaining({ kind: 'invalid', code: 'invalid_otlp' }));
+  });
+
+  it('rejects protobuf ids of the wrong length as malformed', () => {
+    const type = otlpTypes().traceRequest;
+    const body = type.encode(type.fromObject({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: Buffer.alloc(15, 1), spanId: Buffer.alloc(8, 1) }] }] }] })).finish();
+    expect(() => decodeTraceRequest('protobuf', Buffer.from(body))).toThrow(/traceId must be 16 bytes/);
+  });
+
+  it('refuses spans without ids or with unstorable times, and says why', () => {
+    const req = jsonRequest();
+    const spans = req.resourceSpans[0]!.scopeSpans[0]!.spans as Array<Record<string, unknown>>;
+    spans.push({ ...spans[0], traceId: '' }, { ...spans[0], spanId: '0000000000000000' }, { ...spans[0], startTimeUnixNano: '9223372036854775808' });
+    const plan = planTraceRows(INGEST, decodeTraceRequest('json', Buffer.from(JSON.stringify(req))));
+    expect(plan.rows).toHaveLength(1);
+    expect(plan.rejections.total).toBe(3);
+    expect(plan.rejections.message('spans')).toContain('missing or all-zero traceId/spanId (2)');
+    expect(plan.rejections.message('spans')).toContain('2262');
+  });
+});
+
+describe('tenant of a span', () => {
+  const attrs = (t?: unknown) => (t === undefined ? [] : [{ key: 'tenant.id', value: typeof t === 'string' ? { stringValue: t } : { intValue: String(t) } }]);
+  it.each<[string, OtlpSender, unknown, unknown, string | RegExp]>([
+    ['ingest, unnamed → key tenant', INGEST, undefined, undefined, 'acme'],
+    ['ingest, own tenant on the span', INGEST, undefined, 'acme', 'acme'],
+    ['ingest, own tenant on the resource', INGEST, 'acme', undefined, 'acme'],
+    ['ingest, another tenant on the span', INGEST, undefined, 'globex', /other than this key/],
+    ['ingest, another tenant on the resource', INGEST, 'globex', undefined, /other than this key/],
+    ['ingest, resource own, span another', INGEST, 'acme', 'globex', /different tenants/],
+    ['admin, named on the span', ADMIN, undefined, 'globex', 'globex'],
+    ['admin, named on the resource', ADMIN, 'globex', undefined, 'globex'],
+    ['admin, unnamed', ADMIN, undefined, undefined, /missing tenant.id/],
+    ['admin, invalid id', ADMIN, undefined, 'Not A Tenant', /invalid tenant.id/],
+    ['admin, not a string', ADMIN, undefined, 42, /must be a string/],
+  ])('%s', (_name, sender, onResource, onSpan, expected) => {
+    const d = decideTenant(sender, attrs(onResource), attrs(onSpan));
+    if (typeof expected === 'string') expect(d).toEqual({ ok: true, tenantId: expected });
+    else expect(d.ok ? d.tenantId : d.reason).toMatch(expected);
+  });
+});
+
+describe('metrics', () => {
+  const now = '1700000000000000000';
+  const request = {
+    resourceMetrics: [
+      {
+        resource: { attributes: [str('service.name', 'dcgm')] },
+        scopeMetrics: [
+          {
+            scope: { name: 'm', version: '1', attributes: [str('s', 't')] },
+            metrics: [
+              { name: 'gpu_util', unit: '1', gauge: { dataPoints: [{ timeUnixNano: now, asDouble: 0.5, attributes: [str('gpu', '0')] }] } },
+              { name: 'reqs', sum: { aggregationTemporality: 2, isMonotonic: true, dataPoints: [{ timeUnixNano: now, asInt: '9007199254740993' }] } },
+              { name: 'lat', histogram: { aggregationTemporality: 1, dataPoints: [{ timeUnixNano: now, count: '3', sum: 6, bucketCounts: ['1', '2'], explicitBounds: [2] }] } },
+              { name: 'q', summary: { dataPoints: [{ timeUnixNano: now }, { timeUnixNano: now }] } },
+              { name: 'bad', gauge: { dataPoints: [{ timeUnixNano: now, asDouble: 'NaN' }] } },
+            ],
+          },
+        ],
+      },
+    ],
+  };
+
+  it('protobuf and JSON give identical rows; summaries and NaN are refused with reasons', () => {
+    const json = planMetricRows(INGEST, decodeMetricsRequest('json', Buffer.from(JSON.stringify(request))));
+    const type = otlpTypes().metricsRequest;
+    const forProto = JSON.parse(JSON.stringify(request)) as typeof request;
+    (forProto.resourceMetrics[0]!.scopeMetrics[0]!.metrics[4]!.gauge!.dataPoints[0] as Record<string, unknown>).asDouble = Number.NaN;
+    const proto = planMetricRows(INGEST, decodeMetricsRequest('protobuf', Buffer.from(type.encode(type.fromObject(forProto)).finish())));
+    for (const plan of [json, proto]) {
+      expect([plan.gauge.length, plan.sum.length, plan.histogram.length]).toEqual([1, 1, 1]);
+      expect(plan.rejections.total).toBe(3);
+      expect(plan.rejections.message('data points')).toMatch(/summaries are not stored yet \(2\).*non-finite/);
+    }
+    expect(proto.gauge).toEqual(json.gauge);
+    expect(proto.sum).toEqual(json.sum);
+    expect(proto.histogram).toEqual(json.histogram);
+    expect(json.gauge[0]).toMatchObject({ ResourceAttributes: { 'service.name': 'dcgm', 'tenant.id': 'acme' }, ServiceName: 'dcgm', MetricName: 'gpu_util', Value: 0.5, Attributes: { gpu: '0' }, ScopeAttributes: { s: 't' } });
+    expect(json.sum[0]).toMatchObject({ AggregationTemporality: 2, IsMonotonic: true });
+    expect(json.histogram[0]).toMatchObject({ Count: '3', Sum: 6, BucketCounts: ['1', '2'], ExplicitBounds: [2], AggregationTemporality: 1 });
+  });
+
+  it('admin: a resource without tenant.id is refused as a whole', () => {
+    const plan = planMetricRows(ADMIN, decodeMetricsRequest('json', Buffer.from(JSON.stringify(request))));
+    expect(plan.gauge).toHaveLength(0);
+    expect(plan.rejections.total).toBe(6);
+    expect(plan.rejections.onlyMissingTenant).toBe(true);
+  });
+});
+
+describe('transport', () => {
+  it.each([
+    ['application/x-protobuf', 'protobuf'],
+    ['application/json; charset=utf-8', 'json'],
+    ['Application/JSON', 'json'],
+  ])('Content-Type %s', (ct, expected) => expect(encodingOf(ct)).toBe(expected));
+
+  it.each([undefined, 'text/plain', 'application/protobuf', 'multipart/form-data'])('Content-Type %s → 415', (ct) => {
+    expect(() => encodingOf(ct)).toThrow(expect.objectContaining({ kind: 'unsupported_media_type' }));
+  });
+
+  it('gunzips, and refuses a body that inflates past the limit (zip bomb) with 413', async () => {
+    const body = Buffer.from(JSON.stringify(jsonRequest()));
+    expect(await inflate(gzipSync(body), 'gzip', 1 << 20)).toEqual(body);
+    expect(await inflate(body, undefined, 1 << 20)).toEqual(body);
+    const bomb = gzipSync(Buffer.alloc(50 << 20));
+    expect(bomb.length).toBeLessThan(100_000);
+    await expect(inflate(bomb, 'gzip', 1 << 20)).rejects.toMatchObject({ kind: 'payload_too_large' });
+    await expect(inflate(Buffer.from('not gzip'), 'gzip', 1 << 20)).rejects.toMatchObject({ kind: 'invalid', code: 'invalid_gzip' });
+    await expect(inflate(body, 'br', 1 << 20)).rejects.toMatchObject({ kind: 'unsupported_media_type', code: 'unsupported_encoding' });
+  });
+});
+
+describe('receiver', () => {
+  const fakeSink = () => {
+    const written: Array<[string, number]> = [];
+    return { written, sink: { write: async (table: string, rows: readonly object[]) => void written.push([table, rows.length]) } };
+  };
+
+  it('answers in the encoding of the request, with partial success only when something was refused', async () => {
+    const { sink, written } = fakeSink();
+    const receiver = createOtlpReceiver({ sink });
+    const ok = await receiver.exportTraces(INGEST, 'protobuf', protobufRequest());
+    expect(ok).toMatchObject({ accepted: 1, rejected: 0 });
+    expect((ok.body as Uint8Array).length).toBe(0);
+
+    const req = jsonRequest();
+    const spans = req.resourceSpans[0]!.scopeSpans[0]!.spans as Array<Record<string, unknown>>;
+    spans.push({ ...spans[0], spanId: 'eee19b7ec3c1b175', attributes: [str('tenant.id', 'globex')] });
+    const partial = await receiver.exportTraces(INGEST, 'json', Buffer.from(JSON.stringify(req)));
+    expect(partial.body).toEqual({ partialSuccess: { rejectedSpans: '1', errorMessage: "1 spans rejected: tenant.id names a tenant other than this key's (1)" } });
+    const asProto = await receiver.exportTraces(INGEST, 'protobuf', Buffer.from(otlpTypes().traceRequest.encode(otlpTypes().traceRequest.fromObject({})).finish()));
+    expect(asProto.accepted).toBe(0);
+    expect(written).toEqual([
+      ['otel_traces', 1],
+      ['otel_traces', 1],
+      ['otel_traces', 0],
+    ]);
+    const decoded = otlpTypes().traceResponse.toObject(otlpTypes().traceResponse.decode(ok.body as Uint8Array));
+    expect(decoded).toEqual({});
+  });
+
+  it('admin without any tenant: 400 missing_tenant, nothing written', async () => {
+    const { sink, written } = fakeSink();
+    const err = await createOtlpReceiver({ sink })
+      .exportTraces(ADMIN, 'json', Buffer.from(JSON.stringify(jsonRequest())))
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect(err).toMatchObject({ kind: 'invalid', code: 'missing_tenant' });
+    expect(written).toEqual([]);
+  });
+});
+
+describe('storeOrSpool', () => {
+  it('spools what the store refuses, and fails only when both fail', async () => {
+    const spooled: Array<[string, number]> = [];
+    const down = { insert: () => Promise.reject(new Error('connection refused')) };
+    await storeOrSpool(down, { append: (t, rows) => void spooled.push([t, rows.length]) }).write('otel_traces', [{}, {}]);
+    expect(spooled).toEqual([['otel_traces', 2]]);
+    const fullDisk = {
+      append: () => {
+        throw new Error('ENOSPC');
+      },
+    };
+    await expect(storeOrSpool(down, fullDisk).write('otel_traces', [{}])).rejects.toMatchObject({ kind: 'unavailable' });
+    await expect(storeOrSpool({ insert: () => Promise.resolve() }, fullDisk).write('otel_traces', [{}])).resolves.toBeUndefined();
+  });
+});

@@ -1,0 +1,122 @@
+import { ATTR } from '../../telemetry/attributes.ts';
+import { formatUnixNanos, otlpSpanKindName, otlpStatusName, type OtelTraceRow } from '../../telemetry/span-rows.ts';
+import { anyValueAsString, attributesToMap } from './any-value.ts';
+import type { InstrumentationScope, Resource, Span, TraceRequest } from './model.ts';
+import { decideTenant, Rejections, type OtlpSender } from './tenancy.ts';
+
+/** DateTime64(9) holds nanoseconds in an Int64: later times cannot be stored (year 2262). */
+const MAX_NANOS = 2n ** 63n - 1n;
+
+export interface TracePlan {
+  rows: OtelTraceRow[];
+  rejections: Rejections;
+}
+
+/**
+ * Decides every span of a request before anything is written: the accepted ones become
+ * `otel_traces` rows, the others are counted with their reason. Pure: the same request and sender
+ * always give the same plan.
+ */
+export function planTraceRows(sender: OtlpSender, request: TraceRequest): TracePlan {
+  const rows: OtelTraceRow[] = [];
+  const rejections = new Rejections();
+  for (const rs of request.resourceSpans) {
+    const resourceAttrs = rs.resource?.attributes ?? [];
+    for (const ss of rs.scopeSpans) {
+      for (const span of ss.spans) {
+        const invalid = invalidSpanReason(span);
+        if (invalid) {
+          rejections.add(invalid);
+          continue;
+        }
+        const tenant = decideTenant(sender, resourceAttrs, span.attributes);
+        if (!tenant.ok) {
+          rejections.add(tenant.reason, 1, tenant.missing === true);
+          continue;
+        }
+        rows.push(otlpSpanToRow(rs.resource, ss.scope, span, tenant.tenantId));
+      }
+    }
+  }
+  return { rows, rejections };
+}
+
+/** Ids of the wrong length are malformed input (the whole request is refused by the caller). */
+export function malformedIdReason(request: TraceRequest): string | undefined {
+  for (const rs of request.resourceSpans) {
+    for (const ss of rs.scopeSpans) {
+      for (const span of ss.spans) {
+        const ids: Array<[string, Uint8Array | undefined, number]> = [
+          ['traceId', span.traceId, 16],
+          ['spanId', span.spanId, 8],
+          ['parentSpanId', span.parentSpanId, 8],
+          ...span.links.flatMap((l): Array<[string, Uint8Array | undefined, number]> => [
+            ['links.traceId', l.traceId, 16],
+            ['links.spanId', l.spanId, 8],
+          ]),
+        ];
+        for (const [name, id, size] of ids) {
+          if (id && id.length !== 0 && id.length !== size) return `${name} must be ${size} bytes, got ${id.length}`;
+        }
+      }
+    }
+  }
+  return undefined;
+}
+
+function invalidSpanReason(span: Span): string | undefined {
+  if (isEmptyId(span.traceId) || isEmptyId(span.spanId)) return 'missing or all-zero traceId/spanId';
+  const times = [span.startTimeUnixNano, span.endTimeUnixNano, ...span.events.map((e) => e.timeUnixNano)];
+  if (times.some((t) => t !== undefined && BigInt(t) > MAX_NANOS)) return 'timestamp after 2262-04-11 (not storable)';
+  return undefined;
+}
+
+/**
+ * One span as the collector's ClickHouse exporter writes it, with the tenant decided above
+ * stamped on the span (`requests_mv` reads the span attribute, so a tenant named only on the
+ * resource, or implied by an ingest key, still reaches `requests`).
+ */
+export function otlpSpanToRow(resource: Resource | undefined, scope: InstrumentationScope | undefined, span: Span, tenantId: string): OtelTraceRow {
+  const resourceAttrs = attributesToMap(resource?.attributes ?? []);
+  const start = BigInt(span.startTimeUnixNano ?? '0');
+  const end = BigInt(span.endTimeUnixNano ?? '0');
+  return {
+    Timestamp: formatUnixNanos(start),
+    TraceId: hexOrEmpty(span.traceId),
+    SpanId: hexOrEmpty(span.spanId),
+    ParentSpanId: hexOrEmpty(span.parentSpanId),
+    TraceState: span.traceState ?? '',
+    SpanName: span.name ?? '',
+    SpanKind: otlpSpanKindName(span.kind ?? 0),
+    ServiceName: serviceName(resource),
+    ResourceAttributes: resourceAttrs,
+    ScopeName: scope?.name ?? '',
+    ScopeVersion: scope?.version ?? '',
+    SpanAttributes: { ...attributesToMap(span.attributes), [ATTR.tenantId]: tenantId },
+    // The exporter's end - start; an end before the start is 0 here (UInt64 column), not a wrap-around.
+    Duration: (end > start ? end - start : 0n).toString(),
+    StatusCode: otlpStatusName(span.status?.code ?? 0),
+    StatusMessage: span.status?.message ?? '',
+    'Events.Timestamp': span.events.map((e) => formatUnixNanos(BigInt(e.timeUnixNano ?? '0'))),
+    'Events.Name': span.events.map((e) => e.name ?? ''),
+    'Events.Attributes': span.events.map((e) => attributesToMap(e.attributes)),
+    'Links.TraceId': span.links.map((l) => hexOrEmpty(l.traceId)),
+    'Links.SpanId': span.links.map((l) => hexOrEmpty(l.spanId)),
+    'Links.TraceState': span.links.map((l) => l.traceState ?? ''),
+    'Links.Attributes': span.links.map((l) => attributesToMap(l.attributes)),
+  };
+}
+
+export function serviceName(resource: Resource | undefined): string {
+  const kv = (resource?.attributes ?? []).filter((a) => a.key === 'service.name').pop();
+  return kv ? anyValueAsString(kv.value) : '';
+}
+
+function isEmptyId(id: Uint8Array | undefined): boolean {
+  return !id || id.length === 0 || id.every((b) => b === 0);
+}
+
+/** traceutil.TraceIDToHexOrEmptyString: all-zero (or absent) ids are ''. */
+export function hexOrEmpty(id: Uint8Array | undefined): string {
+  return isEmptyId(id) ? '' : Buffer.from(id!).toString('hex');
+}

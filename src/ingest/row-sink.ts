@@ -1,0 +1,32 @@
+import { AppError } from '../errors.ts';
+import type { Store } from '../store/client.ts';
+import type { Spool } from './spool.ts';
+
+/** Where accepted rows go. Resolves only once the rows are in the store or durably spooled. */
+export interface RowSink {
+  write(table: string, rows: readonly object[]): Promise<void>;
+}
+
+/**
+ * The never-drop path: insert; when the store refuses (down, timeout), fsync the rows to the
+ * disk spool, which the spool-drain job replays. Only when both fail does the write fail, so the
+ * sender is told to retry (503) instead of being acknowledged for rows that exist nowhere.
+ */
+export function storeOrSpool(store: Pick<Store, 'insert'>, spool: Pick<Spool, 'append'>, onStoreError: (err: unknown) => void = () => {}): RowSink {
+  return {
+    async write(table, rows) {
+      if (rows.length === 0) return;
+      try {
+        await store.insert(table, rows);
+        return;
+      } catch (err) {
+        onStoreError(err);
+      }
+      try {
+        spool.append(table, rows);
+      } catch (err) {
+        throw new AppError('unavailable', `could not store or spool ${rows.length} rows for ${table}: ${(err as Error).message}`, { cause: err });
+      }
+    },
+  };
+}
