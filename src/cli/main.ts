@@ -9,6 +9,7 @@ import { getStatement, PERIOD_PATTERN } from '../statements/statement-service.ts
 import { openStore } from '../store/client.ts';
 import { migrate } from '../store/migrate.ts';
 import { runAnomaliesCommand } from './anomalies.ts';
+import { BENCH_USAGE, runBenchCommand } from './bench.ts';
 import { runDashboardsCommand } from './dashboards.ts';
 import { driveDemoTraffic, seedDemoTenants } from './demo.ts';
 
@@ -28,13 +29,12 @@ commands:
                   score a timestamp,value CSV offline: writes timestamp,value,anomaly_score (causal)
   statement --tenant T --period YYYY-MM [--format json|csv|focus]
                   print a tenant's usage statement (a closed month is issued and frozen)
+  bench [--suite name,...] [--json] [--requests N] [--rows N] [--data-dir DIR]
+                  the benchmark suite (SPEC §10): table, or JSON with --json (bench --help for more)
   help            this text
 
 environment: INFERLEDGER_CONFIG, INFERLEDGER_DATA_DIR, CLICKHOUSE_URL, CLICKHOUSE_CLUSTER,
              INFERLEDGER_PORT, INFERLEDGER_SIDECAR_PORT, INFERLEDGER_ADMIN_KEY (see README)`;
-
-/** Commands in SPEC §1 that later work delivers; named here so the CLI says so plainly. */
-const NOT_YET = new Set(['bench']);
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -45,9 +45,13 @@ async function main(argv: string[]): Promise<number> {
   // Offline: needs no config and no store.
   if (command === 'anomalies') return runAnomaliesCommand(rest, { stdout: process.stdout, stderr: process.stderr });
   if (command === 'dashboards') return runDashboardsCommand(rest, { stdout: process.stdout, stderr: process.stderr });
-  if (NOT_YET.has(command)) {
-    console.error(`inferledger ${command}: not available in this version yet`);
-    return 2;
+  // Builds its own config and temporary data directory: it never touches ./data or the operator's config.
+  if (command === 'bench') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      console.log(BENCH_USAGE);
+      return 0;
+    }
+    return runBenchCommand(rest, { stdout: process.stdout, stderr: process.stderr });
   }
   const config = readConfig();
   if (!config) return 1;

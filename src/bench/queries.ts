@@ -1,0 +1,136 @@
+import { getHeapStatistics } from 'node:v8';
+import { attributionReport } from '../attribution/cost-reports.ts';
+import { readAttributionData } from '../attribution/cost-service.ts';
+import { billingServices } from '../main.ts';
+import { getStatement } from '../statements/statement-service.ts';
+import { capacityHoursQuery, usageHoursQuery } from '../store/queries/costs.ts';
+import type { Store } from '../store/client.ts';
+import { timeSequential } from './load.ts';
+import {
+  capacityRowsInsert,
+  dropSyntheticCommands,
+  engineOnly,
+  foreignUsageQuery,
+  loadedTotalsQuery,
+  previousMonth,
+  syntheticLayout,
+  syntheticTenant,
+  usageRowsInsert,
+} from './queries-data.ts';
+import { metric } from './report.ts';
+import { percentile, perSecond } from './stats.ts';
+import type { Suite } from './suite.ts';
+import type { SuiteOutcome } from './types.ts';
+
+/**
+ * SPEC §10 statement and attribution latency: N synthetic requests loaded into the rollups of the
+ * started platform's store (last month, so the platform's own jobs, which look at this month,
+ * leave them alone), then the exact service calls behind GET /v1/tenants/{t}/statements/{month}
+ * and GET /v1/attribution?from&to for that month, timed without HTTP. The statement is computed
+ * as an open month (its context's clock is inside the month): a closed month would be issued
+ * once and then served from storage, which is not what this measures. Baseline: the engine alone
+ * running the same SELECTs with the rows counted in the engine (no transfer, parsing or pricing).
+ */
+
+const gib = (bytes: number) => (bytes / 2 ** 30).toFixed(1);
+
+async function timeP50(runs: number, fn: () => Promise<unknown>): Promise<number | null> {
+  return percentile(await timeSequential(runs, 1, fn), 50);
+}
+
+async function countRows(store: Store, spec: { query: string; params: Record<string, unknown> }): Promise<number> {
+  const [row] = await store.query<{ n: string }>(engineOnly(spec));
+  return Number(row?.n ?? 0);
+}
+
+/**
+ * Attribution reads every usage row of the range into the JS heap (JSON text, then parsed rows).
+ * At 100M requests (8.9M rows) that ran out of a 4 GiB heap after ~4 minutes and killed the whole
+ * run; past this estimate the measurement is left out with the reason instead.
+ */
+const ATTRIBUTION_HEAP_BYTES_PER_ROW = 1000;
+
+type Month = ReturnType<typeof previousMonth>;
+type Layout = ReturnType<typeof syntheticLayout>;
+
+/** Loads the month's synthetic rollups; a reason instead when the directory is not a scratch one. */
+async function loadSynthetic(store: Store, month: Month, layout: Layout): Promise<{ loadMs: number } | { refused: string }> {
+  const range = { from: month.start, to: month.end };
+  // Never mix synthetic tenants into real usage: a --data-dir must be a scratch directory.
+  const [foreign] = await store.query<{ n: string }>(foreignUsageQuery(range));
+  if (Number(foreign?.n ?? 0) > 0) return { refused: `the data directory holds real usage for ${month.period}: use an empty --data-dir` };
+  for (const c of dropSyntheticCommands(range)) await store.command(c.query, c.params);
+  const t0 = performance.now();
+  for (const q of [usageRowsInsert(layout, month.start), capacityRowsInsert(layout, month.start)]) await store.command(q.query, q.params);
+  const loadMs = performance.now() - t0;
+  const [loaded] = await store.query<{ rows: string; requests: string }>(loadedTotalsQuery(range));
+  if (Number(loaded?.rows) !== layout.usageRows || Number(loaded?.requests) !== layout.requests) {
+    return { refused: `loaded ${layout.usageRows} rows carrying ${layout.requests} requests, the month holds ${loaded?.rows} rows carrying ${loaded?.requests}` };
+  }
+  return { loadMs };
+}
+
+export const queriesSuite: Suite = {
+  name: 'queries',
+  description: 'month statement for one tenant and attribution for a month over N synthetic requests in the rollups',
+  async run(ctx): Promise<SuiteOutcome> {
+    const bench = await ctx.platform();
+    const store = bench.platform.store;
+    const runs = ctx.options.runs;
+    const month = previousMonth(Date.now());
+    const layout = syntheticLayout(ctx.options.rows, month.start, month.end);
+    ctx.progress(`queries: loading ${layout.requests.toLocaleString('en-US')} requests as ${layout.usageRows.toLocaleString('en-US')} usage_hourly rows (${layout.tenants} tenants, ${month.period})`);
+    const load = await loadSynthetic(store, month, layout);
+    if ('refused' in load) return { status: 'failed', reason: load.refused, params: { requests: layout.requests }, metrics: [] };
+
+    const billing = billingServices(bench.config, store);
+    const inMonth = () => month.end - 1;
+    const range = { from: month.start, to: month.end };
+    const tenant = syntheticTenant(0);
+    const tenantRows = usageHoursQuery(range, tenant);
+    const allRows = usageHoursQuery(range);
+
+    ctx.progress(`queries: statement ${tenant}/${month.period}, ${runs} runs`);
+    let lines = 0;
+    const statementMs = await timeP50(runs, async () => {
+      const { statement } = await getStatement({ ...billing.statements, now: inMonth }, tenant, month.period);
+      lines = statement.lines.length;
+    });
+    const statementEngineMs = await timeP50(runs, () => store.query(engineOnly(tenantRows)));
+
+    ctx.progress(`queries: statement p50 ${statementMs?.toFixed(1)} ms (engine alone ${statementEngineMs?.toFixed(1)} ms)`);
+
+    const attributionEngineMs = await timeP50(runs, () => Promise.all([store.query(engineOnly(allRows)), store.query(engineOnly(capacityHoursQuery(range)))]));
+    const heapLimit = getHeapStatistics().heap_size_limit;
+    const heapNeeded = layout.usageRows * ATTRIBUTION_HEAP_BYTES_PER_ROW;
+    let tenantsOut = 0;
+    let attributionMs: number | null = null;
+    let skipped: string | undefined;
+    if (heapNeeded > heapLimit) {
+      skipped = `attribution not run: ${layout.usageRows.toLocaleString('en-US')} rows need about ${gib(heapNeeded)} GiB of JS heap, the limit is ${gib(heapLimit)} GiB (NODE_OPTIONS=--max-old-space-size=MiB raises it)`;
+      ctx.progress(`queries: ${skipped}`);
+    } else {
+      ctx.progress(`queries: attribution ${month.period}, ${runs} runs`);
+      attributionMs = await timeP50(runs, async () => {
+        const report = attributionReport({ ...billing.costs, now: inMonth }, await readAttributionData(store, range));
+        tenantsOut = report.tenants.length;
+        JSON.stringify(report);
+      });
+      ctx.progress(`queries: attribution p50 ${attributionMs?.toFixed(1)} ms (engine alone ${attributionEngineMs?.toFixed(1)} ms)`);
+    }
+
+    const { usageRows, capacityRows, tenants, requests } = layout;
+    return {
+      status: 'ok',
+      ...(skipped ? { reason: skipped } : {}),
+      params: { requests, usage_rows: usageRows, capacity_rows: capacityRows, tenants, period: month.period, runs, statement_lines: lines, attribution_tenants: tenantsOut },
+      metrics: [
+        metric('load: usage_hourly rows written per second (INSERT ... SELECT in the engine)', perSecond(usageRows, load.loadMs), 'rows/s'),
+        metric('statement rows read (one tenant, one month)', await countRows(store, tenantRows), 'rows'),
+        metric('statement p50, getStatement (baseline: engine-only SELECT)', statementMs, 'ms', statementEngineMs),
+        metric('attribution rows read (all tenants, one month)', await countRows(store, allRows), 'rows'),
+        metric('attribution p50, read + attributionReport + JSON (baseline: engine-only SELECTs)', attributionMs, 'ms', attributionEngineMs),
+      ],
+    };
+  },
+};

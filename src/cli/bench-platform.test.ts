@@ -1,0 +1,56 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+/**
+ * The suites that start the platform (embedded ClickHouse), end to end at tiny sizes, in a child
+ * process of their own (chdb: one data directory per process). Shapes and invariants only: no
+ * timing is asserted.
+ */
+
+const BIN = fileURLToPath(new URL('../../bin/inferledger.js', import.meta.url));
+const run = promisify(execFile);
+
+interface Doc {
+  suites: Array<{ name: string; status: string; reason?: string; params: Record<string, number | string>; metrics: Array<{ name: string; value: number | null; baseline?: number | null }> }>;
+}
+
+describe('inferledger bench (platform suites)', () => {
+  it('memory, sidecar-overhead, ingest, quota-accuracy over HTTP and queries run at tiny sizes and report their baselines', async () => {
+    const { stdout } = await run(
+      process.execPath,
+      [BIN, 'bench', '--suite', 'memory,sidecar-overhead,ingest,quota-accuracy,queries', '--quota-http', '--requests', '20', '--rows', '1000', '--json'],
+      { maxBuffer: 16 * 1024 * 1024 },
+    );
+    const doc = JSON.parse(stdout) as Doc;
+    const suite = (name: string) => doc.suites.find((s) => s.name === name)!;
+    expect(doc.suites.map((s) => s.name)).toEqual(['memory', 'sidecar-overhead', 'ingest', 'quota-accuracy', 'queries']);
+
+    // Over HTTP the authority's clock is real; a run that crossed a minute says so and may admit 2 x L.
+    const quota = suite('quota-accuracy');
+    expect(quota.status, quota.reason).toBe('ok');
+    const overHttp = quota.metrics.find((m) => m.name === 'admitted (baseline: L): over HTTP, seeded shuffle, all in flight')!;
+    expect(overHttp.value).toBeGreaterThan(0);
+    if (!quota.reason) expect(overHttp.value).toBeLessThanOrEqual(overHttp.baseline!);
+
+    for (const name of ['memory', 'sidecar-overhead', 'queries']) {
+      const s = suite(name);
+      expect(s.status, `${name}: ${s.reason}`).toBe('ok');
+      for (const m of s.metrics) expect(m.value, m.name).not.toBeNull();
+    }
+    // Every latency and throughput row of the overhead suite has its bare-onnxruntime baseline.
+    for (const m of suite('sidecar-overhead').metrics) expect(m.baseline, m.name).toBeGreaterThan(0);
+    expect(suite('memory').metrics[0]!.value!).toBeGreaterThan(0);
+
+    // Until the OTLP receiver exists the suite is skipped with its reason, never a made-up number.
+    const ingest = suite('ingest');
+    if (ingest.status === 'skipped') expect(ingest.reason).toContain('404');
+    else expect(ingest.status, ingest.reason).toBe('ok');
+
+    const queries = suite('queries');
+    expect(queries.params).toMatchObject({ requests: 1000, tenants: 1 });
+    const rowsRead = queries.metrics.find((m) => m.name.startsWith('statement rows read'))!;
+    expect(rowsRead.value).toBe(queries.params.usage_rows);
+  });
+});
