@@ -4,7 +4,7 @@ import { pricingSchema } from '../pricing/price-book.ts';
 import type { Store } from '../store/client.ts';
 import type { UsageHourRow } from '../store/queries/costs.ts';
 import { attributionReport, tenantCostReport } from './cost-reports.ts';
-import type { AttributionData, CostContext } from './cost-service.ts';
+import { attributionDataOf, type AttributionData, type CostContext } from './cost-service.ts';
 
 const H = 3_600_000;
 const T0 = Date.UTC(2026, 9, 1);
@@ -23,11 +23,9 @@ function usage(tenant: string, hour: number, model: string, requests: bigint, cp
 }
 
 function data(rows: UsageHourRow[], hours: number): AttributionData {
-  return {
-    range: { from: T0, to: T0 + hours * H },
-    usageRows: rows,
-    usage: rows.map((r) => ({ tenantId: r.tenant_id, instanceId: r.instance_id, hour: r.hour_ms, model: r.model, modelVariant: r.model_variant, cpuUs: r.cpu_us, gpuUs: r.gpu_us })),
-    capacity: Array.from({ length: hours }, (_, h) => ({
+  return attributionDataOf(
+    { from: T0, to: T0 + hours * H },
+    Array.from({ length: hours }, (_, h) => ({
       instanceId: 'i',
       hour: T0 + h * H,
       cpuMillicoreMs: 2000n * BigInt(H),
@@ -36,7 +34,19 @@ function data(rows: UsageHourRow[], hours: number): AttributionData {
       gpuModel: '',
       gpuMs: 0n,
     })),
-  };
+    rows.map((r) => ({
+      tenantId: r.tenant_id,
+      instanceId: r.instance_id,
+      hour: r.hour_ms,
+      model: r.model,
+      modelVariant: r.model_variant,
+      requests: r.requests,
+      inputTokens: r.input_tokens,
+      outputTokens: r.output_tokens,
+      cpuUs: r.cpu_us,
+      gpuUs: r.gpu_us,
+    })),
+  );
 }
 
 const rows = [

@@ -1,6 +1,6 @@
 import { formatMoney, type Micros } from '../money/money.ts';
 import { microsToSeconds } from '../usage/units.ts';
-import { marginByModel, runAttribution, type AttributionData, type CostContext } from './cost-service.ts';
+import { marginByModel, revenueCounter, runAttribution, spansOf, type AttributionData, type CostContext } from './cost-service.ts';
 import type { AttributionResult, ResourceCosts } from './types.ts';
 
 /** JSON shapes of the cost endpoints (SPEC §7): money as decimal strings, never numbers. */
@@ -14,9 +14,12 @@ function marginOf(revenue: Micros, cost: Micros) {
 }
 
 export function attributionReport(ctx: CostContext, data: AttributionData) {
-  const result = runAttribution(ctx, data);
-  const models = marginByModel(ctx, result, data.usageRows);
-  const revenueOf = (tenantId: string) => models.filter((m) => m.tenantId === tenantId).reduce((a, m) => a + m.revenue, 0n);
+  const revenue = revenueCounter(ctx);
+  const result = runAttribution(ctx, data, data.range, (rows) => revenue.add(rows));
+  const models = marginByModel(ctx, result, revenue);
+  const revenueByTenant = new Map<string, Micros>();
+  for (const m of models) revenueByTenant.set(m.tenantId, (revenueByTenant.get(m.tenantId) ?? 0n) + m.revenue);
+  const revenueOf = (tenantId: string) => revenueByTenant.get(tenantId) ?? 0n;
   const byPlan = new Map<string, { revenue: Micros; cost: Micros }>();
   for (const t of result.tenants) {
     const plan = ctx.planOf(t.tenantId);
@@ -67,22 +70,6 @@ export function attributionReport(ctx: CostContext, data: AttributionData) {
   };
 }
 
-/** Splits the data into consecutive buckets of `stepMs` (a whole number of hours). */
-function buckets(data: AttributionData, stepMs: number): AttributionData[] {
-  const out: AttributionData[] = [];
-  for (let from = data.range.from; from < data.range.to; from += stepMs) {
-    const to = Math.min(from + stepMs, data.range.to);
-    const inside = (h: number) => h >= from && h < to;
-    out.push({
-      range: { from, to },
-      capacity: data.capacity.filter((c) => inside(c.hour)),
-      usage: data.usage.filter((u) => inside(u.hour)),
-      usageRows: data.usageRows.filter((r) => inside(r.hour_ms)),
-    });
-  }
-  return out;
-}
-
 function tenantCosts(result: AttributionResult, tenantId: string) {
   return result.tenants.find((t) => t.tenantId === tenantId);
 }
@@ -94,9 +81,10 @@ function tenantCosts(result: AttributionResult, tenantId: string) {
  */
 export function tenantCostReport(ctx: CostContext, data: AttributionData, tenantId: string, stepSeconds: number) {
   const stepMs = Math.max(1, Math.round(stepSeconds / 3600)) * 3_600_000;
-  const whole = runAttribution(ctx, data);
+  const revenue = revenueCounter(ctx);
+  const whole = runAttribution(ctx, data, data.range, (rows) => revenue.add(rows.filter((r) => r.tenantId === tenantId)));
   const t = tenantCosts(whole, tenantId);
-  const models = marginByModel(ctx, whole, data.usageRows).filter((m) => m.tenantId === tenantId);
+  const models = marginByModel(ctx, whole, revenue).filter((m) => m.tenantId === tenantId);
   const zero = { cpu: 0n, memory: 0n, gpu: 0n };
   return {
     tenant: tenantId,
@@ -109,10 +97,10 @@ export function tenantCostReport(ctx: CostContext, data: AttributionData, tenant
     usage_cost: money(t?.usageCost ?? 0n),
     by_resource: { ...resources(t?.usageByResource ?? zero), idle_share: money(t?.idleShare ?? 0n), overhead_share: money(t?.overheadShare ?? 0n) },
     by_model: models.map((m) => ({ model: m.model, cost: money(m.cost) })),
-    series: buckets(data, stepMs).map((b) => {
-      const bt = tenantCosts(runAttribution(ctx, b), tenantId);
+    series: spansOf(data.range, stepMs).map((b) => {
+      const bt = tenantCosts(runAttribution(ctx, data, b), tenantId);
       return {
-        t: iso(b.range.from),
+        t: iso(b.from),
         total: money(bt?.totalCost ?? 0n),
         usage_cost: money(bt?.usageCost ?? 0n),
         idle_share: money(bt?.idleShare ?? 0n),

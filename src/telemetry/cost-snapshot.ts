@@ -1,5 +1,6 @@
 import { readAttributionData, runAttribution, type CostContext } from '../attribution/cost-service.ts';
 import type { TenantAttribution } from '../attribution/types.ts';
+import { requestsByTenant } from '../attribution/usage-table.ts';
 import type { Micros } from '../money/money.ts';
 import { monthWindow } from '../quotas/windows.ts';
 import type { UsageHourRow } from '../store/queries/costs.ts';
@@ -33,7 +34,7 @@ export function createCostSnapshot(ctx: CostContext, opts: CostSnapshotOptions =
       const now = ctx.now();
       const data = await readAttributionData(ctx.store, { from: monthWindow(now).start, to: now });
       last = costSnapshotOf(runAttribution(ctx, data), ctx.pricing.currency);
-      opts.onRanking?.(tenantsByRequests(data.usageRows));
+      opts.onRanking?.(busiestFirst(requestsByTenant(data.table)));
     },
   };
 }
@@ -47,6 +48,10 @@ export function costSnapshotOf(result: { tenants: ReadonlyArray<Pick<TenantAttri
 export function tenantsByRequests(rows: ReadonlyArray<Pick<UsageHourRow, 'tenant_id' | 'requests'>>): string[] {
   const requests = new Map<string, bigint>();
   for (const r of rows) requests.set(r.tenant_id, (requests.get(r.tenant_id) ?? 0n) + r.requests);
+  return busiestFirst(requests);
+}
+
+function busiestFirst(requests: ReadonlyMap<string, bigint>): string[] {
   return byWeightDescending(new Map([...requests].filter(([, n]) => n > 0n)));
 }
 

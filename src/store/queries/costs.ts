@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AppError } from '../../errors.ts';
 import type { TimeRange } from './time.ts';
 
 /**
@@ -55,5 +56,73 @@ export function usageHoursQuery(range: TimeRange, tenantId?: string) {
             WHERE ${tenantId === undefined ? '' : 'tenant_id = {tenant:String} AND '}${HOUR_RANGE}
             ORDER BY tenant_id, hour_ms, model, model_variant, instance_id`,
     params: tenantId === undefined ? { from: range.from, to: range.to } : { tenant: tenantId, from: range.from, to: range.to },
+  };
+}
+
+/** One row of `attributionUsageQuery`, as the attribution engine and list revenue take it. */
+export interface AttributionUsageRow {
+  tenantId: string;
+  instanceId: string;
+  hour: number;
+  model: string;
+  modelVariant: string;
+  requests: bigint;
+  inputTokens: bigint;
+  outputTokens: bigint;
+  cpuUs: bigint;
+  gpuUs: bigint;
+}
+
+const text = (v: unknown): string => {
+  if (typeof v !== 'string') throw new TypeError(`expected a string, got ${typeof v}`);
+  return v;
+};
+/** 64-bit counters arrive quoted (output_format_json_quote_64bit_integers); z.coerce.bigint's rule. */
+const counter = (v: unknown): bigint => {
+  if (typeof v !== 'string' && typeof v !== 'number') throw new TypeError(`expected a 64-bit integer, got ${typeof v}`);
+  return BigInt(v);
+};
+
+/**
+ * Validates and converts one row of `attributionUsageQuery` in a single step. Hand-written rather
+ * than a zod schema: a month of every tenant's usage is hundreds of thousands of rows, and the
+ * schema's per-row parse plus a second object per row was a large share of attribution's time.
+ * Same rules as `usageHourRow`: a missing or mistyped column throws.
+ */
+export function attributionUsageRow(raw: unknown, index: number): AttributionUsageRow {
+  try {
+    const r = raw as Record<string, unknown>;
+    const hour = Number(text(r['hour_ms']));
+    if (!Number.isSafeInteger(hour)) throw new TypeError(`hour_ms ${String(r['hour_ms'])} is not an integer`);
+    return {
+      tenantId: text(r['tenant_id']),
+      instanceId: text(r['instance_id']),
+      hour,
+      model: text(r['model']),
+      modelVariant: text(r['model_variant']),
+      requests: counter(r['requests']),
+      inputTokens: counter(r['input_tokens']),
+      outputTokens: counter(r['output_tokens']),
+      cpuUs: counter(r['cpu_us']),
+      gpuUs: counter(r['gpu_us']),
+    };
+  } catch (err) {
+    throw new AppError('internal', `unexpected row ${index} from ClickHouse: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Every tenant's usage for attribution, hour first: the reader stores one span of hours at a time
+ * in columns indexed by hour, so rows must come in hour order (order within an hour is free: the
+ * engine does not depend on row order). Only the columns attribution and list revenue use.
+ */
+export function attributionUsageQuery(range: TimeRange) {
+  return {
+    query: `SELECT tenant_id, instance_id, toUnixTimestamp(hour) * 1000 AS hour_ms, model, model_variant,
+                   requests, input_tokens, output_tokens, cpu_us, gpu_us
+            FROM usage_hourly FINAL
+            WHERE ${HOUR_RANGE}
+            ORDER BY hour_ms`,
+    params: { from: range.from, to: range.to },
   };
 }
