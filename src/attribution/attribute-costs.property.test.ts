@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { IDLE_POLICIES, type CapacityPrices } from '../pricing/price-book.ts';
+import { IDLE_POLICIES } from '../pricing/price-book.ts';
 import { attributeCosts } from './attribute-costs.ts';
-import type { AttributionInput, AttributionResult, CapacityHour, UsageHour } from './types.ts';
+import type { AttributionInput, AttributionResult } from './types.ts';
+import { attributionArbitraries } from '../../test/support/attribution-arbitraries.ts';
 
 /**
  * Invariants of the engine over random inputs: several instances over 48 hours, duplicate and
@@ -15,39 +16,7 @@ const HOURS = 48;
 const H0 = Date.UTC(2025, 0, 1);
 const RUNS = { numRuns: 200 };
 
-const hour = fc.integer({ min: 0, max: HOURS - 1 }).map((i) => H0 + i * HOUR);
-const upTo = (max: bigint) => fc.oneof(fc.constant(0n), fc.bigInt({ min: 0n, max }));
-/** Up to $5 per unit-hour at 1e-12, with arbitrary low digits so rounding is exercised. */
-const rate = upTo(5_000_000_000_000n);
-
-const capacityRow: fc.Arbitrary<CapacityHour> = fc.record({
-  instanceId: fc.constantFrom('i1', 'i2', 'i3'),
-  hour,
-  cpuMillicoreMs: upTo(8_000n * 3_600_000n),
-  memoryByteMs: upTo((64n << 30n) * 3_600_000n),
-  memoryUsedByteMs: upTo((80n << 30n) * 3_600_000n),
-  gpuModel: fc.constantFrom('', 'H100', 'A10G', 'L4'),
-  gpuMs: upTo(4n * 3_600_000n),
-});
-
-const usageRow: fc.Arbitrary<UsageHour> = fc.record({
-  tenantId: fc.constantFrom('a', 'b', 'c', 'd'),
-  instanceId: fc.constantFrom('i1', 'i2', 'i3', 'i4'),
-  hour,
-  model: fc.constantFrom('m1', 'm2'),
-  modelVariant: fc.constantFrom('v1', 'v2'),
-  // Up to ~4× an 8-core hour, so clamping happens often.
-  cpuUs: upTo(120_000_000_000n),
-  gpuUs: upTo(60_000_000_000n),
-});
-
-const priceVersion: fc.Arbitrary<CapacityPrices> = fc.record({
-  effective_from: fc.integer({ min: -4, max: HOURS + 4 }).map((i) => H0 + i * HOUR),
-  vcpu_hour: rate,
-  memory_gib_hour: rate,
-  gpu_hour: fc.dictionary(fc.constantFrom('H100', 'A10G', 'default'), rate, { maxKeys: 3 }),
-  overhead_hour: rate,
-});
+const { capacityRow, usageRow, priceVersion } = attributionArbitraries(H0, HOURS);
 
 const inputs: fc.Arbitrary<{ input: AttributionInput; split: number }> = fc
   .record({

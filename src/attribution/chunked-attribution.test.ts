@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { apportion, formatMoney, type Micros } from '../money/money.ts';
 import { listRevenue } from '../pricing/list-revenue.ts';
-import { IDLE_POLICIES, pricingSchema, type CapacityPrices } from '../pricing/price-book.ts';
+import { IDLE_POLICIES, pricingSchema } from '../pricing/price-book.ts';
 import type { Store } from '../store/client.ts';
 import { microsToSeconds } from '../usage/units.ts';
 import { attributeCosts } from './attribute-costs.ts';
@@ -11,6 +11,7 @@ import { attributionDataOf, runAttribution, type CostContext } from './cost-serv
 import { mergeAttributionResults } from './merge-results.ts';
 import type { AttributionResult, CapacityHour } from './types.ts';
 import type { UsageRecord } from './usage-table.ts';
+import { attributionArbitraries } from '../../test/support/attribution-arbitraries.ts';
 
 /**
  * The chunked path (usage in day columns, the engine per day, results merged, revenue summed row
@@ -24,40 +25,7 @@ import type { UsageRecord } from './usage-table.ts';
 const H = 3_600_000;
 const HOURS = 84;
 const T0 = Date.UTC(2026, 9, 1, 13);
-const hour = fc.integer({ min: 0, max: HOURS - 1 }).map((i) => T0 + i * H);
-const upTo = (max: bigint) => fc.oneof(fc.constant(0n), fc.bigInt({ min: 0n, max }));
-const rate = upTo(5_000_000_000_000n);
-
-const capacityRow: fc.Arbitrary<CapacityHour> = fc.record({
-  instanceId: fc.constantFrom('i1', 'i2', 'i3'),
-  hour,
-  cpuMillicoreMs: upTo(8_000n * 3_600_000n),
-  memoryByteMs: upTo((64n << 30n) * 3_600_000n),
-  memoryUsedByteMs: upTo((80n << 30n) * 3_600_000n),
-  gpuModel: fc.constantFrom('', 'H100', 'L4'),
-  gpuMs: upTo(4n * 3_600_000n),
-});
-
-const usageRow: fc.Arbitrary<UsageRecord> = fc.record({
-  tenantId: fc.constantFrom('a', 'b', 'c', 'gold-1'),
-  instanceId: fc.constantFrom('i1', 'i2', 'i4'),
-  hour,
-  model: fc.constantFrom('m1', 'm2', 'M0'),
-  modelVariant: fc.constantFrom('v1', 'v2'),
-  requests: upTo(100_000n),
-  inputTokens: upTo(5_000_000n),
-  outputTokens: upTo(5_000_000n),
-  cpuUs: upTo(120_000_000_000n),
-  gpuUs: upTo(60_000_000_000n),
-});
-
-const priceVersion: fc.Arbitrary<CapacityPrices> = fc.record({
-  effective_from: fc.integer({ min: -4, max: HOURS + 4 }).map((i) => T0 + i * H),
-  vcpu_hour: rate,
-  memory_gib_hour: rate,
-  gpu_hour: fc.dictionary(fc.constantFrom('H100', 'default'), rate, { maxKeys: 2 }),
-  overhead_hour: rate,
-});
+const { capacityRow, usageRow, priceVersion } = attributionArbitraries(T0, HOURS);
 
 const book = pricingSchema.parse({
   capacity: [{ effective_from: '2026-01-01T00:00:00Z', vcpu_hour: '0.04', memory_gib_hour: '0.005', overhead_hour: '0.02' }],
