@@ -78,7 +78,8 @@ function inProcessFleet(replicas: number, clock: { now: number }): Fleet {
   return { gates, leases };
 }
 
-async function countAdmitted(gates: QuotaGate[], tenant: string, order: readonly number[], concurrent: boolean): Promise<number> {
+/** Admission attempts in `order` (replica index per attempt); how many were admitted. */
+export async function countAdmitted(gates: QuotaGate[], tenant: string, order: readonly number[], concurrent: boolean): Promise<number> {
   const admit = (g: number) => gates[g]!.admit(tenant, 0).then((d) => (d.ok ? 1 : 0));
   if (concurrent) return (await Promise.all(order.map(admit))).reduce<number>((a, b) => a + b, 0);
   let n = 0;

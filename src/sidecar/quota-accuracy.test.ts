@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { createQuotaAuthority } from '../quotas/authority.ts';
 import type { QuotaAuthority } from '../quotas/types.ts';
 import { QuotaGate } from './quota-client.ts';
+import { countAdmitted } from '../bench/quota-accuracy.ts';
+import { shuffled } from '../bench/stats.ts';
 
 /**
  * Global accuracy across replicas (SPEC §6: a tenant with limit L on N replicas gets L, not N x L).
@@ -43,31 +45,6 @@ function fleet() {
   return { authority, gates, clock, counted };
 }
 
-/** Seeded shuffle (mulberry32), so the "random" interleaving is the same on every run. */
-function shuffled<T>(items: T[], seed: number): T[] {
-  let a = seed >>> 0;
-  const rnd = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(rnd() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
-
-async function countAdmitted(gates: QuotaGate[], order: number[], concurrent: boolean): Promise<number> {
-  const admit = (g: number) => gates[g]!.admit('acme', 0).then((d) => (d.ok ? 1 : 0));
-  if (concurrent) return (await Promise.all(order.map(admit))).reduce<number>((a, b) => a + b, 0);
-  let n = 0;
-  for (const g of order) n += await admit(g);
-  return n;
-}
-
 const roundRobin = (count: number) => Array.from({ length: count }, (_, i) => i % N);
 
 describe(`quota accuracy: ${N} replicas, requests_per_minute ${L}, lease_max_chunk ${MAX_CHUNK}`, () => {
@@ -77,7 +54,7 @@ describe(`quota accuracy: ${N} replicas, requests_per_minute ${L}, lease_max_chu
     ['seeded random order, all in flight at once', shuffled(roundRobin(1000), 42), true],
   ])('%s: admits within [L - N x max_chunk, L]', async (_name, order, concurrent) => {
     const { gates, authority, counted } = fleet();
-    const admitted = await countAdmitted(gates, order, concurrent);
+    const admitted = await countAdmitted(gates, 'acme', order, concurrent);
     console.info(`[quota accuracy] ${_name}: admitted ${admitted} of 1000 (L = ${L}, floor ${L - N * MAX_CHUNK}), ${counted.leases} leases`);
     expect(admitted).toBeLessThanOrEqual(L);
     expect(admitted).toBeGreaterThanOrEqual(L - N * MAX_CHUNK);
@@ -88,18 +65,18 @@ describe(`quota accuracy: ${N} replicas, requests_per_minute ${L}, lease_max_chu
 
   it('the next minute the budget is back in full', async () => {
     const { gates, clock } = fleet();
-    expect(await countAdmitted(gates, roundRobin(1000), true)).toBe(L);
+    expect(await countAdmitted(gates, 'acme', roundRobin(1000), true)).toBe(L);
     clock.now = START + 60_000;
-    expect(await countAdmitted(gates, roundRobin(1000), true)).toBe(L);
+    expect(await countAdmitted(gates, 'acme', roundRobin(1000), true)).toBe(L);
     clock.now = START + 120_000 + 59_999;
-    expect(await countAdmitted(gates, shuffled(roundRobin(1000), 7), false)).toBe(L);
+    expect(await countAdmitted(gates, 'acme', shuffled(roundRobin(1000), 7), false)).toBe(L);
   });
 
   it('budget stranded on replicas whose traffic stopped comes back after lease_ttl_s idle', async () => {
     const { gates, clock } = fleet();
     // Each replica serves one request, leasing a full chunk; then only replica 0 gets traffic.
-    let admitted = await countAdmitted(gates, [0, 1, 2, 3], false);
-    admitted += await countAdmitted(gates, Array.from({ length: 200 }, () => 0), false);
+    let admitted = await countAdmitted(gates, 'acme', [0, 1, 2, 3], false);
+    admitted += await countAdmitted(gates, 'acme', Array.from({ length: 200 }, () => 0), false);
     const stranded = L - admitted;
     console.info(`[quota accuracy] traffic moved to one replica: admitted ${admitted}, stranded ${stranded} (bound ${N * MAX_CHUNK})`);
     expect(stranded).toBeGreaterThan(0);
@@ -107,7 +84,7 @@ describe(`quota accuracy: ${N} replicas, requests_per_minute ${L}, lease_max_chu
 
     clock.now += TTL_S * 1000;
     await Promise.all(gates.map((g) => g.sweep()));
-    admitted += await countAdmitted(gates, Array.from({ length: 200 }, () => 0), false);
+    admitted += await countAdmitted(gates, 'acme', Array.from({ length: 200 }, () => 0), false);
     expect(admitted).toBe(L);
   });
 
@@ -115,7 +92,7 @@ describe(`quota accuracy: ${N} replicas, requests_per_minute ${L}, lease_max_chu
     await fc.assert(
       fc.asyncProperty(fc.array(fc.integer({ min: 0, max: N - 1 }), { maxLength: 400 }), fc.boolean(), async (order, concurrent) => {
         const { gates } = fleet();
-        const admitted = await countAdmitted(gates, order, concurrent);
+        const admitted = await countAdmitted(gates, 'acme', order, concurrent);
         expect(admitted).toBeLessThanOrEqual(L);
         if (admitted < order.length) expect(admitted).toBeGreaterThanOrEqual(L - N * MAX_CHUNK);
       }),
