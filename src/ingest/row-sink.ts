@@ -8,7 +8,8 @@ export interface RowSink {
 }
 
 /**
- * The never-drop path: insert; when the store refuses (down, timeout), fsync the rows to the
+ * The never-drop path, for every billing input (the sidecar's spans and resource samples, OTLP
+ * ingest): insert; when the store refuses (down, timeout), fsync the rows to the
  * disk spool, which the spool-drain job replays. Only when both fail does the write fail, so the
  * sender is told to retry (503) instead of being acknowledged for rows that exist nowhere.
  */

@@ -1,5 +1,6 @@
 import type { Context } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { storeOrSpool, type RowSink } from '../ingest/row-sink.ts';
 import type { Spool } from '../ingest/spool.ts';
 import type { Store } from '../store/client.ts';
 import { spanToRow, type OtelTraceRow } from './span-rows.ts';
@@ -26,6 +27,7 @@ export class ClickHouseSpanProcessor implements SpanProcessor {
   private chain: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private readonly maxBufferedRows: number;
+  private readonly sink: RowSink;
 
   constructor(
     private readonly store: Store,
@@ -33,6 +35,7 @@ export class ClickHouseSpanProcessor implements SpanProcessor {
     private readonly opts: SpanWriterOptions,
   ) {
     this.maxBufferedRows = opts.maxBufferedRows ?? 50_000;
+    this.sink = storeOrSpool(store, spool, opts.onError);
     this.timer = setInterval(() => void this.flush(), opts.batchDelayMs);
     this.timer.unref();
   }
@@ -71,12 +74,7 @@ export class ClickHouseSpanProcessor implements SpanProcessor {
     return rows;
   }
 
-  private async write(rows: OtelTraceRow[]): Promise<void> {
-    try {
-      await this.store.insert(TRACES_TABLE, rows);
-    } catch (err) {
-      this.opts.onError?.(err);
-      this.spool.append(TRACES_TABLE, rows);
-    }
+  private write(rows: OtelTraceRow[]): Promise<void> {
+    return this.sink.write(TRACES_TABLE, rows);
   }
 }

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { Config } from '../config/schema.ts';
+import { storeOrSpool } from '../ingest/row-sink.ts';
 import type { Spool } from '../ingest/spool.ts';
 import type { ProcessKind } from '../main.ts';
 import type { QuotaAuthority } from '../quotas/types.ts';
@@ -95,6 +96,8 @@ export async function startSidecar(
     quotas: quotaGate,
     metrics: metrics.requests,
   });
+  // Samples are billing inputs too: a failed write goes to the spool, never away.
+  const sampleSink = storeOrSpool(store, spool, onError);
   const sampler = createResourceSampler({
     intervalMs: config.sidecar.sample_interval_s * 1000,
     instanceId,
@@ -106,7 +109,10 @@ export async function startSidecar(
     readCapacity: () => ({ cpuMillicores: readCpuCapacityMillicores(), memoryBytes: readMemoryLimitBytes() }),
     probeGpus: () => probeGpus(),
     now: Date.now,
-    onSample: (sample, gpuRows) => writeOrSpool(store, spool, [['resource_samples', [sample]], ['gpu_samples', gpuRows]], onError),
+    onSample: async (sample, gpuRows) => {
+      await sampleSink.write('resource_samples', [sample]);
+      await sampleSink.write('gpu_samples', gpuRows);
+    },
     onError: (err) => log(`resource sampler: ${(err as Error).message}`),
   });
   sampler.start();
@@ -118,18 +124,5 @@ export async function stopSidecar(parts: SidecarParts): Promise<void> {
   await parts.sampler.stop();
   await parts.tracing.shutdown();
   await parts.registry.close();
-}
-
-/** Samples are billing inputs too: a failed write goes to the spool, never away. */
-async function writeOrSpool(store: Store, spool: Spool, batches: Array<[string, readonly object[]]>, onError: (err: unknown) => void): Promise<void> {
-  for (const [table, rows] of batches) {
-    if (rows.length === 0) continue;
-    try {
-      await store.insert(table, rows);
-    } catch (err) {
-      onError(err);
-      spool.append(table, rows);
-    }
-  }
 }
 
