@@ -10,7 +10,7 @@ import { attributionReport, tenantCostReport } from './cost-reports.ts';
 import { attributionDataOf, runAttribution, type CostContext } from './cost-service.ts';
 import { mergeAttributionResults } from './merge-results.ts';
 import type { AttributionResult, CapacityHour } from './types.ts';
-import type { UsageRecord } from './usage-table.ts';
+import { usageRecordsOf, type UsageRecord } from './usage-table.ts';
 import { attributionArbitraries } from '../../test/support/attribution-arbitraries.ts';
 
 /**
@@ -201,12 +201,12 @@ describe('chunked attribution equals the single pass', () => {
     );
   });
 
-  it('data.usage gives back every row (for callers that need them at once)', () => {
+  it('usageRecordsOf gives back every row of the table', () => {
     fc.assert(
       fc.property(fc.array(usageRow, { maxLength: 80 }), (usage) => {
         const data = attributionDataOf({ from: T0, to: T0 + HOURS * H }, [], usage);
         const key = (u: UsageRecord) => bigintJson([u.hour, u.tenantId, u.instanceId, u.model, u.modelVariant, u.requests, u.inputTokens, u.outputTokens, u.cpuUs, u.gpuUs]);
-        expect(data.usage.map(key).sort()).toEqual(usage.map(key).sort());
+        expect(usageRecordsOf(data.table, T0, T0 + HOURS * H).map(key).sort()).toEqual(usage.map(key).sort());
       }),
     );
   });

@@ -38,13 +38,11 @@ export function toWholeHours(range: TimeRange): TimeRange {
 export interface AttributionData {
   range: TimeRange;
   capacity: CapacityHour[];
-  /** Every usage row of the range, in columns, a day per chunk. */
-  table: UsageTable;
   /**
-   * Every usage row at once, materialised anew on each read: for callers that need them together
-   * (the anomaly scan). Attribution never reads it; it takes a span of hours at a time from `table`.
+   * Every usage row of the range, in columns, a day per chunk. Rows come out as objects through
+   * `usageRecordsOf(table, from, to)`, a span of hours at a time (each call builds them anew).
    */
-  readonly usage: UsageRecord[];
+  table: UsageTable;
 }
 
 /** The spans of at most `stepMs` that cover [from, to), in order. */
@@ -58,18 +56,7 @@ export function spansOf(range: TimeRange, stepMs: number): TimeRange[] {
 export function attributionDataOf(range: TimeRange, capacity: CapacityHour[], usage: readonly UsageRecord[]): AttributionData {
   const builder = usageTableBuilder();
   for (const span of spansOf(range, SPAN_MS)) builder.add(span.from, span.to, usage.filter((u) => u.hour >= span.from && u.hour < span.to));
-  return withUsage(range, capacity, builder.table());
-}
-
-function withUsage(range: TimeRange, capacity: CapacityHour[], table: UsageTable): AttributionData {
-  return {
-    range,
-    capacity,
-    table,
-    get usage() {
-      return usageRecordsOf(table, range.from, range.to);
-    },
-  };
+  return { range, capacity, table: builder.table() };
 }
 
 export async function readAttributionData(store: Store, requested: TimeRange): Promise<AttributionData> {
@@ -81,7 +68,7 @@ export async function readAttributionData(store: Store, requested: TimeRange): P
     const rows = await store.query<unknown>(attributionUsageQuery(span));
     builder.add(span.from, span.to, rows.map(attributionUsageRow));
   }
-  return withUsage(range, capacityRows, builder.table());
+  return { range, capacity: capacityRows, table: builder.table() };
 }
 
 const attributionCapacityRow = capacityHourRow.transform(

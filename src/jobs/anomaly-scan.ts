@@ -2,6 +2,7 @@ import type { AnomalyFinding } from '../alerts/types.ts';
 import { describeAnomaly, type AnomalyMetric, type BreakdownRow, type ContributorDimension } from '../anomalies/describe-anomaly.ts';
 import { attributeCosts } from '../attribution/attribute-costs.ts';
 import { readAttributionData, type AttributionData, type CostContext } from '../attribution/cost-service.ts';
+import { usageRecordsOf } from '../attribution/usage-table.ts';
 import { scanRow, scanRowsQuery, type ScanRow } from '../store/queries/anomalies.ts';
 import { expectedLatest, fillHours, HOUR_MS, scoreLatest } from './anomaly-series.ts';
 
@@ -148,7 +149,7 @@ function hourlyCosts(ctx: CostContext, data: AttributionData): HourlyCosts {
     cells.set(key, m);
   };
   const capacityByHour = groupBy(data.capacity, (c) => c.hour);
-  const usageByHour = groupBy(data.usage, (u) => u.hour);
+  const usageByHour = groupBy(usageRecordsOf(data.table, data.range.from, data.range.to), (u) => u.hour);
   for (const hour of new Set([...capacityByHour.keys(), ...usageByHour.keys()])) {
     const result = attributeCosts({
       from: hour,
