@@ -1,6 +1,7 @@
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateAnomalyAlerts } from '../src/alerts/anomaly-rules.ts';
 import { createAlertStore } from '../src/alerts/store/alert-store.ts';
@@ -24,7 +25,7 @@ import { createKey, infer, startHarness, waitFor, type Harness } from './support
  * the board's variables (All, one value, two values).
  *
  * Seeded outside the traffic, through the real code paths: a GPU (a fake `nvidia-smi` on PATH
- * printing one H100 line: the sampler's probe, parser and writer do the rest); one anomaly alert
+ * printing what a real H100 printed: the sampler's probe, parser and writer do the rest); one anomaly alert
  * (the anomaly rules + alert store; the detector itself needs weeks of hourly history); the
  * statements (issueClosedStatements with its clock set past this month's close).
  */
@@ -32,7 +33,8 @@ import { createKey, infer, startHarness, waitFor, type Harness } from './support
 const A = 'dash-a';
 const B = 'dash-b';
 const HOUR = 3_600_000;
-const NVIDIA_SMI_LINE = '0, GPU-6f1e2a3b-7c4d-4e5f-8a9b-0c1d2e3f4a5b, NVIDIA H100 80GB HBM3, 37, 20480, 81559, 312.50, 700.00';
+/** What a real H100 printed under a matmul load (captured on a lent GPU machine, 2026-11-27). */
+const NVIDIA_SMI_CAPTURE = fileURLToPath(new URL('../src/sidecar/resources/fixtures/nvidia-smi-h100-load.csv', import.meta.url));
 
 let h: Harness;
 let store: Store;
@@ -40,7 +42,7 @@ let store: Store;
 function fakeNvidiaSmiOnPath(): void {
   const dir = mkdtempSync(join(tmpdir(), 'inferledger-fake-gpu-'));
   const script = join(dir, 'nvidia-smi');
-  writeFileSync(script, `#!/bin/sh\necho '${NVIDIA_SMI_LINE}'\n`);
+  writeFileSync(script, `#!/bin/sh\ncat '${NVIDIA_SMI_CAPTURE}'\n`);
   chmodSync(script, 0o755);
   process.env.PATH = `${dir}${delimiter}${process.env.PATH ?? ''}`;
 }

@@ -9,20 +9,34 @@ const fixturePath = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`
 const fixture = (name: string) => readFileSync(fixturePath(name), 'utf8');
 const MiB = 1024 * 1024;
 
-describe('parseNvidiaSmiCsv on fixtures (hand-written, see fixtures/README.md)', () => {
-  it('reads one idle H100', () => {
+describe('parseNvidiaSmiCsv on fixtures (see fixtures/README.md for which are real captures)', () => {
+  // Captured on a real H100 (driver 580.159.04) on 2026-11-27: idle, then under a bf16 matmul load.
+  const realH100 = { index: 0, uuid: 'GPU-2b859756-e30b-a050-bd2d-f5ca36b42966', name: 'NVIDIA H100 80GB HBM3' };
+
+  it('reads a real idle H100', () => {
     expect(parseNvidiaSmiCsv(fixture('nvidia-smi-h100.csv'))).toEqual<GpuReading[]>([
+      { ...realH100, utilizationPct: 0, memoryUsedBytes: 0, memoryTotalBytes: 81559 * MiB, powerWatts: 75.77, powerLimitWatts: 700 },
+    ]);
+  });
+
+  it('reads a real H100 under load', () => {
+    expect(parseNvidiaSmiCsv(fixture('nvidia-smi-h100-load.csv'))).toEqual<GpuReading[]>([
       {
-        index: 0,
-        uuid: 'GPU-6f1e2a3b-7c4d-4e5f-8a9b-0c1d2e3f4a5b',
-        name: 'NVIDIA H100 80GB HBM3',
-        utilizationPct: 0,
-        memoryUsedBytes: 1 * MiB,
+        ...realH100,
+        utilizationPct: 100,
+        memoryUsedBytes: 21619 * MiB,
         memoryTotalBytes: 81559 * MiB,
-        powerWatts: 69.84,
+        powerWatts: 697.71,
         powerLimitWatts: 700,
       },
     ]);
+  });
+
+  it('refuses the real output of the same query with a header and units, instead of misreading it', () => {
+    // What a changed invocation (no `noheader,nounits`) prints; it must fail loudly, not turn into zeros.
+    expect(() => parseNvidiaSmiCsv(fixture('nvidia-smi-h100-with-units.csv'))).toThrow(/line 1 is malformed \(index 'index'/);
+    const unitsOnly = fixture('nvidia-smi-h100-with-units.csv').split('\n')[1]!;
+    expect(() => parseNvidiaSmiCsv(unitsOnly)).toThrow(/utilization.gpu '0 %' is not a number/);
   });
 
   it('reads eight loaded A100s in index order', () => {
