@@ -1,3 +1,4 @@
+import { cauchyCombination } from './combine.ts';
 import { AnomalyLikelihood } from './likelihood.ts';
 import { median, RollingWindow } from './rolling-window.ts';
 import { scoreOf, tailProbability } from './tail.ts';
@@ -32,7 +33,9 @@ import { TimeHistory } from './time-history.ts';
  *    gives a bounded surprise u = 1 − p in [0, 1]; the mean of the last `likelihoodRows` u is
  *    ranked against its own last `historyRows` values. A burst of moderately off-pattern rows, a
  *    regime change or a noise burst becomes a fourth channel, though no single row is extreme.
- *    The channel p-values are combined by Bonferroni (k·min over the k channels that have one).
+ *    The channel p-values are combined by the Cauchy combination test (combine.ts): valid
+ *    whatever the dependence between the channels, Bonferroni-like when one channel is extreme,
+ *    and stronger than Bonferroni when several channels agree.
  * 7. Score = s/(s + ln(historyRows + 1)) with s = −ln p: 0.5 means "the largest deviation of
  *    the last `historyRows` rows", → 1 far beyond it. No score before `warmupRows` rows.
  * 8. Episodes: a score no higher than one of the last `quietRows` scores is halved. An
@@ -122,7 +125,7 @@ export function createDetector(opts: Partial<DetectorOptions> = {}): Detector {
         const ps = [pPoint, tailProbability(shiftChannel, shift, floor), tailProbability(relativeChannel, relative, 1e-12)];
         const pBurst = likelihood?.push(1 - pPoint);
         if (pBurst !== undefined) ps.push(pBurst);
-        const p = Math.min(1, ps.length * Math.min(...ps));
+        const p = cauchyCombination(ps);
         if (rows >= o.warmupRows) score = scoreOf(p, reference);
         pointChannel.push(point);
         shiftChannel.push(shift);
