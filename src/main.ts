@@ -87,7 +87,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     const quotas = localQuotaAuthority(config, opts.kind, store, keys, log);
     if (quotas) {
       jobs.push({ name: 'quota-usage', cron: '*/15 * * * * *', run: () => quotas.refresh() });
-      await quotas.refresh().catch((err: unknown) => log(`quota usage: ${(err as Error).message} (monthly quotas unknown until the next refresh)`));
+      await quotas.refresh().catch((err: unknown) => log(`quota usage: ${(err as Error).message} (monthly quotas, and usage from before this start, unknown until the next refresh)`));
     }
     const quotaSource = quotaSourceOf(config, quotas, adminKey.key);
 

@@ -3,8 +3,10 @@ import { openTestStore } from '../../test/support/store.ts';
 import { pricingSchema } from '../pricing/price-book.ts';
 import type { Store } from '../store/client.ts';
 import { createQuotaAuthority, type ReadMonthlyUsage } from './authority.ts';
+import { createCarriedUsageReader } from './carried-usage.ts';
 import type { QuotaLimits } from './config.ts';
 import type { MonthToDate } from './monthly.ts';
+import type { QuotaAuthority } from './types.ts';
 import { createMonthlyUsageReader } from './monthly-usage.ts';
 
 /**
@@ -95,8 +97,16 @@ describe('status', () => {
   });
 });
 
+// One embedded ClickHouse per test file (chdb holds one data directory per process).
+let store: Store;
+beforeAll(async () => {
+  ({ store } = await openTestStore());
+});
+afterAll(async () => {
+  await store?.close();
+});
+
 describe('monthly blocks from ClickHouse', () => {
-  let store: Store;
   const pricing = pricingSchema.parse({
     currency: 'USD',
     capacity: [{ effective_from: '2020-01-01T00:00:00Z', vcpu_hour: '0.04', memory_gib_hour: '0.005' }],
@@ -111,7 +121,6 @@ describe('monthly blocks from ClickHouse', () => {
   };
 
   beforeAll(async () => {
-    ({ store } = await openTestStore());
     const row = (tenant: string, hour: string, q: { requests?: number; cpuUs?: number; gpuUs?: number }, computedAt = '2026-10-15 11:00:00.000') => ({
       tenant_id: tenant, hour, model: 'm', model_variant: 'm', instance_id: 'i-1',
       requests: q.requests ?? 0, errors: 0, rejected: 0, cpu_us: q.cpuUs ?? 0, gpu_us: q.gpuUs ?? 0,
@@ -127,10 +136,6 @@ describe('monthly blocks from ClickHouse', () => {
       row('spender', '2026-10-03 00:00:00', { requests: 1000 }),
       row('frugal', '2026-10-03 00:00:00', { requests: 999, cpuUs: 1_000_000 }),
     ]);
-  });
-
-  afterAll(async () => {
-    await store?.close();
   });
 
   function monthlyAuthority() {
@@ -207,5 +212,85 @@ describe('monthly blocks from ClickHouse', () => {
     clock.now = MONTH_END + 1000;
     expect(await authority.monthlyBlocks('cpu-heavy')).toEqual([]);
     expect((await authority.status('cpu-heavy'))[0]).toMatchObject({ stale: true, asOf: undefined, windowStart: MONTH_END });
+  });
+});
+
+describe('a restarted authority carries over the minute and day in progress (requests in ClickHouse)', () => {
+  const STARTED = NOW; // 12:00:10, the new authority's start
+  const LIMITS: Record<string, QuotaLimits> = {
+    restarted: { tokens_per_day: 1000, requests_per_minute: 5 },
+    tokens_only: { tokens_per_day: 100 },
+    quiet: { tokens_per_day: 100, requests_per_minute: 5 },
+  };
+
+  beforeAll(async () => {
+    const req = (tenant: string, ts: string, tokens: number, status = 'ok', spanId = `${tenant}-${ts}-${tokens}-${status}`) => ({
+      tenant_id: tenant, ts, trace_id: 't', span_id: spanId, model: 'm', model_variant: 'm', status, input_tokens: tokens,
+    });
+    await store.insert('requests', [
+      req('restarted', '2026-10-15 03:00:00.000', 300), // today, before the start
+      req('restarted', '2026-10-15 11:59:59.000', 200, 'error'), // failed runs were admitted: they count
+      req('restarted', '2026-10-15 12:00:01.000', 100),
+      req('restarted', '2026-10-15 12:00:01.000', 100), // the same span delivered twice: counted once
+      req('restarted', '2026-10-15 12:00:02.000', 500, 'rejected'), // refused: spent nothing
+      req('restarted', '2026-10-14 23:59:59.000', 900), // yesterday
+      req('restarted', '2026-10-15 12:00:30.000', 50), // after the start: leased from the new authority
+      req('tokens_only', '2026-10-15 12:00:05.000', 40),
+    ]);
+  });
+
+  function restarted(read = createCarriedUsageReader(store)) {
+    const clock = { now: STARTED };
+    const authority = createQuotaAuthority({
+      limitsOf: (t) => LIMITS[t] ?? {}, now: () => clock.now, readMonthlyUsage: async () => new Map(), readCarriedUsage: read, leaseTtlS: 5,
+    });
+    return { authority, clock };
+  }
+  const usedOf = async (a: QuotaAuthority, tenant: string) => Object.fromEntries((await a.status(tenant)).map((s) => [s.kind, s.used]));
+
+  it('reads what was admitted before the start: FINAL, rejected excluded, this day and minute only', async () => {
+    const usage = await createCarriedUsageReader(store)({ start: Date.parse('2026-10-15T00:00:00Z'), end: Date.parse('2026-10-16T00:00:00Z') }, { start: MINUTE_START, end: MINUTE_END }, STARTED);
+    expect(usage).toEqual(new Map([
+      ['restarted', { tokensToday: 600, requestsThisMinute: 1 }],
+      ['tokens_only', { tokensToday: 40, requestsThisMinute: 1 }],
+    ]));
+  });
+
+  it('counts it on top of new leases, so the day is not handed out twice', async () => {
+    const { authority } = restarted();
+    expect(await usedOf(authority, 'restarted')).toEqual({ requests_per_minute: 0, tokens_per_day: 0 });
+    await authority.refresh();
+    expect(await usedOf(authority, 'restarted')).toEqual({ requests_per_minute: 1, tokens_per_day: 600 });
+    expect(await usedOf(authority, 'tokens_only')).toEqual({ tokens_per_day: 40 });
+    expect(await usedOf(authority, 'quiet')).toEqual({ requests_per_minute: 0, tokens_per_day: 0 });
+    const grant = await authority.lease({ tenantId: 'restarted', kind: 'tokens_per_day', amount: 500, holder: 's1' });
+    expect(grant).toMatchObject({ granted: 400, remaining: 0, limit: 1000 });
+    // Re-reading does not count the new authority's own admissions a second time (the 12:00:30 row).
+    await authority.refresh();
+    expect(await usedOf(authority, 'restarted')).toMatchObject({ tokens_per_day: 1000 });
+  });
+
+  it('stops carrying over when the minute and the day end', async () => {
+    const { authority, clock } = restarted();
+    await authority.refresh();
+    clock.now = MINUTE_END;
+    await authority.refresh();
+    expect(await usedOf(authority, 'restarted')).toEqual({ requests_per_minute: 0, tokens_per_day: 600 });
+    clock.now = Date.parse('2026-10-16T00:00:01Z');
+    await authority.refresh();
+    expect(await usedOf(authority, 'restarted')).toEqual({ requests_per_minute: 0, tokens_per_day: 0 });
+  });
+
+  it('a failed read is reported and keeps what was carried', async () => {
+    let failing = false;
+    const reader = createCarriedUsageReader(store);
+    const { authority } = restarted(async (...args) => {
+      if (failing) throw new Error('ClickHouse is down');
+      return reader(...args);
+    });
+    await authority.refresh();
+    failing = true;
+    await expect(authority.refresh()).rejects.toThrow('ClickHouse is down');
+    expect(await usedOf(authority, 'restarted')).toMatchObject({ tokens_per_day: 600 });
   });
 });

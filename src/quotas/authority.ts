@@ -1,4 +1,5 @@
 import { AppError } from '../errors.ts';
+import type { ReadCarriedUsage } from './carried-usage.ts';
 import { QUOTA_KINDS, type QuotaKind, type QuotaLimits } from './config.ts';
 import { LeaseLedger, type CounterKind } from './ledger.ts';
 import { CHUNK_SPREAD } from './local-budget.ts';
@@ -11,8 +12,11 @@ import { monthWindow, windowOf, type QuotaWindow } from './windows.ts';
  * is out, so that N sidecar replicas together admit L and not N x L. It lives in memory in the API
  * process, which means exactly ONE API instance may serve as authority: every sidecar's
  * `quotas.authority_url` must name that instance, not a load balancer over several (each instance
- * would count on its own). A restart forgets the current windows' counters; the cost is at most
- * one extra window's worth of budget for the minute/day in progress.
+ * would count on its own). A restart loses the leases out, not the usage: what was spent in the
+ * current minute and day before the start is read back from the recorded requests on every
+ * refresh (`readCarriedUsage`) and counted on top of the new leases. What is lost is budget that
+ * sidecars still hold from the old authority (at most N x lease_max_chunk per window) and
+ * requests not yet recorded when a refresh reads.
  *
  * Monthly quotas come from ClickHouse, not from leases: `refresh()` (a job every ~15 s, and at
  * start) reads each tenant's month-to-date usage; blocks are evaluated against that cache. A failed
@@ -26,6 +30,8 @@ export interface QuotaAuthorityDeps {
   limitsOf: (tenantId: string) => QuotaLimits;
   now: () => number;
   readMonthlyUsage: ReadMonthlyUsage;
+  /** Usage of the minute and day in progress that was admitted before this authority started. */
+  readCarriedUsage?: ReadCarriedUsage;
   /** quotas.lease_ttl_s: concurrency slots of a holder that stops renewing for 3x this are reclaimed. */
   leaseTtlS: number;
   /** Monthly usage older than this is reported stale (default: four missed 15 s refreshes). */
@@ -33,7 +39,10 @@ export interface QuotaAuthorityDeps {
 }
 
 export interface LocalQuotaAuthority extends QuotaAuthority {
-  /** Re-reads month-to-date usage from ClickHouse; on failure keeps the last values and rethrows. */
+  /**
+   * Re-reads month-to-date usage, and the minute's and day's usage from before this authority
+   * started, from ClickHouse; on failure keeps the last values and rethrows.
+   */
   refresh(): Promise<void>;
 }
 
@@ -57,9 +66,11 @@ class MemoryQuotaAuthority implements LocalQuotaAuthority {
   private readonly staleAfterMs: number;
   private cache: MonthlyCache | undefined;
   private failedAt: number | undefined;
+  private readonly startedAt: number;
 
   constructor(private readonly deps: QuotaAuthorityDeps) {
     this.ledger = new LeaseLedger(deps.leaseTtlS * RECLAIM_TTLS * 1000);
+    this.startedAt = deps.now();
     this.staleAfterMs = deps.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
   }
 
@@ -118,6 +129,13 @@ class MemoryQuotaAuthority implements LocalQuotaAuthority {
 
   async refresh(): Promise<void> {
     const now = this.deps.now();
+    // Both reads run; one failing does not hold back the other's fresh values.
+    const [monthly, carried] = await Promise.allSettled([this.refreshMonthly(now), this.refreshCarried(now)]);
+    if (monthly.status === 'rejected') throw monthly.reason;
+    if (carried.status === 'rejected') throw carried.reason;
+  }
+
+  private async refreshMonthly(now: number): Promise<void> {
     const month = monthWindow(now);
     try {
       const usage = await this.deps.readMonthlyUsage(month, (t) => this.deps.limitsOf(t).spend_per_month !== undefined);
@@ -126,6 +144,20 @@ class MemoryQuotaAuthority implements LocalQuotaAuthority {
     } catch (err) {
       this.failedAt = now;
       throw err;
+    }
+  }
+
+  private async refreshCarried(now: number): Promise<void> {
+    const read = this.deps.readCarriedUsage;
+    const day = windowOf('tokens_per_day', now)!;
+    // Once the day that was in progress at the start has ended, nothing is left to carry over.
+    if (!read || this.startedAt <= day.start) return;
+    const minute = windowOf('requests_per_minute', now)!;
+    const carried = await read(day, minute, this.startedAt);
+    for (const [tenantId, usage] of carried) {
+      const limits = this.deps.limitsOf(tenantId);
+      if (limits.tokens_per_day !== undefined) this.ledger.carryOver(tenantId, 'tokens_per_day', day.start, usage.tokensToday, now);
+      if (limits.requests_per_minute !== undefined) this.ledger.carryOver(tenantId, 'requests_per_minute', minute.start, usage.requestsThisMinute, now);
     }
   }
 

@@ -89,6 +89,36 @@ describe('counter book', () => {
   });
 });
 
+describe('carry-over after a restart', () => {
+  const MINUTE = Date.parse('2026-03-14T09:26:00Z');
+
+  it('counts units spent before the ledger existed on top of its own leases, raise-only', () => {
+    const ledger = new LeaseLedger(RECLAIM_MS);
+    ledger.take('t', 'requests_per_minute', 'h', 2, 10, T0);
+    ledger.carryOver('t', 'requests_per_minute', MINUTE, 5, T0);
+    expect(ledger.used('t', 'requests_per_minute', T0).used).toBe(7);
+    ledger.carryOver('t', 'requests_per_minute', MINUTE, 3, T0); // an older, smaller read changes nothing
+    expect(ledger.take('t', 'requests_per_minute', 'h', 9, 10, T0)).toMatchObject({ granted: 3, used: 10 });
+  });
+
+  it('cannot be given back: a give-back returns only what that holder was leased', () => {
+    const ledger = new LeaseLedger(RECLAIM_MS);
+    ledger.carryOver('t', 'requests_per_minute', MINUTE, 6, T0);
+    ledger.take('t', 'requests_per_minute', 'h', 4, 10, T0);
+    ledger.giveBack('t', 'requests_per_minute', 'h', 10, MINUTE, T0);
+    ledger.giveBack('t', 'requests_per_minute', 'other', 10, MINUTE, T0);
+    expect(ledger.used('t', 'requests_per_minute', T0).used).toBe(6);
+  });
+
+  it('applies to the window it was read for only, and a new window starts without it', () => {
+    const ledger = new LeaseLedger(RECLAIM_MS);
+    ledger.carryOver('t', 'requests_per_minute', MINUTE - 60_000, 8, T0);
+    expect(ledger.used('t', 'requests_per_minute', T0).used).toBe(0);
+    ledger.carryOver('t', 'requests_per_minute', MINUTE, 8, T0);
+    expect(ledger.used('t', 'requests_per_minute', NEXT_MINUTE).used).toBe(0);
+  });
+});
+
 describe('concurrency gauge', () => {
   it('acquires up to the limit across holders and frees on release', () => {
     const ledger = new LeaseLedger(RECLAIM_MS);

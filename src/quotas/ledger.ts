@@ -33,7 +33,10 @@ export interface Acquire {
 
 interface Counter {
   window: QuotaWindow;
+  /** Units leased by this ledger in the window and not given back. */
   used: number;
+  /** Units spent in the window before this ledger existed (see carryOver). */
+  carried: number;
   byHolder: Map<string, number>;
 }
 
@@ -52,12 +55,12 @@ export class LeaseLedger {
 
   take(tenantId: string, kind: CounterKind, holder: string, amount: number, limit: number, now: number): Take {
     const c = this.counter(tenantId, kind, now);
-    const granted = Math.max(0, Math.min(amount, limit - c.used));
+    const granted = Math.max(0, Math.min(amount, limit - c.used - c.carried));
     if (granted > 0) {
       c.used += granted;
       c.byHolder.set(holder, (c.byHolder.get(holder) ?? 0) + granted);
     }
-    return { granted, used: c.used, window: c.window };
+    return { granted, used: c.used + c.carried, window: c.window };
   }
 
   /** Returns units to the window they were leased in; a past window's units are dropped. */
@@ -72,10 +75,23 @@ export class LeaseLedger {
     else c.byHolder.set(holder, held - back);
   }
 
-  /** Units leased so far in the current window of `kind`. */
+  /**
+   * Units of the current window that were spent before this ledger existed (read back from the
+   * recorded requests after a restart of the authority), counted on top of this ledger's own
+   * leases. Raise-only, since late-recorded requests only add to it; held by no holder, so no
+   * give-back returns it. Ignored unless `windowStart` is still the current window (a read from
+   * before midnight must not count toward the new day).
+   */
+  carryOver(tenantId: string, kind: CounterKind, windowStart: number, units: number, now: number): void {
+    const c = this.counter(tenantId, kind, now);
+    if (c.window.start !== windowStart || !(units > c.carried)) return;
+    c.carried = units;
+  }
+
+  /** Units counted so far in the current window of `kind` (leased + carried over). */
   used(tenantId: string, kind: CounterKind, now: number): Take {
     const c = this.counter(tenantId, kind, now);
-    return { granted: 0, used: c.used, window: c.window };
+    return { granted: 0, used: c.used + c.carried, window: c.window };
   }
 
   acquire(tenantId: string, holder: string, amount: number, limit: number, now: number): Acquire {
@@ -105,7 +121,7 @@ export class LeaseLedger {
     const k = key(tenantId, kind);
     const current = this.counters.get(k);
     if (current && now >= current.window.start && now < current.window.end) return current;
-    const fresh: Counter = { window: windowOf(kind, now)!, used: 0, byHolder: new Map() };
+    const fresh: Counter = { window: windowOf(kind, now)!, used: 0, carried: 0, byHolder: new Map() };
     this.counters.set(k, fresh);
     return fresh;
   }

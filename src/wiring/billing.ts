@@ -4,6 +4,7 @@ import type { ProcessKind } from '../main.ts';
 import { createQuotaAuthority, type LocalQuotaAuthority } from '../quotas/authority.ts';
 import type { QuotaLimits } from '../quotas/config.ts';
 import { createHttpQuotaAuthority } from '../quotas/http-authority.ts';
+import { createCarriedUsageReader } from '../quotas/carried-usage.ts';
 import { createMonthlyUsageReader } from '../quotas/monthly-usage.ts';
 import type { FocusContext } from '../statements/render.ts';
 import type { Store } from '../store/client.ts';
@@ -49,6 +50,8 @@ export function localQuotaAuthority(config: Readonly<Config>, kind: ProcessKind,
       statements: billingServices(config, store).statements,
       knownTenants: () => [...Object.keys(config.tenants), ...keys.tenantsWithKeys()],
     }),
+    // A standalone sidecar counts only its own admissions; the recorded requests are the fleet's.
+    readCarriedUsage: kind === 'sidecar' ? undefined : createCarriedUsageReader(store),
   });
 }
 
