@@ -8,6 +8,7 @@ import { createHttpApp } from './api/app.ts';
 import type { AppEnv } from './api/env.ts';
 import type { Config } from './config/schema.ts';
 import { createOtlpReceiver } from './ingest/otlp/receiver.ts';
+import { groupCommit } from './ingest/group-commit.ts';
 import { storeOrSpool } from './ingest/row-sink.ts';
 import { Spool } from './ingest/spool.ts';
 import { createAlerting } from './alerts/create-alerting.ts';
@@ -25,6 +26,12 @@ import { openStore, type Store } from './store/client.ts';
 import { migrate } from './store/migrate.ts';
 import { billingServices, localQuotaAuthority, quotaSourceOf } from './wiring/billing.ts';
 import { startSidecar, stopSidecar, telemetryExporter } from './wiring/sidecar.ts';
+
+/**
+ * OTLP writes that arrive while an insert is in flight go out together (one part per insert, not
+ * per export); past 100k waiting rows (~100 MB of span rows) senders get 503 + Retry-After.
+ */
+const OTLP_GROUP_COMMIT = { maxBatchRows: 50_000, maxPendingRows: 100_000 } as const;
 
 /**
  * The composition root: the only place that builds clients and wires adapters into services.
@@ -156,7 +163,12 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       otlp:
         opts.kind === 'sidecar'
           ? undefined
-          : createOtlpReceiver({ sink: storeOrSpool(telemetryStore, spool, (err) => log(`otlp ingest: ${(err as Error).message} (spooled, will retry)`)) }),
+          : createOtlpReceiver({
+              sink: groupCommit(
+                storeOrSpool(telemetryStore, spool, (err) => log(`otlp ingest: ${(err as Error).message} (spooled, will retry)`)),
+                OTLP_GROUP_COMMIT,
+              ),
+            }),
       // An API replica with quotas.authority_url serves the quota routes by forwarding them.
       quotas: opts.kind === 'sidecar' ? undefined : (quotas ?? quotaSource.authority),
       sidecar: sidecar && {

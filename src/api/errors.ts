@@ -16,10 +16,9 @@ export function zodMessage(error: ZodError): string {
 export function handleError(err: Error, c: Context): Response {
   if (err instanceof AppError) {
     const status = statusOf(err.kind);
-    if (status === 429) {
-      const retry = (err.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds ?? 1;
-      c.header('Retry-After', String(Math.max(1, Math.ceil(retry))));
-    }
+    const retry = (err.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds;
+    // 429 always says when to come back; a 503 does when the server knows (ingest back-pressure).
+    if (status === 429 || (status === 503 && retry !== undefined)) c.header('Retry-After', String(Math.max(1, Math.ceil(retry ?? 1))));
     // The body was not read: closing keeps the unread bytes from corrupting the next request on
     // this keep-alive connection.
     if (status === 413) c.header('Connection', 'close');

@@ -1,0 +1,35 @@
+import { Hono } from 'hono';
+import { describe, expect, it } from 'vitest';
+import { AppError } from '../errors.ts';
+import { handleError } from './errors.ts';
+
+/** The app's onError: status by kind, the one JSON error body, and when to retry. */
+function appThrowing(err: Error) {
+  const app = new Hono();
+  app.get('/', () => {
+    throw err;
+  });
+  app.onError(handleError);
+  return app;
+}
+
+describe('handleError', () => {
+  it.each<[string, AppError, number, string | null]>([
+    ['a quota refusal says when to retry (default 1 s)', new AppError('quota_exceeded', 'over'), 429, '1'],
+    ['a quota refusal rounds its retry time up', new AppError('quota_exceeded', 'over', { details: { retryAfterSeconds: 2.2 } }), 429, '3'],
+    ['ingest back-pressure: 503 with its retry time', new AppError('unavailable', 'behind', { code: 'ingest_overloaded', details: { retryAfterSeconds: 2 } }), 503, '2'],
+    ['an outage without a known retry time: 503 and no Retry-After', new AppError('unavailable', 'down'), 503, null],
+    ['bad input', new AppError('invalid', 'nope', { code: 'bad_thing' }), 400, null],
+  ])('%s', async (_name, err, status, retryAfter) => {
+    const res = await appThrowing(err).request('/');
+    expect(res.status).toBe(status);
+    expect(res.headers.get('retry-after')).toBe(retryAfter);
+    expect(await res.json()).toMatchObject({ error: { code: err.code, message: err.message } });
+  });
+
+  it('never shows the details of an internal error', async () => {
+    const res = await appThrowing(new AppError('internal', 'boom', { details: { secret: 'x' } })).request('/');
+    expect(res.status).toBe(500);
+    expect(await res.json()).toEqual({ error: { code: 'internal', message: 'boom' } });
+  });
+});
