@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { BUNDLED_MODELS_DIR, loadConfig } from '../src/config/load.ts';
+import { METRIC_TABLES } from '../src/ingest/otlp/metric-rows.ts';
 
 /**
  * What can be checked about the deployment files without Docker: they parse, point at files
@@ -376,7 +377,15 @@ describe('collectors/otelcol-config.yaml', () => {
     const exporter = raw.exporters[metrics!.exporters[0]!]!;
     expect(exporter.traces_table_name).toBeUndefined();
     expect(Object.keys(exporter.metrics_tables ?? {}).sort()).toEqual(['exponential_histogram', 'gauge', 'histogram', 'sum', 'summary']);
-    for (const { name } of Object.values(exporter.metrics_tables!)) expect(name).toMatch(/^otel_metrics_/);
+    // The same tables our OTLP receiver writes (and `migrate` creates), so both feeds land together.
+    const t = exporter.metrics_tables!;
+    expect([t.gauge, t.sum, t.histogram, t.exponential_histogram, t.summary].map((x) => x?.name)).toEqual([
+      METRIC_TABLES.gauge,
+      METRIC_TABLES.sum,
+      METRIC_TABLES.histogram,
+      METRIC_TABLES.exponentialHistogram,
+      METRIC_TABLES.summary,
+    ]);
     // The exporter that creates tables is used by no traces pipeline.
     for (const [name, e] of Object.entries(raw.exporters)) {
       if (e.create_schema === false) continue;

@@ -46,5 +46,20 @@ describe('migrate (chdb)', () => {
     expect(tables.map((t) => t.name)).toEqual(
       expect.arrayContaining(['otel_traces', 'requests', 'requests_mv', 'usage_hourly', 'resource_samples', 'gpu_samples', 'api_keys', 'schema_migrations']),
     );
+    // The collector ClickHouse exporter's metric tables, by its default names (0006, 0007).
+    expect(tables.map((t) => t.name)).toEqual(
+      expect.arrayContaining(['otel_metrics_gauge', 'otel_metrics_sum', 'otel_metrics_histogram', 'otel_metrics_exponential_histogram', 'otel_metrics_summary']),
+    );
+    const columns = async (table: string) =>
+      (await store.query<{ name: string }>({ query: 'SELECT name FROM system.columns WHERE database = currentDatabase() AND table = {t:String} ORDER BY position', params: { t: table } })).map((c) => c.name);
+    const common = ['ResourceAttributes', 'ResourceSchemaUrl', 'ScopeName', 'ScopeVersion', 'ScopeAttributes', 'ScopeDroppedAttrCount', 'ScopeSchemaUrl', 'ServiceName', 'MetricName', 'MetricDescription', 'MetricUnit', 'Attributes', 'StartTimeUnix', 'TimeUnix'];
+    const exemplars = ['Exemplars.FilteredAttributes', 'Exemplars.TimeUnix', 'Exemplars.Value', 'Exemplars.SpanId', 'Exemplars.TraceId'];
+    expect(await columns('otel_metrics_exponential_histogram')).toEqual([
+      ...common,
+      ...['Count', 'Sum', 'Scale', 'ZeroCount', 'PositiveOffset', 'PositiveBucketCounts', 'NegativeOffset', 'NegativeBucketCounts'],
+      ...exemplars,
+      ...['Flags', 'Min', 'Max', 'AggregationTemporality'],
+    ]);
+    expect(await columns('otel_metrics_summary')).toEqual([...common, 'Count', 'Sum', 'ValueAtQuantiles.Quantile', 'ValueAtQuantiles.Value', 'Flags']);
   });
 });

@@ -256,7 +256,7 @@ describe('POST /v1/traces: 4xx', () => {
 });
 
 describe('POST /v1/metrics', () => {
-  it('stores gauge, sum and histogram points as the tenant; refuses summaries with a reason', async () => {
+  it('stores gauge, sum, histogram, exponential histogram and summary points as the tenant', async () => {
     const now = (BigInt(Date.now()) * 1_000_000n).toString();
     const body = {
       resourceMetrics: [
@@ -268,7 +268,8 @@ describe('POST /v1/metrics', () => {
                 { name: 'otlp_test_gpu_util', gauge: { dataPoints: [{ timeUnixNano: now, asDouble: 0.75, attributes: [{ key: 'gpu', value: { stringValue: '0' } }] }] } },
                 { name: 'otlp_test_requests', sum: { aggregationTemporality: 2, isMonotonic: true, dataPoints: [{ timeUnixNano: now, asInt: '42' }] } },
                 { name: 'otlp_test_latency', histogram: { aggregationTemporality: 2, dataPoints: [{ timeUnixNano: now, count: '3', sum: 0.6, bucketCounts: ['1', '2'], explicitBounds: [0.1] }] } },
-                { name: 'otlp_test_summary', summary: { dataPoints: [{ timeUnixNano: now }] } },
+                { name: 'otlp_test_ttft', exponentialHistogram: { aggregationTemporality: 1, dataPoints: [{ timeUnixNano: now, count: '5', sum: 1.5 }] } },
+                { name: 'otlp_test_summary', summary: { dataPoints: [{ timeUnixNano: now, count: '4', sum: 2.5 }] } },
               ],
             },
           ],
@@ -277,12 +278,14 @@ describe('POST /v1/metrics', () => {
     };
     const res = await call(h.baseUrl, 'POST', '/v1/metrics', { key: keys.aIngest, body });
     expect(res.status, res.text).toBe(200);
-    expect(res.body).toEqual({ partialSuccess: { rejectedDataPoints: '1', errorMessage: '1 data points rejected: summaries are not stored yet (1)' } });
+    expect(res.body).toEqual({});
     const rows = await h.platform.store.query({
       query: `SELECT MetricName AS name, toString(v) AS value, ResourceAttributes['tenant.id'] AS tenant FROM (
                 SELECT MetricName, Value AS v, ResourceAttributes FROM otel_metrics_gauge
                 UNION ALL SELECT MetricName, Value, ResourceAttributes FROM otel_metrics_sum
-                UNION ALL SELECT MetricName, Sum, ResourceAttributes FROM otel_metrics_histogram)
+                UNION ALL SELECT MetricName, Sum, ResourceAttributes FROM otel_metrics_histogram
+                UNION ALL SELECT MetricName, Sum, ResourceAttributes FROM otel_metrics_exponential_histogram
+                UNION ALL SELECT MetricName, Sum, ResourceAttributes FROM otel_metrics_summary)
               WHERE name LIKE 'otlp_test_%' ORDER BY name`,
       schema: z.object({ name: z.string(), value: z.string(), tenant: z.string() }),
     });
@@ -290,6 +293,143 @@ describe('POST /v1/metrics', () => {
       { name: 'otlp_test_gpu_util', value: '0.75', tenant: A },
       { name: 'otlp_test_latency', value: '0.6', tenant: A },
       { name: 'otlp_test_requests', value: '42', tenant: A },
+      { name: 'otlp_test_summary', value: '2.5', tenant: A },
+      { name: 'otlp_test_ttft', value: '1.5', tenant: A },
+    ]);
+  });
+
+  it('exponential histograms and summaries land column for column, by protobuf and JSON; a bad point is refused with a reason', async () => {
+    const t0 = BigInt(Date.now()) * 1_000_000n;
+    const start = (t0 - 10_000_000_000n).toString();
+    const now = t0.toString();
+    const traceId = '5b8efff798038103d269b633813fc6aa';
+    const spanId = 'eee19b7ec3c1b1aa';
+    const request = (suffix: string) => ({
+      resourceMetrics: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'vllm' } }] },
+          scopeMetrics: [
+            {
+              scope: { name: 'vllm.metrics', version: '0.6.1' },
+              metrics: [
+                {
+                  name: `otlp_exp_${suffix}`,
+                  unit: 's',
+                  exponentialHistogram: {
+                    aggregationTemporality: 2,
+                    dataPoints: [
+                      {
+                        attributes: [{ key: 'model', value: { stringValue: 'm1' } }],
+                        startTimeUnixNano: start,
+                        timeUnixNano: now,
+                        count: '18',
+                        sum: 7.25,
+                        scale: -2,
+                        zeroCount: '1',
+                        positive: { offset: -1, bucketCounts: ['2', '0', '18446744073709551615'] },
+                        negative: { offset: 3, bucketCounts: ['4'] },
+                        flags: 1,
+                        min: -9.5,
+                        max: 3.25,
+                        exemplars: [{ timeUnixNano: now, asDouble: 0.5, spanId, traceId, filteredAttributes: [{ key: 'user', value: { stringValue: 'u1' } }] }],
+                      },
+                      { timeUnixNano: now, count: '1', sum: 'NaN' },
+                    ],
+                  },
+                },
+                {
+                  name: `otlp_sum_${suffix}`,
+                  summary: {
+                    dataPoints: [
+                      {
+                        attributes: [{ key: 'route', value: { stringValue: '/chat' } }],
+                        startTimeUnixNano: start,
+                        timeUnixNano: now,
+                        count: '42',
+                        sum: 8.75,
+                        quantileValues: [
+                          { quantile: 0.5, value: 0.2 },
+                          { quantile: 0.99, value: 1.5 },
+                        ],
+                      },
+                    ],
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    const partial = { partialSuccess: { rejectedDataPoints: '1', errorMessage: '1 data points rejected: non-finite value (NaN or infinity) (1)' } };
+
+    const json = await call(h.baseUrl, 'POST', '/v1/metrics', { key: keys.aIngest, body: request('json') });
+    expect(json.status, json.text).toBe(200);
+    expect(json.body).toEqual(partial);
+
+    const type = otlpTypes().metricsRequest;
+    const plain = JSON.parse(JSON.stringify(request('proto')), (key, value: unknown) => {
+      if ((key === 'spanId' || key === 'traceId') && typeof value === 'string') return Buffer.from(value, 'hex');
+      return value === 'NaN' ? Number.NaN : value;
+    }) as Record<string, unknown>;
+    const proto = await fetch(`${h.baseUrl}/v1/metrics`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${keys.aIngest}`, 'content-type': 'application/x-protobuf' },
+      body: Buffer.from(type.encode(type.fromObject(plain)).finish()),
+    });
+    expect(proto.status).toBe(200);
+    const protoResponse = otlpTypes().metricsResponse;
+    expect(protoResponse.toObject(protoResponse.decode(new Uint8Array(await proto.arrayBuffer())), { longs: String })).toEqual(partial);
+
+    const expRows = await h.platform.store.query({
+      query: `SELECT MetricName AS name, ResourceAttributes['tenant.id'] AS tenant, ServiceName AS service, ScopeName AS scope, MetricUnit AS unit,
+                Attributes AS attributes, toUnixTimestamp64Nano(StartTimeUnix) AS start, toUnixTimestamp64Nano(TimeUnix) AS time,
+                Count AS count, Sum AS sum, Scale AS scale, ZeroCount AS zeroCount, PositiveOffset AS positiveOffset,
+                PositiveBucketCounts AS positive, NegativeOffset AS negativeOffset, NegativeBucketCounts AS negative,
+                Exemplars.Value AS exemplarValues, Exemplars.SpanId AS exemplarSpans, Exemplars.TraceId AS exemplarTraces,
+                Exemplars.FilteredAttributes AS exemplarAttributes, Flags AS flags, Min AS min, Max AS max, AggregationTemporality AS temporality
+              FROM otel_metrics_exponential_histogram WHERE MetricName LIKE 'otlp_exp_%' ORDER BY name`,
+    });
+    const expected = {
+      tenant: A,
+      service: 'vllm',
+      scope: 'vllm.metrics',
+      unit: 's',
+      attributes: { model: 'm1' },
+      start,
+      time: now,
+      count: '18',
+      sum: 7.25,
+      scale: -2,
+      zeroCount: '1',
+      positiveOffset: -1,
+      positive: ['2', '0', '18446744073709551615'],
+      negativeOffset: 3,
+      negative: ['4'],
+      exemplarValues: [0.5],
+      exemplarSpans: [spanId],
+      exemplarTraces: [traceId],
+      exemplarAttributes: [{ user: 'u1' }],
+      flags: 1,
+      min: -9.5,
+      max: 3.25,
+      temporality: 2,
+    };
+    expect(expRows).toEqual([
+      { name: 'otlp_exp_json', ...expected },
+      { name: 'otlp_exp_proto', ...expected },
+    ]);
+
+    const summaryRows = await h.platform.store.query({
+      query: `SELECT MetricName AS name, ResourceAttributes['tenant.id'] AS tenant, Attributes AS attributes,
+                toUnixTimestamp64Nano(StartTimeUnix) AS start, toUnixTimestamp64Nano(TimeUnix) AS time, Count AS count, Sum AS sum,
+                ValueAtQuantiles.Quantile AS quantiles, ValueAtQuantiles.Value AS values, Flags AS flags
+              FROM otel_metrics_summary WHERE MetricName LIKE 'otlp_sum_%' ORDER BY name`,
+    });
+    const summary = { tenant: A, attributes: { route: '/chat' }, start, time: now, count: '42', sum: 8.75, quantiles: [0.5, 0.99], values: [0.2, 1.5], flags: 0 };
+    expect(summaryRows).toEqual([
+      { name: 'otlp_sum_json', ...summary },
+      { name: 'otlp_sum_proto', ...summary },
     ]);
   });
 

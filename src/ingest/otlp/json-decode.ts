@@ -140,8 +140,37 @@ const HistogramPointSchema = z.object({
   max: double.optional(),
 });
 
+const int32 = z.number().int().min(-0x80000000).max(0x7fffffff);
+const ExpBucketsSchema = z.object({ offset: int32.optional(), bucketCounts: list(fixed64) });
+
+const ExponentialHistogramPointSchema = z.object({
+  attributes,
+  startTimeUnixNano: fixed64.optional(),
+  timeUnixNano: fixed64.optional(),
+  count: fixed64.optional(),
+  sum: double.optional(),
+  scale: int32.optional(),
+  zeroCount: fixed64.optional(),
+  positive: ExpBucketsSchema.optional(),
+  negative: ExpBucketsSchema.optional(),
+  flags: uint32.optional(),
+  exemplars: list(ExemplarSchema),
+  min: double.optional(),
+  max: double.optional(),
+  zeroThreshold: double.optional(),
+});
+
+const SummaryPointSchema = z.object({
+  attributes,
+  startTimeUnixNano: fixed64.optional(),
+  timeUnixNano: fixed64.optional(),
+  count: fixed64.optional(),
+  sum: double.optional(),
+  quantileValues: list(z.object({ quantile: double.optional(), value: double.optional() })),
+  flags: uint32.optional(),
+});
+
 const temporality = enumOf(TEMPORALITIES).optional();
-const opaquePoints = z.object({ dataPoints: list(z.unknown()) });
 
 const MetricSchema = z.object({
   name: z.string().optional(),
@@ -150,8 +179,8 @@ const MetricSchema = z.object({
   gauge: z.object({ dataPoints: list(NumberPointSchema) }).optional(),
   sum: z.object({ dataPoints: list(NumberPointSchema), aggregationTemporality: temporality, isMonotonic: z.boolean().optional() }).optional(),
   histogram: z.object({ dataPoints: list(HistogramPointSchema), aggregationTemporality: temporality }).optional(),
-  exponentialHistogram: opaquePoints.optional(),
-  summary: opaquePoints.optional(),
+  exponentialHistogram: z.object({ dataPoints: list(ExponentialHistogramPointSchema), aggregationTemporality: temporality }).optional(),
+  summary: z.object({ dataPoints: list(SummaryPointSchema) }).optional(),
 });
 
 const MetricsRequestSchema = z.object({

@@ -1,31 +1,45 @@
 import { ATTR } from '../../telemetry/attributes.ts';
 import { formatUnixNanos } from '../../telemetry/span-rows.ts';
 import { attributesToMap } from './any-value.ts';
-import type { Exemplar, HistogramDataPoint, InstrumentationScope, Metric, MetricsRequest, NumberDataPoint, ResourceMetrics } from './model.ts';
+import type {
+  Exemplar,
+  ExponentialHistogramDataPoint,
+  HistogramDataPoint,
+  InstrumentationScope,
+  Metric,
+  MetricsRequest,
+  NumberDataPoint,
+  ResourceMetrics,
+  SummaryDataPoint,
+} from './model.ts';
 import { decideTenant, Rejections, type OtlpSender } from './tenancy.ts';
 import { serviceName } from './trace-rows.ts';
 
-/** The collector ClickHouse exporter's metric tables (migration 0006). */
-export const METRIC_TABLES = { gauge: 'otel_metrics_gauge', sum: 'otel_metrics_sum', histogram: 'otel_metrics_histogram' } as const;
+/** The collector ClickHouse exporter's metric tables, by its default names (migrations 0006, 0007). */
+export const METRIC_TABLES = {
+  gauge: 'otel_metrics_gauge',
+  sum: 'otel_metrics_sum',
+  histogram: 'otel_metrics_histogram',
+  exponentialHistogram: 'otel_metrics_exponential_histogram',
+  summary: 'otel_metrics_summary',
+} as const;
+
+export type MetricKind = keyof typeof METRIC_TABLES;
 
 const MAX_NANOS = 2n ** 63n - 1n;
 
 type Row = Record<string, unknown>;
 
-export interface MetricsPlan {
-  gauge: Row[];
-  sum: Row[];
-  histogram: Row[];
-  rejections: Rejections;
-}
+export type MetricsPlan = Record<MetricKind, Row[]> & { rejections: Rejections };
 
 /**
  * Decides every data point of a request before anything is written (pure). The tenant is a
  * resource's: `tenant.id` on the resource, or the ingest key's tenant, stamped on the resource
- * attributes of every row. Exponential histograms and summaries are refused with a reason.
+ * attributes of every row. A point that cannot be stored (non-finite number, time past 2262) is
+ * refused with a reason; the others are kept.
  */
 export function planMetricRows(sender: OtlpSender, request: MetricsRequest): MetricsPlan {
-  const plan: MetricsPlan = { gauge: [], sum: [], histogram: [], rejections: new Rejections() };
+  const plan: MetricsPlan = { gauge: [], sum: [], histogram: [], exponentialHistogram: [], summary: [], rejections: new Rejections() };
   for (const rm of request.resourceMetrics) {
     const tenant = decideTenant(sender, rm.resource?.attributes ?? []);
     if (!tenant.ok) {
@@ -61,9 +75,18 @@ function addMetric(plan: MetricsPlan, metric: Metric, common: Row): void {
     const row = histogramRow(head, dp, plan.rejections);
     if (row) plan.histogram.push({ ...row, AggregationTemporality: metric.histogram?.aggregationTemporality ?? 0 });
   }
-  plan.rejections.add('exponential histograms are not stored yet', metric.exponentialHistogram?.dataPoints.length ?? 0);
-  plan.rejections.add('summaries are not stored yet', metric.summary?.dataPoints.length ?? 0);
+  for (const dp of metric.exponentialHistogram?.dataPoints ?? []) {
+    const row = exponentialHistogramRow(head, dp, plan.rejections);
+    if (row) plan.exponentialHistogram.push({ ...row, AggregationTemporality: metric.exponentialHistogram?.aggregationTemporality ?? 0 });
+  }
+  for (const dp of metric.summary?.dataPoints ?? []) {
+    const row = summaryRow(head, dp, plan.rejections);
+    if (row) plan.summary.push(row);
+  }
 }
+
+/** The number of rows a plan writes. */
+export const plannedRows = (plan: MetricsPlan): number => (Object.keys(METRIC_TABLES) as MetricKind[]).reduce((n, kind) => n + plan[kind].length, 0);
 
 function numberRow(head: Row, dp: NumberDataPoint, rejections: Rejections): Row | undefined {
   const value = dp.asInt !== undefined ? Number(dp.asInt) : (dp.asDouble ?? 0);
@@ -103,6 +126,55 @@ function histogramRow(head: Row, dp: HistogramDataPoint, rejections: Rejections)
     Flags: dp.flags ?? 0,
     Min: dp.min ?? 0,
     Max: dp.max ?? 0,
+  };
+}
+
+function exponentialHistogramRow(head: Row, dp: ExponentialHistogramDataPoint, rejections: Rejections): Row | undefined {
+  const numbers = [dp.sum ?? 0, dp.min ?? 0, dp.max ?? 0, ...dp.exemplars.map(exemplarValue)];
+  const bad = badTimes([dp.startTimeUnixNano, dp.timeUnixNano, ...dp.exemplars.map((e) => e.timeUnixNano)]) ?? nonFinite(numbers);
+  if (bad) {
+    rejections.add(bad);
+    return undefined;
+  }
+  // Column order as the exporter's table; zero_threshold has no column there.
+  return {
+    ...head,
+    Attributes: attributesToMap(dp.attributes),
+    StartTimeUnix: time(dp.startTimeUnixNano),
+    TimeUnix: time(dp.timeUnixNano),
+    Count: dp.count ?? '0',
+    Sum: dp.sum ?? 0,
+    Scale: dp.scale ?? 0,
+    ZeroCount: dp.zeroCount ?? '0',
+    PositiveOffset: dp.positive?.offset ?? 0,
+    PositiveBucketCounts: dp.positive?.bucketCounts ?? [],
+    NegativeOffset: dp.negative?.offset ?? 0,
+    NegativeBucketCounts: dp.negative?.bucketCounts ?? [],
+    ...exemplarColumns(dp.exemplars),
+    Flags: dp.flags ?? 0,
+    Min: dp.min ?? 0,
+    Max: dp.max ?? 0,
+  };
+}
+
+function summaryRow(head: Row, dp: SummaryDataPoint, rejections: Rejections): Row | undefined {
+  const quantiles = dp.quantileValues.map((q) => q.quantile ?? 0);
+  const values = dp.quantileValues.map((q) => q.value ?? 0);
+  const bad = badTimes([dp.startTimeUnixNano, dp.timeUnixNano]) ?? nonFinite([dp.sum ?? 0, ...quantiles, ...values]);
+  if (bad) {
+    rejections.add(bad);
+    return undefined;
+  }
+  return {
+    ...head,
+    Attributes: attributesToMap(dp.attributes),
+    StartTimeUnix: time(dp.startTimeUnixNano),
+    TimeUnix: time(dp.timeUnixNano),
+    Count: dp.count ?? '0',
+    Sum: dp.sum ?? 0,
+    'ValueAtQuantiles.Quantile': quantiles,
+    'ValueAtQuantiles.Value': values,
+    Flags: dp.flags ?? 0,
   };
 }
 

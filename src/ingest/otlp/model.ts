@@ -118,6 +118,46 @@ export interface HistogramDataPoint {
   max?: number;
 }
 
+export interface ExponentialHistogramBuckets {
+  /** sint32: the index of the first bucket. */
+  offset?: number;
+  /** uint64 counts as decimal strings. */
+  bucketCounts: string[];
+}
+
+export interface ExponentialHistogramDataPoint {
+  attributes: KeyValue[];
+  startTimeUnixNano?: string;
+  timeUnixNano?: string;
+  count?: string;
+  sum?: number;
+  /** sint32: base = 2^(2^-scale). */
+  scale?: number;
+  zeroCount?: string;
+  positive?: ExponentialHistogramBuckets;
+  negative?: ExponentialHistogramBuckets;
+  flags?: number;
+  exemplars: Exemplar[];
+  min?: number;
+  max?: number;
+  zeroThreshold?: number;
+}
+
+export interface ValueAtQuantile {
+  quantile?: number;
+  value?: number;
+}
+
+export interface SummaryDataPoint {
+  attributes: KeyValue[];
+  startTimeUnixNano?: string;
+  timeUnixNano?: string;
+  count?: string;
+  sum?: number;
+  quantileValues: ValueAtQuantile[];
+  flags?: number;
+}
+
 export interface Metric {
   name?: string;
   description?: string;
@@ -125,9 +165,8 @@ export interface Metric {
   gauge?: { dataPoints: NumberDataPoint[] };
   sum?: { dataPoints: NumberDataPoint[]; aggregationTemporality?: number; isMonotonic?: boolean };
   histogram?: { dataPoints: HistogramDataPoint[]; aggregationTemporality?: number };
-  /** Not stored (yet): only counted, to be rejected with a reason. */
-  exponentialHistogram?: { dataPoints: unknown[] };
-  summary?: { dataPoints: unknown[] };
+  exponentialHistogram?: { dataPoints: ExponentialHistogramDataPoint[]; aggregationTemporality?: number };
+  summary?: { dataPoints: SummaryDataPoint[] };
 }
 
 export interface ScopeMetrics {

@@ -204,7 +204,7 @@ describe('metrics', () => {
               { name: 'gpu_util', unit: '1', gauge: { dataPoints: [{ timeUnixNano: now, asDouble: 0.5, attributes: [str('gpu', '0')] }] } },
               { name: 'reqs', sum: { aggregationTemporality: 2, isMonotonic: true, dataPoints: [{ timeUnixNano: now, asInt: '9007199254740993' }] } },
               { name: 'lat', histogram: { aggregationTemporality: 1, dataPoints: [{ timeUnixNano: now, count: '3', sum: 6, bucketCounts: ['1', '2'], explicitBounds: [2] }] } },
-              { name: 'q', summary: { dataPoints: [{ timeUnixNano: now }, { timeUnixNano: now }] } },
+              { name: 'q', summary: { dataPoints: [{ timeUnixNano: now }, { timeUnixNano: now, count: '4', sum: 10, quantileValues: [{ quantile: 0.5, value: 2 }] }] } },
               { name: 'bad', gauge: { dataPoints: [{ timeUnixNano: now, asDouble: 'NaN' }] } },
             ],
           },
@@ -213,30 +213,201 @@ describe('metrics', () => {
     ],
   };
 
-  it('protobuf and JSON give identical rows; summaries and NaN are refused with reasons', () => {
-    const json = planMetricRows(INGEST, decodeMetricsRequest('json', Buffer.from(JSON.stringify(request))));
+  /** The same request through protobufjs: hex ids as bytes, JSON's spellings of NaN and infinities as numbers. */
+  function asProtobuf(req: unknown): Buffer {
     const type = otlpTypes().metricsRequest;
-    const forProto = JSON.parse(JSON.stringify(request)) as typeof request;
-    (forProto.resourceMetrics[0]!.scopeMetrics[0]!.metrics[4]!.gauge!.dataPoints[0] as Record<string, unknown>).asDouble = Number.NaN;
-    const proto = planMetricRows(INGEST, decodeMetricsRequest('protobuf', Buffer.from(type.encode(type.fromObject(forProto)).finish())));
+    const plain = JSON.parse(JSON.stringify(req), (key, value: unknown) => {
+      if ((key === 'spanId' || key === 'traceId') && typeof value === 'string') return Buffer.from(value, 'hex');
+      return value === 'NaN' || value === 'Infinity' || value === '-Infinity' ? Number(value) : value;
+    }) as Record<string, unknown>;
+    return Buffer.from(type.encode(type.fromObject(plain)).finish());
+  }
+
+  it('protobuf and JSON give identical rows; NaN is refused with a reason', () => {
+    const json = planMetricRows(INGEST, decodeMetricsRequest('json', Buffer.from(JSON.stringify(request))));
+    const proto = planMetricRows(INGEST, decodeMetricsRequest('protobuf', asProtobuf(request)));
     for (const plan of [json, proto]) {
-      expect([plan.gauge.length, plan.sum.length, plan.histogram.length]).toEqual([1, 1, 1]);
-      expect(plan.rejections.total).toBe(3);
-      expect(plan.rejections.message('data points')).toMatch(/summaries are not stored yet \(2\).*non-finite/);
+      expect([plan.gauge.length, plan.sum.length, plan.histogram.length, plan.exponentialHistogram.length, plan.summary.length]).toEqual([1, 1, 1, 0, 2]);
+      expect(plan.rejections.total).toBe(1);
+      expect(plan.rejections.message('data points')).toBe('1 data points rejected: non-finite value (NaN or infinity) (1)');
     }
     expect(proto.gauge).toEqual(json.gauge);
     expect(proto.sum).toEqual(json.sum);
     expect(proto.histogram).toEqual(json.histogram);
+    expect(proto.summary).toEqual(json.summary);
     expect(json.gauge[0]).toMatchObject({ ResourceAttributes: { 'service.name': 'dcgm', 'tenant.id': 'acme' }, ServiceName: 'dcgm', MetricName: 'gpu_util', Value: 0.5, Attributes: { gpu: '0' }, ScopeAttributes: { s: 't' } });
     expect(json.sum[0]).toMatchObject({ AggregationTemporality: 2, IsMonotonic: true });
     expect(json.histogram[0]).toMatchObject({ Count: '3', Sum: 6, BucketCounts: ['1', '2'], ExplicitBounds: [2], AggregationTemporality: 1 });
+    expect(json.summary[0]).toMatchObject({ Count: '0', Sum: 0, 'ValueAtQuantiles.Quantile': [], 'ValueAtQuantiles.Value': [], Flags: 0 });
+  });
+
+  const expHistogram = {
+    name: 'ttft',
+    description: 'time to first token',
+    unit: 's',
+    exponentialHistogram: {
+      aggregationTemporality: 'AGGREGATION_TEMPORALITY_DELTA',
+      dataPoints: [
+        {
+          attributes: [str('model', 'm1')],
+          startTimeUnixNano: '1699999990000000000',
+          timeUnixNano: 1700000000000000000,
+          count: 9007199254740993,
+          sum: 12.5,
+          scale: -3,
+          zeroCount: '2',
+          positive: { offset: -2, bucketCounts: ['1', '18446744073709551615'] },
+          negative: { offset: 5, bucketCounts: [3] },
+          flags: 1,
+          exemplars: [
+            { timeUnixNano: '1699999995000000000', asDouble: 0.25, spanId: SPAN, traceId: TRACE, filteredAttributes: [str('user', 'u1')] },
+            { timeUnixNano: '1699999996000000000', asInt: '7' },
+          ],
+          min: 0.01,
+          max: 4,
+          zeroThreshold: 1e-9,
+        },
+        { timeUnixNano: now, count: '1', sum: 'Infinity' },
+        { timeUnixNano: '9223372036854775808', count: '1' },
+        { timeUnixNano: now, count: '1', exemplars: [{ asDouble: '-Infinity' }] },
+        { timeUnixNano: now },
+      ],
+    },
+  };
+  const summary = {
+    name: 'latency',
+    summary: {
+      dataPoints: [
+        {
+          attributes: [str('route', '/chat')],
+          startTimeUnixNano: '1699999990000000000',
+          timeUnixNano: now,
+          count: '42',
+          sum: 8.75,
+          quantileValues: [
+            { quantile: 0, value: 0.01 },
+            { quantile: 0.5, value: 0.2 },
+            { quantile: 0.99, value: 1.5 },
+          ],
+          flags: 0,
+        },
+        { timeUnixNano: now, count: '1', quantileValues: [{ quantile: 0.5, value: 'NaN' }] },
+      ],
+    },
+  };
+  const expAndSummary = {
+    resourceMetrics: [
+      {
+        resource: { attributes: [str('service.name', 'vllm')] },
+        schemaUrl: 'https://opentelemetry.io/schemas/1.26.0',
+        scopeMetrics: [{ scope: { name: 'vllm.metrics', version: '0.6.1' }, schemaUrl: 'https://s', metrics: [expHistogram, summary] }],
+      },
+    ],
+  };
+
+  it("maps exponential histograms and summaries to the exporter's columns, refusing bad points with a reason", () => {
+    const plan = planMetricRows(INGEST, decodeMetricsRequest('json', Buffer.from(JSON.stringify(expAndSummary))));
+    expect([plan.gauge.length, plan.sum.length, plan.histogram.length]).toEqual([0, 0, 0]);
+    expect(plan.exponentialHistogram).toHaveLength(2);
+    expect(plan.summary).toHaveLength(1);
+    expect(plan.rejections.total).toBe(4);
+    expect(plan.rejections.message('data points')).toBe('4 data points rejected: non-finite value (NaN or infinity) (3); timestamp after 2262-04-11 (not storable) (1)');
+    const head = {
+      ResourceAttributes: { 'service.name': 'vllm', 'tenant.id': 'acme' },
+      ResourceSchemaUrl: 'https://opentelemetry.io/schemas/1.26.0',
+      ScopeName: 'vllm.metrics',
+      ScopeVersion: '0.6.1',
+      ScopeAttributes: {},
+      ScopeDroppedAttrCount: 0,
+      ScopeSchemaUrl: 'https://s',
+      ServiceName: 'vllm',
+    };
+    expect(plan.exponentialHistogram[0]).toEqual({
+      ...head,
+      MetricName: 'ttft',
+      MetricDescription: 'time to first token',
+      MetricUnit: 's',
+      Attributes: { model: 'm1' },
+      StartTimeUnix: '2023-11-14T22:13:10.000000000Z',
+      TimeUnix: '2023-11-14T22:13:20.000000000Z',
+      Count: '9007199254740992',
+      Sum: 12.5,
+      Scale: -3,
+      ZeroCount: '2',
+      PositiveOffset: -2,
+      PositiveBucketCounts: ['1', '18446744073709551615'],
+      NegativeOffset: 5,
+      NegativeBucketCounts: ['3'],
+      'Exemplars.FilteredAttributes': [{ user: 'u1' }, {}],
+      'Exemplars.TimeUnix': ['2023-11-14T22:13:15.000000000Z', '2023-11-14T22:13:16.000000000Z'],
+      'Exemplars.Value': [0.25, 7],
+      'Exemplars.SpanId': [SPAN, '0000000000000000'],
+      'Exemplars.TraceId': [TRACE, '00000000000000000000000000000000'],
+      Flags: 1,
+      Min: 0.01,
+      Max: 4,
+      AggregationTemporality: 1,
+    });
+    // Absent fields are the proto3 defaults, as the exporter writes them.
+    expect(plan.exponentialHistogram[1]).toMatchObject({
+      Count: '0',
+      Sum: 0,
+      Scale: 0,
+      ZeroCount: '0',
+      PositiveOffset: 0,
+      PositiveBucketCounts: [],
+      NegativeOffset: 0,
+      NegativeBucketCounts: [],
+      'Exemplars.Value': [],
+      Flags: 0,
+      Min: 0,
+      Max: 0,
+      AggregationTemporality: 1,
+    });
+    expect(plan.summary[0]).toEqual({
+      ...head,
+      MetricName: 'latency',
+      MetricDescription: '',
+      MetricUnit: '',
+      Attributes: { route: '/chat' },
+      StartTimeUnix: '2023-11-14T22:13:10.000000000Z',
+      TimeUnix: '2023-11-14T22:13:20.000000000Z',
+      Count: '42',
+      Sum: 8.75,
+      'ValueAtQuantiles.Quantile': [0, 0.5, 0.99],
+      'ValueAtQuantiles.Value': [0.01, 0.2, 1.5],
+      Flags: 0,
+    });
+  });
+
+  it('exponential histograms and summaries: protobuf gives the same rows as JSON', () => {
+    const json = planMetricRows(INGEST, decodeMetricsRequest('json', Buffer.from(JSON.stringify(expAndSummary))));
+    const proto = planMetricRows(INGEST, decodeMetricsRequest('protobuf', asProtobuf(expAndSummary)));
+    expect(proto.exponentialHistogram).toEqual(json.exponentialHistogram);
+    expect(proto.summary).toEqual(json.summary);
+    expect(proto.rejections.message('data points')).toBe(json.rejections.message('data points'));
+  });
+
+  it.each<[string, Record<string, unknown>]>([
+    ['scale not an int32', { exponentialHistogram: { dataPoints: [{ scale: 2 ** 31 }] } }],
+    ['bucket count not an integer', { exponentialHistogram: { dataPoints: [{ positive: { bucketCounts: ['1.5'] } }] } }],
+    ['negative zero count', { exponentialHistogram: { dataPoints: [{ zeroCount: '-1' }] } }],
+    ['quantile not a number', { summary: { dataPoints: [{ quantileValues: [{ quantile: 'half' }] }] } }],
+    ['base64 exemplar span id', { exponentialHistogram: { dataPoints: [{ exemplars: [{ spanId: '7uGbfsPBsXQ=' }] }] } }],
+  ])('malformed JSON: %s → 400 invalid_otlp', (_name, metric) => {
+    const body = Buffer.from(JSON.stringify({ resourceMetrics: [{ scopeMetrics: [{ metrics: [{ name: 'x', ...metric }] }] }] }));
+    expect(() => decodeMetricsRequest('json', body)).toThrow(expect.objectContaining({ kind: 'invalid', code: 'invalid_otlp' }));
   });
 
   it('admin: a resource without tenant.id is refused as a whole', () => {
     const plan = planMetricRows(ADMIN, decodeMetricsRequest('json', Buffer.from(JSON.stringify(request))));
     expect(plan.gauge).toHaveLength(0);
+    expect(plan.summary).toHaveLength(0);
     expect(plan.rejections.total).toBe(6);
     expect(plan.rejections.onlyMissingTenant).toBe(true);
+    const exp = planMetricRows(ADMIN, decodeMetricsRequest('json', Buffer.from(JSON.stringify(expAndSummary))));
+    expect(exp.rejections.total).toBe(7);
+    expect(exp.exponentialHistogram).toHaveLength(0);
   });
 });
 
@@ -290,6 +461,36 @@ describe('receiver', () => {
     ]);
     const decoded = otlpTypes().traceResponse.toObject(otlpTypes().traceResponse.decode(ok.body as Uint8Array));
     expect(decoded).toEqual({});
+  });
+
+  it('metrics: one write per table, exponential histograms and summaries included, all counted as accepted', async () => {
+    const { sink, written } = fakeSink();
+    const now = '1700000000000000000';
+    const body = {
+      resourceMetrics: [
+        {
+          scopeMetrics: [
+            {
+              metrics: [
+                { name: 'g', gauge: { dataPoints: [{ timeUnixNano: now, asDouble: 1 }] } },
+                { name: 'e', exponentialHistogram: { dataPoints: [{ timeUnixNano: now, count: '1' }, { timeUnixNano: now, sum: 'NaN' }] } },
+                { name: 's', summary: { dataPoints: [{ timeUnixNano: now, count: '2' }, { timeUnixNano: now, count: '3' }] } },
+              ],
+            },
+          ],
+        },
+      ],
+    };
+    const result = await createOtlpReceiver({ sink }).exportMetrics(INGEST, 'json', Buffer.from(JSON.stringify(body)));
+    expect(result).toMatchObject({ accepted: 4, rejected: 1 });
+    expect(result.body).toEqual({ partialSuccess: { rejectedDataPoints: '1', errorMessage: '1 data points rejected: non-finite value (NaN or infinity) (1)' } });
+    expect(written).toEqual([
+      ['otel_metrics_gauge', 1],
+      ['otel_metrics_sum', 0],
+      ['otel_metrics_histogram', 0],
+      ['otel_metrics_exponential_histogram', 1],
+      ['otel_metrics_summary', 2],
+    ]);
   });
 
   it('admin without any tenant: 400 missing_tenant, nothing written', async () => {

@@ -3,7 +3,7 @@ import { AppError } from '../../errors.ts';
 import { TRACES_TABLE } from '../../telemetry/span-writer.ts';
 import type { RowSink } from '../row-sink.ts';
 import { decodeMetricsJson, decodeTraceJson, type JsonDecodeResult } from './json-decode.ts';
-import { METRIC_TABLES, planMetricRows } from './metric-rows.ts';
+import { METRIC_TABLES, plannedRows, planMetricRows, type MetricKind } from './metric-rows.ts';
 import type { MetricsRequest, TraceRequest } from './model.ts';
 import { otlpTypes, toPlain } from './proto.ts';
 import type { Rejections, OtlpSender } from './tenancy.ts';
@@ -41,12 +41,10 @@ export function createOtlpReceiver(deps: { sink: RowSink }): OtlpReceiver {
     async exportMetrics(sender, encoding, body) {
       const request = decodeMetricsRequest(encoding, body);
       const plan = planMetricRows(sender, request);
-      const accepted = plan.gauge.length + plan.sum.length + plan.histogram.length;
+      const accepted = plannedRows(plan);
       refuseIfNothingUsable(sender, accepted, plan.rejections, 'data points');
       // One insert per table; each failed one is spooled, so all of them are stored or spooled.
-      await deps.sink.write(METRIC_TABLES.gauge, plan.gauge);
-      await deps.sink.write(METRIC_TABLES.sum, plan.sum);
-      await deps.sink.write(METRIC_TABLES.histogram, plan.histogram);
+      for (const kind of Object.keys(METRIC_TABLES) as MetricKind[]) await deps.sink.write(METRIC_TABLES[kind], plan[kind]);
       const partial =
         plan.rejections.total > 0 ? { rejectedDataPoints: String(plan.rejections.total), errorMessage: plan.rejections.message('data points') } : undefined;
       return { body: encodeResponse(otlpTypes().metricsResponse, encoding, partial), accepted, rejected: plan.rejections.total };
