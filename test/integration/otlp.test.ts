@@ -361,7 +361,8 @@ describe('POST /v1/metrics', () => {
         },
       ],
     });
-    const partial = { partialSuccess: { rejectedDataPoints: '1', errorMessage: '1 data points rejected: non-finite value (NaN or infinity) (1)' } };
+    // Everything is accepted, the NaN sum too (stored as NaN, as the collector's exporter does).
+    const partial = {};
 
     const json = await call(h.baseUrl, 'POST', '/v1/metrics', { key: keys.aIngest, body: request('json') });
     expect(json.status, json.text).toBe(200);
@@ -388,8 +389,16 @@ describe('POST /v1/metrics', () => {
                 PositiveBucketCounts AS positive, NegativeOffset AS negativeOffset, NegativeBucketCounts AS negative,
                 Exemplars.Value AS exemplarValues, Exemplars.SpanId AS exemplarSpans, Exemplars.TraceId AS exemplarTraces,
                 Exemplars.FilteredAttributes AS exemplarAttributes, Flags AS flags, Min AS min, Max AS max, AggregationTemporality AS temporality
-              FROM otel_metrics_exponential_histogram WHERE MetricName LIKE 'otlp_exp_%' ORDER BY name`,
+              FROM otel_metrics_exponential_histogram WHERE MetricName LIKE 'otlp_exp_%' AND NOT isNaN(Sum) ORDER BY name`,
     });
+    const nanSums = await h.platform.store.query<{ name: string; count: string }>({
+      query: `SELECT MetricName AS name, Count AS count FROM otel_metrics_exponential_histogram
+              WHERE MetricName LIKE 'otlp_exp_%' AND isNaN(Sum) ORDER BY name`,
+    });
+    expect(nanSums).toEqual([
+      { name: 'otlp_exp_json', count: '1' },
+      { name: 'otlp_exp_proto', count: '1' },
+    ]);
     const expected = {
       tenant: A,
       service: 'vllm',

@@ -35,7 +35,7 @@ export type MetricsPlan = Record<MetricKind, Row[]> & { rejections: Rejections }
 /**
  * Decides every data point of a request before anything is written (pure). The tenant is a
  * resource's: `tenant.id` on the resource, or the ingest key's tenant, stamped on the resource
- * attributes of every row. A point that cannot be stored (non-finite number, time past 2262) is
+ * attributes of every row. A point that cannot be stored (a time past 2262) is
  * refused with a reason; the others are kept.
  */
 export function planMetricRows(sender: OtlpSender, request: MetricsRequest): MetricsPlan {
@@ -90,7 +90,7 @@ export const plannedRows = (plan: MetricsPlan): number => (Object.keys(METRIC_TA
 
 function numberRow(head: Row, dp: NumberDataPoint, rejections: Rejections): Row | undefined {
   const value = dp.asInt !== undefined ? Number(dp.asInt) : (dp.asDouble ?? 0);
-  const bad = badTimes([dp.startTimeUnixNano, dp.timeUnixNano, ...dp.exemplars.map((e) => e.timeUnixNano)]) ?? nonFinite([value, ...dp.exemplars.map(exemplarValue)]);
+  const bad = badTimes([dp.startTimeUnixNano, dp.timeUnixNano, ...dp.exemplars.map((e) => e.timeUnixNano)]);
   if (bad) {
     rejections.add(bad);
     return undefined;
@@ -100,15 +100,14 @@ function numberRow(head: Row, dp: NumberDataPoint, rejections: Rejections): Row 
     Attributes: attributesToMap(dp.attributes),
     StartTimeUnix: time(dp.startTimeUnixNano),
     TimeUnix: time(dp.timeUnixNano),
-    Value: value,
+    Value: float(value),
     Flags: dp.flags ?? 0,
     ...exemplarColumns(dp.exemplars),
   };
 }
 
 function histogramRow(head: Row, dp: HistogramDataPoint, rejections: Rejections): Row | undefined {
-  const numbers = [dp.sum ?? 0, dp.min ?? 0, dp.max ?? 0, ...dp.explicitBounds, ...dp.exemplars.map(exemplarValue)];
-  const bad = badTimes([dp.startTimeUnixNano, dp.timeUnixNano, ...dp.exemplars.map((e) => e.timeUnixNano)]) ?? nonFinite(numbers);
+  const bad = badTimes([dp.startTimeUnixNano, dp.timeUnixNano, ...dp.exemplars.map((e) => e.timeUnixNano)]);
   if (bad) {
     rejections.add(bad);
     return undefined;
@@ -119,19 +118,18 @@ function histogramRow(head: Row, dp: HistogramDataPoint, rejections: Rejections)
     StartTimeUnix: time(dp.startTimeUnixNano),
     TimeUnix: time(dp.timeUnixNano),
     Count: dp.count ?? '0',
-    Sum: dp.sum ?? 0,
+    Sum: float(dp.sum ?? 0),
     BucketCounts: dp.bucketCounts,
-    ExplicitBounds: dp.explicitBounds,
+    ExplicitBounds: dp.explicitBounds.map(float),
     ...exemplarColumns(dp.exemplars),
     Flags: dp.flags ?? 0,
-    Min: dp.min ?? 0,
-    Max: dp.max ?? 0,
+    Min: float(dp.min ?? 0),
+    Max: float(dp.max ?? 0),
   };
 }
 
 function exponentialHistogramRow(head: Row, dp: ExponentialHistogramDataPoint, rejections: Rejections): Row | undefined {
-  const numbers = [dp.sum ?? 0, dp.min ?? 0, dp.max ?? 0, ...dp.exemplars.map(exemplarValue)];
-  const bad = badTimes([dp.startTimeUnixNano, dp.timeUnixNano, ...dp.exemplars.map((e) => e.timeUnixNano)]) ?? nonFinite(numbers);
+  const bad = badTimes([dp.startTimeUnixNano, dp.timeUnixNano, ...dp.exemplars.map((e) => e.timeUnixNano)]);
   if (bad) {
     rejections.add(bad);
     return undefined;
@@ -143,7 +141,7 @@ function exponentialHistogramRow(head: Row, dp: ExponentialHistogramDataPoint, r
     StartTimeUnix: time(dp.startTimeUnixNano),
     TimeUnix: time(dp.timeUnixNano),
     Count: dp.count ?? '0',
-    Sum: dp.sum ?? 0,
+    Sum: float(dp.sum ?? 0),
     Scale: dp.scale ?? 0,
     ZeroCount: dp.zeroCount ?? '0',
     PositiveOffset: dp.positive?.offset ?? 0,
@@ -152,15 +150,13 @@ function exponentialHistogramRow(head: Row, dp: ExponentialHistogramDataPoint, r
     NegativeBucketCounts: dp.negative?.bucketCounts ?? [],
     ...exemplarColumns(dp.exemplars),
     Flags: dp.flags ?? 0,
-    Min: dp.min ?? 0,
-    Max: dp.max ?? 0,
+    Min: float(dp.min ?? 0),
+    Max: float(dp.max ?? 0),
   };
 }
 
 function summaryRow(head: Row, dp: SummaryDataPoint, rejections: Rejections): Row | undefined {
-  const quantiles = dp.quantileValues.map((q) => q.quantile ?? 0);
-  const values = dp.quantileValues.map((q) => q.value ?? 0);
-  const bad = badTimes([dp.startTimeUnixNano, dp.timeUnixNano]) ?? nonFinite([dp.sum ?? 0, ...quantiles, ...values]);
+  const bad = badTimes([dp.startTimeUnixNano, dp.timeUnixNano]);
   if (bad) {
     rejections.add(bad);
     return undefined;
@@ -171,9 +167,10 @@ function summaryRow(head: Row, dp: SummaryDataPoint, rejections: Rejections): Ro
     StartTimeUnix: time(dp.startTimeUnixNano),
     TimeUnix: time(dp.timeUnixNano),
     Count: dp.count ?? '0',
-    Sum: dp.sum ?? 0,
-    'ValueAtQuantiles.Quantile': quantiles,
-    'ValueAtQuantiles.Value': values,
+    Sum: float(dp.sum ?? 0),
+    'ValueAtQuantiles.Quantile': dp.quantileValues.map((q) => float(q.quantile ?? 0)),
+    // A Prometheus summary with no observations in its window reports NaN quantiles.
+    'ValueAtQuantiles.Value': dp.quantileValues.map((q) => float(q.value ?? 0)),
     Flags: dp.flags ?? 0,
   };
 }
@@ -192,7 +189,7 @@ function exemplarColumns(exemplars: readonly Exemplar[]): Row {
   return {
     'Exemplars.FilteredAttributes': exemplars.map((e) => attributesToMap(e.filteredAttributes)),
     'Exemplars.TimeUnix': exemplars.map((e) => time(e.timeUnixNano)),
-    'Exemplars.Value': exemplars.map(exemplarValue),
+    'Exemplars.Value': exemplars.map((e) => float(exemplarValue(e))),
     'Exemplars.SpanId': exemplars.map((e) => fullHex(e.spanId, 8)),
     'Exemplars.TraceId': exemplars.map((e) => fullHex(e.traceId, 16)),
   };
@@ -209,9 +206,13 @@ function badTimes(times: ReadonlyArray<string | undefined>): string | undefined 
   return times.some((t) => t !== undefined && BigInt(t) > MAX_NANOS) ? 'timestamp after 2262-04-11 (not storable)' : undefined;
 }
 
-/** Float64 columns travel as JSON numbers, which cannot carry NaN or infinities. */
-function nonFinite(values: readonly number[]): string | undefined {
-  return values.every(Number.isFinite) ? undefined : 'non-finite value (NaN or infinity)';
+/**
+ * A Float64 column's value. JSON numbers cannot carry NaN or ±infinity, which OTLP allows (and
+ * the collector's exporter stores); ClickHouse reads them from the strings 'nan', 'inf', '-inf'.
+ */
+function float(v: number): number | string {
+  if (Number.isFinite(v)) return v;
+  return Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf';
 }
 
 function countPoints(rm: ResourceMetrics): number {

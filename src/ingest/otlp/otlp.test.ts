@@ -223,13 +223,13 @@ describe('metrics', () => {
     return Buffer.from(type.encode(type.fromObject(plain)).finish());
   }
 
-  it('protobuf and JSON give identical rows; NaN is refused with a reason', () => {
+  it("protobuf and JSON give identical rows; NaN is stored as ClickHouse's 'nan'", () => {
     const json = planMetricRows(INGEST, decodeMetricsRequest('json', Buffer.from(JSON.stringify(request))));
     const proto = planMetricRows(INGEST, decodeMetricsRequest('protobuf', asProtobuf(request)));
     for (const plan of [json, proto]) {
-      expect([plan.gauge.length, plan.sum.length, plan.histogram.length, plan.exponentialHistogram.length, plan.summary.length]).toEqual([1, 1, 1, 0, 2]);
-      expect(plan.rejections.total).toBe(1);
-      expect(plan.rejections.message('data points')).toBe('1 data points rejected: non-finite value (NaN or infinity) (1)');
+      expect([plan.gauge.length, plan.sum.length, plan.histogram.length, plan.exponentialHistogram.length, plan.summary.length]).toEqual([2, 1, 1, 0, 2]);
+      expect(plan.rejections.total).toBe(0);
+      expect(plan.gauge[1]).toMatchObject({ MetricName: 'bad', Value: 'nan' });
     }
     expect(proto.gauge).toEqual(json.gauge);
     expect(proto.sum).toEqual(json.sum);
@@ -305,13 +305,16 @@ describe('metrics', () => {
     ],
   };
 
-  it("maps exponential histograms and summaries to the exporter's columns, refusing bad points with a reason", () => {
+  it("maps exponential histograms and summaries to the exporter's columns, non-finite numbers included; a time past 2262 is refused", () => {
     const plan = planMetricRows(INGEST, decodeMetricsRequest('json', Buffer.from(JSON.stringify(expAndSummary))));
     expect([plan.gauge.length, plan.sum.length, plan.histogram.length]).toEqual([0, 0, 0]);
-    expect(plan.exponentialHistogram).toHaveLength(2);
-    expect(plan.summary).toHaveLength(1);
-    expect(plan.rejections.total).toBe(4);
-    expect(plan.rejections.message('data points')).toBe('4 data points rejected: non-finite value (NaN or infinity) (3); timestamp after 2262-04-11 (not storable) (1)');
+    expect(plan.exponentialHistogram).toHaveLength(4);
+    expect(plan.summary).toHaveLength(2);
+    expect(plan.rejections.total).toBe(1);
+    expect(plan.rejections.message('data points')).toBe('1 data points rejected: timestamp after 2262-04-11 (not storable) (1)');
+    expect(plan.exponentialHistogram[1]).toMatchObject({ Sum: 'inf' });
+    expect(plan.exponentialHistogram[2]).toMatchObject({ 'Exemplars.Value': ['-inf'] });
+    expect(plan.summary[1]).toMatchObject({ 'ValueAtQuantiles.Quantile': [0.5], 'ValueAtQuantiles.Value': ['nan'] });
     const head = {
       ResourceAttributes: { 'service.name': 'vllm', 'tenant.id': 'acme' },
       ResourceSchemaUrl: 'https://opentelemetry.io/schemas/1.26.0',
@@ -349,7 +352,7 @@ describe('metrics', () => {
       AggregationTemporality: 1,
     });
     // Absent fields are the proto3 defaults, as the exporter writes them.
-    expect(plan.exponentialHistogram[1]).toMatchObject({
+    expect(plan.exponentialHistogram[3]).toMatchObject({
       Count: '0',
       Sum: 0,
       Scale: 0,
@@ -482,13 +485,13 @@ describe('receiver', () => {
       ],
     };
     const result = await createOtlpReceiver({ sink }).exportMetrics(INGEST, 'json', Buffer.from(JSON.stringify(body)));
-    expect(result).toMatchObject({ accepted: 4, rejected: 1 });
-    expect(result.body).toEqual({ partialSuccess: { rejectedDataPoints: '1', errorMessage: '1 data points rejected: non-finite value (NaN or infinity) (1)' } });
+    expect(result).toMatchObject({ accepted: 5, rejected: 0 });
+    expect(result.body).toEqual({});
     expect(written).toEqual([
       ['otel_metrics_gauge', 1],
       ['otel_metrics_sum', 0],
       ['otel_metrics_histogram', 0],
-      ['otel_metrics_exponential_histogram', 1],
+      ['otel_metrics_exponential_histogram', 2],
       ['otel_metrics_summary', 2],
     ]);
   });
