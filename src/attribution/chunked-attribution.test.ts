@@ -7,7 +7,7 @@ import type { Store } from '../store/client.ts';
 import { microsToSeconds } from '../usage/units.ts';
 import { attributeCosts } from './attribute-costs.ts';
 import { attributionReport, tenantCostReport } from './cost-reports.ts';
-import { attributionDataOf, runAttribution, type CostContext } from './cost-service.ts';
+import { attributionDataOf, rangeAttributionOf, runAttribution, type CostContext } from './cost-service.ts';
 import { mergeAttributionResults } from './merge-results.ts';
 import type { AttributionResult, CapacityHour } from './types.ts';
 import { usageRecordsOf, type UsageRecord } from './usage-table.ts';
@@ -186,7 +186,7 @@ describe('chunked attribution equals the single pass', () => {
         expect(result).toStrictEqual(reference);
         expect(bigintJson(result)).toBe(bigintJson(reference));
 
-        const report = attributionReport(ctx, data);
+        const report = attributionReport(ctx, rangeAttributionOf(ctx, data));
         const expected = referenceAttributionReport(ctx, range, capacity, usage);
         expect(report).toStrictEqual(expected);
         expect(JSON.stringify(report)).toBe(JSON.stringify(expected));

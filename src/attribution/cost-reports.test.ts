@@ -4,7 +4,7 @@ import { pricingSchema } from '../pricing/price-book.ts';
 import type { Store } from '../store/client.ts';
 import type { UsageHourRow } from '../store/queries/costs.ts';
 import { attributionReport, tenantCostReport } from './cost-reports.ts';
-import { attributionDataOf, type AttributionData, type CostContext } from './cost-service.ts';
+import { attributionDataOf, rangeAttributionOf, type AttributionData, type CostContext } from './cost-service.ts';
 
 const H = 3_600_000;
 const T0 = Date.UTC(2026, 9, 1);
@@ -56,7 +56,7 @@ const rows = [
 ];
 
 describe('attributionReport', () => {
-  const report = attributionReport(ctx, data(rows, 3));
+  const report = attributionReport(ctx, rangeAttributionOf(ctx, data(rows, 3)));
 
   it('reconciles: tenants + unallocated = capacity + overhead, exactly', () => {
     const sum = report.tenants.reduce((a, t) => a + parseMoney(t.total_cost), parseMoney(report.unallocated_idle));
@@ -82,7 +82,7 @@ describe('attributionReport', () => {
 
 describe('tenantCostReport', () => {
   it('returns one tenant only, and its hourly series sums to its total', () => {
-    const whole = attributionReport(ctx, data(rows, 3));
+    const whole = attributionReport(ctx, rangeAttributionOf(ctx, data(rows, 3)));
     const a = tenantCostReport(ctx, data(rows, 3), 'a', 3600);
     expect(a.total).toBe(whole.tenants.find((t) => t.tenant === 'a')!.total_cost);
     expect(a.series).toHaveLength(3);

@@ -1,6 +1,6 @@
 import { formatMoney, type Micros } from '../money/money.ts';
 import { microsToSeconds } from '../usage/units.ts';
-import { marginByModel, revenueCounter, runAttribution, spansOf, type AttributionData, type CostContext } from './cost-service.ts';
+import { marginByModel, revenueCounter, runAttribution, spansOf, type AttributionData, type CostContext, type RangeAttribution } from './cost-service.ts';
 import type { AttributionResult, ResourceCosts } from './types.ts';
 
 /** JSON shapes of the cost endpoints (SPEC §7): money as decimal strings, never numbers. */
@@ -13,9 +13,9 @@ function marginOf(revenue: Micros, cost: Micros) {
   return { revenue: money(revenue), cost: money(cost), margin: money(revenue - cost) };
 }
 
-export function attributionReport(ctx: CostContext, data: AttributionData) {
-  const revenue = revenueCounter(ctx);
-  const result = runAttribution(ctx, data, data.range, (rows) => revenue.add(rows));
+/** GET /v1/attribution from a range's attribution (`attributeRange`, or `rangeAttributionOf` on data in memory). */
+export function attributionReport(ctx: CostContext, attribution: RangeAttribution) {
+  const { result, revenue } = attribution;
   const models = marginByModel(ctx, result, revenue);
   const revenueByTenant = new Map<string, Micros>();
   for (const m of models) revenueByTenant.set(m.tenantId, (revenueByTenant.get(m.tenantId) ?? 0n) + m.revenue);

@@ -2,12 +2,13 @@ import { apportion, type Micros } from '../money/money.ts';
 import { listRevenue } from '../pricing/list-revenue.ts';
 import type { PriceBook } from '../pricing/price-book.ts';
 import type { Store } from '../store/client.ts';
-import { attributionUsageQuery, attributionUsageRow, capacityHourRow, capacityHoursQuery } from '../store/queries/costs.ts';
+import { attributionUsageQuery, attributionUsageRow, capacityHourRow, capacityHoursQuery, dayFingerprintRow, dayFingerprintsQuery } from '../store/queries/costs.ts';
 import type { TimeRange } from '../store/queries/time.ts';
 import { attributeCosts } from './attribute-costs.ts';
+import type { AttributionCache, DayAttribution } from './day-cache.ts';
 import { mergeAttributionResults } from './merge-results.ts';
 import type { AttributionResult, CapacityHour } from './types.ts';
-import { usageRecordsOf, usageTableBuilder, type UsageRecord, type UsageTable } from './usage-table.ts';
+import { requestsByTenant, usageRecordsOf, usageTableBuilder, type UsageRecord, type UsageTable } from './usage-table.ts';
 
 /**
  * Reads the rollups, runs the pure engine, adds revenue and margin. The engine owns every cost
@@ -24,6 +25,8 @@ export interface CostContext {
   pricing: PriceBook;
   planOf: (tenantId: string) => string;
   now: () => number;
+  /** Results of past days, reused by `attributeRange` while their rollup rows are unchanged. */
+  cache?: AttributionCache;
 }
 
 const HOUR = 3_600_000;
@@ -118,6 +121,8 @@ function piecesOf(range: TimeRange, table: UsageTable): TimeRange[] {
 export interface RevenueCounter {
   add(rows: readonly UsageRecord[]): void;
   of(tenantId: string, model: string): Micros;
+  /** Everything counted, per tenant and model. */
+  table(): Map<string, Map<string, Micros>>;
 }
 
 export function revenueCounter(ctx: CostContext): RevenueCounter {
@@ -136,6 +141,7 @@ export function revenueCounter(ctx: CostContext): RevenueCounter {
       }
     },
     of: (tenantId, model) => byTenant.get(tenantId)?.byModel.get(model) ?? 0n,
+    table: () => new Map([...byTenant].map(([tenantId, t]) => [tenantId, new Map(t.byModel)])),
   };
 }
 
@@ -169,5 +175,116 @@ export function marginByModel(ctx: CostContext, result: AttributionResult, reven
       out.push({ tenantId: t.tenantId, model, revenue: revenue.of(t.tenantId, model), cost: (usageCost.get(model) ?? 0n) + (shares[i] ?? 0n) });
     });
   }
+  return out;
+}
+
+/** A range's attribution with what the reports add to it: list revenue and requests per tenant. */
+export interface RangeAttribution {
+  range: TimeRange;
+  result: AttributionResult;
+  revenue: Pick<RevenueCounter, 'of'>;
+  requestsByTenant: ReadonlyMap<string, bigint>;
+}
+
+/** The attribution of data already in memory (whole range, no cache). */
+export function rangeAttributionOf(ctx: CostContext, data: AttributionData): RangeAttribution {
+  const day = attributeData(ctx, data, ctx.now());
+  return { range: data.range, result: day.result, revenue: lookupOf(day.revenue), requestsByTenant: day.requests };
+}
+
+/**
+ * Reads and prices [from, to) (whole hours), one UTC day at a time, merged. With `ctx.cache`, a
+ * day that has ended is taken from the cache when its rollup rows have the fingerprint it was
+ * priced with (one cheap query for all of them); only new or changed days are read and priced.
+ */
+export async function attributeRange(ctx: CostContext, requested: TimeRange): Promise<RangeAttribution> {
+  const range = toWholeHours(requested);
+  const now = ctx.now();
+  const pieces = utcDaysOf(range);
+  const cache = ctx.cache;
+  const cacheable = (p: TimeRange) => cache !== undefined && p.to - p.from === DAY_MS && p.from % DAY_MS === 0 && p.to <= now;
+  const cached = pieces.filter(cacheable);
+  const fingerprints = cached.length ? await readDayFingerprints(ctx.store, { from: cached[0]!.from, to: cached[cached.length - 1]!.to }) : new Map<number, string>();
+  const key = pricingKeyOf(ctx);
+  const days: DayAttribution[] = [];
+  for (const piece of pieces) {
+    const fingerprint = fingerprints.get(piece.from) ?? EMPTY_DAY;
+    let day = cacheable(piece) ? cache!.get(piece.from, fingerprint, key) : undefined;
+    if (!day) {
+      day = attributeData(ctx, await readAttributionData(ctx.store, piece), now);
+      // Stored under the fingerprint read *before* the rows: if rows arrived in between, the next
+      // read sees a different fingerprint and prices the day again. Never the other way round.
+      if (cacheable(piece)) cache!.set(piece.from, fingerprint, key, day);
+    }
+    days.push(day);
+  }
+  return {
+    range,
+    result: mergeAttributionResults(days.map((d) => d.result)),
+    revenue: lookupOf(sumNested(days.map((d) => d.revenue))),
+    requestsByTenant: sumFlat(days.map((d) => d.requests)),
+  };
+}
+
+const DAY_MS = 24 * HOUR;
+const EMPTY_DAY = 'usage 0 0 | capacity 0 0';
+
+function attributeData(ctx: CostContext, data: AttributionData, now: number): DayAttribution {
+  const revenue = revenueCounter(ctx);
+  const result = runAttribution({ ...ctx, now: () => now }, data, data.range, (rows) => revenue.add(rows));
+  return { result, revenue: revenue.table(), requests: requestsByTenant(data.table) };
+}
+
+/** [from, to) cut at UTC midnights. */
+function utcDaysOf(range: TimeRange): TimeRange[] {
+  const out: TimeRange[] = [];
+  for (let from = range.from; from < range.to; ) {
+    const to = Math.min((Math.floor(from / DAY_MS) + 1) * DAY_MS, range.to);
+    out.push({ from, to });
+    from = to;
+  }
+  return out;
+}
+
+async function readDayFingerprints(store: Store, range: TimeRange): Promise<Map<number, string>> {
+  const rows = await store.query({ ...dayFingerprintsQuery(range), schema: dayFingerprintRow });
+  const parts = new Map<number, { usage: string; capacity: string }>();
+  for (const r of rows) {
+    const p = parts.get(r.day_ms) ?? { usage: '0 0', capacity: '0 0' };
+    p[r.source] = `${r.n} ${r.h}`;
+    parts.set(r.day_ms, p);
+  }
+  return new Map([...parts].map(([day, p]) => [day, `usage ${p.usage} | capacity ${p.capacity}`]));
+}
+
+/** One identity per (prices, plan assignment): a cached day is reused only under the same ones. */
+const pricingKeys = new WeakMap<object, WeakMap<object, object>>();
+function pricingKeyOf(ctx: CostContext): object {
+  let byPlanOf = pricingKeys.get(ctx.pricing);
+  if (!byPlanOf) pricingKeys.set(ctx.pricing, (byPlanOf = new WeakMap()));
+  let key = byPlanOf.get(ctx.planOf);
+  if (!key) byPlanOf.set(ctx.planOf, (key = {}));
+  return key;
+}
+
+function lookupOf(table: ReadonlyMap<string, ReadonlyMap<string, Micros>>): Pick<RevenueCounter, 'of'> {
+  return { of: (tenantId, model) => table.get(tenantId)?.get(model) ?? 0n };
+}
+
+function sumNested(tables: ReadonlyArray<ReadonlyMap<string, ReadonlyMap<string, Micros>>>): Map<string, Map<string, Micros>> {
+  const out = new Map<string, Map<string, Micros>>();
+  for (const table of tables) {
+    for (const [tenantId, byModel] of table) {
+      let acc = out.get(tenantId);
+      if (!acc) out.set(tenantId, (acc = new Map()));
+      for (const [model, micros] of byModel) acc.set(model, (acc.get(model) ?? 0n) + micros);
+    }
+  }
+  return out;
+}
+
+function sumFlat(maps: ReadonlyArray<ReadonlyMap<string, bigint>>): Map<string, bigint> {
+  const out = new Map<string, bigint>();
+  for (const m of maps) for (const [k, v] of m) out.set(k, (out.get(k) ?? 0n) + v);
   return out;
 }

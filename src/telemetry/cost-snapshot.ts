@@ -1,6 +1,5 @@
-import { readAttributionData, runAttribution, type CostContext } from '../attribution/cost-service.ts';
+import { attributeRange, type CostContext } from '../attribution/cost-service.ts';
 import type { TenantAttribution } from '../attribution/types.ts';
-import { requestsByTenant } from '../attribution/usage-table.ts';
 import type { Micros } from '../money/money.ts';
 import { monthWindow } from '../quotas/windows.ts';
 import type { UsageHourRow } from '../store/queries/costs.ts';
@@ -32,9 +31,10 @@ export function createCostSnapshot(ctx: CostContext, opts: CostSnapshotOptions =
     current: () => last,
     async refresh() {
       const now = ctx.now();
-      const data = await readAttributionData(ctx.store, { from: monthWindow(now).start, to: now });
-      last = costSnapshotOf(runAttribution(ctx, data), ctx.pricing.currency);
-      opts.onRanking?.(busiestFirst(requestsByTenant(data.table)));
+      // With the context's day cache, only today and days whose rollups changed are priced again.
+      const attribution = await attributeRange({ ...ctx, now: () => now }, { from: monthWindow(now).start, to: now });
+      last = costSnapshotOf(attribution.result, ctx.pricing.currency);
+      opts.onRanking?.(busiestFirst(attribution.requestsByTenant));
     },
   };
 }

@@ -1,3 +1,4 @@
+import { createAttributionCache } from '../attribution/day-cache.ts';
 import type { KeyService } from '../auth/key-service.ts';
 import type { Config } from '../config/schema.ts';
 import type { ProcessKind } from '../main.ts';
@@ -16,7 +17,7 @@ import type { QuotaSource } from './sidecar.ts';
 export function billingServices(config: Readonly<Config>, store: Store) {
   const plan = (tenantId: string) => planOf(config, tenantId);
   return {
-    costs: { store, pricing: config.pricing, planOf: plan, now: Date.now },
+    costs: { store, pricing: config.pricing, planOf: plan, now: Date.now, cache: createAttributionCache() },
     statements: { store, pricing: config.pricing, planOf: plan, closeGraceHours: config.billing.close_grace_hours, now: Date.now },
     focus: (tenantId: string): FocusContext => ({
       providerName: config.billing.provider_name,

@@ -1,6 +1,6 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { attributionReport, tenantCostReport } from '../../attribution/cost-reports.ts';
-import { readAttributionData, type CostContext } from '../../attribution/cost-service.ts';
+import { attributeRange, readAttributionData, type CostContext } from '../../attribution/cost-service.ts';
 import { requireTenantAccess, type KeyService } from '../../auth/key-service.ts';
 import { requireRole } from '../auth.ts';
 import type { AppEnv } from '../env.ts';
@@ -100,7 +100,6 @@ export function registerCostRoutes(app: OpenAPIHono<AppEnv>, deps: CostRouteDeps
   });
   app.openapi(attribution, async (c) => {
     const { range } = resolveRange(c.req.valid('query'), deps.costs.now());
-    const data = await readAttributionData(deps.costs.store, range);
-    return c.json(attributionReport(deps.costs, data), 200);
+    return c.json(attributionReport(deps.costs, await attributeRange(deps.costs, range)), 200);
   });
 }

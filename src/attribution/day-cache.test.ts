@@ -1,0 +1,135 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestStore } from '../../test/support/store.ts';
+import { pricingSchema } from '../pricing/price-book.ts';
+import type { Store } from '../store/client.ts';
+import { attributionReport } from './cost-reports.ts';
+import { attributeRange, rangeAttributionOf, readAttributionData, type CostContext } from './cost-service.ts';
+import { createAttributionCache } from './day-cache.ts';
+
+/**
+ * The day cache against a real embedded ClickHouse: a cached month must be exactly what pricing
+ * every row again gives, after every kind of change to the rollups (late row, recomputed hour,
+ * capacity change, today's traffic), and only the changed days are read again.
+ */
+
+const H = 3_600_000;
+const DAY = 24 * H;
+const D0 = Date.UTC(2026, 9, 1); // 2026-10-01, a UTC midnight
+const NOW = D0 + 4 * DAY + 10 * H; // day 4 is today, 10 hours in
+const RANGE = { from: D0 + 5 * H, to: NOW }; // starts mid-day: the first piece is partial, never cached
+
+const pricingInput = (vcpuHour: string) => ({
+  idle_policy: 'proportional',
+  capacity: [{ effective_from: '2026-01-01T00:00:00Z', vcpu_hour: vcpuHour, memory_gib_hour: '0.01', overhead_hour: '0.01' }],
+  plans: { standard: [{ effective_from: '2026-01-01T00:00:00Z', meters: { requests: { unit_price: '0.001' }, cpu_seconds: { unit_price: '0.0001' } } }] },
+});
+const pricing = pricingSchema.parse(pricingInput('0.036'));
+
+let store: Store;
+/** Every query the code under test sends, so the test can see which days were read again. */
+const sent: string[] = [];
+
+const iso = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+const usageRow = (tenant: string, hour: number, cpuUs: number, computedAt = '2026-10-10 00:00:00.000') => ({
+  tenant_id: tenant, hour: iso(hour), model: 'm', model_variant: 'm', instance_id: 'i-1', requests: 10, errors: 0, rejected: 0,
+  cpu_us: cpuUs, gpu_us: 0, input_tokens: 0, output_tokens: 0, input_elements: 0, output_elements: 0, duration_ns_sum: 0, computed_at: computedAt,
+});
+const capacityRow = (hour: number, millicores = 2000, computedAt = '2026-10-10 00:00:00.000') => ({
+  instance_id: 'i-1', hour: iso(hour), window_ms: H, cpu_millicore_ms: String(millicores * H), memory_byte_ms: String(4 * 2 ** 30 * H),
+  memory_used_byte_ms: String(2 ** 30 * H), gpu_model: '', gpu_ms: '0', cpu_used_us: 0, inference_cpu_us: 0, computed_at: computedAt,
+});
+
+beforeAll(async () => {
+  ({ store } = await openTestStore());
+  const usage = [];
+  const capacity = [];
+  for (let h = 0; h < 4 * 24 + 10; h += 3) {
+    usage.push(usageRow('a', D0 + h * H, 1_000_000 + h), usageRow('b', D0 + h * H, 3_000_000));
+    capacity.push(capacityRow(D0 + h * H));
+  }
+  await store.insert('usage_hourly', usage);
+  await store.insert('capacity_hourly', capacity);
+});
+
+afterAll(async () => {
+  await store?.close();
+});
+
+function context(cache = createAttributionCache(), prices = pricing): CostContext {
+  const counting: Store = { ...store, query: (spec) => (sent.push(spec.query), store.query(spec)) };
+  return { store: counting, pricing: prices, planOf: () => 'standard', now: () => NOW, cache };
+}
+
+/** The reference: every row of the range read and priced in one pass, no cache. */
+async function fresh() {
+  const ctx: CostContext = { store, pricing, planOf: () => 'standard', now: () => NOW };
+  return JSON.stringify(attributionReport(ctx, rangeAttributionOf(ctx, await readAttributionData(store, RANGE))));
+}
+
+async function cachedReport(ctx: CostContext) {
+  return JSON.stringify(attributionReport(ctx, await attributeRange(ctx, RANGE)));
+}
+
+/** The usage reads (one per day priced) sent since `mark`. */
+function usageReadsSince(mark: number): string[] {
+  return sent.slice(mark).filter((q) => q.includes('FROM usage_hourly FINAL') && q.includes('ORDER BY hour_ms'));
+}
+
+describe('attributeRange with the day cache', () => {
+  const cache = createAttributionCache();
+  const ctx = context(cache);
+
+  it('gives exactly the uncached report, and caches only whole past days', async () => {
+    expect(await cachedReport(ctx)).toBe(await fresh());
+    // Days 1, 2, 3 are whole and over; day 0 is cut by the range, day 4 is today.
+    expect(cache.size()).toBe(3);
+  });
+
+  it('reads only the partial first day and today again when nothing changed', async () => {
+    const mark = sent.length;
+    expect(await cachedReport(ctx)).toBe(await fresh());
+    expect(usageReadsSince(mark)).toHaveLength(2);
+  });
+
+  // The partial first day and today are read every time; a changed past day once more.
+  it.each<[string, () => Promise<void>, number]>([
+    ['a late row for a past day', () => store.insert('usage_hourly', [usageRow('c', D0 + 2 * DAY + 5 * H, 7_000_000)]), 3],
+    ['a recomputed hour (newer computed_at, other CPU)', () => store.insert('usage_hourly', [usageRow('a', D0 + DAY + 6 * H, 9_999_999, '2026-10-11 00:00:00.000')]), 3],
+    ['a changed capacity sample', () => store.insert('capacity_hourly', [capacityRow(D0 + 3 * DAY + 3 * H, 8000, '2026-10-11 00:00:00.000')]), 3],
+    ["today's traffic", () => store.insert('usage_hourly', [usageRow('a', D0 + 4 * DAY + 9 * H, 5_000_000)]), 2],
+  ])('after %s: still exactly the uncached report, and only the changed day is priced again', async (_name, change, reads) => {
+    const before = await cachedReport(ctx);
+    await change();
+    const mark = sent.length;
+    const after = await cachedReport(ctx);
+    expect(after).not.toBe(before);
+    expect(after).toBe(await fresh());
+    expect(usageReadsSince(mark)).toHaveLength(reads);
+  });
+
+  it('prices again under other prices, never reusing a day priced with different ones', async () => {
+    const other = pricingSchema.parse(pricingInput('0.072'));
+    const before = await cachedReport(ctx);
+    const mark = sent.length;
+    const report = await cachedReport(context(cache, other));
+    expect(report).not.toBe(before);
+    expect(usageReadsSince(mark)).toHaveLength(5);
+  });
+});
+
+describe('createAttributionCache', () => {
+  it('keeps at most maxDays, dropping the least recently used', () => {
+    const cache = createAttributionCache(2);
+    const key = {};
+    const day = { result: {} as never, revenue: new Map(), requests: new Map() };
+    cache.set(1, 'f', key, day);
+    cache.set(2, 'f', key, day);
+    expect(cache.get(1, 'f', key)).toBe(day); // 1 is now the most recent
+    cache.set(3, 'f', key, day);
+    expect(cache.size()).toBe(2);
+    expect(cache.get(2, 'f', key)).toBeUndefined();
+    expect(cache.get(1, 'f', key)).toBe(day);
+    expect(cache.get(1, 'other fingerprint', key)).toBeUndefined();
+    expect(cache.get(1, 'f', {})).toBeUndefined();
+  });
+});
