@@ -202,7 +202,7 @@ export async function attributeRange(ctx: CostContext, requested: TimeRange): Pr
   const now = ctx.now();
   const pieces = utcDaysOf(range);
   const cache = ctx.cache;
-  const cacheable = (p: TimeRange) => cache !== undefined && p.to - p.from === DAY_MS && p.from % DAY_MS === 0 && p.to <= now;
+  const cacheable = (p: TimeRange) => cache !== undefined && isPastWholeDay(p, now);
   const cached = pieces.filter(cacheable);
   const fingerprints = cached.length ? await readDayFingerprints(ctx.store, { from: cached[0]!.from, to: cached[cached.length - 1]!.to }) : new Map<number, string>();
   const key = pricingKeyOf(ctx);
@@ -227,7 +227,10 @@ export async function attributeRange(ctx: CostContext, requested: TimeRange): Pr
 }
 
 const DAY_MS = 24 * HOUR;
-const EMPTY_DAY = 'usage 0 0 | capacity 0 0';
+export const EMPTY_DAY = 'usage 0 0 | capacity 0 0';
+
+/** A whole UTC day that has ended: its attribution no longer depends on the clock. */
+export const isPastWholeDay = (p: TimeRange, now: number): boolean => p.to - p.from === DAY_MS && p.from % DAY_MS === 0 && p.to <= now;
 
 function attributeData(ctx: CostContext, data: AttributionData, now: number): DayAttribution {
   const revenue = revenueCounter(ctx);
@@ -236,7 +239,7 @@ function attributeData(ctx: CostContext, data: AttributionData, now: number): Da
 }
 
 /** [from, to) cut at UTC midnights. */
-function utcDaysOf(range: TimeRange): TimeRange[] {
+export function utcDaysOf(range: TimeRange): TimeRange[] {
   const out: TimeRange[] = [];
   for (let from = range.from; from < range.to; ) {
     const to = Math.min((Math.floor(from / DAY_MS) + 1) * DAY_MS, range.to);
@@ -246,7 +249,11 @@ function utcDaysOf(range: TimeRange): TimeRange[] {
   return out;
 }
 
-async function readDayFingerprints(store: Store, range: TimeRange): Promise<Map<number, string>> {
+/**
+ * Fingerprints of the rollup rows attribution reads, per UTC day of `range` that has any (see
+ * `dayFingerprintsQuery`); a day without rows is `EMPTY_DAY`.
+ */
+export async function readDayFingerprints(store: Store, range: TimeRange): Promise<Map<number, string>> {
   const rows = await store.query({ ...dayFingerprintsQuery(range), schema: dayFingerprintRow });
   const parts = new Map<number, { usage: string; capacity: string }>();
   for (const r of rows) {

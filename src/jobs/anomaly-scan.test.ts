@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestStore } from '../../test/support/store.ts';
 import { pricingSchema } from '../pricing/price-book.ts';
 import type { Store } from '../store/client.ts';
-import { createAnomalyScanner } from './anomaly-scan.ts';
+import { createAnomalyScanner, hourlyCostsOf, type DayCostCache, type HourlyCosts } from './anomaly-scan.ts';
 import { expectedLatest, fillHours, HOUR_MS, scoreLatest } from './anomaly-series.ts';
 
 const T0 = Date.UTC(2026, 9, 1);
@@ -33,10 +33,15 @@ describe('anomaly series helpers', () => {
   });
 });
 
+// One embedded ClickHouse for the file (chdb holds one data directory per process).
+let store: Store;
+beforeAll(async () => {
+  ({ store } = await openTestStore());
+});
+afterAll(() => store.close());
+
 describe('anomaly scan (chdb)', () => {
-  let store: Store;
   beforeAll(async () => {
-    ({ store } = await openTestStore());
     const rows: object[] = [];
     const capacity: object[] = [];
     for (let i = 0; i <= DAYS * 24; i++) {
@@ -58,7 +63,6 @@ describe('anomaly scan (chdb)', () => {
     await store.insert('usage_hourly', rows);
     await store.insert('capacity_hourly', capacity);
   });
-  afterAll(() => store.close());
 
   it('flags the spiking tenant metric at the latest hour with expected, actual and the model that moved', async () => {
     const scan = createAnomalyScanner({
@@ -96,5 +100,59 @@ describe('anomaly scan (chdb)', () => {
     const tenants = new Set((await scan()).map((f) => f.tenantId));
     expect(tenants.has('newbie')).toBe(false);
     expect(tenants.has('acme')).toBe(true);
+  });
+});
+
+describe('hourly costs, a day at a time with unchanged past days reused (chdb)', () => {
+  // Instance i-2: apart from the scan tests' i-1, whose costs these rows must not change.
+  const now = T0 + 3 * 24 * HOUR_MS + 5 * HOUR_MS + 600_000; // day 3, 05:10
+  const range = { from: T0 + 7 * HOUR_MS, to: T0 + 3 * 24 * HOUR_MS + 5 * HOUR_MS }; // a partial first day, two whole days, today
+  const row = (tenant: string, hour: number, model: string, cpuUs: number, computedAt = '2026-10-01 00:00:00.000') => ({
+    tenant_id: tenant, hour: chTime(hour), model, model_variant: model, instance_id: 'i-2', requests: 1, errors: 0, rejected: 0, cpu_us: cpuUs,
+    gpu_us: 0, input_tokens: 0, output_tokens: 0, input_elements: 0, output_elements: 0, duration_ns_sum: 0, computed_at: computedAt,
+  });
+  beforeAll(async () => {
+    const rows: object[] = [];
+    const capacity: object[] = [];
+    for (let h = 0; h < 3 * 24 + 5; h++) {
+      rows.push(row('a', T0 + h * HOUR_MS, 'small', 1000 * (1 + (h % 5))), row('b', T0 + h * HOUR_MS, 'large', 3000));
+      capacity.push({
+        instance_id: 'i-2', hour: chTime(T0 + h * HOUR_MS), window_ms: HOUR_MS, cpu_millicore_ms: String(2000 * HOUR_MS), memory_byte_ms: '0',
+        memory_used_byte_ms: '0', gpu_model: '', gpu_ms: '0', cpu_used_us: 0, inference_cpu_us: 0, computed_at: '2026-10-01 00:00:00.000',
+      });
+    }
+    await store.insert('usage_hourly', rows);
+    await store.insert('capacity_hourly', capacity);
+  });
+
+  const sent: string[] = [];
+  const usageReads = () => sent.filter((q) => q.includes('FROM usage_hourly FINAL') && q.includes('ORDER BY hour_ms')).length;
+  const ctx = () => ({ store: { ...store, query: ((spec) => (sent.push(spec.query), store.query(spec))) as Store['query'] }, pricing, planOf: () => 'standard', now: () => now });
+  const snapshot = (c: HourlyCosts) => ({
+    a: [...c.total('a')].sort(([x], [y]) => x - y),
+    b: [...c.total('b')].sort(([x], [y]) => x - y),
+    aSmall: [...c.byKey('a', 'model', 'small')].sort(([x], [y]) => x - y),
+    bInstance: [...c.byKey('b', 'instance', 'i-2')].sort(([x], [y]) => x - y),
+  });
+  const fresh = async () => snapshot(await hourlyCostsOf({ store, pricing, planOf: () => 'standard', now: () => now }, range, now, new Map()));
+
+  it('equals pricing every hour afresh, and prices only the partial first day and today again', async () => {
+    const cache: DayCostCache = new Map();
+    const first = snapshot(await hourlyCostsOf(ctx(), range, now, cache));
+    expect(first).toEqual(await fresh());
+    expect(first.a.length).toBeGreaterThan(60);
+    expect(cache.size).toBe(2);
+    const before = usageReads();
+    expect(snapshot(await hourlyCostsOf(ctx(), range, now, cache))).toEqual(first);
+    expect(usageReads() - before).toBe(2);
+
+    // A recomputed hour of a cached day: that day is priced again, and the numbers follow.
+    const changedHour = T0 + 24 * HOUR_MS + 10 * HOUR_MS;
+    await store.insert('usage_hourly', [row('a', changedHour, 'small', 250_000, '2026-10-02 00:00:00.000')]);
+    const mark = usageReads();
+    const after = snapshot(await hourlyCostsOf(ctx(), range, now, cache));
+    expect(usageReads() - mark).toBe(3);
+    expect(after).toEqual(await fresh());
+    expect(after.a.find(([h]) => h === changedHour)![1]).toBeGreaterThan(first.a.find(([h]) => h === changedHour)![1]);
   });
 });

@@ -1,7 +1,15 @@
 import type { AnomalyFinding } from '../alerts/types.ts';
 import { describeAnomaly, type AnomalyMetric, type BreakdownRow, type ContributorDimension } from '../anomalies/describe-anomaly.ts';
 import { attributeCosts } from '../attribution/attribute-costs.ts';
-import { readAttributionData, type AttributionData, type CostContext } from '../attribution/cost-service.ts';
+import {
+  EMPTY_DAY,
+  isPastWholeDay,
+  readAttributionData,
+  readDayFingerprints,
+  utcDaysOf,
+  type AttributionData,
+  type CostContext,
+} from '../attribution/cost-service.ts';
 import { usageRecordsOf } from '../attribution/usage-table.ts';
 import { scanRow, scanRowsQuery, type ScanRow } from '../store/queries/anomalies.ts';
 import { expectedLatest, fillHours, HOUR_MS, scoreLatest } from './anomaly-series.ts';
@@ -10,6 +18,8 @@ import { expectedLatest, fillHours, HOUR_MS, scoreLatest } from './anomaly-serie
  * The anomaly scan (SPEC §6): per tenant, five hourly metrics over the last `historyDays`, each
  * scored by the causal detector at the latest complete hour, with expected vs actual and the
  * model / variant / instance that moved most. Feeds the alerting service's anomaly findings.
+ * Hourly usage costs come from the attribution engine a UTC day at a time; past days are reused
+ * while their rollup rows keep the same fingerprint.
  */
 
 export interface AnomalyScanDeps {
@@ -47,26 +57,26 @@ function metricOf(metric: AnomalyMetric, rows: readonly ScanRow[]): number {
 
 export function createAnomalyScanner(deps: AnomalyScanDeps): () => Promise<AnomalyFinding[]> {
   let cached: { at: number; hour: number; findings: AnomalyFinding[] } | undefined;
+  const days: DayCostCache = new Map();
   return async () => {
     const now = deps.now();
     const latest = Math.floor(now / HOUR_MS) * HOUR_MS - HOUR_MS;
     if (cached && cached.hour === latest && now - cached.at < (deps.cacheMs ?? 300_000)) return cached.findings;
-    const findings = await scan(deps, latest);
+    const findings = await scan(deps, latest, days);
     cached = { at: now, hour: latest, findings };
     return findings;
   };
 }
 
-async function scan(deps: AnomalyScanDeps, latest: number): Promise<AnomalyFinding[]> {
+async function scan(deps: AnomalyScanDeps, latest: number, days: DayCostCache): Promise<AnomalyFinding[]> {
   const from = latest - (deps.historyDays ?? 28) * 24 * HOUR_MS;
   const range = { from, to: latest + HOUR_MS };
   const { store } = deps.costs;
-  const [totals, detail, data] = await Promise.all([
+  const [totals, detail, costs] = await Promise.all([
     store.query({ ...scanRowsQuery(range, 'totals'), schema: scanRow }),
     store.query({ ...scanRowsQuery(range, 'detail'), schema: scanRow }),
-    readAttributionData(store, range),
+    hourlyCostsOf(deps.costs, range, deps.now(), days),
   ]);
-  const costs = hourlyCosts(deps.costs, data);
   const findings: AnomalyFinding[] = [];
   for (const tenantId of [...new Set(totals.map((r) => r.tenant_id))].sort()) {
     const own = (rows: readonly ScanRow[]) => rows.filter((r) => r.tenant_id === tenantId);
@@ -132,21 +142,63 @@ function byHour(rows: readonly ScanRow[], value: (rows: ScanRow[]) => number): M
   return new Map([...groupBy(rows, (r) => r.hour_ms)].map(([hour, g]) => [hour, value(g)]));
 }
 
-interface HourlyCosts {
+export interface HourlyCosts {
   total(tenantId: string): Map<number, number>;
   byKey(tenantId: string, dimension: ContributorDimension, key: string): Map<number, number>;
 }
 
+/** Usage cost per cell key (tenant, or tenant × dimension × key) of one UTC day, by hour of the piece. */
+interface DayCosts {
+  from: number;
+  cells: Map<string, Float64Array>;
+}
+
 /**
- * Usage cost per tenant and hour (and per model / variant / instance), one engine run per
- * hour. Converted to plain numbers for the detector only: nothing here is summed into money.
+ * Past whole days' cells, by day start, with the fingerprint of the rollup rows they came from
+ * (the same one the attribution day cache uses): the hourly scan prices only today and changed
+ * days instead of `historyDays` of rows every time.
  */
-function hourlyCosts(ctx: CostContext, data: AttributionData): HourlyCosts {
-  const cells = new Map<string, Map<number, number>>();
+export type DayCostCache = Map<number, { fingerprint: string; day: DayCosts }>;
+
+export async function hourlyCostsOf(ctx: CostContext, range: { from: number; to: number }, now: number, cache: DayCostCache): Promise<HourlyCosts> {
+  const pieces = utcDaysOf(range);
+  const past = pieces.filter((p) => isPastWholeDay(p, now));
+  const fingerprints = past.length ? await readDayFingerprints(ctx.store, { from: past[0]!.from, to: past[past.length - 1]!.to }) : new Map<number, string>();
+  const days: DayCosts[] = [];
+  for (const piece of pieces) {
+    const fingerprint = fingerprints.get(piece.from) ?? EMPTY_DAY;
+    const hit = isPastWholeDay(piece, now) ? cache.get(piece.from) : undefined;
+    let day = hit?.fingerprint === fingerprint ? hit.day : undefined;
+    if (!day) {
+      day = dayCosts(ctx, await readAttributionData(ctx.store, piece), now);
+      if (isPastWholeDay(piece, now)) cache.set(piece.from, { fingerprint, day });
+    }
+    days.push(day);
+  }
+  // Days that fell out of the history are not needed again.
+  for (const start of cache.keys()) if (start < range.from - HOUR_MS * 24) cache.delete(start);
+  const series = (cell: string) => {
+    const out = new Map<number, number>();
+    for (const d of days) d.cells.get(cell)?.forEach((v, h) => v !== 0 && out.set(d.from + h * HOUR_MS, v));
+    return out;
+  };
+  return {
+    total: (tenantId) => series(`${tenantId}\u0000total`),
+    byKey: (tenantId, dimension, key) => series(`${tenantId}\u0000${dimension}\u0000${key}`),
+  };
+}
+
+/**
+ * Usage cost per tenant and hour (and per model / variant / instance) of one piece, one engine
+ * run per hour. Converted to plain numbers for the detector only: nothing here is summed into money.
+ */
+function dayCosts(ctx: CostContext, data: AttributionData, now: number): DayCosts {
+  const hours = Math.round((data.range.to - data.range.from) / HOUR_MS);
+  const cells = new Map<string, Float64Array>();
   const add = (key: string, hour: number, micros: bigint) => {
-    const m = cells.get(key) ?? new Map<number, number>();
-    m.set(hour, (m.get(hour) ?? 0) + Number(micros) / 1e6);
-    cells.set(key, m);
+    let c = cells.get(key);
+    if (!c) cells.set(key, (c = new Float64Array(hours)));
+    c[(hour - data.range.from) / HOUR_MS]! += Number(micros) / 1e6;
   };
   const capacityByHour = groupBy(data.capacity, (c) => c.hour);
   const usageByHour = groupBy(usageRecordsOf(data.table, data.range.from, data.range.to), (u) => u.hour);
@@ -154,7 +206,7 @@ function hourlyCosts(ctx: CostContext, data: AttributionData): HourlyCosts {
     const result = attributeCosts({
       from: hour,
       to: hour + HOUR_MS,
-      now: ctx.now(),
+      now,
       capacity: capacityByHour.get(hour) ?? [],
       usage: usageByHour.get(hour) ?? [],
       prices: ctx.pricing.capacity,
@@ -171,8 +223,5 @@ function hourlyCosts(ctx: CostContext, data: AttributionData): HourlyCosts {
       for (const i of t.byInstance) add(`${t.tenantId}\u0000instance\u0000${i.instanceId}`, hour, i.usageCost);
     }
   }
-  return {
-    total: (tenantId) => cells.get(`${tenantId}\u0000total`) ?? new Map(),
-    byKey: (tenantId, dimension, key) => cells.get(`${tenantId}\u0000${dimension}\u0000${key}`) ?? new Map(),
-  };
+  return { from: data.range.from, cells };
 }
