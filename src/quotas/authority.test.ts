@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestStore } from '../../test/support/store.ts';
 import { pricingSchema } from '../pricing/price-book.ts';
 import type { Store } from '../store/client.ts';
-import { createQuotaAuthority, type ReadMonthlyUsage } from './authority.ts';
+import { CARRY_SETTLE_MS, createQuotaAuthority, type ReadMonthlyUsage } from './authority.ts';
 import { createCarriedUsageReader } from './carried-usage.ts';
 import type { QuotaLimits } from './config.ts';
 import type { MonthToDate } from './monthly.ts';
@@ -279,6 +279,24 @@ describe('a restarted authority carries over the minute and day in progress (req
     clock.now = Date.parse('2026-10-16T00:00:01Z');
     await authority.refresh();
     expect(await usedOf(authority, 'restarted')).toEqual({ requests_per_minute: 0, tokens_per_day: 0 });
+  });
+
+  it('stops reading once a read ten minutes after the start has succeeded', async () => {
+    let reads = 0;
+    const reader = createCarriedUsageReader(store);
+    const { authority, clock } = restarted(async (...args) => {
+      reads++;
+      return reader(...args);
+    });
+    await authority.refresh();
+    clock.now = STARTED + CARRY_SETTLE_MS - 1;
+    await authority.refresh();
+    expect(reads).toBe(2);
+    clock.now = STARTED + CARRY_SETTLE_MS;
+    await authority.refresh();
+    await authority.refresh();
+    expect(reads).toBe(3);
+    expect(await usedOf(authority, 'restarted')).toMatchObject({ tokens_per_day: 600 });
   });
 
   it('a failed read is reported and keeps what was carried', async () => {

@@ -50,6 +50,11 @@ export interface LocalQuotaAuthority extends QuotaAuthority {
 export const RECLAIM_TTLS = 3;
 const CONCURRENCY_RETRY_MS = 1000;
 const DEFAULT_STALE_AFTER_MS = 60_000;
+/**
+ * Requests admitted before a restart reach ClickHouse within seconds (span export batches); a read
+ * this long after the start is final, and later refreshes stop scanning the day's requests.
+ */
+export const CARRY_SETTLE_MS = 10 * 60_000;
 
 interface MonthlyCache {
   month: QuotaWindow;
@@ -67,6 +72,7 @@ class MemoryQuotaAuthority implements LocalQuotaAuthority {
   private cache: MonthlyCache | undefined;
   private failedAt: number | undefined;
   private readonly startedAt: number;
+  private carrySettled = false;
 
   constructor(private readonly deps: QuotaAuthorityDeps) {
     this.ledger = new LeaseLedger(deps.leaseTtlS * RECLAIM_TTLS * 1000);
@@ -150,10 +156,12 @@ class MemoryQuotaAuthority implements LocalQuotaAuthority {
   private async refreshCarried(now: number): Promise<void> {
     const read = this.deps.readCarriedUsage;
     const day = windowOf('tokens_per_day', now)!;
-    // Once the day that was in progress at the start has ended, nothing is left to carry over.
-    if (!read || this.startedAt <= day.start) return;
+    // Once the day that was in progress at the start has ended, nothing is left to carry over;
+    // once the requests from before the start have all been recorded, the read cannot change.
+    if (!read || this.startedAt <= day.start || this.carrySettled) return;
     const minute = windowOf('requests_per_minute', now)!;
     const carried = await read(day, minute, this.startedAt);
+    if (now - this.startedAt >= CARRY_SETTLE_MS) this.carrySettled = true;
     for (const [tenantId, usage] of carried) {
       const limits = this.deps.limitsOf(tenantId);
       if (limits.tokens_per_day !== undefined) this.ledger.carryOver(tenantId, 'tokens_per_day', day.start, usage.tokensToday, now);
