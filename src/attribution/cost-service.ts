@@ -200,7 +200,8 @@ export function rangeAttributionOf(ctx: CostContext, data: AttributionData): Ran
 export async function attributeRange(ctx: CostContext, requested: TimeRange): Promise<RangeAttribution> {
   const range = toWholeHours(requested);
   const now = ctx.now();
-  const pieces = utcDaysOf(range);
+  // An empty range (the first instant of a month, say) is one empty piece: a result with nothing in it.
+  const pieces = range.from < range.to ? utcDaysOf(range) : [range];
   const cache = ctx.cache;
   const cacheable = (p: TimeRange) => cache !== undefined && isPastWholeDay(p, now);
   const cached = pieces.filter(cacheable);

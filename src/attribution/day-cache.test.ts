@@ -117,6 +117,14 @@ describe('attributeRange with the day cache', () => {
   });
 });
 
+describe('attributeRange on an empty range', () => {
+  it('gives an empty result (the cost job runs at the first instant of a month too)', async () => {
+    const a = await attributeRange(context(), { from: NOW, to: NOW });
+    expect(a.result).toMatchObject({ from: NOW, to: NOW, tenants: [], capacityCost: 0n, overheadCost: 0n });
+    expect(a.requestsByTenant.size).toBe(0);
+  });
+});
+
 describe('createAttributionCache', () => {
   it('keeps at most maxDays, dropping the least recently used', () => {
     const cache = createAttributionCache(2);
