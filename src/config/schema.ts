@@ -83,8 +83,13 @@ export const configSchema = z
         service_name: z.string().min(1).default('inferledger-sidecar'),
         batch_delay_ms: z.number().int().positive().default(1000),
         max_batch_size: z.number().int().positive().default(512),
+        /**
+         * `clickhouse` exporter: fsync each request's span to the spool (grouped) before its
+         * response is sent, so a crash of the process loses no served request.
+         */
+        journal: z.boolean().default(true),
       })
-      .default({ exporter: 'clickhouse', service_name: 'inferledger-sidecar', batch_delay_ms: 1000, max_batch_size: 512 }),
+      .default({ exporter: 'clickhouse', service_name: 'inferledger-sidecar', batch_delay_ms: 1000, max_batch_size: 512, journal: true }),
     models: z.array(modelSchema).default([]),
     quotas: quotasConfigSchema,
     alerts: alertsConfigSchema,

@@ -23,6 +23,11 @@ export interface InferenceDeps {
   quotas?: QuotaAdmission;
   /** Live request metrics: told about exactly the requests that get a span. */
   metrics?: RequestMetrics;
+  /**
+   * Resolves once an ended span is durable (the span journal), so a served request is answered
+   * only when its billing record would survive a crash. Never rejects.
+   */
+  recorded?: (span: Span) => Promise<void>;
 }
 
 export type InferResult = Omit<InferResponse, 'outputElements'>;
@@ -106,6 +111,7 @@ export class InferenceService {
     // Weight ~ work: input elements x parameters approximates the multiply-adds of the run.
     ledger.begin(requestId, Math.max(1, decoded.inputElements * (resolved.paramCount ?? 1)), readCpuMicros());
     let cpuMicros: number | undefined;
+    let outcome: { response: InferResult } | { error: AppError };
     try {
       const results = await resolved.session.run(decoded.feeds);
       cpuMicros = ledger.end(requestId, readCpuMicros());
@@ -114,17 +120,22 @@ export class InferenceService {
       );
       finish(span, { queueMs, inferenceMs: this.monotonicMs() - started, cpuMicros, outputElements, status: 200 });
       this.observe(attributes, 'ok', receivedAt, queueMs, cpuMicros);
-      return response;
+      outcome = { response };
     } catch (err) {
       // A failed run still used CPU; charge what it used (end exactly once).
       cpuMicros ??= ledger.end(requestId, readCpuMicros());
       const appErr = err instanceof AppError ? err : new AppError('internal', `inference failed: ${(err as Error).message}`, { code: 'inference_failed', cause: err });
       finish(span, { queueMs, inferenceMs: this.monotonicMs() - started, cpuMicros, status: appErr.kind === 'internal' ? 500 : 400, error: appErr });
       this.observe(attributes, 'error', receivedAt, queueMs, cpuMicros);
-      throw appErr;
+      outcome = { error: appErr };
     } finally {
       release();
     }
+    // The slot is free already; the answer waits until the billing record is durable (a failed
+    // run used CPU and is billed too).
+    await this.deps.recorded?.(span);
+    if ('error' in outcome) throw outcome.error;
+    return outcome.response;
   }
 
   private resolve(tenantId: string, model: string): ResolvedModel {

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SpanKind } from '@opentelemetry/api';
@@ -77,6 +77,63 @@ describe('ClickHouseSpanProcessor (chdb)', () => {
     await replay.drain((t, r) => store.insert(t, r));
     expect(await countFor('outage')).toBe(12);
     await provider.shutdown();
+  });
+
+  describe('with the span journal', () => {
+    const span = (tracer: ReturnType<BasicTracerProvider['getTracer']>, tenant: string) => {
+      const s = tracer.startSpan('inference', { kind: SpanKind.SERVER, attributes: { [ATTR.tenantId]: tenant, [ATTR.operationName]: 'inference', [ATTR.requestModel]: 'm' } });
+      s.end();
+      return s.spanContext().spanId;
+    };
+    const journalFiles = (dir: string) => {
+      try {
+        return readdirSync(join(dir, 'otel_traces')).filter((f) => f.endsWith('.jsonl'));
+      } catch {
+        return [];
+      }
+    };
+
+    it('a span is on disk when recorded() resolves (one journal file per flush interval), and gone once inserted', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'il-journal-'));
+      const spool = new Spool(dir);
+      const processor = new ClickHouseSpanProcessor(real, spool, { batchDelayMs: 60_000, maxBatchSize: 1000, journal: true });
+      const provider = new BasicTracerProvider({ resource: resourceFromAttributes({ 'service.name': 's' }), spanProcessors: [processor] });
+      const tracer = provider.getTracer('t');
+      const ids = [span(tracer, 'journal'), span(tracer, 'journal'), span(tracer, 'journal')];
+      await Promise.all(ids.map((id) => processor.recorded(id)));
+      const files = journalFiles(dir);
+      expect(files).toHaveLength(1);
+      expect(readFileSync(join(dir, 'otel_traces', files[0]!), 'utf8').trim().split('\n')).toHaveLength(3);
+      expect(spool.pending()).toEqual([]); // held: the drain leaves it to the writer
+      expect(await countFor('journal')).toBe(0);
+
+      await processor.flush();
+      expect(await countFor('journal')).toBe(3);
+      expect(journalFiles(dir)).toEqual([]);
+      await expect(processor.recorded('unknown-span')).resolves.toBeUndefined();
+      await provider.shutdown();
+    });
+
+    it('when the insert fails the journal file goes to the drain, and the replay counts each span once', async () => {
+      const { store, state } = flakyStore(real);
+      const dir = mkdtempSync(join(tmpdir(), 'il-journal-down-'));
+      const spool = new Spool(dir);
+      const errors: unknown[] = [];
+      const processor = new ClickHouseSpanProcessor(store, spool, { batchDelayMs: 60_000, maxBatchSize: 1000, journal: true, onError: (e) => errors.push(e) });
+      const provider = new BasicTracerProvider({ resource: resourceFromAttributes({ 'service.name': 's' }), spanProcessors: [processor] });
+      const tracer = provider.getTracer('t');
+      state.down = true;
+      await processor.recorded(span(tracer, 'journal-down'));
+      await processor.recorded(span(tracer, 'journal-down'));
+      expect(spool.pending()).toHaveLength(0); // held while it is being appended to
+      await processor.flush();
+      expect(errors).toHaveLength(1);
+      expect(spool.pending()).toHaveLength(1);
+      state.down = false;
+      expect(await spool.drain((t, rows) => store.insert(t, rows))).toBe(1);
+      expect(await countFor('journal-down')).toBe(2);
+      await provider.shutdown();
+    });
   });
 
   it('spills to the spool at once when the in-memory buffer outgrows its bound', async () => {

@@ -10,6 +10,8 @@ export interface Tracing {
   readonly tracer: Tracer;
   /** Writes buffered spans out; resolves when they are stored (or spooled). */
   flush(): Promise<void>;
+  /** Resolves once an ended span would survive a crash (journaled); at once when nothing journals. */
+  recorded(spanId: string): Promise<void>;
   shutdown(): Promise<void>;
 }
 
@@ -18,7 +20,7 @@ export type TracingOptions = {
   batchDelayMs: number;
   maxBatchSize: number;
   onError?: (err: unknown) => void;
-} & ({ exporter: 'clickhouse'; store: Store; spool: Spool } | { exporter: 'otlp' });
+} & ({ exporter: 'clickhouse'; store: Store; spool: Spool; journal?: boolean } | { exporter: 'otlp' });
 
 /**
  * Builds the tracer provider for the sidecar. Nothing is registered globally: the tracer is handed
@@ -27,12 +29,16 @@ export type TracingOptions = {
  */
 export function createTracing(opts: TracingOptions): Tracing {
   let processor: SpanProcessor;
+  let recorded: (spanId: string) => Promise<void> = () => Promise.resolve();
   if (opts.exporter === 'clickhouse') {
-    processor = new ClickHouseSpanProcessor(opts.store, opts.spool, {
+    const writer = new ClickHouseSpanProcessor(opts.store, opts.spool, {
       batchDelayMs: opts.batchDelayMs,
       maxBatchSize: opts.maxBatchSize,
+      journal: opts.journal,
       onError: opts.onError,
     });
+    processor = writer;
+    recorded = (spanId) => writer.recorded(spanId);
   } else {
     // Standard OTEL_EXPORTER_OTLP_* variables configure the endpoint, headers and timeout.
     processor = new BatchSpanProcessor(new OTLPTraceExporter(), {
@@ -48,6 +54,7 @@ export function createTracing(opts: TracingOptions): Tracing {
   return {
     tracer: provider.getTracer('inferledger-sidecar', '0.1.0'),
     flush: () => provider.forceFlush(),
+    recorded,
     shutdown: () => provider.shutdown(),
   };
 }

@@ -69,7 +69,16 @@ export async function startSidecar(
   const tracing =
     exporter === 'otlp'
       ? createTracing({ exporter: 'otlp', resource, batchDelayMs: config.telemetry.batch_delay_ms, maxBatchSize: config.telemetry.max_batch_size })
-      : createTracing({ exporter: 'clickhouse', store, spool, resource, batchDelayMs: config.telemetry.batch_delay_ms, maxBatchSize: config.telemetry.max_batch_size, onError });
+      : createTracing({
+          exporter: 'clickhouse',
+          store,
+          spool,
+          resource,
+          batchDelayMs: config.telemetry.batch_delay_ms,
+          maxBatchSize: config.telemetry.max_batch_size,
+          journal: config.telemetry.journal,
+          onError,
+        });
 
   const quotaGate = new QuotaGate({
     authority: quotaSource.authority,
@@ -95,6 +104,7 @@ export async function startSidecar(
     readCpuMicros: readProcessCpuMicros,
     quotas: quotaGate,
     metrics: metrics.requests,
+    recorded: (span) => tracing.recorded(span.spanContext().spanId),
   });
   // Samples are billing inputs too: a failed write goes to the spool, never away.
   const sampleSink = storeOrSpool(store, spool, onError);

@@ -23,13 +23,21 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Spawns `bin` with `argsFor(port)` on a free port and waits until GET /-/ready answers 200
- * (both Prometheus and Alertmanager serve it). `install` says how to get the binary.
+ * Spawns `bin` with `argsFor(port)` (and `envFor(port)`) on a free port and waits until
+ * GET `readyPath` answers 200 (default /-/ready, which Prometheus and Alertmanager serve).
+ * `install` says how to get the binary.
  */
-export async function startDaemon(name: string, bin: string, install: string, argsFor: (port: number) => string[]): Promise<RunningDaemon> {
+export async function startDaemon(
+  name: string,
+  bin: string,
+  install: string,
+  argsFor: (port: number) => string[],
+  opts: { envFor?: (port: number) => NodeJS.ProcessEnv; readyPath?: string } = {},
+): Promise<RunningDaemon> {
   if (!existsSync(bin)) throw new Error(`${bin} not found: ${install}`);
   const port = await freePort();
-  const child = spawn(bin, argsFor(port), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = opts.envFor ? { ...process.env, ...opts.envFor(port) } : process.env;
+  const child = spawn(bin, argsFor(port), { stdio: ['ignore', 'pipe', 'pipe'], env });
   const output: string[] = [];
   child.stdout?.on('data', (b: Buffer) => output.push(b.toString()));
   child.stderr?.on('data', (b: Buffer) => output.push(b.toString()));
@@ -37,7 +45,7 @@ export async function startDaemon(name: string, bin: string, install: string, ar
   await waitFor(
     async () => {
       if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}): ${output.join('')}`);
-      const res = await fetch(`${url}/-/ready`).catch(() => undefined);
+      const res = await fetch(`${url}${opts.readyPath ?? '/-/ready'}`).catch(() => undefined);
       return res?.ok ? true : undefined;
     },
     `${name} to be ready`,
