@@ -88,9 +88,20 @@ function addMetric(plan: MetricsPlan, metric: Metric, common: Row): void {
 /** The number of rows a plan writes. */
 export const plannedRows = (plan: MetricsPlan): number => (Object.keys(METRIC_TABLES) as MetricKind[]).reduce((n, kind) => n + plan[kind].length, 0);
 
-function numberRow(head: Row, dp: NumberDataPoint, rejections: Rejections): Row | undefined {
-  const value = dp.asInt !== undefined ? Number(dp.asInt) : (dp.asDouble ?? 0);
-  const bad = badTimes([dp.startTimeUnixNano, dp.timeUnixNano, ...dp.exemplars.map((e) => e.timeUnixNano)]);
+interface PointTimes {
+  attributes: NumberDataPoint['attributes'];
+  startTimeUnixNano?: string;
+  timeUnixNano?: string;
+  exemplars?: readonly Exemplar[];
+}
+
+/**
+ * The columns every data point has (its metric's head, attributes, times, and exemplars where the
+ * type has them), or undefined with the reason recorded when a time cannot be stored.
+ */
+function pointColumns(head: Row, dp: PointTimes, rejections: Rejections): Row | undefined {
+  const exemplars = dp.exemplars ?? [];
+  const bad = badTimes([dp.startTimeUnixNano, dp.timeUnixNano, ...exemplars.map((e) => e.timeUnixNano)]);
   if (bad) {
     rejections.add(bad);
     return undefined;
@@ -100,79 +111,66 @@ function numberRow(head: Row, dp: NumberDataPoint, rejections: Rejections): Row 
     Attributes: attributesToMap(dp.attributes),
     StartTimeUnix: time(dp.startTimeUnixNano),
     TimeUnix: time(dp.timeUnixNano),
-    Value: float(value),
-    Flags: dp.flags ?? 0,
-    ...exemplarColumns(dp.exemplars),
+    ...(dp.exemplars ? exemplarColumns(dp.exemplars) : {}),
   };
+}
+
+function numberRow(head: Row, dp: NumberDataPoint, rejections: Rejections): Row | undefined {
+  const base = pointColumns(head, dp, rejections);
+  const value = dp.asInt !== undefined ? Number(dp.asInt) : (dp.asDouble ?? 0);
+  return base && { ...base, Value: float(value), Flags: dp.flags ?? 0 };
 }
 
 function histogramRow(head: Row, dp: HistogramDataPoint, rejections: Rejections): Row | undefined {
-  const bad = badTimes([dp.startTimeUnixNano, dp.timeUnixNano, ...dp.exemplars.map((e) => e.timeUnixNano)]);
-  if (bad) {
-    rejections.add(bad);
-    return undefined;
-  }
-  return {
-    ...head,
-    Attributes: attributesToMap(dp.attributes),
-    StartTimeUnix: time(dp.startTimeUnixNano),
-    TimeUnix: time(dp.timeUnixNano),
-    Count: dp.count ?? '0',
-    Sum: float(dp.sum ?? 0),
-    BucketCounts: dp.bucketCounts,
-    ExplicitBounds: dp.explicitBounds.map(float),
-    ...exemplarColumns(dp.exemplars),
-    Flags: dp.flags ?? 0,
-    Min: float(dp.min ?? 0),
-    Max: float(dp.max ?? 0),
-  };
+  const base = pointColumns(head, dp, rejections);
+  return (
+    base && {
+      ...base,
+      Count: dp.count ?? '0',
+      Sum: float(dp.sum ?? 0),
+      BucketCounts: dp.bucketCounts,
+      ExplicitBounds: dp.explicitBounds.map(float),
+      Flags: dp.flags ?? 0,
+      Min: float(dp.min ?? 0),
+      Max: float(dp.max ?? 0),
+    }
+  );
 }
 
+/** zero_threshold has no column in the exporter's table. */
 function exponentialHistogramRow(head: Row, dp: ExponentialHistogramDataPoint, rejections: Rejections): Row | undefined {
-  const bad = badTimes([dp.startTimeUnixNano, dp.timeUnixNano, ...dp.exemplars.map((e) => e.timeUnixNano)]);
-  if (bad) {
-    rejections.add(bad);
-    return undefined;
-  }
-  // Column order as the exporter's table; zero_threshold has no column there.
-  return {
-    ...head,
-    Attributes: attributesToMap(dp.attributes),
-    StartTimeUnix: time(dp.startTimeUnixNano),
-    TimeUnix: time(dp.timeUnixNano),
-    Count: dp.count ?? '0',
-    Sum: float(dp.sum ?? 0),
-    Scale: dp.scale ?? 0,
-    ZeroCount: dp.zeroCount ?? '0',
-    PositiveOffset: dp.positive?.offset ?? 0,
-    PositiveBucketCounts: dp.positive?.bucketCounts ?? [],
-    NegativeOffset: dp.negative?.offset ?? 0,
-    NegativeBucketCounts: dp.negative?.bucketCounts ?? [],
-    ...exemplarColumns(dp.exemplars),
-    Flags: dp.flags ?? 0,
-    Min: float(dp.min ?? 0),
-    Max: float(dp.max ?? 0),
-  };
+  const base = pointColumns(head, dp, rejections);
+  return (
+    base && {
+      ...base,
+      Count: dp.count ?? '0',
+      Sum: float(dp.sum ?? 0),
+      Scale: dp.scale ?? 0,
+      ZeroCount: dp.zeroCount ?? '0',
+      PositiveOffset: dp.positive?.offset ?? 0,
+      PositiveBucketCounts: dp.positive?.bucketCounts ?? [],
+      NegativeOffset: dp.negative?.offset ?? 0,
+      NegativeBucketCounts: dp.negative?.bucketCounts ?? [],
+      Flags: dp.flags ?? 0,
+      Min: float(dp.min ?? 0),
+      Max: float(dp.max ?? 0),
+    }
+  );
 }
 
 function summaryRow(head: Row, dp: SummaryDataPoint, rejections: Rejections): Row | undefined {
-  const bad = badTimes([dp.startTimeUnixNano, dp.timeUnixNano]);
-  if (bad) {
-    rejections.add(bad);
-    return undefined;
-  }
-  return {
-    ...head,
-    Attributes: attributesToMap(dp.attributes),
-    StartTimeUnix: time(dp.startTimeUnixNano),
-    TimeUnix: time(dp.timeUnixNano),
-    Count: dp.count ?? '0',
-    Sum: float(dp.sum ?? 0),
-    'ValueAtQuantiles.Quantile': dp.quantileValues.map((q) => float(q.quantile ?? 0)),
-    // A Prometheus summary with no observations in its window reports NaN quantiles.
-    'ValueAtQuantiles.Value': dp.quantileValues.map((q) => float(q.value ?? 0)),
-    Flags: dp.flags ?? 0,
-  };
+  const base = pointColumns(head, dp, rejections);
+  return (
+    base && {
+      ...base,
+      Count: dp.count ?? '0',
+      Sum: float(dp.sum ?? 0),
+      'ValueAtQuantiles.Quantile': dp.quantileValues.map((q) => float(q.quantile ?? 0)),
+      // A Prometheus summary with no observations in its window reports NaN quantiles.
+      'ValueAtQuantiles.Value': dp.quantileValues.map((q) => float(q.value ?? 0)),
+      Flags: dp.flags ?? 0,
+    }
+  );
 }
 
 function scopeColumns(scope: InstrumentationScope | undefined): Row {
