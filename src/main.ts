@@ -111,6 +111,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
             log,
             publicUrl: `http://${hostname()}:${opts.port}`,
             anomalyFindings: createAnomalyScanner({ costs: billing.costs, now: Date.now }),
+            dataDir: config.data_dir,
           })
         : undefined;
     if (alerting) jobs.push(...alerting.jobs);

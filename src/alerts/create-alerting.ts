@@ -1,9 +1,12 @@
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import type { QuotaAuthority } from '../quotas/types.ts';
 import type { Store } from '../store/client.ts';
 import { createAlertingService, type Alerting } from './alerting.ts';
 import type { AlertsConfig } from './config.ts';
 import { createAlertmanagerDestination } from './delivery/alertmanager.ts';
 import type { Destination } from './delivery/destination.ts';
+import { diskOutbox } from './delivery/outbox.ts';
 import { DEFAULT_RETRY_POLICY, type FetchFn, type RetryPolicy } from './delivery/http-post.ts';
 import { createWebhookDestination } from './delivery/webhook.ts';
 import { createAlertStore } from './store/alert-store.ts';
@@ -24,6 +27,8 @@ export interface CreateAlertingOptions {
   publicUrl?: string;
   /** Backoff and timeout of deliveries (tests shorten them); the retry count is config.max_retries. */
   retry?: Partial<Omit<RetryPolicy, 'maxRetries'>>;
+  /** Webhook notifications not yet delivered are kept under `<dataDir>/alert-outbox/` (survive a crash); in memory without it. */
+  dataDir?: string;
 }
 
 /**
@@ -33,7 +38,13 @@ export interface CreateAlertingOptions {
 export function createAlerting(opts: CreateAlertingOptions): Alerting {
   const policy: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...opts.retry, maxRetries: opts.config.max_retries };
   const common = { fetch: opts.fetch ?? fetch, policy, now: opts.now, log: opts.log };
-  const destinations: Destination[] = opts.config.webhooks.map((w) => createWebhookDestination(w, common));
+  const destinations: Destination[] = opts.config.webhooks.map((w) =>
+    createWebhookDestination(w, {
+      ...common,
+      // One directory per receiver URL (hashed: the URL may hold a token).
+      outbox: opts.dataDir === undefined ? undefined : diskOutbox(join(opts.dataDir, 'alert-outbox', createHash('sha256').update(w.url).digest('hex').slice(0, 16)), opts.log),
+    }),
+  );
   if (opts.config.alertmanager) {
     destinations.push(
       createAlertmanagerDestination(

@@ -1,11 +1,12 @@
 import type { Alert, Transition } from '../types.ts';
 
 /**
- * Where notifications go. Each destination keeps an in-memory outbox: an evaluation `offer`s its
- * outcome (cheap, synchronous) and `deliver` sends what is due, later and independently, so a
- * slow or failing receiver never holds up evaluation. What could not be sent stays for the next
- * `deliver`. A crash loses the outboxes only: alert state is in ClickHouse, firing alerts are
- * re-sent to Alertmanager after a restart, and Alertmanager resolves alerts that stop arriving.
+ * Where notifications go. Each destination keeps an outbox: an evaluation `offer`s its outcome
+ * (cheap, synchronous) and `deliver` sends what is due, later and independently, so a slow or
+ * failing receiver never holds up evaluation. What could not be sent stays for the next
+ * `deliver`. Webhook outboxes are on disk in a running platform (outbox.ts), so a crash loses no
+ * notification; Alertmanager's is derived from alert state (in ClickHouse): firing alerts are
+ * re-sent after a restart, and Alertmanager resolves alerts that stop arriving.
  */
 export interface Destination {
   /** For logs; never contains a secret. */

@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startReceiver, type Receiver } from '../../../test/support/http-receiver.ts';
 import type { QuotaStatus } from '../../quotas/types.ts';
@@ -7,6 +10,7 @@ import { evaluateQuotaAlerts } from '../quota-rules.ts';
 import type { Alert, Evaluation } from '../types.ts';
 import type { RetryPolicy } from './http-post.ts';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyWebhookSignature } from './signature.ts';
+import { diskOutbox } from './outbox.ts';
 import { createWebhookDestination, type WebhookTarget } from './webhook.ts';
 
 const SECRET = 'whsec_test-secret-0123456789';
@@ -92,6 +96,27 @@ describe('webhook destination', () => {
     await d.deliver();
     expect(delivered().map((a) => a.labels.threshold)).toEqual(['0.8', '1']);
     expect(d.pending()).toBe(0);
+  });
+
+  it('with a disk outbox, what a crashed process could not send is sent by the next one, once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'il-webhook-outbox-'));
+    const withOutbox = () =>
+      createWebhookDestination({ url: `${server.url}/hooks/il`, secret: SECRET }, { fetch, policy: POLICY, now: () => NOW, log: (l) => logs.push(l), outbox: diskOutbox(dir) });
+    server.respond(() => ({ status: 503 }));
+    const before = withOutbox();
+    const fired = quota([], [status('acme', 1)]);
+    before.offer(fired.alerts, fired.transitions); // on disk before the evaluation returns
+    await before.deliver();
+    expect(before.pending()).toBe(2);
+
+    // The process dies here; a new one starts on the same data directory.
+    server.received.length = 0;
+    server.respond(() => ({ status: 200 }));
+    const after = withOutbox();
+    expect(after.pending()).toBe(2);
+    await after.deliver();
+    expect(delivered().map((a) => a.labels.threshold)).toEqual(['0.8', '1']);
+    expect(withOutbox().pending()).toBe(0);
   });
 
   it('drops a batch the receiver refuses with a 4xx (no retry)', async () => {

@@ -3,6 +3,7 @@ import { episodeId } from '../lifecycle.ts';
 import type { Alert, Transition } from '../types.ts';
 import { describeUrl, type Destination } from './destination.ts';
 import { postWithRetry, type PostDeps } from './http-post.ts';
+import { memoryOutbox, type Outbox } from './outbox.ts';
 import { SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER } from './signature.ts';
 
 export interface WebhookTarget {
@@ -17,6 +18,8 @@ export interface WebhookDeps extends PostDeps {
   log: (line: string) => void;
   /** Oldest notifications are dropped beyond this, so a dead receiver cannot exhaust memory. */
   maxOutbox?: number;
+  /** Where waiting notifications live (default: memory; `diskOutbox` survives a crash). */
+  outbox?: Outbox;
 }
 
 /** Alerts per POST; a long backlog goes out in several requests. */
@@ -38,11 +41,11 @@ export function createWebhookDestination(target: WebhookTarget, deps: WebhookDep
   const tenants = target.tenants ? new Set(target.tenants) : undefined;
   const maxOutbox = deps.maxOutbox ?? DEFAULT_MAX_OUTBOX;
   /** Insertion-ordered; keyed by episode and state so an offer repeated by a re-run is one entry. */
-  const outbox = new Map<string, Alert>();
+  const outbox = deps.outbox ?? memoryOutbox();
 
   function enqueue(alert: Alert): void {
     outbox.set(`${episodeId(alert)}:${alert.state}`, alert);
-    for (const oldest of outbox.keys()) {
+    for (const [oldest] of outbox.entries()) {
       if (outbox.size <= maxOutbox) break;
       outbox.delete(oldest);
       deps.log(`${name}: outbox full, dropped the oldest notification`);
@@ -80,7 +83,7 @@ export function createWebhookDestination(target: WebhookTarget, deps: WebhookDep
     },
     async deliver() {
       while (outbox.size > 0) {
-        const batch = [...outbox].slice(0, MAX_BATCH);
+        const batch = outbox.entries().slice(0, MAX_BATCH);
         if (!(await sendBatch(batch))) return;
       }
     },
