@@ -98,7 +98,8 @@ export class ClickHouseSpanProcessor implements SpanProcessor {
     const group = this.groupOf.get(spanId);
     if (!group) return Promise.resolve();
     this.groupOf.delete(spanId);
-    return group.durable;
+    // writeGroup reports its own failures; an answer must never fail for want of a journal.
+    return group.durable.catch(() => undefined);
   }
 
   /** Writes everything buffered so far; resolves once it is in ClickHouse or in the spool. */
