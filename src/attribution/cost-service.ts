@@ -5,7 +5,7 @@ import type { Store } from '../store/client.ts';
 import { attributionUsageQuery, attributionUsageRow, capacityHourRow, capacityHoursQuery, dayFingerprintRow, dayFingerprintsQuery } from '../store/queries/costs.ts';
 import type { TimeRange } from '../store/queries/time.ts';
 import { attributeCosts } from './attribute-costs.ts';
-import type { AttributionCache, DayAttribution } from './day-cache.ts';
+import type { AttributionCache, DayAttribution, DayCache } from './day-cache.ts';
 import { mergeAttributionResults } from './merge-results.ts';
 import type { AttributionResult, CapacityHour } from './types.ts';
 import { requestsByTenant, usageRecordsOf, usageTableBuilder, type UsageRecord, type UsageTable } from './usage-table.ts';
@@ -200,25 +200,7 @@ export function rangeAttributionOf(ctx: CostContext, data: AttributionData): Ran
 export async function attributeRange(ctx: CostContext, requested: TimeRange): Promise<RangeAttribution> {
   const range = toWholeHours(requested);
   const now = ctx.now();
-  // An empty range (the first instant of a month, say) is one empty piece: a result with nothing in it.
-  const pieces = range.from < range.to ? utcDaysOf(range) : [range];
-  const cache = ctx.cache;
-  const cacheable = (p: TimeRange) => cache !== undefined && isPastWholeDay(p, now);
-  const cached = pieces.filter(cacheable);
-  const fingerprints = cached.length ? await readDayFingerprints(ctx.store, { from: cached[0]!.from, to: cached[cached.length - 1]!.to }) : new Map<number, string>();
-  const key = pricingKeyOf(ctx);
-  const days: DayAttribution[] = [];
-  for (const piece of pieces) {
-    const fingerprint = fingerprints.get(piece.from) ?? EMPTY_DAY;
-    let day = cacheable(piece) ? cache!.get(piece.from, fingerprint, key) : undefined;
-    if (!day) {
-      day = attributeData(ctx, await readAttributionData(ctx.store, piece), now);
-      // Stored under the fingerprint read *before* the rows: if rows arrived in between, the next
-      // read sees a different fingerprint and prices the day again. Never the other way round.
-      if (cacheable(piece)) cache!.set(piece.from, fingerprint, key, day);
-    }
-    days.push(day);
-  }
+  const days = await perUtcDay(ctx, range, now, ctx.cache, async (piece) => attributeData(ctx, await readAttributionData(ctx.store, piece), now));
   return {
     range,
     result: mergeAttributionResults(days.map((d) => d.result)),
@@ -227,11 +209,40 @@ export async function attributeRange(ctx: CostContext, requested: TimeRange): Pr
   };
 }
 
-const DAY_MS = 24 * HOUR;
-export const EMPTY_DAY = 'usage 0 0 | capacity 0 0';
+/**
+ * `compute` for each UTC day of `range`, in order; with a cache, every whole day that has ended
+ * comes from it while its fingerprint is unchanged: the rollup rows of the day (one query for all
+ * of them, `dayFingerprintsQuery`) and the prices and plans of `ctx`. The fingerprint is read
+ * before the rows, so rows landing in between make the next call compute the day again, never
+ * the reverse. An empty range (the first instant of a month, say) is one empty piece.
+ */
+export async function perUtcDay<T>(
+  ctx: Pick<CostContext, 'store' | 'pricing' | 'planOf'>,
+  range: TimeRange,
+  now: number,
+  cache: DayCache<T> | undefined,
+  compute: (piece: TimeRange) => Promise<T>,
+): Promise<T[]> {
+  const pieces = range.from < range.to ? utcDaysOf(range) : [range];
+  const cacheable = (p: TimeRange) => cache !== undefined && p.to - p.from === DAY_MS && p.from % DAY_MS === 0 && p.to <= now;
+  const cached = pieces.filter(cacheable);
+  const rows = cached.length ? await readDayFingerprints(ctx.store, { from: cached[0]!.from, to: cached[cached.length - 1]!.to }) : new Map<number, string>();
+  const pricedWith = pricingIdOf(ctx);
+  const out: T[] = [];
+  for (const piece of pieces) {
+    const fingerprint = `prices ${pricedWith} | ${rows.get(piece.from) ?? EMPTY_DAY}`;
+    let value = cacheable(piece) ? cache!.get(piece.from, fingerprint) : undefined;
+    if (value === undefined) {
+      value = await compute(piece);
+      if (cacheable(piece)) cache!.set(piece.from, fingerprint, value);
+    }
+    out.push(value);
+  }
+  return out;
+}
 
-/** A whole UTC day that has ended: its attribution no longer depends on the clock. */
-export const isPastWholeDay = (p: TimeRange, now: number): boolean => p.to - p.from === DAY_MS && p.from % DAY_MS === 0 && p.to <= now;
+const DAY_MS = 24 * HOUR;
+const EMPTY_DAY = 'usage 0 0 | capacity 0 0';
 
 function attributeData(ctx: CostContext, data: AttributionData, now: number): DayAttribution {
   const revenue = revenueCounter(ctx);
@@ -240,7 +251,7 @@ function attributeData(ctx: CostContext, data: AttributionData, now: number): Da
 }
 
 /** [from, to) cut at UTC midnights. */
-export function utcDaysOf(range: TimeRange): TimeRange[] {
+function utcDaysOf(range: TimeRange): TimeRange[] {
   const out: TimeRange[] = [];
   for (let from = range.from; from < range.to; ) {
     const to = Math.min((Math.floor(from / DAY_MS) + 1) * DAY_MS, range.to);
@@ -250,11 +261,8 @@ export function utcDaysOf(range: TimeRange): TimeRange[] {
   return out;
 }
 
-/**
- * Fingerprints of the rollup rows attribution reads, per UTC day of `range` that has any (see
- * `dayFingerprintsQuery`); a day without rows is `EMPTY_DAY`.
- */
-export async function readDayFingerprints(store: Store, range: TimeRange): Promise<Map<number, string>> {
+/** Fingerprints of the rollup rows attribution reads, per UTC day of `range` that has any. */
+async function readDayFingerprints(store: Store, range: TimeRange): Promise<Map<number, string>> {
   const rows = await store.query({ ...dayFingerprintsQuery(range), schema: dayFingerprintRow });
   const parts = new Map<number, { usage: string; capacity: string }>();
   for (const r of rows) {
@@ -265,14 +273,15 @@ export async function readDayFingerprints(store: Store, range: TimeRange): Promi
   return new Map([...parts].map(([day, p]) => [day, `usage ${p.usage} | capacity ${p.capacity}`]));
 }
 
-/** One identity per (prices, plan assignment): a cached day is reused only under the same ones. */
-const pricingKeys = new WeakMap<object, WeakMap<object, object>>();
-function pricingKeyOf(ctx: CostContext): object {
-  let byPlanOf = pricingKeys.get(ctx.pricing);
-  if (!byPlanOf) pricingKeys.set(ctx.pricing, (byPlanOf = new WeakMap()));
-  let key = byPlanOf.get(ctx.planOf);
-  if (!key) byPlanOf.set(ctx.planOf, (key = {}));
-  return key;
+/** A number per (prices, plan assignment) in this process: a cached day is reused only under the same ones. */
+const pricingIds = new WeakMap<object, WeakMap<object, number>>();
+let nextPricingId = 1;
+function pricingIdOf(ctx: Pick<CostContext, 'pricing' | 'planOf'>): number {
+  let byPlanOf = pricingIds.get(ctx.pricing);
+  if (!byPlanOf) pricingIds.set(ctx.pricing, (byPlanOf = new WeakMap()));
+  let id = byPlanOf.get(ctx.planOf);
+  if (id === undefined) byPlanOf.set(ctx.planOf, (id = nextPricingId++));
+  return id;
 }
 
 function lookupOf(table: ReadonlyMap<string, ReadonlyMap<string, Micros>>): Pick<RevenueCounter, 'of'> {

@@ -4,7 +4,7 @@ import { pricingSchema } from '../pricing/price-book.ts';
 import type { Store } from '../store/client.ts';
 import { attributionReport } from './cost-reports.ts';
 import { attributeRange, rangeAttributionOf, readAttributionData, type CostContext } from './cost-service.ts';
-import { createAttributionCache } from './day-cache.ts';
+import { createAttributionCache, createDayCache } from './day-cache.ts';
 
 /**
  * The day cache against a real embedded ClickHouse: a cached month must be exactly what pricing
@@ -125,19 +125,16 @@ describe('attributeRange on an empty range', () => {
   });
 });
 
-describe('createAttributionCache', () => {
+describe('createDayCache', () => {
   it('keeps at most maxDays, dropping the least recently used', () => {
-    const cache = createAttributionCache(2);
-    const key = {};
-    const day = { result: {} as never, revenue: new Map(), requests: new Map() };
-    cache.set(1, 'f', key, day);
-    cache.set(2, 'f', key, day);
-    expect(cache.get(1, 'f', key)).toBe(day); // 1 is now the most recent
-    cache.set(3, 'f', key, day);
+    const cache = createDayCache<string>(2);
+    cache.set(1, 'f', 'one');
+    cache.set(2, 'f', 'two');
+    expect(cache.get(1, 'f')).toBe('one'); // 1 is now the most recent
+    cache.set(3, 'f', 'three');
     expect(cache.size()).toBe(2);
-    expect(cache.get(2, 'f', key)).toBeUndefined();
-    expect(cache.get(1, 'f', key)).toBe(day);
-    expect(cache.get(1, 'other fingerprint', key)).toBeUndefined();
-    expect(cache.get(1, 'f', {})).toBeUndefined();
+    expect(cache.get(2, 'f')).toBeUndefined();
+    expect(cache.get(1, 'f')).toBe('one');
+    expect(cache.get(1, 'other fingerprint')).toBeUndefined();
   });
 });

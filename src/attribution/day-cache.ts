@@ -2,17 +2,44 @@ import type { Micros } from '../money/money.ts';
 import type { AttributionResult } from './types.ts';
 
 /**
- * Results of whole, past UTC days, so month-scale attribution (GET /v1/attribution, the cost
- * gauge's job every 5 minutes) prices only the days whose inputs changed instead of every row of
- * the month each time. Exact, not approximate: the engine shares idle and overhead per hour, so
- * a month's result is the merge of its days' results (merge-results.ts), and a day that has ended
- * no longer depends on the clock (its overhead hours have all started).
+ * Values computed for whole, past UTC days, reused while the day's inputs are the same, so
+ * month-scale work (GET /v1/attribution and the cost gauge's job every 5 minutes; the anomaly
+ * scan's 28 days of hourly costs) prices only the days whose inputs changed instead of every row
+ * each time. Exact, not approximate: the engine shares idle and overhead per hour, so a range's
+ * result is the merge of its days' results (merge-results.ts), and a day that has ended no
+ * longer depends on the clock (its overhead hours have all started).
  *
- * A day is reused only under the same fingerprint of its rollup rows (`dayFingerprintsQuery`) and
- * the same prices and plans it was priced with; anything else prices it again. Bounded to
- * `maxDays` days (least recently used go first): at 2,000 active tenants a day is a few MB.
+ * The fingerprint (see `perUtcDay` in cost-service.ts) covers the day's rollup rows and the
+ * prices and plans it was priced with; anything else computes the day again. Bounded to
+ * `maxDays` days (least recently used go first).
  */
+export interface DayCache<T> {
+  get(dayStart: number, fingerprint: string): T | undefined;
+  set(dayStart: number, fingerprint: string, value: T): void;
+  /** Days held (for tests and metrics). */
+  size(): number;
+}
 
+export function createDayCache<T>(maxDays: number): DayCache<T> {
+  const days = new Map<number, { fingerprint: string; value: T }>();
+  return {
+    get(dayStart, fingerprint) {
+      const entry = days.get(dayStart);
+      if (!entry || entry.fingerprint !== fingerprint) return undefined;
+      days.delete(dayStart); // re-insert: Map order is the recency order
+      days.set(dayStart, entry);
+      return entry.value;
+    },
+    set(dayStart, fingerprint, value) {
+      days.delete(dayStart);
+      days.set(dayStart, { fingerprint, value });
+      while (days.size > maxDays) days.delete(days.keys().next().value!);
+    },
+    size: () => days.size,
+  };
+}
+
+/** A day's attribution with what the reports add: list revenue and requests per tenant. */
 export interface DayAttribution {
   result: AttributionResult;
   /** List revenue per tenant × model (rounded per row, so days add up exactly). */
@@ -20,31 +47,9 @@ export interface DayAttribution {
   requests: ReadonlyMap<string, bigint>;
 }
 
-export interface AttributionCache {
-  get(dayStart: number, fingerprint: string, pricedWith: object): DayAttribution | undefined;
-  set(dayStart: number, fingerprint: string, pricedWith: object, day: DayAttribution): void;
-  /** Days held (for tests and metrics). */
-  size(): number;
-}
+export type AttributionCache = DayCache<DayAttribution>;
 
-/** Two months of days: this month and the last, which is what dashboards and month close read. */
+/** Two months of days: this month and the last, which is what dashboards and month close read. At 2,000 active tenants a day is a few MB. */
 export const DEFAULT_CACHED_DAYS = 62;
 
-export function createAttributionCache(maxDays = DEFAULT_CACHED_DAYS): AttributionCache {
-  const days = new Map<number, { fingerprint: string; pricedWith: object; day: DayAttribution }>();
-  return {
-    get(dayStart, fingerprint, pricedWith) {
-      const entry = days.get(dayStart);
-      if (!entry || entry.fingerprint !== fingerprint || entry.pricedWith !== pricedWith) return undefined;
-      days.delete(dayStart); // re-insert: Map order is the recency order
-      days.set(dayStart, entry);
-      return entry.day;
-    },
-    set(dayStart, fingerprint, pricedWith, day) {
-      days.delete(dayStart);
-      days.set(dayStart, { fingerprint, pricedWith, day });
-      while (days.size > maxDays) days.delete(days.keys().next().value!);
-    },
-    size: () => days.size,
-  };
-}
+export const createAttributionCache = (maxDays = DEFAULT_CACHED_DAYS): AttributionCache => createDayCache<DayAttribution>(maxDays);

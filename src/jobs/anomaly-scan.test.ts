@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestStore } from '../../test/support/store.ts';
 import { pricingSchema } from '../pricing/price-book.ts';
 import type { Store } from '../store/client.ts';
-import { createAnomalyScanner, hourlyCostsOf, type DayCostCache, type HourlyCosts } from './anomaly-scan.ts';
+import { createDayCache } from '../attribution/day-cache.ts';
+import { createAnomalyScanner, hourlyCostsOf, type DayCosts, type HourlyCosts } from './anomaly-scan.ts';
 import { expectedLatest, fillHours, HOUR_MS, scoreLatest } from './anomaly-series.ts';
 
 const T0 = Date.UTC(2026, 9, 1);
@@ -127,21 +128,23 @@ describe('hourly costs, a day at a time with unchanged past days reused (chdb)',
 
   const sent: string[] = [];
   const usageReads = () => sent.filter((q) => q.includes('FROM usage_hourly FINAL') && q.includes('ORDER BY hour_ms')).length;
-  const ctx = () => ({ store: { ...store, query: ((spec) => (sent.push(spec.query), store.query(spec))) as Store['query'] }, pricing, planOf: () => 'standard', now: () => now });
+  // One plan assignment for every call: cached days are keyed by the prices and plans they used.
+  const planOf = () => 'standard';
+  const ctx = () => ({ store: { ...store, query: ((spec) => (sent.push(spec.query), store.query(spec))) as Store['query'] }, pricing, planOf, now: () => now });
   const snapshot = (c: HourlyCosts) => ({
     a: [...c.total('a')].sort(([x], [y]) => x - y),
     b: [...c.total('b')].sort(([x], [y]) => x - y),
     aSmall: [...c.byKey('a', 'model', 'small')].sort(([x], [y]) => x - y),
     bInstance: [...c.byKey('b', 'instance', 'i-2')].sort(([x], [y]) => x - y),
   });
-  const fresh = async () => snapshot(await hourlyCostsOf({ store, pricing, planOf: () => 'standard', now: () => now }, range, now, new Map()));
+  const fresh = async () => snapshot(await hourlyCostsOf({ store, pricing, planOf: () => 'standard', now: () => now }, range, now, createDayCache<DayCosts>(10)));
 
   it('equals pricing every hour afresh, and prices only the partial first day and today again', async () => {
-    const cache: DayCostCache = new Map();
+    const cache = createDayCache<DayCosts>(10);
     const first = snapshot(await hourlyCostsOf(ctx(), range, now, cache));
     expect(first).toEqual(await fresh());
     expect(first.a.length).toBeGreaterThan(60);
-    expect(cache.size).toBe(2);
+    expect(cache.size()).toBe(2);
     const before = usageReads();
     expect(snapshot(await hourlyCostsOf(ctx(), range, now, cache))).toEqual(first);
     expect(usageReads() - before).toBe(2);

@@ -1,15 +1,8 @@
 import type { AnomalyFinding } from '../alerts/types.ts';
 import { describeAnomaly, type AnomalyMetric, type BreakdownRow, type ContributorDimension } from '../anomalies/describe-anomaly.ts';
 import { attributeCosts } from '../attribution/attribute-costs.ts';
-import {
-  EMPTY_DAY,
-  isPastWholeDay,
-  readAttributionData,
-  readDayFingerprints,
-  utcDaysOf,
-  type AttributionData,
-  type CostContext,
-} from '../attribution/cost-service.ts';
+import { perUtcDay, readAttributionData, type AttributionData, type CostContext } from '../attribution/cost-service.ts';
+import { createDayCache, type DayCache } from '../attribution/day-cache.ts';
 import { usageRecordsOf } from '../attribution/usage-table.ts';
 import { scanRow, scanRowsQuery, type ScanRow } from '../store/queries/anomalies.ts';
 import { expectedLatest, fillHours, HOUR_MS, scoreLatest } from './anomaly-series.ts';
@@ -57,7 +50,8 @@ function metricOf(metric: AnomalyMetric, rows: readonly ScanRow[]): number {
 
 export function createAnomalyScanner(deps: AnomalyScanDeps): () => Promise<AnomalyFinding[]> {
   let cached: { at: number; hour: number; findings: AnomalyFinding[] } | undefined;
-  const days: DayCostCache = new Map();
+  // The history plus the partial first day and today.
+  const days = createDayCache<DayCosts>((deps.historyDays ?? 28) + 2);
   return async () => {
     const now = deps.now();
     const latest = Math.floor(now / HOUR_MS) * HOUR_MS - HOUR_MS;
@@ -68,7 +62,7 @@ export function createAnomalyScanner(deps: AnomalyScanDeps): () => Promise<Anoma
   };
 }
 
-async function scan(deps: AnomalyScanDeps, latest: number, days: DayCostCache): Promise<AnomalyFinding[]> {
+async function scan(deps: AnomalyScanDeps, latest: number, days: DayCache<DayCosts>): Promise<AnomalyFinding[]> {
   const from = latest - (deps.historyDays ?? 28) * 24 * HOUR_MS;
   const range = { from, to: latest + HOUR_MS };
   const { store } = deps.costs;
@@ -148,35 +142,17 @@ export interface HourlyCosts {
 }
 
 /** Usage cost per cell key (tenant, or tenant × dimension × key) of one UTC day, by hour of the piece. */
-interface DayCosts {
+export interface DayCosts {
   from: number;
   cells: Map<string, Float64Array>;
 }
 
 /**
- * Past whole days' cells, by day start, with the fingerprint of the rollup rows they came from
- * (the same one the attribution day cache uses): the hourly scan prices only today and changed
- * days instead of `historyDays` of rows every time.
+ * Hourly usage costs of `range`, a UTC day at a time; past days come from `cache` while their
+ * rollup rows are unchanged (`perUtcDay`), so a scan prices only today and changed days.
  */
-export type DayCostCache = Map<number, { fingerprint: string; day: DayCosts }>;
-
-export async function hourlyCostsOf(ctx: CostContext, range: { from: number; to: number }, now: number, cache: DayCostCache): Promise<HourlyCosts> {
-  const pieces = utcDaysOf(range);
-  const past = pieces.filter((p) => isPastWholeDay(p, now));
-  const fingerprints = past.length ? await readDayFingerprints(ctx.store, { from: past[0]!.from, to: past[past.length - 1]!.to }) : new Map<number, string>();
-  const days: DayCosts[] = [];
-  for (const piece of pieces) {
-    const fingerprint = fingerprints.get(piece.from) ?? EMPTY_DAY;
-    const hit = isPastWholeDay(piece, now) ? cache.get(piece.from) : undefined;
-    let day = hit?.fingerprint === fingerprint ? hit.day : undefined;
-    if (!day) {
-      day = dayCosts(ctx, await readAttributionData(ctx.store, piece), now);
-      if (isPastWholeDay(piece, now)) cache.set(piece.from, { fingerprint, day });
-    }
-    days.push(day);
-  }
-  // Days that fell out of the history are not needed again.
-  for (const start of cache.keys()) if (start < range.from - HOUR_MS * 24) cache.delete(start);
+export async function hourlyCostsOf(ctx: CostContext, range: { from: number; to: number }, now: number, cache: DayCache<DayCosts>): Promise<HourlyCosts> {
+  const days = await perUtcDay(ctx, range, now, cache, async (piece) => dayCosts(ctx, await readAttributionData(ctx.store, piece), now));
   const series = (cell: string) => {
     const out = new Map<number, number>();
     for (const d of days) d.cells.get(cell)?.forEach((v, h) => v !== 0 && out.set(d.from + h * HOUR_MS, v));
