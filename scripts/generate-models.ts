@@ -14,6 +14,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import protobuf from 'protobufjs';
+import { seededRandom } from '../src/seeded-random.ts';
 
 const IR_VERSION = 7;
 const OPSET = 13;
@@ -56,18 +57,6 @@ export const MODEL_SPECS: readonly ModelSpec[] = [
     doc: 'classifier-small with int8 weights (per-channel symmetric QDQ)',
   },
 ];
-
-/** mulberry32: tiny, well-known, and exactly reproducible in any JS engine (integer ops only). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Dense {
   inDim: number;
@@ -174,7 +163,7 @@ export function paramCount(widths: readonly number[]): number {
 
 /** The ModelProto as a plain object in onnx-subset.proto's field names. */
 export function buildModel(spec: ModelSpec) {
-  const rng = mulberry32(spec.seed);
+  const rng = seededRandom(spec.seed);
   const layers: Dense[] = [];
   for (let i = 1; i < spec.widths.length; i++) layers.push(makeDense(rng, spec.widths[i - 1] ?? 0, spec.widths[i] ?? 0));
 

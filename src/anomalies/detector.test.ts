@@ -1,21 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../seeded-random.ts';
 import { createDetector } from './detector.ts';
 
 const FIVE_MIN = 300_000;
 const DAY_ROWS = 288;
 const T0 = Date.UTC(2024, 0, 1);
 
-/** Deterministic noise (mulberry32 + Box–Muller) so the scenario tests cannot flake. */
+/** Deterministic noise (seeded uniform + Box–Muller) so the scenario tests cannot flake. */
 function gaussian(seed: number): () => number {
-  let a = seed >>> 0;
-  const uniform = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uniform = seededRandom(seed);
   return () => Math.sqrt(-2 * Math.log(uniform() + 1e-12)) * Math.cos(2 * Math.PI * uniform());
 }
 

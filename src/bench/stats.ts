@@ -1,3 +1,5 @@
+import { seededRandom } from '../seeded-random.ts';
+
 /**
  * Pure measurement helpers: no clocks, no I/O. Percentiles use the nearest-rank method on a
  * sorted copy, so p99 of 100 samples is the 99th smallest, and p100 is the maximum.
@@ -33,17 +35,6 @@ export function ratioOf(value: number | null | undefined, baseline: number | nul
 /** Items per second for `count` items in `ms` milliseconds (null for an empty or instant run). */
 export function perSecond(count: number, ms: number): number | null {
   return ms > 0 && count > 0 ? (count * 1000) / ms : null;
-}
-
-/** Seeded PRNG (mulberry32): the same interleavings and inputs on every run and machine. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function shuffled<T>(items: readonly T[], seed: number): T[] {
