@@ -121,18 +121,19 @@ function numberRow(head: Row, dp: NumberDataPoint, rejections: Rejections): Row 
   return base && { ...base, Value: float(value), Flags: dp.flags ?? 0 };
 }
 
+/** Count, sum, min, max and flags: the columns both histogram tables have. */
+function distributionColumns(dp: Pick<HistogramDataPoint, 'count' | 'sum' | 'min' | 'max' | 'flags'>): Row {
+  return { Count: dp.count ?? '0', Sum: float(dp.sum ?? 0), Flags: dp.flags ?? 0, Min: float(dp.min ?? 0), Max: float(dp.max ?? 0) };
+}
+
 function histogramRow(head: Row, dp: HistogramDataPoint, rejections: Rejections): Row | undefined {
   const base = pointColumns(head, dp, rejections);
   return (
     base && {
       ...base,
-      Count: dp.count ?? '0',
-      Sum: float(dp.sum ?? 0),
+      ...distributionColumns(dp),
       BucketCounts: dp.bucketCounts,
       ExplicitBounds: dp.explicitBounds.map(float),
-      Flags: dp.flags ?? 0,
-      Min: float(dp.min ?? 0),
-      Max: float(dp.max ?? 0),
     }
   );
 }
@@ -143,17 +144,13 @@ function exponentialHistogramRow(head: Row, dp: ExponentialHistogramDataPoint, r
   return (
     base && {
       ...base,
-      Count: dp.count ?? '0',
-      Sum: float(dp.sum ?? 0),
+      ...distributionColumns(dp),
       Scale: dp.scale ?? 0,
       ZeroCount: dp.zeroCount ?? '0',
       PositiveOffset: dp.positive?.offset ?? 0,
       PositiveBucketCounts: dp.positive?.bucketCounts ?? [],
       NegativeOffset: dp.negative?.offset ?? 0,
       NegativeBucketCounts: dp.negative?.bucketCounts ?? [],
-      Flags: dp.flags ?? 0,
-      Min: float(dp.min ?? 0),
-      Max: float(dp.max ?? 0),
     }
   );
 }
