@@ -13,8 +13,9 @@ import { monthWindow, windowOf, type QuotaWindow } from './windows.ts';
  * process, which means exactly ONE API instance may serve as authority: every sidecar's
  * `quotas.authority_url` must name that instance, not a load balancer over several (each instance
  * would count on its own). A restart loses the leases out, not the usage: what was spent in the
- * current minute and day before the start is read back from the recorded requests on every
- * refresh (`readCarriedUsage`) and counted on top of the new leases. What is lost is budget that
+ * current minute and day before the start is read back from the recorded requests on each
+ * refresh of the first ten minutes (`readCarriedUsage`, CARRY_SETTLE_MS) and counted on top of
+ * the new leases. What is lost is budget that
  * sidecars still hold from the old authority (at most N x lease_max_chunk per window) and
  * requests not yet recorded when a refresh reads.
  *

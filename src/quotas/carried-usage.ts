@@ -7,8 +7,9 @@ import type { QuotaWindow } from './windows.ts';
  * the minute that were admitted before it started, read back from the recorded requests
  * (`requests FINAL`, so a span delivered twice counts once; rejected requests never spent quota).
  * The authority adds this to its own leases (LeaseLedger.carryOver), so a restart no longer hands
- * every tenant a fresh daily token budget. It is re-read on every refresh because requests of the
- * last seconds before the restart arrive late (span export batches); it can only grow.
+ * every tenant a fresh daily token budget. It is re-read on every refresh of the first ten
+ * minutes (CARRY_SETTLE_MS), because requests of the last seconds before the restart arrive late
+ * (span export batches); it can only grow.
  *
  * Every recorded request counts, also spans other services sent through OTLP (those did not pass
  * this authority's admission): after a restart the day's count is then what was served, not only
