@@ -5,7 +5,7 @@ import { BUNDLED_MODELS } from '../config/load.ts';
 import { ATTR } from '../telemetry/attributes.ts';
 import type { RequestObservation } from '../telemetry/request-metrics.ts';
 import { FairQueue } from './fair-queue.ts';
-import { InferenceService } from './inference-service.ts';
+import { InferenceService, type InferenceDeps } from './inference-service.ts';
 import { loadModelRegistry } from './models/model-registry.ts';
 import type { ModelRegistry } from './models/types.ts';
 import type { QuotaAdmission } from './quota-client.ts';
@@ -35,7 +35,7 @@ interface Rig {
   hold(): () => void;
 }
 
-function rig(opts: { quotas?: QuotaAdmission; failingTenant?: string } = {}): Rig {
+function rig(opts: { quotas?: QuotaAdmission; failingTenant?: string; recorded?: InferenceDeps['recorded'] } = {}): Rig {
   const spans = new InMemorySpanExporter();
   const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
   const observed: RequestObservation[] = [];
@@ -62,6 +62,7 @@ function rig(opts: { quotas?: QuotaAdmission; failingTenant?: string } = {}): Ri
     readCpuMicros: readProcessCpuMicros,
     quotas: opts.quotas,
     metrics: { observe: (o) => observed.push(o) },
+    recorded: opts.recorded,
   });
   return {
     service,
@@ -153,5 +154,35 @@ describe('InferenceService → RequestMetrics', () => {
     await expect(r.service.infer('acme', MODEL, { inputs: [] })).rejects.toThrow();
     expect(r.observed).toEqual([]);
     expect(r.spans.getFinishedSpans()).toEqual([]);
+  });
+});
+
+describe('InferenceService: the answer waits for the span to be durable', () => {
+  /** A journal whose writes the test completes by hand. */
+  function journal() {
+    const waiting: Array<() => void> = [];
+    const recorded = () => new Promise<void>((resolve) => waiting.push(resolve));
+    return { recorded, waiting, flushAll: () => waiting.splice(0).forEach((done) => done()) };
+  }
+  const settled = async (p: Promise<unknown>) => {
+    let state = 'pending';
+    p.then(() => (state = 'resolved'), () => (state = 'rejected'));
+    await new Promise((r) => setTimeout(r, 20));
+    return state;
+  };
+
+  it('served and failed requests are answered only once their spans are recorded; the slot is free meanwhile', async () => {
+    const j = journal();
+    const r = rig({ recorded: j.recorded, failingTenant: 'broken' });
+    const served = r.service.infer('acme', MODEL, body());
+    expect(await settled(served)).toBe('pending');
+    expect(j.waiting).toHaveLength(1);
+    // The single inference slot (max_concurrency 1, no queue) was released before the wait.
+    const failed = r.service.infer('broken', MODEL, body());
+    expect(await settled(failed)).toBe('pending');
+    expect(j.waiting).toHaveLength(2);
+    j.flushAll();
+    await expect(served).resolves.toMatchObject({ model_name: MODEL });
+    await expect(failed).rejects.toMatchObject({ code: 'inference_failed' });
   });
 });
