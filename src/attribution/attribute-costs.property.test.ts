@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IDLE_POLICIES } from '../pricing/price-book.ts';
-import { attributeCosts } from './attribute-costs.ts';
+import { attributeCosts, attributeCostsByHour } from './attribute-costs.ts';
 import type { AttributionInput, AttributionResult } from './types.ts';
 import { attributionArbitraries } from '../../test/support/attribution-arbitraries.ts';
 
@@ -134,6 +134,29 @@ describe('attributeCosts: properties', () => {
       fc.property(inputs, ({ input }) => {
         const reversed = { ...input, capacity: [...input.capacity].reverse(), usage: [...input.usage].reverse() };
         expect(attributeCosts(reversed)).toEqual(attributeCosts(input));
+      }),
+      RUNS,
+    );
+  });
+
+  it('(g) hourly figures: each hour is the one-hour range, and they sum to the tenant totals', () => {
+    fc.assert(
+      fc.property(inputs, ({ input, split }) => {
+        const { result, tenantHours } = attributeCostsByHour(input);
+        expect(result).toEqual(attributeCosts(input));
+        for (const t of result.tenants) {
+          const row = tenantHours.byTenant.get(t.tenantId)!;
+          const sum = (k: number) => row.filter((_, i) => i % 3 === k).reduce((a, b) => a + b, 0n);
+          expect([sum(0), sum(1), sum(2)]).toEqual([t.usageCost, t.idleShare, t.overheadShare]);
+        }
+        // The hour at `split` priced on its own gives the same figures for every tenant.
+        if (split >= input.to) return;
+        const alone = attributeCosts({ ...input, from: split, to: split + HOUR });
+        const i = ((split - input.from) / HOUR) * 3;
+        for (const [tenantId, row] of tenantHours.byTenant) {
+          const t = alone.tenants.find((x) => x.tenantId === tenantId);
+          expect([row[i], row[i + 1], row[i + 2]]).toEqual([t?.usageCost ?? 0n, t?.idleShare ?? 0n, t?.overheadShare ?? 0n]);
+        }
       }),
       RUNS,
     );

@@ -1,7 +1,7 @@
 import { apportion, sumMicros, type Micros } from '../money/money.ts';
 import { versionAt, type CapacityPrices, type IdlePolicy } from '../pricing/price-book.ts';
 import { ZERO_COSTS, overheadMicros, priceAtom, totalOf, type UsageLine } from './atom-costs.ts';
-import type { AttributionInput, AttributionResult, CapacityHour, ResourceCosts, TenantAttribution, UsageHour } from './types.ts';
+import type { AttributionInput, AttributionResult, CapacityHour, ResourceCosts, TenantAttribution, TenantHours, UsageHour } from './types.ts';
 
 /**
  * The attribution engine: what the operator's capacity and overhead cost, and which tenant
@@ -193,20 +193,53 @@ function weightOf(policy: IdlePolicy, usageValue: bigint): bigint {
 }
 
 /** Idle and overhead are apportioned separately so that each tenant's two shares are exact. */
-function shareHour(ledger: Ledger, pool: HourPool, policy: IdlePolicy): void {
+function shareHour(ledger: Ledger, pool: HourPool, policy: IdlePolicy, hours?: HourRecorder): void {
   const tenantIds = [...pool.usageByTenant.keys()].sort(compareText);
   const weights = tenantIds.map((id) => weightOf(policy, pool.weightByTenant.get(id) ?? 0n));
   const idle = apportion(pool.idle, weights);
   const overhead = apportion(pool.overhead, weights);
-  if (!idle || !overhead) {
-    ledger.unallocated += pool.idle + pool.overhead;
-    return;
-  }
+  if (!idle || !overhead) ledger.unallocated += pool.idle + pool.overhead;
   tenantIds.forEach((id, i) => {
-    const t = tenantOf(ledger, id);
-    t.idleShare += idle[i] ?? 0n;
-    t.overheadShare += overhead[i] ?? 0n;
+    const idleShare = idle?.[i] ?? 0n;
+    const overheadShare = overhead?.[i] ?? 0n;
+    if (idle && overhead) {
+      const t = tenantOf(ledger, id);
+      t.idleShare += idleShare;
+      t.overheadShare += overheadShare;
+    }
+    hours?.record(id, pool.usageByTenant.get(id) ?? 0n, idleShare, overheadShare);
   });
+}
+
+const INT64_MAX = (1n << 63n) - 1n;
+
+/** Writes tenants' hourly figures into typed arrays (which wrap silently, hence the range check). */
+interface HourRecorder {
+  at(hour: number): void;
+  record(tenantId: string, usage: Micros, idleShare: Micros, overheadShare: Micros): void;
+  result(): TenantHours;
+}
+
+function hourRecorder(from: number, to: number): HourRecorder {
+  const slots = ((to - from) / HOUR_MS) * 3;
+  const byTenant = new Map<string, BigInt64Array>();
+  let base = 0;
+  return {
+    at(hour) {
+      base = ((hour - from) / HOUR_MS) * 3;
+    },
+    record(tenantId, usage, idleShare, overheadShare) {
+      for (const v of [usage, idleShare, overheadShare]) {
+        if (v < 0n || v > INT64_MAX) throw new RangeError(`attributeCosts: an hour's cost of ${v} micros for ${tenantId} is out of range`);
+      }
+      let row = byTenant.get(tenantId);
+      if (!row) byTenant.set(tenantId, (row = new BigInt64Array(slots)));
+      row[base] = usage;
+      row[base + 1] = idleShare;
+      row[base + 2] = overheadShare;
+    },
+    result: () => ({ from, to, byTenant }),
+  };
 }
 
 function tenantResult(tenantId: string, t: TenantLedger): TenantAttribution {
@@ -247,6 +280,17 @@ function buildResult(input: AttributionInput, ledger: Ledger): AttributionResult
 }
 
 export function attributeCosts(input: AttributionInput): AttributionResult {
+  return settle(input).result;
+}
+
+/** `attributeCosts`, plus each tenant's figures per hour (for cost series; they sum to the result's). */
+export function attributeCostsByHour(input: AttributionInput): { result: AttributionResult; tenantHours: TenantHours } {
+  const hours = hourRecorder(input.from, input.to);
+  const { result } = settle(input, hours);
+  return { result, tenantHours: hours.result() };
+}
+
+function settle(input: AttributionInput, hours?: HourRecorder): { result: AttributionResult } {
   assertInput(input);
   // The contract says sorted; a copy sorted here costs nothing and makes versionAt safe regardless.
   const prices = [...input.prices].sort((a, b) => a.effective_from - b.effective_from);
@@ -261,6 +305,9 @@ export function attributeCosts(input: AttributionInput): AttributionResult {
   };
   for (const atom of groupAtoms(input).values()) settleAtom(ledger, atom, prices);
   accrueOverhead(ledger, input, prices);
-  for (const pool of ledger.hours.values()) shareHour(ledger, pool, input.idlePolicy);
-  return buildResult(input, ledger);
+  for (const [hour, pool] of ledger.hours) {
+    hours?.at(hour);
+    shareHour(ledger, pool, input.idlePolicy, hours);
+  }
+  return { result: buildResult(input, ledger) };
 }

@@ -1,5 +1,5 @@
 import { sumMicros, type Micros } from '../money/money.ts';
-import type { AttributionResult, ResourceCosts, TenantAttribution } from './types.ts';
+import type { AttributionResult, ResourceCosts, TenantAttribution, TenantHours } from './types.ts';
 
 /**
  * Merges engine results of consecutive ranges into the result of their union. Exact, not an
@@ -10,6 +10,8 @@ import type { AttributionResult, ResourceCosts, TenantAttribution } from './type
  */
 
 type ModelCost = TenantAttribution['byModel'][number];
+
+const HOUR_MS = 3_600_000;
 
 interface TenantSum {
   usage: ResourceCosts;
@@ -104,4 +106,24 @@ export function mergeAttributionResults(parts: readonly AttributionResult[]): At
     unpricedUsage: unpriced,
     conservation: { holds: difference === 0n, difference },
   };
+}
+
+/** Tenants' hourly figures of consecutive ranges as those of their union (a copy at each hour's offset). */
+export function mergeTenantHours(parts: readonly TenantHours[]): TenantHours {
+  const [first] = parts;
+  if (!first) throw new RangeError('mergeTenantHours: nothing to merge');
+  if (parts.length === 1) return first;
+  const last = parts[parts.length - 1]!;
+  const slots = ((last.to - first.from) / HOUR_MS) * 3;
+  const byTenant = new Map<string, BigInt64Array>();
+  parts.forEach((p, i) => {
+    if (i > 0 && p.from !== parts[i - 1]!.to) throw new RangeError(`mergeTenantHours: part ${i} starts at ${p.from}, not where part ${i - 1} ends (${parts[i - 1]!.to})`);
+    const offset = ((p.from - first.from) / HOUR_MS) * 3;
+    for (const [tenantId, row] of p.byTenant) {
+      let merged = byTenant.get(tenantId);
+      if (!merged) byTenant.set(tenantId, (merged = new BigInt64Array(slots)));
+      merged.set(row, offset);
+    }
+  });
+  return { from: first.from, to: last.to, byTenant };
 }

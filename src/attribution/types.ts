@@ -89,3 +89,14 @@ export interface AttributionResult {
   unpricedUsage: { cpuUs: bigint; gpuUs: bigint; hours: number };
   conservation: { holds: boolean; difference: Micros };
 }
+
+/**
+ * Each tenant's cost per hour of [from, to): what a tenant's cost series is summed from. Kept in
+ * typed arrays (not objects) because the day cache holds one per day for every tenant.
+ */
+export interface TenantHours {
+  from: number;
+  to: number;
+  /** tenant → for hour i of the range: usage cost at 3i, idle share at 3i + 1, overhead share at 3i + 2 (micros). */
+  byTenant: ReadonlyMap<string, BigInt64Array>;
+}
