@@ -192,7 +192,7 @@ describe('chunked attribution equals the single pass', () => {
         expect(JSON.stringify(report)).toBe(JSON.stringify(expected));
 
         for (const tenant of ['a', 'gold-1', 'nobody']) {
-          const costs = tenantCostReport(ctx, data, tenant, c.stepHours * 3600);
+          const costs = tenantCostReport(ctx, rangeAttributionOf(ctx, data), tenant, c.stepHours * 3600);
           const expectedCosts = referenceTenantCostReport(ctx, range, capacity, usage, tenant, c.stepHours * 3600);
           expect(JSON.stringify(costs)).toBe(JSON.stringify(expectedCosts));
         }

@@ -83,7 +83,7 @@ describe('attributionReport', () => {
 describe('tenantCostReport', () => {
   it('returns one tenant only, and its hourly series sums to its total', () => {
     const whole = attributionReport(ctx, rangeAttributionOf(ctx, data(rows, 3)));
-    const a = tenantCostReport(ctx, data(rows, 3), 'a', 3600);
+    const a = tenantCostReport(ctx, rangeAttributionOf(ctx, data(rows, 3)), 'a', 3600);
     expect(a.total).toBe(whole.tenants.find((t) => t.tenant === 'a')!.total_cost);
     expect(a.series).toHaveLength(3);
     expect(a.series.reduce((s, p) => s + parseMoney(p.total), 0n)).toBe(parseMoney(a.total));
@@ -91,6 +91,6 @@ describe('tenantCostReport', () => {
   });
 
   it('reports zero for a tenant without usage rather than failing', () => {
-    expect(tenantCostReport(ctx, data(rows, 3), 'nobody', 7200)).toMatchObject({ total: '0.000000', by_model: [], step_seconds: 7200 });
+    expect(tenantCostReport(ctx, rangeAttributionOf(ctx, data(rows, 3)), 'nobody', 7200)).toMatchObject({ total: '0.000000', by_model: [], step_seconds: 7200 });
   });
 });

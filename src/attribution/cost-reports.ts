@@ -1,6 +1,6 @@
 import { formatMoney, type Micros } from '../money/money.ts';
 import { microsToSeconds } from '../usage/units.ts';
-import { marginByModel, revenueCounter, runAttribution, spansOf, type AttributionData, type CostContext, type RangeAttribution } from './cost-service.ts';
+import { marginByModel, spansOf, type CostContext, type RangeAttribution } from './cost-service.ts';
 import type { AttributionResult, ResourceCosts } from './types.ts';
 
 /** JSON shapes of the cost endpoints (SPEC §7): money as decimal strings, never numbers. */
@@ -76,16 +76,17 @@ function tenantCosts(result: AttributionResult, tenantId: string) {
 
 /**
  * One tenant's costs. Attribution needs every tenant's usage (idle is shared by policy), but only
- * this tenant's figures leave this function. Series buckets are computed separately and, by the
- * engine's additivity, sum exactly to the total.
+ * this tenant's figures leave this function. The series is summed from the tenant's hourly
+ * figures, which the engine computes per hour, so the buckets add up exactly to the total.
  */
-export function tenantCostReport(ctx: CostContext, data: AttributionData, tenantId: string, stepSeconds: number) {
+export function tenantCostReport(ctx: CostContext, attribution: RangeAttribution, tenantId: string, stepSeconds: number) {
   const stepMs = Math.max(1, Math.round(stepSeconds / 3600)) * 3_600_000;
-  const revenue = revenueCounter(ctx);
-  const whole = runAttribution(ctx, data, data.range, (rows) => revenue.add(rows.filter((r) => r.tenantId === tenantId)));
+  const whole = attribution.result;
   const t = tenantCosts(whole, tenantId);
-  const models = marginByModel(ctx, whole, revenue).filter((m) => m.tenantId === tenantId);
+  const models = marginByModel(ctx, whole, attribution.revenue).filter((m) => m.tenantId === tenantId);
   const zero = { cpu: 0n, memory: 0n, gpu: 0n };
+  const buckets = spansOf(attribution.range, stepMs);
+  const sums = bucketSums(attribution, tenantId, stepMs, buckets.length);
   return {
     tenant: tenantId,
     from: iso(whole.from),
@@ -97,15 +98,29 @@ export function tenantCostReport(ctx: CostContext, data: AttributionData, tenant
     usage_cost: money(t?.usageCost ?? 0n),
     by_resource: { ...resources(t?.usageByResource ?? zero), idle_share: money(t?.idleShare ?? 0n), overhead_share: money(t?.overheadShare ?? 0n) },
     by_model: models.map((m) => ({ model: m.model, cost: money(m.cost) })),
-    series: spansOf(data.range, stepMs).map((b) => {
-      const bt = tenantCosts(runAttribution(ctx, data, b), tenantId);
+    series: buckets.map((b, i) => {
+      const [usage, idle, overhead] = [sums[3 * i]!, sums[3 * i + 1]!, sums[3 * i + 2]!];
       return {
         t: iso(b.from),
-        total: money(bt?.totalCost ?? 0n),
-        usage_cost: money(bt?.usageCost ?? 0n),
-        idle_share: money(bt?.idleShare ?? 0n),
-        overhead_share: money(bt?.overheadShare ?? 0n),
+        total: money(usage + idle + overhead),
+        usage_cost: money(usage),
+        idle_share: money(idle),
+        overhead_share: money(overhead),
       };
     }),
   };
+}
+
+/** [usage, idle share, overhead share] of `tenantId` per bucket of `stepMs` from the range's start, as bigint sums. */
+function bucketSums(attribution: RangeAttribution, tenantId: string, stepMs: number, buckets: number): bigint[] {
+  const sums = new Array<bigint>(buckets * 3).fill(0n);
+  for (const piece of attribution.tenantHours) {
+    const row = piece.byTenant.get(tenantId);
+    if (!row) continue;
+    for (let i = 0; i < row.length / 3; i++) {
+      const b = Math.floor((piece.from + i * 3_600_000 - attribution.range.from) / stepMs);
+      for (let k = 0; k < 3; k++) sums[3 * b + k]! += row[3 * i + k]!;
+    }
+  }
+  return sums;
 }

@@ -4,10 +4,10 @@ import type { PriceBook } from '../pricing/price-book.ts';
 import type { Store } from '../store/client.ts';
 import { attributionUsageQuery, attributionUsageRow, capacityHourRow, capacityHoursQuery, dayFingerprintRow, dayFingerprintsQuery } from '../store/queries/costs.ts';
 import type { TimeRange } from '../store/queries/time.ts';
-import { attributeCosts } from './attribute-costs.ts';
+import { attributeCostsByHour } from './attribute-costs.ts';
 import type { AttributionCache, DayAttribution, DayCache } from './day-cache.ts';
-import { mergeAttributionResults } from './merge-results.ts';
-import type { AttributionResult, CapacityHour } from './types.ts';
+import { mergeAttributionResults, mergeTenantHours } from './merge-results.ts';
+import type { AttributionInput, AttributionResult, CapacityHour, TenantHours } from './types.ts';
 import { requestsByTenant, usageRecordsOf, usageTableBuilder, type UsageRecord, type UsageTable } from './usage-table.ts';
 
 /**
@@ -91,11 +91,21 @@ const attributionCapacityRow = capacityHourRow.transform(
  * `onRows` sees every usage row in the range exactly once, a span at a time.
  */
 export function runAttribution(ctx: CostContext, data: AttributionData, range = data.range, onRows?: (rows: readonly UsageRecord[]) => void): AttributionResult {
+  return runAttributionByHour(ctx, data, range, onRows).result;
+}
+
+/** `runAttribution`, plus each tenant's figures per hour of the range. */
+export function runAttributionByHour(
+  ctx: CostContext,
+  data: AttributionData,
+  range = data.range,
+  onRows?: (rows: readonly UsageRecord[]) => void,
+): { result: AttributionResult; tenantHours: TenantHours } {
   const now = ctx.now();
   const parts = piecesOf(range, data.table).map((piece) => {
     const usage = usageRecordsOf(data.table, piece.from, piece.to);
     onRows?.(usage);
-    return attributeCosts({
+    const input: AttributionInput = {
       from: piece.from,
       to: piece.to,
       now,
@@ -103,9 +113,10 @@ export function runAttribution(ctx: CostContext, data: AttributionData, range = 
       usage,
       prices: ctx.pricing.capacity,
       idlePolicy: ctx.pricing.idle_policy,
-    });
+    };
+    return attributeCostsByHour(input);
   });
-  return mergeAttributionResults(parts);
+  return { result: mergeAttributionResults(parts.map((p) => p.result)), tenantHours: mergeTenantHours(parts.map((p) => p.tenantHours)) };
 }
 
 /** [from, to) cut at the table's chunk bounds: each piece lies within one chunk (or none). */
@@ -184,12 +195,14 @@ export interface RangeAttribution {
   result: AttributionResult;
   revenue: Pick<RevenueCounter, 'of'>;
   requestsByTenant: ReadonlyMap<string, bigint>;
+  /** Each tenant's figures per hour, one entry per piece of the range, in order (a tenant's cost series). */
+  tenantHours: readonly TenantHours[];
 }
 
 /** The attribution of data already in memory (whole range, no cache). */
 export function rangeAttributionOf(ctx: CostContext, data: AttributionData): RangeAttribution {
   const day = attributeData(ctx, data, ctx.now());
-  return { range: data.range, result: day.result, revenue: lookupOf(day.revenue), requestsByTenant: day.requests };
+  return { range: data.range, result: day.result, revenue: lookupOf(day.revenue), requestsByTenant: day.requests, tenantHours: [day.tenantHours] };
 }
 
 /**
@@ -206,6 +219,7 @@ export async function attributeRange(ctx: CostContext, requested: TimeRange): Pr
     result: mergeAttributionResults(days.map((d) => d.result)),
     revenue: lookupOf(sumNested(days.map((d) => d.revenue))),
     requestsByTenant: sumFlat(days.map((d) => d.requests)),
+    tenantHours: days.map((d) => d.tenantHours),
   };
 }
 
@@ -246,8 +260,8 @@ const EMPTY_DAY = 'usage 0 0 | capacity 0 0';
 
 function attributeData(ctx: CostContext, data: AttributionData, now: number): DayAttribution {
   const revenue = revenueCounter(ctx);
-  const result = runAttribution({ ...ctx, now: () => now }, data, data.range, (rows) => revenue.add(rows));
-  return { result, revenue: revenue.table(), requests: requestsByTenant(data.table) };
+  const { result, tenantHours } = runAttributionByHour({ ...ctx, now: () => now }, data, data.range, (rows) => revenue.add(rows));
+  return { result, revenue: revenue.table(), requests: requestsByTenant(data.table), tenantHours };
 }
 
 /** [from, to) cut at UTC midnights. */

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestStore } from '../../test/support/store.ts';
 import { pricingSchema } from '../pricing/price-book.ts';
 import type { Store } from '../store/client.ts';
-import { attributionReport } from './cost-reports.ts';
-import { attributeRange, rangeAttributionOf, readAttributionData, type CostContext } from './cost-service.ts';
+import { attributionReport, tenantCostReport } from './cost-reports.ts';
+import { attributeRange, rangeAttributionOf, readAttributionData, type CostContext, type RangeAttribution } from './cost-service.ts';
 import { createAttributionCache, createDayCache } from './day-cache.ts';
 
 /**
@@ -60,14 +60,23 @@ function context(cache = createAttributionCache(), prices = pricing): CostContex
   return { store: counting, pricing: prices, planOf: () => 'standard', now: () => NOW, cache };
 }
 
+/**
+ * The attribution report and tenant cost reports (series in steps within a day, across days, of
+ * a day): everything GET /v1/attribution and GET /v1/tenants/{t}/costs answer.
+ */
+function reports(ctx: CostContext, attribution: RangeAttribution): string {
+  const tenants = ['a', 'b', 'c'].flatMap((t) => [3600, 5 * 3600, 86_400].map((step) => tenantCostReport(ctx, attribution, t, step)));
+  return JSON.stringify([attributionReport(ctx, attribution), ...tenants]);
+}
+
 /** The reference: every row of the range read and priced in one pass, no cache. */
 async function fresh() {
   const ctx: CostContext = { store, pricing, planOf: () => 'standard', now: () => NOW };
-  return JSON.stringify(attributionReport(ctx, rangeAttributionOf(ctx, await readAttributionData(store, RANGE))));
+  return reports(ctx, rangeAttributionOf(ctx, await readAttributionData(store, RANGE)));
 }
 
 async function cachedReport(ctx: CostContext) {
-  return JSON.stringify(attributionReport(ctx, await attributeRange(ctx, RANGE)));
+  return reports(ctx, await attributeRange(ctx, RANGE));
 }
 
 /** The usage reads (one per day priced) sent since `mark`. */

@@ -1,5 +1,5 @@
 import type { Micros } from '../money/money.ts';
-import type { AttributionResult } from './types.ts';
+import type { AttributionResult, TenantHours } from './types.ts';
 
 /**
  * Values computed for whole, past UTC days, reused while the day's inputs are the same, so
@@ -45,11 +45,16 @@ export interface DayAttribution {
   /** List revenue per tenant × model (rounded per row, so days add up exactly). */
   revenue: ReadonlyMap<string, ReadonlyMap<string, Micros>>;
   requests: ReadonlyMap<string, bigint>;
+  /** Each tenant's cost per hour of the day: a tenant's cost series is summed from these. */
+  tenantHours: TenantHours;
 }
 
 export type AttributionCache = DayCache<DayAttribution>;
 
-/** Two months of days: this month and the last, which is what dashboards and month close read. At 2,000 active tenants a day is a few MB. */
+/**
+ * Two months of days: this month and the last, which is what dashboards and month close read. At
+ * 2,000 active tenants a day is a few MB (the hourly figures are 576 bytes per tenant and day).
+ */
 export const DEFAULT_CACHED_DAYS = 62;
 
 export const createAttributionCache = (maxDays = DEFAULT_CACHED_DAYS): AttributionCache => createDayCache<DayAttribution>(maxDays);

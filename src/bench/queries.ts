@@ -1,6 +1,6 @@
 import { getHeapStatistics } from 'node:v8';
-import { attributionReport } from '../attribution/cost-reports.ts';
-import { attributeRange } from '../attribution/cost-service.ts';
+import { attributionReport, tenantCostReport } from '../attribution/cost-reports.ts';
+import { attributeRange, type CostContext } from '../attribution/cost-service.ts';
 import { createAttributionCache } from '../attribution/day-cache.ts';
 import { billingServices } from '../main.ts';
 import { getStatement } from '../statements/statement-service.ts';
@@ -108,6 +108,8 @@ export const queriesSuite: Suite = {
     let tenantsOut = 0;
     let attributionMs: number | null = null;
     let attributionWarmMs: number | null = null;
+    let tenantCostsMs: number | null = null;
+    let tenantCostsWarmMs: number | null = null;
     let skipped: string | undefined;
     if (heapNeeded > heapLimit) {
       skipped = `attribution not run: ${layout.usageRows.toLocaleString('en-US')} rows need about ${gib(heapNeeded)} GiB of JS heap, the limit is ${gib(heapLimit)} GiB (NODE_OPTIONS=--max-old-space-size=MiB raises it)`;
@@ -127,6 +129,11 @@ export const queriesSuite: Suite = {
       const warm = { ...billing.costs, now: inMonth, cache: createAttributionCache() };
       await attributeRange(warm, range);
       attributionWarmMs = await timeP50(runs, async () => JSON.stringify(attributionReport(warm, await attributeRange(warm, range))));
+      // GET /v1/tenants/{t}/costs for the month in daily steps: the same day cache serves it.
+      ctx.progress(`queries: tenant costs ${tenant}/${month.period}, ${runs} runs without and with the day cache`);
+      const tenantCosts = (c: CostContext) => async () => JSON.stringify(tenantCostReport(c, await attributeRange(c, range), tenant, 86_400));
+      tenantCostsMs = await timeP50(runs, tenantCosts(cold));
+      tenantCostsWarmMs = await timeP50(runs, tenantCosts(warm));
     }
 
     const { usageRows, capacityRows, tenants, requests } = layout;
@@ -141,6 +148,7 @@ export const queriesSuite: Suite = {
         metric('attribution rows read (all tenants, one month)', await countRows(store, allRows), 'rows'),
         metric('attribution p50, read + attributionReport + JSON (baseline: engine-only SELECTs)', attributionMs, 'ms', attributionEngineMs),
         metric('attribution p50, month cached by day, unchanged (baseline: uncached)', attributionWarmMs, 'ms', attributionMs),
+        metric('tenant costs p50, one tenant, month in daily steps, cached by day (baseline: uncached)', tenantCostsWarmMs, 'ms', tenantCostsMs),
       ],
     };
   },

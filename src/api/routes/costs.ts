@@ -1,6 +1,6 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { attributionReport, tenantCostReport } from '../../attribution/cost-reports.ts';
-import { attributeRange, readAttributionData, type CostContext } from '../../attribution/cost-service.ts';
+import { attributeRange, type CostContext } from '../../attribution/cost-service.ts';
 import { requireTenantAccess, type KeyService } from '../../auth/key-service.ts';
 import { requireRole } from '../auth.ts';
 import type { AppEnv } from '../env.ts';
@@ -85,8 +85,7 @@ export function registerCostRoutes(app: OpenAPIHono<AppEnv>, deps: CostRouteDeps
     requireTenantAccess(c.get('principal'), tenant, deps.tenantExists);
     const q = c.req.valid('query');
     const { range, stepSeconds } = resolveRange({ ...q, step: q.step === undefined ? undefined : Math.max(HOUR_S, q.step) }, deps.costs.now());
-    const data = await readAttributionData(deps.costs.store, range);
-    return c.json(tenantCostReport(deps.costs, data, tenant, Math.max(HOUR_S, stepSeconds)), 200);
+    return c.json(tenantCostReport(deps.costs, await attributeRange(deps.costs, range), tenant, Math.max(HOUR_S, stepSeconds)), 200);
   });
 
   const attribution = createRoute({
