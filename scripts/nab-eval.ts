@@ -1,8 +1,9 @@
 /**
  * Scores the anomaly detector on NAB-layout data with the shared NAB scorer.
  *
- *   node bin/run-ts.js scripts/nab-eval.ts [--data DIR] [--set name=value ...] [--keep DIR] [--detector MODULE]
+ *   node bin/run-ts.js scripts/nab-eval.ts [--data DIR] [--results DIR] [--set name=value ...] [--keep DIR] [--detector MODULE]
  *
+ * `--results DIR` scores result files already written there (by another tool) instead of running a detector.
  * `--detector` scores another module exporting `createDetector(opts)` (for trying a candidate
  * method side by side with the shipped one).
  *
@@ -45,7 +46,10 @@ const PROFILE_WEIGHTS: Record<string, { tp: number; fn: number }> = {
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { data: { type: 'string' }, set: { type: 'string', multiple: true }, keep: { type: 'string' }, detector: { type: 'string' } },
+    options: {
+      data: { type: 'string' }, set: { type: 'string', multiple: true }, keep: { type: 'string' }, detector: { type: 'string' },
+      results: { type: 'string' },
+    },
     strict: true,
   });
   const dataDir = resolve(values.data ?? join(NAB, 'data'));
@@ -53,12 +57,14 @@ async function main(): Promise<number> {
   const factory: DetectorFactory = values.detector
     ? ((await import(pathToFileURL(resolve(values.detector)).href)) as { createDetector: DetectorFactory }).createDetector
     : createDetector;
-  const out = values.keep ? resolve(values.keep) : mkdtempSync(join(tmpdir(), 'nab-results-'));
-  const started = performance.now();
   const files = listCsv(dataDir);
-  for (const rel of files) runFile(join(dataDir, rel), join(out, rel), () => factory(opts));
-  const seconds = (performance.now() - started) / 1000;
-  console.log(`detector: ${files.length} files in ${seconds.toFixed(2)} s${values.set ? `  overrides: ${values.set.join(' ')}` : ''}`);
+  const out = values.results ? resolve(values.results) : values.keep ? resolve(values.keep) : mkdtempSync(join(tmpdir(), 'nab-results-'));
+  if (!values.results) {
+    const started = performance.now();
+    for (const rel of files) runFile(join(dataDir, rel), join(out, rel), () => factory(opts));
+    const seconds = (performance.now() - started) / 1000;
+    console.log(`detector: ${files.length} files in ${seconds.toFixed(2)} s${values.set ? `  overrides: ${values.set.join(' ')}` : ''}`);
+  }
   const all = score(out, dataDir, ['--profile', 'all']);
   if (!all) return 2;
   for (const [name, r] of Object.entries(all.profiles)) {
@@ -67,7 +73,7 @@ async function main(): Promise<number> {
   }
   printHeldOut(out, dataDir, files);
   printLeaveOneFolderOut(out, dataDir, files);
-  if (!values.keep) rmSync(out, { recursive: true, force: true });
+  if (!values.keep && !values.results) rmSync(out, { recursive: true, force: true });
   return 0;
 }
 
