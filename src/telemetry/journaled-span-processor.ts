@@ -1,0 +1,206 @@
+import type { Context } from '@opentelemetry/api';
+import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { HeldFile, Spool } from '../ingest/spool.ts';
+
+/**
+ * Where journaled spans go: how a span becomes a journal row, and how rows are delivered (a
+ * ClickHouse insert, or an OTLP export). `deliver` must reject unless every row was accepted.
+ */
+export interface SpanDestination<R extends object> {
+  /** The spool's subfolder for this destination's journal files. */
+  table: string;
+  toRow(span: ReadableSpan): R;
+  deliver(rows: R[]): Promise<void>;
+  /** Called once the processor has shut down (the last delivery done). */
+  shutdown?(): Promise<void>;
+}
+
+export interface JournalOptions {
+  batchDelayMs: number;
+  maxBatchSize: number;
+  /** Rows held in memory while delivery is slow; beyond this the journal file waits on disk instead. */
+  maxBufferedRows?: number;
+  /**
+   * Replay the spool's leftover files through `deliver` on every flush interval (and at start).
+   * Off when the process's spool-drain job already replays this spool.
+   */
+  drainSpool?: boolean;
+  onError?: (err: unknown) => void;
+}
+
+/** Spans of one journal write (group commit): on disk once `durable` resolves. */
+interface JournalGroup<R> {
+  rows: R[];
+  spanIds: string[];
+  durable: Promise<void>;
+}
+
+/** The journal file of the current flush interval and the rows in it. */
+interface Segment<R> {
+  held: HeldFile;
+  rows: R[];
+}
+
+/**
+ * Crash safety for spans: a span is appended to a journal file as it ends, and `recorded(spanId)`
+ * resolves once it is on disk, so an answer sent after it survives a SIGKILL of this process.
+ *
+ * Group commit: every span that ends while the previous group is being written goes into the next
+ * one (one O_DSYNC write per group, into one file per flush interval, not one file per group).
+ * Each flush closes the file, delivers its rows and deletes it; if delivery fails the file stays
+ * in the spool and is replayed later (by this processor with `drainSpool`, else by the spool-drain
+ * job). A crash leaves the file behind and the next start replays it. A file delivered just before
+ * a crash can be delivered again; the `requests` table counts a span id once.
+ */
+export class JournaledSpanProcessor<R extends object> implements SpanProcessor {
+  private chain: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly maxBufferedRows: number;
+  /** The group collecting spans now; every journal step runs in order on `writing`. */
+  private collecting: JournalGroup<R> | undefined;
+  private writing: Promise<void> = Promise.resolve();
+  private segment: Segment<R> | undefined;
+  /** Rows whose journal write failed: delivered (or spooled) by the next flush. */
+  private unjournaled: R[] = [];
+  private readonly groupOf = new Map<string, JournalGroup<R>>();
+
+  constructor(
+    private readonly spool: Spool,
+    private readonly destination: SpanDestination<R>,
+    private readonly opts: JournalOptions,
+  ) {
+    this.maxBufferedRows = opts.maxBufferedRows ?? 50_000;
+    this.timer = setInterval(() => void this.flush(), opts.batchDelayMs);
+    this.timer.unref();
+    if (opts.drainSpool) this.chain = this.chain.then(() => this.drain());
+  }
+
+  onStart(_span: Span, _ctx: Context): void {}
+
+  onEnd(span: ReadableSpan): void {
+    const spanId = span.spanContext().spanId;
+    if (!this.collecting) {
+      const group: JournalGroup<R> = { rows: [], spanIds: [], durable: Promise.resolve() };
+      group.durable = this.step(() => this.writeGroup(group));
+      this.collecting = group;
+    }
+    this.collecting.rows.push(this.destination.toRow(span));
+    this.collecting.spanIds.push(spanId);
+    this.groupOf.set(spanId, this.collecting);
+  }
+
+  /**
+   * Resolves once the span is on disk and would survive a crash of this process; at once for a
+   * span this processor has not seen. Never rejects: if the journal cannot be written the span
+   * stays in memory like an unjournaled one (and onError says why).
+   */
+  recorded(spanId: string): Promise<void> {
+    const group = this.groupOf.get(spanId);
+    if (!group) return Promise.resolve();
+    this.groupOf.delete(spanId);
+    // writeGroup reports its own failures; an answer must never fail for want of a journal.
+    return group.durable.catch(() => undefined);
+  }
+
+  /** Delivers everything journaled so far; resolves once it is delivered or left in the spool. */
+  flush(): Promise<void> {
+    // Closing the segment is a journal step: it waits for the groups before it, and groups
+    // after it start a new file.
+    const closed = this.step(() => this.closeSegment());
+    this.chain = this.chain.then(() => closed).then((taken) => this.deliverClosed(taken));
+    if (this.opts.drainSpool) this.chain = this.chain.then(() => this.drain());
+    return this.chain;
+  }
+
+  forceFlush(): Promise<void> {
+    return this.flush();
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush();
+    await this.destination.shutdown?.();
+  }
+
+  /** Runs journal steps one at a time, in order; a failed step does not stop the next. */
+  private step<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.writing.then(fn);
+    this.writing = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async writeGroup(group: JournalGroup<R>): Promise<void> {
+    if (this.collecting === group) this.collecting = undefined; // later spans start the next group
+    try {
+      this.segment ??= { held: await this.spool.openHeld(this.destination.table), rows: [] };
+      await this.segment.held.append(group.rows);
+      this.segment.rows.push(...group.rows);
+    } catch (err) {
+      this.opts.onError?.(err); // kept in memory: delivered (or spooled) by the next flush
+      this.unjournaled.push(...group.rows);
+    }
+    // Written (or given up on): a later recorded() for these spans has nothing to wait for.
+    for (const id of group.spanIds) if (this.groupOf.get(id) === group) this.groupOf.delete(id);
+    const inMemory = (this.segment?.rows.length ?? 0) + this.unjournaled.length;
+    if (inMemory >= this.maxBufferedRows && this.segment) {
+      // Delivery is not keeping up: the file waits for the drain instead of its rows in memory.
+      const full = this.segment;
+      this.segment = undefined;
+      await full.held.close().catch((err: unknown) => this.opts.onError?.(err));
+      this.spool.release(full.held.file);
+    } else if (inMemory >= this.opts.maxBatchSize) {
+      void this.flush();
+    }
+  }
+
+  private async closeSegment(): Promise<{ segment: Segment<R> | undefined; unjournaled: R[] }> {
+    const segment = this.segment;
+    this.segment = undefined;
+    const unjournaled = this.unjournaled;
+    this.unjournaled = [];
+    if (segment) await segment.held.close().catch((err: unknown) => this.opts.onError?.(err));
+    return { segment, unjournaled };
+  }
+
+  /** One delivery for the closed segment; success deletes its file, failure leaves it to the drain. */
+  private async deliverClosed({ segment, unjournaled }: { segment: Segment<R> | undefined; unjournaled: R[] }): Promise<void> {
+    const rows = [...(segment?.rows ?? []), ...unjournaled];
+    if (rows.length === 0) {
+      if (segment) this.spool.remove(segment.held.file);
+      return;
+    }
+    try {
+      await this.destination.deliver(rows);
+    } catch (err) {
+      this.opts.onError?.(err);
+      // On disk already: the drain replays the file. Rows whose journal write failed are
+      // spooled now, or kept for the next flush if even that fails.
+      if (segment) this.spool.release(segment.held.file);
+      try {
+        this.spool.append(this.destination.table, unjournaled);
+      } catch (spoolErr) {
+        this.opts.onError?.(spoolErr);
+        this.unjournaled.unshift(...unjournaled);
+      }
+      return;
+    }
+    if (segment) this.spool.remove(segment.held.file);
+  }
+
+  /** Replays leftover journal files (a crash's, or a failed delivery's), oldest first. */
+  private async drain(): Promise<void> {
+    try {
+      await this.spool.drain(async (table, rows) => {
+        // A dedicated spool holds only this destination's files; refuse (and so keep) any other.
+        if (table !== this.destination.table) throw new Error(`span journal: ${table} files in its spool are not its own`);
+        await this.destination.deliver(rows as R[]);
+      });
+    } catch (err) {
+      this.opts.onError?.(err);
+    }
+  }
+}
