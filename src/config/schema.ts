@@ -84,8 +84,9 @@ export const configSchema = z
         batch_delay_ms: z.number().int().positive().default(1000),
         max_batch_size: z.number().int().positive().default(512),
         /**
-         * `clickhouse` exporter: fsync each request's span to the spool (grouped) before its
-         * response is sent, so a crash of the process loses no served request.
+         * Fsync each request's span to a journal (grouped) before its response is sent, so a
+         * crash of the process loses no served request: the spool with the `clickhouse` exporter,
+         * `otlp-journal/` in the data dir with `otlp`.
          */
         journal: z.boolean().default(true),
       })

@@ -4,6 +4,8 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Spool } from '../ingest/spool.ts';
 import type { Store } from '../store/client.ts';
+import { JournaledSpanProcessor } from './journaled-span-processor.ts';
+import { otlpDestination } from './otlp-destination.ts';
 import { ClickHouseSpanProcessor } from './span-writer.ts';
 
 export interface Tracing {
@@ -20,7 +22,18 @@ export type TracingOptions = {
   batchDelayMs: number;
   maxBatchSize: number;
   onError?: (err: unknown) => void;
-} & ({ exporter: 'clickhouse'; store: Store; spool: Spool; journal?: boolean } | { exporter: 'otlp' });
+} & (
+  | { exporter: 'clickhouse'; store: Store; spool: Spool; journal?: boolean }
+  | {
+      exporter: 'otlp';
+      /**
+       * A spool of its own for the OTLP span journal: each span is on disk before `recorded`
+       * resolves, and what a crash or a failed export left there is exported again. Without it
+       * spans wait in memory (the SDK's batch processor) and a crash loses up to a batch interval.
+       */
+      journalSpool?: Spool;
+    }
+);
 
 /**
  * Builds the tracer provider for the sidecar. Nothing is registered globally: the tracer is handed
@@ -39,8 +52,17 @@ export function createTracing(opts: TracingOptions): Tracing {
     });
     processor = writer;
     recorded = (spanId) => writer.recorded(spanId);
-  } else {
+  } else if (opts.journalSpool) {
     // Standard OTEL_EXPORTER_OTLP_* variables configure the endpoint, headers and timeout.
+    const journaled = new JournaledSpanProcessor(opts.journalSpool, otlpDestination(new OTLPTraceExporter(), opts.maxBatchSize), {
+      batchDelayMs: opts.batchDelayMs,
+      maxBatchSize: opts.maxBatchSize,
+      drainSpool: true,
+      onError: opts.onError,
+    });
+    processor = journaled;
+    recorded = (spanId) => journaled.recorded(spanId);
+  } else {
     processor = new BatchSpanProcessor(new OTLPTraceExporter(), {
       scheduledDelayMillis: opts.batchDelayMs,
       maxExportBatchSize: opts.maxBatchSize,

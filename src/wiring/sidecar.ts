@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import { storeOrSpool } from '../ingest/row-sink.ts';
-import type { Spool } from '../ingest/spool.ts';
+import { Spool } from '../ingest/spool.ts';
 import type { ProcessKind } from '../main.ts';
 import type { QuotaAuthority } from '../quotas/types.ts';
 import { FairQueue } from '../sidecar/fair-queue.ts';
@@ -68,7 +69,15 @@ export async function startSidecar(
   const onError = (err: unknown) => log(`telemetry: ${(err as Error).message} (spooled, will retry)`);
   const tracing =
     exporter === 'otlp'
-      ? createTracing({ exporter: 'otlp', resource, batchDelayMs: config.telemetry.batch_delay_ms, maxBatchSize: config.telemetry.max_batch_size })
+      ? createTracing({
+          exporter: 'otlp',
+          resource,
+          batchDelayMs: config.telemetry.batch_delay_ms,
+          maxBatchSize: config.telemetry.max_batch_size,
+          // Its own spool: the spool-drain job inserts into ClickHouse, this one exports by OTLP.
+          journalSpool: config.telemetry.journal ? new Spool(join(config.data_dir, 'otlp-journal')) : undefined,
+          onError,
+        })
       : createTracing({
           exporter: 'clickhouse',
           store,

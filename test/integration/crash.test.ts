@@ -1,9 +1,12 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { otlpTypes, toPlain } from '../../src/ingest/otlp/proto.ts';
 import { startDaemon, type RunningDaemon } from '../support/daemon.ts';
 import { ADMIN_KEY, call, createKey, infer, waitFor } from '../support/platform.ts';
 
@@ -19,8 +22,10 @@ const TENANT = 'crash-test';
 const REQUESTS = 12;
 
 const running: RunningDaemon[] = [];
+const servers: Server[] = [];
 afterEach(() => {
   for (const d of running.splice(0)) if (d.child.exitCode === null) d.child.kill('SIGKILL');
+  for (const s of servers.splice(0)) s.close();
 });
 
 async function startUp(dataDir: string, journal: boolean): Promise<RunningDaemon> {
@@ -54,8 +59,7 @@ async function killHard(child: ChildProcess): Promise<void> {
 }
 
 /** Rows in the spool's otel_traces files (what a restart replays). */
-function spooledSpans(dataDir: string): number {
-  const dir = join(dataDir, 'spool', 'otel_traces');
+function spooledSpans(dataDir: string, dir = join(dataDir, 'spool', 'otel_traces')): number {
   let files: string[] = [];
   try {
     files = readdirSync(dir).filter((f) => f.endsWith('.jsonl'));
@@ -89,5 +93,86 @@ describe('a SIGKILL right after the answers (span batch interval: 10 minutes)', 
     expect(spooledSpans(dataDir)).toBe(0);
     const second = await startUp(dataDir, false);
     expect(await requestsBilled(second.url)).toBe(0);
+  });
+});
+
+describe('a standalone sidecar exporting by OTLP, SIGKILLed right after the answers (batch interval: 10 minutes)', () => {
+  /** An OTLP/HTTP receiver that keeps the ids of the spans it is sent, and each span's tenant. */
+  async function otlpReceiver(): Promise<{ url: string; tenantOf: Map<string, string> }> {
+    const tenantOf = new Map<string, string>();
+    const { traceRequest } = otlpTypes();
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const request = toPlain(traceRequest, traceRequest.decode(Buffer.concat(chunks))) as {
+          resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: Array<{ spanId: Buffer; attributes?: Array<{ key: string; value: { stringValue?: string } }> }> }> }>;
+        };
+        for (const rs of request.resourceSpans ?? []) {
+          for (const ss of rs.scopeSpans ?? []) {
+            for (const span of ss.spans ?? []) tenantOf.set(span.spanId.toString('hex'), span.attributes?.find((a) => a.key === 'tenant.id')?.value.stringValue ?? '');
+          }
+        }
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+      });
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, tenantOf };
+  }
+
+  async function startOtlpSidecar(dataDir: string, endpoint: string, journal = true): Promise<RunningDaemon> {
+    const configPath = join(dataDir, 'inferledger.yaml');
+    writeFileSync(
+      configPath,
+      JSON.stringify({ server: { host: '127.0.0.1' }, telemetry: { batch_delay_ms: 600_000, journal }, sidecar: { sample_interval_s: 3600, trust_tenant_header: true } }),
+    );
+    const sidecar = await startDaemon('inferledger sidecar', process.execPath, 'node runs it', () => [BIN, 'sidecar'], {
+      envFor: (port) => ({
+        INFERLEDGER_DATA_DIR: dataDir,
+        INFERLEDGER_SIDECAR_PORT: String(port),
+        INFERLEDGER_ADMIN_KEY: ADMIN_KEY,
+        INFERLEDGER_CONFIG: configPath,
+        OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      }),
+      readyPath: '/readyz',
+    });
+    running.push(sidecar);
+    return sidecar;
+  }
+
+  /** Serves REQUESTS answered inferences in a fresh sidecar, then kills it with SIGKILL. */
+  async function serveThenKillOtlp(endpoint: string, journal: boolean): Promise<string> {
+    const dataDir = mkdtempSync(join(tmpdir(), 'inferledger-otlp-crash-'));
+    const first = await startOtlpSidecar(dataDir, endpoint, journal);
+    for (let i = 0; i < REQUESTS; i++) {
+      expect((await infer(first.url, ADMIN_KEY, 'classifier-small', 1, { 'x-tenant-id': TENANT })).status).toBe(200);
+    }
+    await killHard(first.child);
+    return dataDir;
+  }
+
+  it('with the span journal (default): every answered request is exported after the restart', async () => {
+    const receiver = await otlpReceiver();
+    const dataDir = await serveThenKillOtlp(receiver.url, true);
+    // Nothing was exported by the batch path; the journal holds every answered request.
+    expect(receiver.tenantOf.size).toBe(0);
+    const journal = join(dataDir, 'otlp-journal', 'otlp_spans');
+    expect(spooledSpans(dataDir, journal)).toBe(REQUESTS);
+
+    await startOtlpSidecar(dataDir, receiver.url);
+    await waitFor(async () => (receiver.tenantOf.size >= REQUESTS ? true : undefined), 'the journal to be exported', 45_000);
+    expect([...receiver.tenantOf.values()]).toEqual(Array(REQUESTS).fill(TENANT));
+    await waitFor(async () => (spooledSpans(dataDir, journal) === 0 ? true : undefined), 'the journal to be emptied', 30_000);
+  });
+
+  it('without it (telemetry.journal: false) the unexported batch is lost: what the journal is for', async () => {
+    const receiver = await otlpReceiver();
+    const dataDir = await serveThenKillOtlp(receiver.url, false);
+    const second = await startOtlpSidecar(dataDir, receiver.url, false);
+    // The restarted sidecar has nothing to replay (it would start exporting before this answer).
+    expect((await infer(second.url, ADMIN_KEY, 'classifier-small', 1, { 'x-tenant-id': 'other' })).status).toBe(200);
+    await killHard(second.child);
+    expect(receiver.tenantOf.size).toBe(0);
   });
 });
