@@ -6,6 +6,7 @@ import { anyValueAsString } from './any-value.ts';
 import type { AnyValue } from './model.ts';
 import { otlpTypes } from './proto.ts';
 import { createOtlpReceiver, decodeMetricsRequest, decodeTraceRequest } from './receiver.ts';
+import { ResentExports } from './resent-exports.ts';
 import { decideTenant, type OtlpSender } from './tenancy.ts';
 import { planMetricRows } from './metric-rows.ts';
 import { planTraceRows } from './trace-rows.ts';
@@ -520,5 +521,70 @@ describe('storeOrSpool', () => {
     };
     await expect(storeOrSpool(down, fullDisk).write('otel_traces', [{}])).rejects.toMatchObject({ kind: 'unavailable' });
     await expect(storeOrSpool({ insert: () => Promise.resolve() }, fullDisk).write('otel_traces', [{}])).resolves.toBeUndefined();
+  });
+});
+
+describe('metric exports re-sent byte for byte', () => {
+  const now = '1700000000000000000';
+  const metricsBody = (value: number) =>
+    Buffer.from(JSON.stringify({ resourceMetrics: [{ scopeMetrics: [{ metrics: [{ name: 'g', gauge: { dataPoints: [{ timeUnixNano: now, asDouble: value }] } }] }] }] }));
+  const counting = () => {
+    let rows = 0;
+    let failNext = false;
+    const sink = {
+      write: async (_table: string, r: readonly object[]) => {
+        if (failNext && r.length > 0) {
+          failNext = false;
+          throw new Error('store and spool both down');
+        }
+        rows += r.length;
+      },
+    };
+    return { sink, rows: () => rows, failOnce: () => void (failNext = true) };
+  };
+
+  it('are stored once, and the repeat gets the same answer', async () => {
+    const { sink, rows } = counting();
+    const receiver = createOtlpReceiver({ sink });
+    const first = await receiver.exportMetrics(INGEST, 'json', metricsBody(1));
+    const again = await receiver.exportMetrics(INGEST, 'json', metricsBody(1));
+    expect(again).toEqual(first);
+    expect(rows()).toBe(1);
+    await receiver.exportMetrics(INGEST, 'json', metricsBody(2)); // another point: stored
+    expect(rows()).toBe(2);
+  });
+
+  it('a duplicate arriving while the first is still being written waits for it instead of writing', async () => {
+    const { sink, rows } = counting();
+    const receiver = createOtlpReceiver({ sink });
+    const [a, b] = await Promise.all([receiver.exportMetrics(INGEST, 'json', metricsBody(1)), receiver.exportMetrics(INGEST, 'json', metricsBody(1))]);
+    expect(a).toEqual(b);
+    expect(rows()).toBe(1);
+  });
+
+  it('the same bytes from another sender are their own export', async () => {
+    const { sink, rows } = counting();
+    const receiver = createOtlpReceiver({ sink });
+    await receiver.exportMetrics(INGEST, 'json', metricsBody(1));
+    const admin = Buffer.from(metricsBody(1).toString().replace('"scopeMetrics"', '"resource":{"attributes":[{"key":"tenant.id","value":{"stringValue":"acme"}}]},"scopeMetrics"'));
+    await receiver.exportMetrics(ADMIN, 'json', admin);
+    await receiver.exportMetrics({ role: 'ingest', tenantId: 'globex' }, 'json', metricsBody(1));
+    expect(rows()).toBe(3);
+  });
+
+  it('a failed write is forgotten, so its retry writes; after the window a repeat is stored again', async () => {
+    const { sink, rows, failOnce } = counting();
+    let clock = 0;
+    const receiver = createOtlpReceiver({ sink, resentMetrics: new ResentExports(60_000, 1000, () => clock) });
+    failOnce();
+    await expect(receiver.exportMetrics(INGEST, 'json', metricsBody(1))).rejects.toThrow('both down');
+    await receiver.exportMetrics(INGEST, 'json', metricsBody(1));
+    expect(rows()).toBe(1);
+    clock = 59_999;
+    await receiver.exportMetrics(INGEST, 'json', metricsBody(1));
+    expect(rows()).toBe(1);
+    clock = 60_000;
+    await receiver.exportMetrics(INGEST, 'json', metricsBody(1));
+    expect(rows()).toBe(2);
   });
 });

@@ -6,7 +6,8 @@ import { decodeMetricsJson, decodeTraceJson, type JsonDecodeResult } from './jso
 import { METRIC_TABLES, plannedRows, planMetricRows, type MetricKind } from './metric-rows.ts';
 import type { MetricsRequest, TraceRequest } from './model.ts';
 import { otlpTypes, toPlain } from './proto.ts';
-import type { Rejections, OtlpSender } from './tenancy.ts';
+import { ResentExports } from './resent-exports.ts';
+import type { OtlpSender, Rejections } from './tenancy.ts';
 import { malformedIdReason, planTraceRows } from './trace-rows.ts';
 import type { OtlpEncoding } from './transport.ts';
 
@@ -28,7 +29,8 @@ export interface OtlpReceiver {
   exportMetrics(sender: OtlpSender, encoding: OtlpEncoding, body: Buffer): Promise<ExportResult>;
 }
 
-export function createOtlpReceiver(deps: { sink: RowSink }): OtlpReceiver {
+export function createOtlpReceiver(deps: { sink: RowSink; resentMetrics?: ResentExports<ExportResult> }): OtlpReceiver {
+  const resent = deps.resentMetrics ?? new ResentExports<ExportResult>();
   return {
     async exportTraces(sender, encoding, body) {
       const request = decodeTraceRequest(encoding, body);
@@ -38,18 +40,23 @@ export function createOtlpReceiver(deps: { sink: RowSink }): OtlpReceiver {
       const partial = plan.rejections.total > 0 ? { rejectedSpans: String(plan.rejections.total), errorMessage: plan.rejections.message('spans') } : undefined;
       return { body: encodeResponse(otlpTypes().traceResponse, encoding, partial), accepted: plan.rows.length, rejected: plan.rejections.total };
     },
-    async exportMetrics(sender, encoding, body) {
-      const request = decodeMetricsRequest(encoding, body);
-      const plan = planMetricRows(sender, request);
-      const accepted = plannedRows(plan);
-      refuseIfNothingUsable(sender, accepted, plan.rejections, 'data points');
-      // One insert per table; each failed one is spooled, so all of them are stored or spooled.
-      for (const kind of Object.keys(METRIC_TABLES) as MetricKind[]) await deps.sink.write(METRIC_TABLES[kind], plan[kind]);
-      const partial =
-        plan.rejections.total > 0 ? { rejectedDataPoints: String(plan.rejections.total), errorMessage: plan.rejections.message('data points') } : undefined;
-      return { body: encodeResponse(otlpTypes().metricsResponse, encoding, partial), accepted, rejected: plan.rejections.total };
+    exportMetrics(sender, encoding, body) {
+      // Data points have no id to deduplicate on: an export re-sent byte for byte is stored once.
+      return resent.once(sender, encoding, body, () => storeMetrics(sender, encoding, body));
     },
   };
+
+  async function storeMetrics(sender: OtlpSender, encoding: OtlpEncoding, body: Buffer): Promise<ExportResult> {
+    const request = decodeMetricsRequest(encoding, body);
+    const plan = planMetricRows(sender, request);
+    const accepted = plannedRows(plan);
+    refuseIfNothingUsable(sender, accepted, plan.rejections, 'data points');
+    // One insert per table; each failed one is spooled, so all of them are stored or spooled.
+    for (const kind of Object.keys(METRIC_TABLES) as MetricKind[]) await deps.sink.write(METRIC_TABLES[kind], plan[kind]);
+    const partial =
+      plan.rejections.total > 0 ? { rejectedDataPoints: String(plan.rejections.total), errorMessage: plan.rejections.message('data points') } : undefined;
+    return { body: encodeResponse(otlpTypes().metricsResponse, encoding, partial), accepted, rejected: plan.rejections.total };
+  }
 }
 
 /**
