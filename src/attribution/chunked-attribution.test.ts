@@ -181,7 +181,7 @@ describe('chunked attribution equals the single pass', () => {
         const usage = c.usage.filter((r) => inRange(r.hour));
         const data = attributionDataOf(range, capacity, usage);
 
-        const result = runAttribution(ctx, data);
+        const { result } = runAttribution(ctx, data);
         const reference = referenceResult(ctx, range, capacity, usage);
         expect(result).toStrictEqual(reference);
         expect(bigintJson(result)).toBe(bigintJson(reference));

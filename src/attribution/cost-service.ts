@@ -87,15 +87,11 @@ const attributionCapacityRow = capacityHourRow.transform(
 );
 
 /**
- * The engine over `range` (default: the data's), one chunk of `data.table` at a time, merged.
- * `onRows` sees every usage row in the range exactly once, a span at a time.
+ * The engine over `range` (default: the data's), one chunk of `data.table` at a time, merged;
+ * with each tenant's figures per hour of the range. `onRows` sees every usage row in the range
+ * exactly once, a span at a time.
  */
-export function runAttribution(ctx: CostContext, data: AttributionData, range = data.range, onRows?: (rows: readonly UsageRecord[]) => void): AttributionResult {
-  return runAttributionByHour(ctx, data, range, onRows).result;
-}
-
-/** `runAttribution`, plus each tenant's figures per hour of the range. */
-export function runAttributionByHour(
+export function runAttribution(
   ctx: CostContext,
   data: AttributionData,
   range = data.range,
@@ -260,7 +256,7 @@ const EMPTY_DAY = 'usage 0 0 | capacity 0 0';
 
 function attributeData(ctx: CostContext, data: AttributionData, now: number): DayAttribution {
   const revenue = revenueCounter(ctx);
-  const { result, tenantHours } = runAttributionByHour({ ...ctx, now: () => now }, data, data.range, (rows) => revenue.add(rows));
+  const { result, tenantHours } = runAttribution({ ...ctx, now: () => now }, data, data.range, (rows) => revenue.add(rows));
   return { result, revenue: revenue.table(), requests: requestsByTenant(data.table), tenantHours };
 }
 
