@@ -78,4 +78,45 @@ describe('JournaledSpanProcessor', () => {
     expect(delivered).toEqual([id]);
     expect(first.delivered).toEqual([]);
   });
+
+  it('while a delivery hangs, flushes queue at most one more delivery, which takes every span journaled meanwhile', async () => {
+    const { dest, delivered } = destination();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const batches: number[] = [];
+    const slow: SpanDestination<{ id: string }> = {
+      ...dest,
+      async deliver(rows) {
+        batches.push(rows.length);
+        if (batches.length === 1) await gate; // the receiver hangs on the first export
+        await dest.deliver(rows);
+      },
+    };
+    const dir = mkdtempSync(join(tmpdir(), 'il-journaled-slow-'));
+    const processor = new JournaledSpanProcessor(new Spool(dir), slow, { batchDelayMs: 600_000, maxBatchSize: 1000 });
+    const tracer = new BasicTracerProvider({ spanProcessors: [processor] }).getTracer('t');
+    const end = () => {
+      const span = tracer.startSpan('s');
+      span.end();
+      return span.spanContext().spanId;
+    };
+    const first = end();
+    await processor.recorded(first);
+    const inFlight = processor.flush();
+    const later: string[] = [];
+    const flushes: Array<Promise<void>> = [];
+    for (let i = 0; i < 20; i++) {
+      const id = end();
+      later.push(id);
+      await processor.recorded(id);
+      flushes.push(processor.flush()); // every tick while the receiver hangs
+    }
+    expect(new Set(flushes).size).toBe(1); // one queued flush, shared
+    release();
+    await Promise.all([inFlight, ...flushes]);
+    // Two deliveries in all (not 21): the one in flight, and the one queued behind it.
+    expect(batches).toHaveLength(2);
+    expect(batches[0]! + batches[1]!).toBe(21);
+    expect(delivered).toEqual([first, ...later]);
+  });
 });

@@ -63,6 +63,8 @@ export class JournaledSpanProcessor<R extends object> implements SpanProcessor {
   /** Rows whose journal write failed: delivered (or spooled) by the next flush. */
   private unjournaled: R[] = [];
   private readonly groupOf = new Map<string, JournalGroup<R>>();
+  /** The flush waiting behind the one in flight, if any. */
+  private queued: Promise<void> | undefined;
 
   constructor(
     private readonly spool: Spool,
@@ -102,14 +104,22 @@ export class JournaledSpanProcessor<R extends object> implements SpanProcessor {
     return group.durable.catch(() => undefined);
   }
 
-  /** Delivers everything journaled so far; resolves once it is delivered or left in the spool. */
+  /**
+   * Delivers everything journaled so far; resolves once it is delivered or left in the spool.
+   * At most one flush waits behind the delivery in flight, and every caller until it starts
+   * shares it (it closes the file when it starts, so it takes their spans too): while the
+   * destination is slow or down, the timer cannot pile up closed files in memory.
+   */
   flush(): Promise<void> {
-    // Closing the segment is a journal step: it waits for the groups before it, and groups
-    // after it start a new file.
-    const closed = this.step(() => this.closeSegment());
-    this.chain = this.chain.then(() => closed).then((taken) => this.deliverClosed(taken));
-    if (this.opts.drainSpool) this.chain = this.chain.then(() => this.drain());
-    return this.chain;
+    if (this.queued) return this.queued;
+    const run = this.chain.then(() => {
+      this.queued = undefined;
+      return this.deliverJournaled();
+    });
+    this.queued = run;
+    // A failed step must not stop every later flush: the chain itself never rejects.
+    this.chain = run.catch((err: unknown) => this.opts.onError?.(err));
+    return run;
   }
 
   forceFlush(): Promise<void> {
@@ -155,6 +165,13 @@ export class JournaledSpanProcessor<R extends object> implements SpanProcessor {
     } else if (inMemory >= this.opts.maxBatchSize) {
       void this.flush();
     }
+  }
+
+  private async deliverJournaled(): Promise<void> {
+    // Closing the segment is a journal step: it waits for the groups before it, and groups
+    // after it start a new file.
+    await this.deliverClosed(await this.step(() => this.closeSegment()));
+    if (this.opts.drainSpool) await this.drain();
   }
 
   private async closeSegment(): Promise<{ segment: Segment<R> | undefined; unjournaled: R[] }> {
