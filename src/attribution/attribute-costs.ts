@@ -280,17 +280,17 @@ function buildResult(input: AttributionInput, ledger: Ledger): AttributionResult
 }
 
 export function attributeCosts(input: AttributionInput): AttributionResult {
-  return settle(input).result;
+  return settle(input);
 }
 
 /** `attributeCosts`, plus each tenant's figures per hour (for cost series; they sum to the result's). */
 export function attributeCostsByHour(input: AttributionInput): { result: AttributionResult; tenantHours: TenantHours } {
   const hours = hourRecorder(input.from, input.to);
-  const { result } = settle(input, hours);
+  const result = settle(input, hours);
   return { result, tenantHours: hours.result() };
 }
 
-function settle(input: AttributionInput, hours?: HourRecorder): { result: AttributionResult } {
+function settle(input: AttributionInput, hours?: HourRecorder): AttributionResult {
   assertInput(input);
   // The contract says sorted; a copy sorted here costs nothing and makes versionAt safe regardless.
   const prices = [...input.prices].sort((a, b) => a.effective_from - b.effective_from);
@@ -309,5 +309,5 @@ function settle(input: AttributionInput, hours?: HourRecorder): { result: Attrib
     hours?.at(hour);
     shareHour(ledger, pool, input.idlePolicy, hours);
   }
-  return { result: buildResult(input, ledger) };
+  return buildResult(input, ledger);
 }
