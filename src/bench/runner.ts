@@ -6,6 +6,7 @@ import { startBenchPlatform, type BenchPlatform } from './platform.ts';
 import { QUOTA_LIMIT, quotaAccuracySuite } from './quota-accuracy.ts';
 import { queriesSuite } from './queries.ts';
 import { sidecarOverheadSuite } from './sidecar-overhead.ts';
+import { spanJournalSuite } from './span-journal.ts';
 import type { BenchOptions, Suite, SuiteContext } from './suite.ts';
 import type { BenchReport, SuiteResult } from './types.ts';
 
@@ -16,7 +17,7 @@ import type { BenchReport, SuiteResult } from './types.ts';
  * directory (chdb: one per process). A suite that throws is reported as failed; the rest still run.
  */
 
-export const SUITES: readonly Suite[] = [memorySuite, sidecarOverheadSuite, ingestSuite, quotaAccuracySuite, fairSharingSuite, queriesSuite];
+export const SUITES: readonly Suite[] = [memorySuite, sidecarOverheadSuite, spanJournalSuite, ingestSuite, quotaAccuracySuite, fairSharingSuite, queriesSuite];
 export const SUITE_NAMES = SUITES.map((s) => s.name);
 
 export interface RunOptions extends BenchOptions {
