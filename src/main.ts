@@ -142,7 +142,13 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     jobs.push({
       name: 'spool-drain',
       cron: '*/10 * * * * *',
-      run: async () => metrics.ingest.replayed(await spool.drain((table, rows) => telemetryStore.insert(table, rows))),
+      run: async () =>
+        metrics.ingest.replayed(
+          await spool.drain(
+            (table, rows) => telemetryStore.insert(table, rows),
+            (table, err) => log(`spool: replaying ${table} failed, its batches wait on disk and are retried every 10 s: ${(err as Error).message}`),
+          ),
+        ),
     });
     const rollupOptions = { rawTtlDays: config.clickhouse.raw_ttl_days };
     if (billing) {

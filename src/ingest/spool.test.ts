@@ -72,4 +72,28 @@ describe('Spool', () => {
     expect(await spool.drain(() => Promise.reject(new Error('down')))).toBe(0);
     expect(spool.pending()).toHaveLength(1);
   });
+
+  it('a table whose replay fails waits, in order, while the other tables replay', async () => {
+    const spool = new Spool(spoolDir());
+    spool.append('a_refused', [{ a: 1 }]);
+    spool.append('a_refused', [{ a: 2 }]);
+    spool.append('b_fine', [{ b: 1 }]);
+    const tried: string[] = [];
+    const errors: string[] = [];
+    const insert = async (table: string, rows: object[]) => {
+      tried.push(`${table} ${JSON.stringify(rows)}`);
+      if (table === 'a_refused') throw new Error('Code: 16. No such column');
+    };
+    expect(await spool.drain(insert, (table, err) => errors.push(`${table}: ${(err as Error).message}`))).toBe(1);
+    // a_refused's second batch was not tried before its first: order within a table is kept.
+    expect(tried).toEqual(['a_refused [{"a":1}]', 'b_fine [{"b":1}]']);
+    expect(spool.pending().map((p) => p.table)).toEqual(['a_refused', 'a_refused']);
+    // The same failure again is not reported again; a recovery and a new failure are.
+    await spool.drain(insert, (table, err) => errors.push(`${table}: ${(err as Error).message}`));
+    expect(errors).toEqual(['a_refused: Code: 16. No such column']);
+    expect(await spool.drain(async () => {})).toBe(2);
+    spool.append('a_refused', [{ a: 3 }]);
+    await spool.drain(insert, (table, err) => errors.push(`${table}: ${(err as Error).message}`));
+    expect(errors).toHaveLength(2);
+  });
 });

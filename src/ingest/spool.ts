@@ -21,6 +21,8 @@ export class Spool {
   private seq = 0;
   /** Files their writer is still handling (a span journal's batches): not for the drain yet. */
   private readonly held = new Set<string>();
+  /** Tables whose replay is failing now, with the last reason (reported once per streak). */
+  private readonly failing = new Map<string, string>();
 
   constructor(private readonly dir: string) {
     mkdirSync(dir, { recursive: true });
@@ -96,18 +98,28 @@ export class Spool {
   }
 
   /**
-   * Replays spooled batches through `insert`; stops at the first failure (the store is still
-   * down, retry later) so order is kept. Returns how many batches were written.
+   * Replays spooled batches through `insert`, oldest first per table. A failure stops that
+   * table's replay until the next drain (so its order is kept), not the other tables': one table
+   * the store refuses (a batch it cannot take, a table it lacks) must not hold every other
+   * table's billing data back. `onError` hears of a table's failure once per streak and reason,
+   * not on every drain. Returns how many batches were written.
    */
-  async drain(insert: (table: string, rows: object[]) => Promise<void>): Promise<number> {
+  async drain(insert: (table: string, rows: object[]) => Promise<void>, onError?: (table: string, err: unknown) => void): Promise<number> {
     let drained = 0;
+    const stopped = new Set<string>();
     for (const { table, file } of this.pending()) {
+      if (stopped.has(table)) continue;
       const rows = parseLines(readFileSync(file, 'utf8'));
       try {
         if (rows.length > 0) await insert(table, rows);
-      } catch {
-        return drained;
+      } catch (err) {
+        stopped.add(table);
+        const reason = (err as Error)?.message ?? String(err);
+        if (this.failing.get(table) !== reason) onError?.(table, err);
+        this.failing.set(table, reason);
+        continue;
       }
+      this.failing.delete(table);
       unlinkSync(file);
       drained++;
     }

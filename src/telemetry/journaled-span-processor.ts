@@ -211,11 +211,14 @@ export class JournaledSpanProcessor<R extends object> implements SpanProcessor {
   /** Replays leftover journal files (a crash's, or a failed delivery's), oldest first. */
   private async drain(): Promise<void> {
     try {
-      await this.spool.drain(async (table, rows) => {
-        // A dedicated spool holds only this destination's files; refuse (and so keep) any other.
-        if (table !== this.destination.table) throw new Error(`span journal: ${table} files in its spool are not its own`);
-        await this.destination.deliver(rows as R[]);
-      });
+      await this.spool.drain(
+        async (table, rows) => {
+          // A dedicated spool holds only this destination's files; refuse (and so keep) any other.
+          if (table !== this.destination.table) throw new Error(`span journal: ${table} files in its spool are not its own`);
+          await this.destination.deliver(rows as R[]);
+        },
+        (_table, err) => this.opts.onError?.(err),
+      );
     } catch (err) {
       this.opts.onError?.(err);
     }
