@@ -122,8 +122,12 @@ describe('POST /v1/traces from a real OTel SDK exporter (protobuf)', () => {
   });
 
   it('the same span sent twice counts once', async () => {
-    const result = await exportWith(keys.aIngest, spans);
-    expect(result.code).toBe(ExportResultCode.SUCCESS);
+    // The exporter's retry of the same export (same bytes) is not stored again at all.
+    expect((await exportWith(keys.aIngest, spans)).code).toBe(ExportResultCode.SUCCESS);
+    expect(await spansWithId(spanId)).toBe(1);
+    // In another export (other bytes) it is stored, as it arrived, and still billed once.
+    const other = makeSpans({ note: 'not an inference' });
+    expect((await exportWith(keys.aIngest, [...spans, ...other])).code).toBe(ExportResultCode.SUCCESS);
     expect(await spansWithId(spanId)).toBe(2); // raw spans keep what arrived
     expect(await requestsWithId(spanId)).toBe(1);
     expect((await usage(h.baseUrl, keys.aTenant, A)).totals.requests).toBe(1);

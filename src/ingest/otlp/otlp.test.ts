@@ -575,7 +575,7 @@ describe('metric exports re-sent byte for byte', () => {
   it('a failed write is forgotten, so its retry writes; after the window a repeat is stored again', async () => {
     const { sink, rows, failOnce } = counting();
     let clock = 0;
-    const receiver = createOtlpReceiver({ sink, resentMetrics: new ResentExports(60_000, 1000, () => clock) });
+    const receiver = createOtlpReceiver({ sink, resent: { traces: new ResentExports(), metrics: new ResentExports(60_000, 1000, () => clock) } });
     failOnce();
     await expect(receiver.exportMetrics(INGEST, 'json', metricsBody(1))).rejects.toThrow('both down');
     await receiver.exportMetrics(INGEST, 'json', metricsBody(1));

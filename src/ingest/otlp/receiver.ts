@@ -29,22 +29,26 @@ export interface OtlpReceiver {
   exportMetrics(sender: OtlpSender, encoding: OtlpEncoding, body: Buffer): Promise<ExportResult>;
 }
 
-export function createOtlpReceiver(deps: { sink: RowSink; resentMetrics?: ResentExports<ExportResult> }): OtlpReceiver {
-  const resent = deps.resentMetrics ?? new ResentExports<ExportResult>();
+/**
+ * An export re-sent byte for byte (an exporter's retry after a timeout) is stored once, see
+ * resent-exports.ts. For metrics that is the only protection (data points have no id); for spans
+ * it keeps `otel_traces` free of the copy, while billing counts a span id once regardless.
+ */
+export function createOtlpReceiver(deps: { sink: RowSink; resent?: { traces: ResentExports<ExportResult>; metrics: ResentExports<ExportResult> } }): OtlpReceiver {
+  const resent = deps.resent ?? { traces: new ResentExports<ExportResult>(), metrics: new ResentExports<ExportResult>() };
   return {
-    async exportTraces(sender, encoding, body) {
-      const request = decodeTraceRequest(encoding, body);
-      const plan = planTraceRows(sender, request);
-      refuseIfNothingUsable(sender, plan.rows.length, plan.rejections, 'spans');
-      await deps.sink.write(TRACES_TABLE, plan.rows);
-      const partial = plan.rejections.total > 0 ? { rejectedSpans: String(plan.rejections.total), errorMessage: plan.rejections.message('spans') } : undefined;
-      return { body: encodeResponse(otlpTypes().traceResponse, encoding, partial), accepted: plan.rows.length, rejected: plan.rejections.total };
-    },
-    exportMetrics(sender, encoding, body) {
-      // Data points have no id to deduplicate on: an export re-sent byte for byte is stored once.
-      return resent.once(sender, encoding, body, () => storeMetrics(sender, encoding, body));
-    },
+    exportTraces: (sender, encoding, body) => resent.traces.once(sender, encoding, body, () => storeTraces(sender, encoding, body)),
+    exportMetrics: (sender, encoding, body) => resent.metrics.once(sender, encoding, body, () => storeMetrics(sender, encoding, body)),
   };
+
+  async function storeTraces(sender: OtlpSender, encoding: OtlpEncoding, body: Buffer): Promise<ExportResult> {
+    const request = decodeTraceRequest(encoding, body);
+    const plan = planTraceRows(sender, request);
+    refuseIfNothingUsable(sender, plan.rows.length, plan.rejections, 'spans');
+    await deps.sink.write(TRACES_TABLE, plan.rows);
+    const partial = plan.rejections.total > 0 ? { rejectedSpans: String(plan.rejections.total), errorMessage: plan.rejections.message('spans') } : undefined;
+    return { body: encodeResponse(otlpTypes().traceResponse, encoding, partial), accepted: plan.rows.length, rejected: plan.rejections.total };
+  }
 
   async function storeMetrics(sender: OtlpSender, encoding: OtlpEncoding, body: Buffer): Promise<ExportResult> {
     const request = decodeMetricsRequest(encoding, body);

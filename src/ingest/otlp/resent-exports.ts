@@ -6,12 +6,13 @@ import type { OtlpEncoding } from './transport.ts';
  * Remembers the exports this receiver stored, so that one re-sent byte for byte is stored once.
  *
  * Why: an exporter that times out on an export the receiver did store retries it, and metric data
- * points carry no id the tables could deduplicate on (spans do: `requests` counts a span id once),
- * so the retry would be a second copy of every point. OTLP exporters resend the same bytes, so a
- * hash of sender, encoding and body identifies the retry. A repeat within `ttlMs` gets the first
- * answer without writing; one arriving while the first is still being written waits for it. A
- * failed write is forgotten, so its retry writes. Per process and in memory: a retry that lands on
- * another replica, or after a restart, is still stored twice.
+ * points carry no id the tables could deduplicate on, so the retry would be a second copy of every
+ * point (spans do: `requests` counts a span id once, and only `otel_traces` would hold the raw
+ * copy). OTLP exporters resend the same bytes, so a hash of sender, encoding and body identifies
+ * the retry. A repeat within `ttlMs` gets the first answer without writing; one arriving while
+ * the first is still being written waits for it. A failed write is forgotten, so its retry
+ * writes. Per process and in memory: a retry that lands on another replica, or after a restart,
+ * is still stored twice.
  */
 export class ResentExports<T> {
   private readonly entries = new Map<string, { at: number; result: Promise<T> }>();
