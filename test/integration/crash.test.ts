@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { otlpTypes, toPlain } from '../../src/ingest/otlp/proto.ts';
+import { stringAttribute } from '../../src/ingest/otlp/any-value.ts';
+import { decodeTraceRequest } from '../../src/ingest/otlp/receiver.ts';
 import { startDaemon, type RunningDaemon } from '../support/daemon.ts';
 import { ADMIN_KEY, call, createKey, infer, waitFor } from '../support/platform.ts';
 
@@ -58,8 +59,10 @@ async function killHard(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** Rows in the spool's otel_traces files (what a restart replays). */
-function spooledSpans(dataDir: string, dir = join(dataDir, 'spool', 'otel_traces')): number {
+const spooledTraces = (dataDir: string) => join(dataDir, 'spool', 'otel_traces');
+
+/** Rows in the journal/spool files of `dir` (what a restart replays). */
+function journaledRows(dir: string): number {
   let files: string[] = [];
   try {
     files = readdirSync(dir).filter((f) => f.endsWith('.jsonl'));
@@ -79,18 +82,18 @@ describe('a SIGKILL right after the answers (span batch interval: 10 minutes)', 
   it('with the span journal (default): every answered request is billed after the restart, once', async () => {
     const dataDir = await serveThenKill(true);
     // Nothing reached ClickHouse by the batch path; the journal holds every answered request.
-    expect(spooledSpans(dataDir)).toBe(REQUESTS);
+    expect(journaledRows(spooledTraces(dataDir))).toBe(REQUESTS);
 
     const second = await startUp(dataDir, true);
     await waitFor(async () => ((await requestsBilled(second.url)) >= REQUESTS ? true : undefined), 'the journal to be replayed', 45_000);
     expect(await requestsBilled(second.url)).toBe(REQUESTS);
-    await waitFor(async () => (spooledSpans(dataDir) === 0 ? true : undefined), 'the spool to be drained', 30_000);
+    await waitFor(async () => (journaledRows(spooledTraces(dataDir)) === 0 ? true : undefined), 'the spool to be drained', 30_000);
     expect(await requestsBilled(second.url)).toBe(REQUESTS);
   });
 
   it('without it (telemetry.journal: false) the requests of the unflushed batch are lost: what the journal is for', async () => {
     const dataDir = await serveThenKill(false);
-    expect(spooledSpans(dataDir)).toBe(0);
+    expect(journaledRows(spooledTraces(dataDir))).toBe(0);
     const second = await startUp(dataDir, false);
     expect(await requestsBilled(second.url)).toBe(0);
   });
@@ -100,17 +103,15 @@ describe('a standalone sidecar exporting by OTLP, SIGKILLed right after the answ
   /** An OTLP/HTTP receiver that keeps the ids of the spans it is sent, and each span's tenant. */
   async function otlpReceiver(): Promise<{ url: string; tenantOf: Map<string, string> }> {
     const tenantOf = new Map<string, string>();
-    const { traceRequest } = otlpTypes();
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        const request = toPlain(traceRequest, traceRequest.decode(Buffer.concat(chunks))) as {
-          resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: Array<{ spanId: Buffer; attributes?: Array<{ key: string; value: { stringValue?: string } }> }> }> }>;
-        };
+        // Decoded by the product's own OTLP decoder, as the API's receiver would.
+        const request = decodeTraceRequest('protobuf', Buffer.concat(chunks));
         for (const rs of request.resourceSpans ?? []) {
           for (const ss of rs.scopeSpans ?? []) {
-            for (const span of ss.spans ?? []) tenantOf.set(span.spanId.toString('hex'), span.attributes?.find((a) => a.key === 'tenant.id')?.value.stringValue ?? '');
+            for (const span of ss.spans ?? []) tenantOf.set(Buffer.from(span.spanId ?? []).toString('hex'), stringAttribute(span.attributes ?? [], 'tenant.id').value ?? '');
           }
         }
         res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
@@ -158,12 +159,12 @@ describe('a standalone sidecar exporting by OTLP, SIGKILLed right after the answ
     // Nothing was exported by the batch path; the journal holds every answered request.
     expect(receiver.tenantOf.size).toBe(0);
     const journal = join(dataDir, 'otlp-journal', 'otlp_spans');
-    expect(spooledSpans(dataDir, journal)).toBe(REQUESTS);
+    expect(journaledRows(journal)).toBe(REQUESTS);
 
     await startOtlpSidecar(dataDir, receiver.url);
     await waitFor(async () => (receiver.tenantOf.size >= REQUESTS ? true : undefined), 'the journal to be exported', 45_000);
     expect([...receiver.tenantOf.values()]).toEqual(Array(REQUESTS).fill(TENANT));
-    await waitFor(async () => (spooledSpans(dataDir, journal) === 0 ? true : undefined), 'the journal to be emptied', 30_000);
+    await waitFor(async () => (journaledRows(journal) === 0 ? true : undefined), 'the journal to be emptied', 30_000);
   });
 
   it('without it (telemetry.journal: false) the unexported batch is lost: what the journal is for', async () => {
