@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatMoney, parseRate } from '../money/money.ts';
 import type { CapacityPrices, IdlePolicy } from '../pricing/price-book.ts';
-import { attributeCosts } from './attribute-costs.ts';
+import { attributeCosts, attributeCostsByHour } from './attribute-costs.ts';
 import type { AttributionInput, AttributionResult, CapacityHour, UsageHour } from './types.ts';
 
 const HOUR = 3_600_000;
@@ -244,5 +244,30 @@ describe('attributeCosts: proportional weights below a micro', () => {
       ['b', '0.000000', '0.018000'],
     ]);
     expect(r.unallocatedIdle).toBe(0n);
+  });
+});
+
+describe('attributeCostsByHour', () => {
+  const input = (overhead: string): AttributionInput => ({
+    from: at(0),
+    to: at(2),
+    now: at(2),
+    capacity: [cap('i-1', 1, { cpuMillicoreMs: 1000n * HOUR_MS })],
+    usage: [use('a', 'i-1', 1, { cpuUs: 1_000_000n })],
+    prices: [price(0, { vcpu: '0.036', overhead })],
+    idlePolicy: 'proportional',
+  });
+
+  it("puts each figure at its hour: the tenant's usage, idle and overhead shares of hour 1, nothing in hour 0", () => {
+    const { result, tenantHours } = attributeCostsByHour(input('0.01'));
+    const a = result.tenants.find((t) => t.tenantId === 'a')!;
+    // Hour 0 had no usage: its overhead stayed unallocated, and the row is zero there.
+    expect([...tenantHours.byTenant.get('a')!]).toEqual([0n, 0n, 0n, a.usageCost, a.idleShare, 10_000n]);
+  });
+
+  it('refuses an hour too large for its 64-bit slot instead of wrapping it', () => {
+    // 10^13 an hour is 10^19 micros, past 2^63 − 1: BigInt64Array would store it negative.
+    expect(() => attributeCostsByHour(input('10000000000000'))).toThrow(/out of range/);
+    expect(attributeCosts(input('10000000000000')).overheadCost).toBe(2n * 10n ** 19n);
   });
 });

@@ -213,6 +213,11 @@ function shareHour(ledger: Ledger, pool: HourPool, policy: IdlePolicy, hours?: H
 
 const INT64_MAX = (1n << 63n) - 1n;
 
+function int64(micros: Micros, tenantId: string): Micros {
+  if (micros < 0n || micros > INT64_MAX) throw new RangeError(`attributeCosts: an hour's cost of ${micros} micros for ${tenantId} is out of range`);
+  return micros;
+}
+
 /** Writes tenants' hourly figures into typed arrays (which wrap silently, hence the range check). */
 interface HourRecorder {
   at(hour: number): void;
@@ -229,14 +234,11 @@ function hourRecorder(from: number, to: number): HourRecorder {
       base = ((hour - from) / HOUR_MS) * 3;
     },
     record(tenantId, usage, idleShare, overheadShare) {
-      for (const v of [usage, idleShare, overheadShare]) {
-        if (v < 0n || v > INT64_MAX) throw new RangeError(`attributeCosts: an hour's cost of ${v} micros for ${tenantId} is out of range`);
-      }
       let row = byTenant.get(tenantId);
       if (!row) byTenant.set(tenantId, (row = new BigInt64Array(slots)));
-      row[base] = usage;
-      row[base + 1] = idleShare;
-      row[base + 2] = overheadShare;
+      row[base] = int64(usage, tenantId);
+      row[base + 1] = int64(idleShare, tenantId);
+      row[base + 2] = int64(overheadShare, tenantId);
     },
     result: () => ({ from, to, byTenant }),
   };

@@ -4,7 +4,7 @@ import type { SpanDestination } from './journaled-span-processor.ts';
 import { snapshotOf, spansFromSnapshots, type SpanSnapshot } from './span-snapshot.ts';
 
 /** The OTLP span journal's files live in this folder of its spool. */
-export const OTLP_JOURNAL_TABLE = 'otlp_spans';
+const OTLP_JOURNAL_TABLE = 'otlp_spans';
 
 /**
  * Journaled spans exported by OTLP: the journal keeps each span as a JSON snapshot, and every

@@ -39,11 +39,6 @@ export class ResentExports<T> {
     return result;
   }
 
-  /** Exports remembered now (for tests and metrics). */
-  get size(): number {
-    return this.entries.size;
-  }
-
   /** Entries are in insertion order, so the expired ones are at the front. */
   private expire(now: number): void {
     for (const [key, entry] of this.entries) {
