@@ -10,7 +10,7 @@ import { Spool } from '../ingest/spool.ts';
 import type { Store } from '../store/client.ts';
 import { AppError } from '../errors.ts';
 import { ATTR } from './attributes.ts';
-import { ClickHouseSpanProcessor } from './span-writer.ts';
+import { clickHouseJournal, ClickHouseSpanProcessor } from './span-writer.ts';
 
 /** A store whose inserts can be switched off, standing in for a ClickHouse outage. */
 function flakyStore(real: Store) {
@@ -96,7 +96,7 @@ describe('ClickHouseSpanProcessor (chdb)', () => {
     it('a span is on disk when recorded() resolves (one journal file per flush interval), and gone once inserted', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'il-journal-'));
       const spool = new Spool(dir);
-      const processor = new ClickHouseSpanProcessor(real, spool, { batchDelayMs: 60_000, maxBatchSize: 1000, journal: true });
+      const processor = clickHouseJournal(real, spool, { batchDelayMs: 60_000, maxBatchSize: 1000 });
       const provider = new BasicTracerProvider({ resource: resourceFromAttributes({ 'service.name': 's' }), spanProcessors: [processor] });
       const tracer = provider.getTracer('t');
       const ids = [span(tracer, 'journal'), span(tracer, 'journal'), span(tracer, 'journal')];
@@ -119,7 +119,7 @@ describe('ClickHouseSpanProcessor (chdb)', () => {
       const dir = mkdtempSync(join(tmpdir(), 'il-journal-down-'));
       const spool = new Spool(dir);
       const errors: unknown[] = [];
-      const processor = new ClickHouseSpanProcessor(store, spool, { batchDelayMs: 60_000, maxBatchSize: 1000, journal: true, onError: (e) => errors.push(e) });
+      const processor = clickHouseJournal(store, spool, { batchDelayMs: 60_000, maxBatchSize: 1000, onError: (e) => errors.push(e) });
       const provider = new BasicTracerProvider({ resource: resourceFromAttributes({ 'service.name': 's' }), spanProcessors: [processor] });
       const tracer = provider.getTracer('t');
       state.down = true;

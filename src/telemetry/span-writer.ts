@@ -3,7 +3,7 @@ import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace
 import { storeOrSpool, type RowSink } from '../ingest/row-sink.ts';
 import type { Spool } from '../ingest/spool.ts';
 import type { Store } from '../store/client.ts';
-import { JournaledSpanProcessor } from './journaled-span-processor.ts';
+import { JournaledSpanProcessor, type JournalOptions } from './journaled-span-processor.ts';
 import { spanToRow, type OtelTraceRow } from './span-rows.ts';
 
 export const TRACES_TABLE = 'otel_traces';
@@ -13,12 +13,6 @@ export interface SpanWriterOptions {
   maxBatchSize: number;
   /** Rows held in memory while the store is slow; beyond this they go to the disk spool at once. */
   maxBufferedRows?: number;
-  /**
-   * Journal every span to the disk spool (fsync, grouped) as it ends, so `recorded(spanId)` can
-   * tell when a request's span would survive a crash (SIGKILL) of this process. Without it a
-   * crash loses the spans of the last batch interval.
-   */
-  journal?: boolean;
   onError?: (err: unknown) => void;
 }
 
@@ -29,9 +23,8 @@ export interface SpanWriterOptions {
  * is an unbilled request. This processor never drops: a batch the store refuses goes to the disk
  * spool and is replayed by the spool-drain job, and a buffer that outgrows its bound spills to the spool.
  *
- * With `journal`, spans go through a `JournaledSpanProcessor` instead (journaled-span-processor.ts):
- * each span is on disk before `recorded(spanId)` resolves, and the journal file of each flush
- * interval is inserted, or left to the spool drain.
+ * It holds spans in memory for up to a batch interval; `clickHouseJournal` is the crash-safe
+ * alternative (each span on disk before its answer).
  */
 export class ClickHouseSpanProcessor implements SpanProcessor {
   private buffer: OtelTraceRow[] = [];
@@ -39,7 +32,6 @@ export class ClickHouseSpanProcessor implements SpanProcessor {
   private timer: NodeJS.Timeout | undefined;
   private readonly maxBufferedRows: number;
   private readonly sink: RowSink;
-  private readonly journaled: JournaledSpanProcessor<OtelTraceRow> | undefined;
 
   constructor(
     private readonly store: Store,
@@ -48,15 +40,6 @@ export class ClickHouseSpanProcessor implements SpanProcessor {
   ) {
     this.maxBufferedRows = opts.maxBufferedRows ?? 50_000;
     this.sink = storeOrSpool(store, spool, opts.onError);
-    if (opts.journal) {
-      // The process's spool-drain job replays this spool, so the journal does not drain it itself.
-      this.journaled = new JournaledSpanProcessor(
-        spool,
-        { table: TRACES_TABLE, toRow: spanToRow, deliver: (rows) => store.insert(TRACES_TABLE, rows) },
-        { batchDelayMs: opts.batchDelayMs, maxBatchSize: opts.maxBatchSize, maxBufferedRows: this.maxBufferedRows, onError: opts.onError },
-      );
-      return;
-    }
     this.timer = setInterval(() => void this.flush(), opts.batchDelayMs);
     this.timer.unref();
   }
@@ -64,7 +47,6 @@ export class ClickHouseSpanProcessor implements SpanProcessor {
   onStart(_span: Span, _ctx: Context): void {}
 
   onEnd(span: ReadableSpan): void {
-    if (this.journaled) return this.journaled.onEnd(span);
     this.buffer.push(spanToRow(span));
     if (this.buffer.length >= this.maxBufferedRows) {
       this.spool.append(TRACES_TABLE, this.takeBuffer());
@@ -73,18 +55,8 @@ export class ClickHouseSpanProcessor implements SpanProcessor {
     }
   }
 
-  /**
-   * Resolves once the span is on disk (journal) and would survive a crash of this process; at
-   * once without a journal or for a span this processor has not seen. Never rejects: if the
-   * journal cannot be written the span stays in memory like an unjournaled one (and onError says why).
-   */
-  recorded(spanId: string): Promise<void> {
-    return this.journaled ? this.journaled.recorded(spanId) : Promise.resolve();
-  }
-
   /** Writes everything buffered so far; resolves once it is in ClickHouse or in the spool. */
   flush(): Promise<void> {
-    if (this.journaled) return this.journaled.flush();
     const rows = this.takeBuffer();
     if (rows.length > 0) this.chain = this.chain.then(() => this.write(rows));
     return this.chain;
@@ -95,7 +67,6 @@ export class ClickHouseSpanProcessor implements SpanProcessor {
   }
 
   async shutdown(): Promise<void> {
-    if (this.journaled) return this.journaled.shutdown();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.flush();
@@ -110,4 +81,14 @@ export class ClickHouseSpanProcessor implements SpanProcessor {
   private write(rows: OtelTraceRow[]): Promise<void> {
     return this.sink.write(TRACES_TABLE, rows);
   }
+}
+
+/**
+ * Spans journaled to the spool and inserted into ClickHouse each interval (see
+ * journaled-span-processor.ts): a span is on disk before `recorded(spanId)` resolves, so an
+ * answer sent after it survives a SIGKILL. A file whose insert fails, or that a crash left, is
+ * replayed by the process's spool-drain job (so the journal does not drain this spool itself).
+ */
+export function clickHouseJournal(store: Store, spool: Spool, opts: Omit<JournalOptions, 'drainSpool'>): JournaledSpanProcessor<OtelTraceRow> {
+  return new JournaledSpanProcessor(spool, { table: TRACES_TABLE, toRow: spanToRow, deliver: (rows) => store.insert(TRACES_TABLE, rows) }, opts);
 }

@@ -6,7 +6,7 @@ import type { Spool } from '../ingest/spool.ts';
 import type { Store } from '../store/client.ts';
 import { JournaledSpanProcessor } from './journaled-span-processor.ts';
 import { otlpDestination } from './otlp-destination.ts';
-import { ClickHouseSpanProcessor } from './span-writer.ts';
+import { clickHouseJournal, ClickHouseSpanProcessor } from './span-writer.ts';
 
 export interface Tracing {
   readonly tracer: Tracer;
@@ -43,23 +43,16 @@ export type TracingOptions = {
 export function createTracing(opts: TracingOptions): Tracing {
   let processor: SpanProcessor;
   let recorded: (spanId: string) => Promise<void> = () => Promise.resolve();
-  if (opts.exporter === 'clickhouse') {
-    const writer = new ClickHouseSpanProcessor(opts.store, opts.spool, {
-      batchDelayMs: opts.batchDelayMs,
-      maxBatchSize: opts.maxBatchSize,
-      journal: opts.journal,
-      onError: opts.onError,
-    });
-    processor = writer;
-    recorded = (spanId) => writer.recorded(spanId);
+  const batching = { batchDelayMs: opts.batchDelayMs, maxBatchSize: opts.maxBatchSize, onError: opts.onError };
+  if (opts.exporter === 'clickhouse' && opts.journal) {
+    const journaled = clickHouseJournal(opts.store, opts.spool, batching);
+    processor = journaled;
+    recorded = (spanId) => journaled.recorded(spanId);
+  } else if (opts.exporter === 'clickhouse') {
+    processor = new ClickHouseSpanProcessor(opts.store, opts.spool, batching);
   } else if (opts.journalSpool) {
     // Standard OTEL_EXPORTER_OTLP_* variables configure the endpoint, headers and timeout.
-    const journaled = new JournaledSpanProcessor(opts.journalSpool, otlpDestination(new OTLPTraceExporter(), opts.maxBatchSize), {
-      batchDelayMs: opts.batchDelayMs,
-      maxBatchSize: opts.maxBatchSize,
-      drainSpool: true,
-      onError: opts.onError,
-    });
+    const journaled = new JournaledSpanProcessor(opts.journalSpool, otlpDestination(new OTLPTraceExporter(), opts.maxBatchSize), { ...batching, drainSpool: true });
     processor = journaled;
     recorded = (spanId) => journaled.recorded(spanId);
   } else {
