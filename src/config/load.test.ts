@@ -57,7 +57,18 @@ describe('loadConfig', () => {
     const path = join(cwd, 'conf.json');
     writeFileSync(path, JSON.stringify({ models: [{ name: 'm1', path: 'models/m1.onnx' }] }));
     const config = loadConfig({ INFERLEDGER_CONFIG: path }, '/');
-    expect(config.models).toEqual([{ name: 'm1', path: join(cwd, 'models/m1.onnx'), version: '1', tokens: false }]);
+    expect(config.models).toEqual([{ name: 'm1', path: join(cwd, 'models/m1.onnx'), version: '1', tokens: false, device: 'cpu' }]);
+  });
+
+  it('places a model on a GPU with device cuda or cuda:N, and names a device it does not know', () => {
+    const cwd = dir();
+    writeFileSync(join(cwd, 'inferledger.yaml'), 'models: [{ name: a, path: a.onnx, device: cuda }, { name: b, path: b.onnx, device: "cuda:1" }]\n');
+    expect(loadConfig({}, cwd).models.map((m) => m.device)).toEqual(['cuda', 'cuda:1']);
+    writeFileSync(join(cwd, 'inferledger.yaml'), 'models: [{ name: a, path: a.onnx, device: gpu }, { name: b, path: b.onnx, device: "cuda:01" }]\n');
+    expect(issuesOf(() => loadConfig({}, cwd))).toEqual([
+      'models.0.device: device is "cpu", "cuda" or "cuda:N" (N the GPU index)',
+      'models.1.device: device is "cpu", "cuda" or "cuda:N" (N the GPU index)',
+    ]);
   });
 
   it('reports every issue at once, with its path', () => {

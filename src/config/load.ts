@@ -9,9 +9,9 @@ import { configSchema, type Config } from './schema.ts';
 export const BUNDLED_MODELS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../models');
 
 export const BUNDLED_MODELS = [
-  { name: 'classifier-small', path: resolve(BUNDLED_MODELS_DIR, 'classifier-small.onnx'), version: '1', tokens: false },
-  { name: 'classifier-large', path: resolve(BUNDLED_MODELS_DIR, 'classifier-large.onnx'), version: '1', tokens: false },
-  { name: 'classifier-small-int8', path: resolve(BUNDLED_MODELS_DIR, 'classifier-small-int8.onnx'), version: '1', tokens: false },
+  { name: 'classifier-small', path: resolve(BUNDLED_MODELS_DIR, 'classifier-small.onnx'), version: '1', tokens: false, device: 'cpu' },
+  { name: 'classifier-large', path: resolve(BUNDLED_MODELS_DIR, 'classifier-large.onnx'), version: '1', tokens: false, device: 'cpu' },
+  { name: 'classifier-small-int8', path: resolve(BUNDLED_MODELS_DIR, 'classifier-small-int8.onnx'), version: '1', tokens: false, device: 'cpu' },
 ] as const;
 
 export class ConfigError extends Error {

@@ -23,6 +23,15 @@ const modelSchema = z.strictObject({
   version: z.string().min(1).default('1'),
   /** True for models whose input elements are tokens: spans then carry gen_ai.usage.*_tokens. */
   tokens: z.boolean().default(false),
+  /**
+   * Where the model runs: `cpu`, or `cuda` / `cuda:N` (onnxruntime's CUDA execution provider on
+   * GPU N, default 0). CUDA needs onnxruntime-node's CUDA binaries (see the README); without
+   * them the sidecar refuses to start rather than silently running on the CPU.
+   */
+  device: z
+    .string()
+    .regex(/^(cpu|cuda(:(0|[1-9][0-9]{0,2}))?)$/, 'device is "cpu", "cuda" or "cuda:N" (N the GPU index)')
+    .default('cpu'),
 });
 
 const tenantSchema = z.strictObject({

@@ -7,6 +7,7 @@ import type { RequestMetrics, RequestStatus } from '../telemetry/request-metrics
 import type { FairQueue } from './fair-queue.ts';
 import type { ModelMetadata, ModelRegistry, ModelSummary, ResolvedModel } from './models/types.ts';
 import type { CpuLedger } from './resources/cpu-ledger.ts';
+import { GpuTimeLedger, monotonicMicros } from './resources/gpu-time-ledger.ts';
 import type { QuotaAdmission, QuotaAdmitted, QuotaRejection } from './quota-client.ts';
 import { decodeInferRequest, encodeInferResponse, type DecodedRequest, type InferResponse } from './tensors.ts';
 
@@ -15,6 +16,8 @@ export interface InferenceDeps {
   tracer: Tracer;
   ledger: CpuLedger;
   admission: FairQueue;
+  /** Time on each GPU, for models on the CUDA provider; default: a ledger on the monotonic clock. */
+  gpuTime?: GpuTimeLedger;
   /** Process CPU counter in microseconds (user + system), read at ledger events. */
   readCpuMicros: () => number;
   /** Monotonic milliseconds, for queue and inference durations. */
@@ -39,9 +42,11 @@ export type InferResult = Omit<InferResponse, 'outputElements'>;
  */
 export class InferenceService {
   private readonly monotonicMs: () => number;
+  private readonly gpuTime: GpuTimeLedger;
 
   constructor(private readonly deps: InferenceDeps) {
     this.monotonicMs = deps.monotonicMs ?? (() => performance.now());
+    this.gpuTime = deps.gpuTime ?? new GpuTimeLedger(monotonicMicros);
   }
 
   listModels(tenantId: string): ModelSummary[] {
@@ -109,24 +114,31 @@ export class InferenceService {
     const { ledger, readCpuMicros } = this.deps;
     const started = this.monotonicMs();
     // Weight ~ work: input elements x parameters approximates the multiply-adds of the run.
-    ledger.begin(requestId, Math.max(1, decoded.inputElements * (resolved.paramCount ?? 1)), readCpuMicros());
-    let cpuMicros: number | undefined;
+    const weight = Math.max(1, decoded.inputElements * (resolved.paramCount ?? 1));
+    const gpu = resolved.gpuDevice;
+    ledger.begin(requestId, weight, readCpuMicros());
+    if (gpu !== undefined) this.gpuTime.begin(gpu, requestId, weight);
+    let usage: Usage | undefined;
+    const endUsage = (): Usage => ({
+      cpuMicros: ledger.end(requestId, readCpuMicros()),
+      gpuMicros: gpu === undefined ? undefined : this.gpuTime.end(gpu, requestId),
+    });
     let outcome: { response: InferResult } | { error: AppError };
     try {
       const results = await resolved.session.run(decoded.feeds);
-      cpuMicros = ledger.end(requestId, readCpuMicros());
+      usage = endUsage();
       const { outputElements, ...response } = encodeInferResponse(
         resolved.logicalName, resolved.version, decoded.id, results, resolved.outputs, decoded.requestedOutputs,
       );
-      finish(span, { queueMs, inferenceMs: this.monotonicMs() - started, cpuMicros, outputElements, status: 200 });
-      this.observe(attributes, 'ok', receivedAt, queueMs, cpuMicros);
+      finish(span, { queueMs, inferenceMs: this.monotonicMs() - started, ...usage, outputElements, status: 200 });
+      this.observe(attributes, 'ok', receivedAt, queueMs, usage);
       outcome = { response };
     } catch (err) {
-      // A failed run still used CPU; charge what it used (end exactly once).
-      cpuMicros ??= ledger.end(requestId, readCpuMicros());
+      // A failed run still used CPU (and held its GPU); charge what it used (end exactly once).
+      usage ??= endUsage();
       const appErr = err instanceof AppError ? err : new AppError('internal', `inference failed: ${(err as Error).message}`, { code: 'inference_failed', cause: err });
-      finish(span, { queueMs, inferenceMs: this.monotonicMs() - started, cpuMicros, status: appErr.kind === 'internal' ? 500 : 400, error: appErr });
-      this.observe(attributes, 'error', receivedAt, queueMs, cpuMicros);
+      finish(span, { queueMs, inferenceMs: this.monotonicMs() - started, ...usage, status: appErr.kind === 'internal' ? 500 : 400, error: appErr });
+      this.observe(attributes, 'error', receivedAt, queueMs, usage);
       outcome = { error: appErr };
     } finally {
       release();
@@ -152,19 +164,28 @@ export class InferenceService {
     this.observe(attributes, 'rejected', receivedAt);
   }
 
-  private observe(attributes: Attributes, status: RequestStatus, receivedAt: number, queueMs?: number, cpuMicros = 0): void {
+  private observe(attributes: Attributes, status: RequestStatus, receivedAt: number, queueMs?: number, usage: Usage = NO_USAGE): void {
     this.deps.metrics?.observe({
       tenantId: String(attributes[ATTR.tenantId]),
       model: String(attributes[ATTR.requestModel]),
       status,
       durationS: (preciseNow() - receivedAt) / 1000,
       queueS: queueMs === undefined ? undefined : queueMs / 1000,
-      cpuS: cpuMicros / 1e6,
+      cpuS: usage.cpuMicros / 1e6,
+      ...(usage.gpuMicros === undefined ? {} : { gpuS: usage.gpuMicros / 1e6 }),
     });
   }
 }
 
 const NO_QUOTA: QuotaAdmitted = { ok: true, release: () => {}, refund: () => {} };
+
+/** What a run was charged: CPU from the CPU ledger; GPU time only for models on a GPU. */
+interface Usage {
+  cpuMicros: number;
+  gpuMicros: number | undefined;
+}
+
+const NO_USAGE: Usage = { cpuMicros: 0, gpuMicros: undefined };
 
 function quotaMessage(r: Extract<QuotaRejection, { reason: 'quota_exceeded' }>): string {
   const reset = r.resetAt === undefined ? `retry in ${r.retryAfterSeconds} s` : `resets at ${new Date(r.resetAt).toISOString()}`;
@@ -187,10 +208,9 @@ function requestAttributes(tenantId: string, resolved: ResolvedModel, decoded: D
   return attrs;
 }
 
-interface Outcome {
+interface Outcome extends Usage {
   queueMs: number;
   inferenceMs: number;
-  cpuMicros: number;
   status: number;
   outputElements?: number;
   error?: AppError;
@@ -201,7 +221,7 @@ function finish(span: Span, o: Outcome): void {
     [ATTR.queueMs]: round3(o.queueMs),
     [ATTR.inferenceMs]: round3(o.inferenceMs),
     [ATTR.cpuSeconds]: o.cpuMicros / 1e6,
-    [ATTR.gpuSeconds]: 0, // CPU execution provider: no GPU time is used
+    [ATTR.gpuSeconds]: (o.gpuMicros ?? 0) / 1e6,
     [ATTR.httpStatus]: o.status,
   });
   if (o.outputElements !== undefined) span.setAttribute(ATTR.outputElements, o.outputElements);

@@ -26,14 +26,18 @@ describe('request metrics (through the RequestMetrics port)', () => {
     m.requests.observe(ok('acme', { durationS: 0.003, queueS: 0.0002, cpuS: 0.25 }));
     m.requests.observe(ok('acme', { durationS: 0.2, queueS: 0.15, cpuS: 0.5 }));
     m.requests.observe({ tenantId: 'acme', model: 'classifier-small', status: 'rejected', durationS: 0.0001, cpuS: 0 });
-    m.requests.observe({ tenantId: 'globex', model: 'classifier-large', status: 'error', durationS: 1.2, queueS: 0, cpuS: 0.1 });
+    m.requests.observe({ tenantId: 'globex', model: 'classifier-large', status: 'error', durationS: 1.2, queueS: 0, cpuS: 0.1, gpuS: 0.04 });
+    m.requests.observe({ tenantId: 'globex', model: 'classifier-large', status: 'ok', durationS: 0.01, queueS: 0, cpuS: 0.01, gpuS: 0.02 });
 
     expect(await valuesOf(m, 'inferledger_requests_total')).toEqual([
       'tenant=acme,model=classifier-small,status=ok 2',
       'tenant=acme,model=classifier-small,status=rejected 1',
       'tenant=globex,model=classifier-large,status=error 1',
+      'tenant=globex,model=classifier-large,status=ok 1',
     ]);
-    expect(await valuesOf(m, 'inferledger_cpu_seconds_total')).toEqual(['tenant=acme,model=classifier-small 0.75', 'tenant=globex,model=classifier-large 0.1']);
+    expect(await valuesOf(m, 'inferledger_cpu_seconds_total')).toEqual(['tenant=acme,model=classifier-small 0.75', 'tenant=globex,model=classifier-large 0.11']);
+    // Only models on a GPU report GPU seconds: no zero series for CPU-only tenants × models.
+    expect(await valuesOf(m, 'inferledger_gpu_seconds_total')).toEqual(['tenant=globex,model=classifier-large 0.06']);
     const text = await m.registry.metrics();
     expect(text).toContain('inferledger_request_duration_seconds_bucket{le="0.005",tenant="acme",model="classifier-small",status="ok"} 1');
     expect(text).toContain('inferledger_request_duration_seconds_bucket{le="0.25",tenant="acme",model="classifier-small",status="ok"} 2');

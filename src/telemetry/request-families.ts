@@ -40,6 +40,12 @@ export function registerRequestMetrics(registry: Registry, labeler: TenantLabele
     labelNames: ['tenant', 'model'] as const,
     registers,
   });
+  const gpu = new Counter({
+    name: 'inferledger_gpu_seconds_total',
+    help: 'GPU seconds held by inference runs of models on a GPU (GPU time ledger), by tenant and model.',
+    labelNames: ['tenant', 'model'] as const,
+    registers,
+  });
 
   return {
     observe(o: RequestObservation): void {
@@ -51,6 +57,7 @@ export function registerRequestMetrics(registry: Registry, labeler: TenantLabele
         if (o.queueS !== undefined) queueWait.observe({ tenant }, nonNegative(o.queueS));
         // Always touched, so a tenant × model with only rejections still shows 0 CPU, not no series.
         cpu.inc({ tenant, model: o.model }, nonNegative(o.cpuS));
+        if (o.gpuS !== undefined) gpu.inc({ tenant, model: o.model }, nonNegative(o.gpuS));
       } catch {
         // A metric must never fail the request it describes.
       }

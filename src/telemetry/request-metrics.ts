@@ -18,6 +18,8 @@ export interface RequestObservation {
   queueS?: number;
   /** CPU seconds attributed to the request by the ledger (0 for rejections). */
   cpuS: number;
+  /** GPU seconds the request's run held its GPU; absent for models on the CPU and for rejections. */
+  gpuS?: number;
 }
 
 export interface RequestMetrics {

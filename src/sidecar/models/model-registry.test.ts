@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLED_MODELS } from '../../config/load.ts';
 import type { ModelConfig, TenantConfig } from '../../config/schema.ts';
 import { AppError } from '../../errors.ts';
-import { loadModelRegistry } from './model-registry.ts';
+import { gpuDeviceOf, loadModelRegistry } from './model-registry.ts';
 import type { ModelRegistry } from './types.ts';
 
 const MODELS: ModelConfig[] = BUNDLED_MODELS.map((m) => ({ ...m }));
@@ -96,11 +96,34 @@ describe('loadModelRegistry failures', () => {
     ['garbage.onnx', 'a corrupt file'],
   ])('names the model and file for %s (%s)', async (file) => {
     const path = join(dir, file);
-    const models = [...MODELS, { name: 'broken', path, version: '1', tokens: false }];
+    const models = [...MODELS, { name: 'broken', path, version: '1', tokens: false, device: 'cpu' }];
     const err = await loadModelRegistry(models, {}).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AppError);
     expect(err).toMatchObject({ code: 'model_load_failed', details: { model: 'broken', path } });
     expect((err as AppError).message).toContain(path);
+  });
+
+  it('refuses to start a model placed on CUDA when the CUDA provider is not installed, instead of running it on the CPU', async () => {
+    // This install (like CI's) has no onnxruntime CUDA binaries; on a GPU host with them the same
+    // model loads on the GPU (checked on an H100, see src/sidecar/README.md).
+    const path = MODELS[0]!.path;
+    const err = await loadModelRegistry([{ ...MODELS[0]!, device: 'cuda:0' }], {}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect(err).toMatchObject({ code: 'model_load_failed', details: { model: 'classifier-small', path, device: 'cuda:0' } });
+    const message = (err as AppError).message;
+    expect(message).toContain('on cuda:0');
+    expect(message).toContain('npm_config_onnxruntime_node_install=cuda12');
+    expect(message).not.toMatch(/\u001b|\n/); // onnxruntime's coloured multi-line log is cut to its first line
+  });
+
+  it('places CPU models on no GPU and reads cuda / cuda:N as GPU indexes', async () => {
+    const cpuOnly = await loadModelRegistry(MODELS.slice(0, 1), {});
+    expect(cpuOnly.resolve('anyone', 'classifier-small')?.gpuDevice).toBeUndefined();
+    await cpuOnly.close();
+    expect(gpuDeviceOf('cpu')).toBeUndefined();
+    expect(gpuDeviceOf('cuda')).toBe(0);
+    expect(gpuDeviceOf('cuda:3')).toBe(3);
+    expect(() => gpuDeviceOf('rocm')).toThrow(/unknown device "rocm"/);
   });
 
   it('closes idempotently and resolves nothing afterwards', async () => {

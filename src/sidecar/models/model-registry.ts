@@ -82,9 +82,7 @@ export async function loadModelRegistry(
 
 /** Loads every model; if any fails, releases the ones that loaded and names the failing file. */
 async function loadAll(models: readonly ModelConfig[], opts: { intraOpNumThreads?: number }): Promise<LoadedModel[]> {
-  const options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'] };
-  if (opts.intraOpNumThreads !== undefined) options.intraOpNumThreads = opts.intraOpNumThreads;
-  const results = await Promise.allSettled(models.map((config) => loadOne(config, options)));
+  const results = await Promise.allSettled(models.map((config) => loadOne(config, sessionOptionsOf(config, opts))));
   const ok = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
@@ -94,15 +92,36 @@ async function loadAll(models: readonly ModelConfig[], opts: { intraOpNumThreads
   return ok;
 }
 
+/** The GPU a model's `device` names (`cuda` is GPU 0), or undefined for the CPU. */
+export function gpuDeviceOf(device: string): number | undefined {
+  if (device === 'cpu') return undefined;
+  const match = /^cuda(?::(\d+))?$/.exec(device);
+  if (!match) throw new AppError('invalid', `unknown device "${device}": use "cpu", "cuda" or "cuda:N"`, { code: 'invalid_device' });
+  return match[1] === undefined ? 0 : Number(match[1]);
+}
+
+function sessionOptionsOf(config: ModelConfig, opts: { intraOpNumThreads?: number }): ort.InferenceSession.SessionOptions {
+  const gpu = gpuDeviceOf(config.device);
+  // No CPU fallback entry for CUDA: onnxruntime still places the few operators CUDA lacks on the
+  // CPU, but a CUDA provider that cannot load must fail the start, not bill GPU work done on CPUs.
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: gpu === undefined ? ['cpu'] : [{ name: 'cuda', deviceId: gpu }],
+  };
+  if (opts.intraOpNumThreads !== undefined) options.intraOpNumThreads = opts.intraOpNumThreads;
+  return options;
+}
+
 async function loadOne(config: ModelConfig, options: ort.InferenceSession.SessionOptions): Promise<LoadedModel> {
   let session: ort.InferenceSession;
   try {
     session = await ort.InferenceSession.create(config.path, options);
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    throw new AppError('internal', `model "${config.name}": cannot load ONNX file ${config.path}: ${reason}`, {
+    const gpu = gpuDeviceOf(config.device) !== undefined;
+    const hint = gpu && /cuda|provider/i.test(reason) ? ` (${CUDA_HINT})` : '';
+    throw new AppError('internal', `model "${config.name}": cannot load ONNX file ${config.path} on ${config.device}: ${firstLine(reason)}${hint}`, {
       code: 'model_load_failed',
-      details: { model: config.name, path: config.path },
+      details: { model: config.name, path: config.path, device: config.device },
       cause,
     });
   }
@@ -169,8 +188,19 @@ function addEntry(catalog: Map<string, ResolvedModel>, byName: ReadonlyMap<strin
       inputs: model.inputs,
       outputs: model.outputs,
       paramCount: model.paramCount,
+      gpuDevice: gpuDeviceOf(model.config.device),
     }),
   );
+}
+
+const CUDA_HINT =
+  'the CUDA execution provider needs onnxruntime-node installed with its CUDA binaries ' +
+  '(npm_config_onnxruntime_node_install=cuda12 npm install), the CUDA and cuDNN libraries they link, and an NVIDIA driver';
+
+/** onnxruntime appends its whole log record, colour codes included, after the first line. */
+function firstLine(message: string): string {
+  // eslint-disable-next-line no-control-regex
+  return message.replace(/\u001b\[[0-9;]*m/g, '').split('\n')[0]!.trim();
 }
 
 function copySpec(s: TensorSpec): TensorSpec {

@@ -81,6 +81,8 @@ export interface ResolvedModel {
   inputs: TensorSpec[];
   outputs: TensorSpec[];
   paramCount?: number;
+  /** The GPU the session runs on (CUDA execution provider); undefined: the CPU. */
+  gpuDevice?: number;
 }
 
 export interface ModelRegistry {
