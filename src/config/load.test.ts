@@ -52,6 +52,13 @@ describe('loadConfig', () => {
     });
   });
 
+  it('refuses a cluster without a ClickHouse server: the embedded engine is one node', () => {
+    const cwd = dir();
+    expect(issuesOf(() => loadConfig({ CLICKHOUSE_CLUSTER: 'main' }, cwd))).toEqual([
+      'clickhouse.cluster: a cluster needs a ClickHouse server: set clickhouse.url (CLICKHOUSE_URL) too; the embedded engine is one node',
+    ]);
+  });
+
   it('reads JSON too and resolves model paths against the config file', () => {
     const cwd = dir();
     const path = join(cwd, 'conf.json');

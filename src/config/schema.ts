@@ -118,6 +118,9 @@ export const configSchema = z
     tenants: z.record(tenantIdSchema, tenantSchema).default({}),
   })
   .superRefine((cfg, ctx) => {
+    if (cfg.clickhouse.cluster !== undefined && cfg.clickhouse.url === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['clickhouse', 'cluster'], message: 'a cluster needs a ClickHouse server: set clickhouse.url (CLICKHOUSE_URL) too; the embedded engine is one node' });
+    }
     const names = new Set<string>();
     cfg.models.forEach((m, i) => {
       if (names.has(m.name)) ctx.addIssue({ code: 'custom', path: ['models', i, 'name'], message: `duplicate model "${m.name}"` });
