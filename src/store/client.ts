@@ -16,6 +16,19 @@ export const CLICKHOUSE_SETTINGS: ClickHouseSettings = {
   date_time_output_format: 'simple',
 };
 
+/**
+ * Added on a cluster (tables are Distributed, see store/migrate.ts):
+ * - an insert returns once its rows are on their shards, not queued on the receiving node's disk
+ *   to be forwarded later, so an acknowledged write is as durable as on a single node;
+ * - a subquery over a Distributed table inside a query over one (`tenant_id IN (SELECT ...)`) is
+ *   run once, over the whole cluster, and its result sent to every shard (GLOBAL): the answer is
+ *   the same as on one node. ClickHouse's default refuses such queries.
+ */
+export const CLUSTER_SETTINGS: ClickHouseSettings = {
+  insert_distributed_sync: 1,
+  distributed_product_mode: 'global',
+};
+
 export type StoreMode = 'embedded' | 'server';
 
 export interface QuerySpec<T> {
@@ -46,8 +59,9 @@ export interface StoreOptions {
 }
 
 export async function openStore(opts: StoreOptions): Promise<Store> {
+  const settings = opts.cluster ? { ...CLICKHOUSE_SETTINGS, ...CLUSTER_SETTINGS } : CLICKHOUSE_SETTINGS;
   if (opts.url) {
-    const client = createClient({ url: opts.url, clickhouse_settings: CLICKHOUSE_SETTINGS, request_timeout: 60_000 });
+    const client = createClient({ url: opts.url, clickhouse_settings: settings, request_timeout: 60_000 });
     return wrapClient(client, 'server', opts.cluster);
   }
   const path = join(opts.dataDir, 'clickhouse');
@@ -60,9 +74,10 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   const connection = createChdbConnection({ path }) as unknown as NonNullable<ClickHouseClientConfigOptions['connection']>;
   const client = createClient({
     connection,
-    clickhouse_settings: CLICKHOUSE_SETTINGS,
+    clickhouse_settings: settings,
   });
-  return wrapClient(client, 'embedded', undefined);
+  // A cluster for the embedded engine exists only in tests (one local shard from a config.xml).
+  return wrapClient(client, 'embedded', opts.cluster);
 }
 
 function wrapClient(client: ClickHouseClient, mode: StoreMode, cluster: string | undefined): Store {

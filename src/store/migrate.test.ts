@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from './client.ts';
-import { loadMigrations, migrate, renderMigration, splitStatements } from './migrate.ts';
+import { loadMigrations, migrate, renderMigration, renderStatements, SHARDING_KEYS, splitStatements } from './migrate.ts';
 
 describe('renderMigration', () => {
   it.each([
@@ -18,6 +18,50 @@ describe('renderMigration', () => {
     for (const m of loadMigrations()) {
       expect(renderMigration(m.sql, { cluster: 'c', rawTtlDays: 7 })).not.toMatch(/\{\{/);
     }
+  });
+});
+
+describe('renderStatements (cluster layout)', () => {
+  const all = (opts: Parameters<typeof renderStatements>[1]) => loadMigrations().flatMap((m) => renderStatements(m.sql, opts));
+
+  it('renders exactly the template without a cluster', () => {
+    for (const m of loadMigrations()) {
+      expect(renderStatements(m.sql, { rawTtlDays: 7 })).toEqual(splitStatements(renderMigration(m.sql, { rawTtlDays: 7 })));
+    }
+  });
+
+  it('creates every table as a replicated <table>_local on the cluster plus a Distributed <table> over it', () => {
+    const statements = all({ cluster: 'main', rawTtlDays: 7 });
+    const created = statements.flatMap((s) => /^CREATE TABLE IF NOT EXISTS (\w+) ON CLUSTER main \(/.exec(s)?.[1] ?? []);
+    expect(created.length).toBe(16);
+    for (const local of created) {
+      const table = local.replace(/_local$/, '');
+      expect(local).toBe(`${table}_local`);
+      const own = statements.find((s) => s.startsWith(`CREATE TABLE IF NOT EXISTS ${local} `))!;
+      expect(own).toMatch(/ENGINE = Replicated(Replacing)?MergeTree/);
+      expect(statements).toContain(
+        `CREATE TABLE IF NOT EXISTS ${table} ON CLUSTER main AS ${local} ENGINE = Distributed(main, currentDatabase(), ${local}, ${SHARDING_KEYS[table]})`,
+      );
+    }
+    // The requests view runs on each shard, from its spans to its requests.
+    const view = statements.find((s) => s.startsWith('CREATE MATERIALIZED VIEW'))!;
+    expect(view).toMatch(/^CREATE MATERIALIZED VIEW IF NOT EXISTS requests_mv ON CLUSTER main TO requests_local AS/);
+    expect(view).toMatch(/FROM otel_traces_local\s+WHERE/);
+    // A column added later is added to the local table first, then to the Distributed one.
+    const alters = statements.filter((s) => s.startsWith('ALTER TABLE'));
+    expect(alters.map((s) => s.split(' ADD')[0])).toEqual(['ALTER TABLE resource_samples_local ON CLUSTER main', 'ALTER TABLE resource_samples ON CLUSTER main']);
+  });
+
+  it('refuses a table that has no sharding key, so a new migration cannot forget to choose one', () => {
+    expect(() => renderStatements('CREATE TABLE IF NOT EXISTS mystery {{on_cluster}} (a UInt8) ENGINE = {{engine:MergeTree}} ORDER BY a', { cluster: 'c', rawTtlDays: 1 })).toThrow(
+      /table mystery has no sharding key: add it to SHARDING_KEYS/,
+    );
+  });
+
+  it('leaves out ON CLUSTER and Replicated engines without replication (the test layout)', () => {
+    const statements = all({ cluster: 'c', rawTtlDays: 7, withoutReplication: true });
+    expect(statements.join('\n')).not.toMatch(/ON CLUSTER|Replicated/);
+    expect(statements.filter((s) => s.includes('ENGINE = Distributed(c,')).length).toBe(16);
   });
 });
 

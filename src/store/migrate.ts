@@ -16,9 +16,47 @@ export interface Migration {
 }
 
 export interface RenderOptions {
+  /**
+   * A ClickHouse cluster: every table becomes `<name>_local` (replicated, created `ON CLUSTER`)
+   * plus a Distributed table `<name>` over it, so the code reads and writes the same names either way.
+   */
   cluster?: string;
   rawTtlDays: number;
+  /**
+   * The cluster layout without `ON CLUSTER` and Replicated engines: Distributed tables over plain
+   * local ones, for a single node without ClickHouse Keeper. Only the tests use it, to run the
+   * layout's SQL for real on the embedded engine.
+   */
+  withoutReplication?: boolean;
 }
+
+/**
+ * How each table's rows are spread over a cluster's shards. Rows that replace each other (same
+ * ReplacingMergeTree key) must land on the same shard, or FINAL, which merges within a shard,
+ * would keep both: so every key below is a function of its table's ORDER BY key alone. Spans and
+ * requests go by trace id: the requests view runs on each shard over that shard's spans, so a
+ * re-sent span and the request it makes meet their first copies. Every table a migration creates
+ * must be listed; otel_metrics_* rows are never replaced and go anywhere.
+ */
+export const SHARDING_KEYS: Readonly<Record<string, string>> = {
+  schema_migrations: 'version',
+  otel_traces: 'cityHash64(TraceId)',
+  requests: 'cityHash64(trace_id)',
+  usage_hourly: 'cityHash64(tenant_id)',
+  job_watermarks: 'cityHash64(job)',
+  resource_samples: 'cityHash64(instance_id)',
+  gpu_samples: 'cityHash64(instance_id)',
+  api_keys: 'cityHash64(key_hash)',
+  capacity_hourly: 'cityHash64(instance_id)',
+  statements: 'cityHash64(tenant_id)',
+  alerts: 'cityHash64(tenant_id)',
+  alert_events: 'cityHash64(tenant_id)',
+  otel_metrics_gauge: 'rand()',
+  otel_metrics_sum: 'rand()',
+  otel_metrics_histogram: 'rand()',
+  otel_metrics_exponential_histogram: 'rand()',
+  otel_metrics_summary: 'rand()',
+};
 
 export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
   const files = readdirSync(dir).filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f));
@@ -45,12 +83,48 @@ export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
  * - `{{raw_ttl_days}}`: retention of raw spans and requests.
  */
 export function renderMigration(sql: string, opts: RenderOptions): string {
+  const replicated = opts.cluster !== undefined && !opts.withoutReplication;
   return sql
-    .replaceAll('{{on_cluster}}', opts.cluster ? `ON CLUSTER ${opts.cluster}` : '')
+    .replaceAll('{{on_cluster}}', replicated ? `ON CLUSTER ${opts.cluster}` : '')
     .replace(/\{\{engine:([A-Za-z]+)(\([^)]*\))?\}\}/g, (_m, engine: string, args = '') =>
-      opts.cluster ? `Replicated${engine}${args}` : `${engine}${args}`,
+      replicated ? `Replicated${engine}${args}` : `${engine}${args}`,
     )
     .replaceAll('{{raw_ttl_days}}', String(opts.rawTtlDays));
+}
+
+/**
+ * A migration template as the statements to run. Without a cluster: the template as written. On a
+ * cluster, each `CREATE TABLE IF NOT EXISTS t {{on_cluster}}` creates `t_local` and is followed by
+ * the Distributed table `t` over it, `ALTER TABLE t {{on_cluster}}` changes both, and materialized
+ * views read and write the local tables (each shard turns its own spans into its own requests). The template text, and so its checksum, is the
+ * same in both layouts.
+ */
+export function renderStatements(sql: string, opts: RenderOptions): string[] {
+  const cluster = opts.cluster;
+  if (cluster === undefined) return splitStatements(renderMigration(sql, opts));
+  const onCluster = opts.withoutReplication ? '' : ` ON CLUSTER ${cluster}`;
+  return splitStatements(sql).flatMap((template) => {
+    const table = /^CREATE TABLE IF NOT EXISTS (\w+) \{\{on_cluster\}\}/.exec(template)?.[1];
+    if (table !== undefined) {
+      const key = SHARDING_KEYS[table];
+      if (key === undefined) throw new Error(`table ${table} has no sharding key: add it to SHARDING_KEYS in src/store/migrate.ts`);
+      const local = template.replace(`EXISTS ${table} `, `EXISTS ${table}_local `);
+      return [
+        renderMigration(local, opts),
+        `CREATE TABLE IF NOT EXISTS ${table}${onCluster} AS ${table}_local ENGINE = Distributed(${cluster}, currentDatabase(), ${table}_local, ${key})`,
+      ];
+    }
+    const altered = /^ALTER TABLE (\w+) \{\{on_cluster\}\}/.exec(template)?.[1];
+    if (altered !== undefined && altered in SHARDING_KEYS) {
+      // The Distributed table has the columns too: change the local table first, then it.
+      return [renderMigration(template.replace(`TABLE ${altered} `, `TABLE ${altered}_local `), opts), renderMigration(template, opts)];
+    }
+    if (/^CREATE MATERIALIZED VIEW/.test(template)) {
+      const local = template.replace(/\b(TO|FROM) (\w+)\b/g, (m, word: string, name: string) => (name in SHARDING_KEYS ? `${word} ${name}_local` : m));
+      return [renderMigration(local, opts)];
+    }
+    return [renderMigration(template, opts)];
+  });
 }
 
 /** Splits a rendered migration into statements; `--` comments are dropped first. */
@@ -76,12 +150,10 @@ export interface MigrateResult {
  * statement is `IF NOT EXISTS`, so a migration interrupted half-way is simply re-run.
  */
 export async function migrate(store: Store, opts: RenderOptions, log: (line: string) => void = () => {}): Promise<MigrateResult> {
-  const onCluster = opts.cluster ? `ON CLUSTER ${opts.cluster}` : '';
-  await store.command(
-    `CREATE TABLE IF NOT EXISTS schema_migrations ${onCluster} (
+  const ledger = `CREATE TABLE IF NOT EXISTS schema_migrations {{on_cluster}} (
        version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC')
-     ) ENGINE = ${opts.cluster ? 'ReplicatedReplacingMergeTree' : 'ReplacingMergeTree'}(applied_at) ORDER BY version`,
-  );
+     ) ENGINE = {{engine:ReplacingMergeTree(applied_at)}} ORDER BY version`;
+  for (const statement of renderStatements(ledger, opts)) await store.command(statement);
   const applied = await store.query({
     query: 'SELECT version, name, checksum FROM schema_migrations FINAL ORDER BY version',
     schema: appliedRow,
@@ -99,7 +171,7 @@ export async function migrate(store: Store, opts: RenderOptions, log: (line: str
       continue;
     }
     log(`applying migration ${m.name}`);
-    for (const statement of splitStatements(renderMigration(m.sql, opts))) {
+    for (const statement of renderStatements(m.sql, opts)) {
       await store.command(statement);
     }
     await store.insert('schema_migrations', [
