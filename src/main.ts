@@ -9,6 +9,7 @@ import type { AppEnv } from './api/env.ts';
 import type { Config } from './config/schema.ts';
 import { createOtlpReceiver } from './ingest/otlp/receiver.ts';
 import { groupCommit } from './ingest/group-commit.ts';
+import { isDataRefusal } from './ingest/refusal.ts';
 import { storeOrSpool } from './ingest/row-sink.ts';
 import { Spool } from './ingest/spool.ts';
 import { createAlerting } from './alerts/create-alerting.ts';
@@ -126,6 +127,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       quotaRatios: statusQuotas && (async () => (await Promise.all([...knownTenants()].map((t) => statusQuotas.status(t)))).flat()),
       costs: costSnapshot ? () => costSnapshot.current() : undefined,
       spoolPending: () => spool.pending().length,
+      spoolQuarantined: () => spool.quarantinedCount(),
     });
     if (costSnapshot) {
       // Attribution over the whole month: every 5 minutes is plenty for a figure the hourly rollups move.
@@ -147,6 +149,14 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
           await spool.drain(
             (table, rows) => telemetryStore.insert(table, rows),
             (table, err) => log(`spool: replaying ${table} failed, its batches wait on disk and are retried every 10 s: ${(err as Error).message}`),
+            {
+              // Refused for its rows 3 drains in a row (30 s): it would refuse forever, so it is
+              // set aside (kept) and the table's later batches go in. `inferledger spool` lists
+              // and requeues.
+              isRefusal: isDataRefusal,
+              after: 3,
+              onQuarantine: (b) => log(`spool: a ${b.table} batch of ${b.rows} rows is quarantined in ${b.file} (${b.reason}); fix the cause, then \`inferledger spool requeue\``),
+            },
           ),
         ),
     });

@@ -12,6 +12,7 @@ import { runAnomaliesCommand } from './anomalies.ts';
 import { BENCH_USAGE, runBenchCommand } from './bench.ts';
 import { runDashboardsCommand } from './dashboards.ts';
 import { driveDemoTraffic, seedDemoTenants } from './demo.ts';
+import { runSpoolCommand } from './spool.ts';
 
 const USAGE = `inferledger — observability and cost attribution for multi-tenant AI inference
 
@@ -31,6 +32,9 @@ commands:
                   print a tenant's usage statement (a closed month is issued and frozen)
   bench [--suite name,...] [--json] [--requests N] [--rows N] [--data-dir DIR]
                   the benchmark suite (SPEC §10): table, or JSON with --json (bench --help for more)
+  spool [list | requeue [--table T]]
+                  spooled batches waiting for ClickHouse, and those it refused for their rows
+                  (quarantined, with the reason); requeue puts them back once the cause is fixed
   help            this text
 
 environment: INFERLEDGER_CONFIG, INFERLEDGER_DATA_DIR, CLICKHOUSE_URL, CLICKHOUSE_CLUSTER,
@@ -60,6 +64,8 @@ async function main(argv: string[]): Promise<number> {
       return runMigrate(config);
     case 'statement':
       return runStatement(config, rest);
+    case 'spool':
+      return runSpoolCommand(rest, config.data_dir, { stdout: process.stdout, stderr: process.stderr });
     case 'up':
     case 'sidecar':
     case 'api': {

@@ -1,6 +1,6 @@
 import { closeSync, constants, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 /**
  * A disk spool for rows the store could not take (ClickHouse down, timeouts). Accepted data is
@@ -17,8 +17,30 @@ export interface HeldFile {
   close(): Promise<void>;
 }
 
+/**
+ * What to do with a batch the store refuses for its rows (see ingest/refusal.ts): after `after`
+ * refusals in a row it is moved to the quarantine directory, with the reason beside it, and its
+ * table's later batches are replayed. Kept, never deleted: `requeue` puts it back.
+ */
+export interface PoisonPolicy {
+  isRefusal(err: unknown): boolean;
+  after: number;
+  onQuarantine?(batch: QuarantinedBatch): void;
+}
+
+export interface QuarantinedBatch {
+  table: string;
+  file: string;
+  rows: number;
+  reason: string;
+}
+
 export class Spool {
   private seq = 0;
+  /** Refusals in a row of each batch (by file), for the poison policy. */
+  private readonly refusals = new Map<string, number>();
+  /** Where quarantined batches go: beside the spool, so the drain never sees them. */
+  readonly quarantineDir: string;
   /** Files their writer is still handling (a span journal's batches): not for the drain yet. */
   private readonly held = new Set<string>();
   /** Tables whose replay is failing now, with the last reason (reported once per streak). */
@@ -26,6 +48,7 @@ export class Spool {
 
   constructor(private readonly dir: string) {
     mkdirSync(dir, { recursive: true });
+    this.quarantineDir = `${dir}-quarantine`;
   }
 
   /** Writes one batch durably; returns its file. */
@@ -71,11 +94,7 @@ export class Spool {
   /** Deletes a held file whose rows are stored. */
   remove(file: string): void {
     this.held.delete(file);
-    try {
-      unlinkSync(file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+    removeIfThere(file);
   }
 
   /** Spooled batches per table, oldest first (held files excluded). */
@@ -104,7 +123,11 @@ export class Spool {
    * table's billing data back. `onError` hears of a table's failure once per streak and reason,
    * not on every drain. Returns how many batches were written.
    */
-  async drain(insert: (table: string, rows: object[]) => Promise<void>, onError?: (table: string, err: unknown) => void): Promise<number> {
+  async drain(
+    insert: (table: string, rows: object[]) => Promise<void>,
+    onError?: (table: string, err: unknown) => void,
+    poison?: PoisonPolicy,
+  ): Promise<number> {
     let drained = 0;
     const stopped = new Set<string>();
     for (const { table, file } of this.pending()) {
@@ -113,17 +136,99 @@ export class Spool {
       try {
         if (rows.length > 0) await insert(table, rows);
       } catch (err) {
-        stopped.add(table);
         const reason = (err as Error)?.message ?? String(err);
+        if (poison?.isRefusal(err)) {
+          const refused = (this.refusals.get(file) ?? 0) + 1;
+          this.refusals.set(file, refused);
+          if (refused >= poison.after) {
+            // Set aside, so that the table's later batches are not held back by it forever.
+            const batch = this.quarantine(table, file, rows.length, reason, refused);
+            poison.onQuarantine?.(batch);
+            continue;
+          }
+        }
+        stopped.add(table);
         if (this.failing.get(table) !== reason) onError?.(table, err);
         this.failing.set(table, reason);
         continue;
       }
       this.failing.delete(table);
+      this.refusals.delete(file);
       unlinkSync(file);
       drained++;
     }
     return drained;
+  }
+
+  /** How many batches are in quarantine (no file is read: cheap enough for every scrape). */
+  quarantinedCount(): number {
+    return safeReaddir(this.quarantineDir).reduce((n, table) => n + safeReaddir(join(this.quarantineDir, table)).filter((f) => f.endsWith('.jsonl')).length, 0);
+  }
+
+  /** Quarantined batches, oldest first per table, with the reason ClickHouse gave. */
+  quarantined(): QuarantinedBatch[] {
+    const out: QuarantinedBatch[] = [];
+    for (const table of safeReaddir(this.quarantineDir).sort()) {
+      const dir = join(this.quarantineDir, table);
+      for (const name of safeReaddir(dir).filter((f) => f.endsWith('.jsonl')).sort()) {
+        const file = join(dir, name);
+        out.push({ table, file, rows: parseLines(readFileSync(file, 'utf8')).length, reason: readReason(`${file}.reason`) });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Puts quarantined batches (of one table, or all) back in the spool, where the next drain
+   * replays them in their original order: after fixing what refused them (a schema, a setting).
+   * Returns how many went back.
+   */
+  requeue(table?: string): number {
+    let moved = 0;
+    for (const batch of this.quarantined()) {
+      if (table !== undefined && batch.table !== table) continue;
+      const tableDir = join(this.dir, batch.table);
+      mkdirSync(tableDir, { recursive: true });
+      renameSync(batch.file, join(tableDir, basename(batch.file)));
+      removeIfThere(`${batch.file}.reason`);
+      moved++;
+    }
+    return moved;
+  }
+
+  private quarantine(table: string, file: string, rows: number, reason: string, refused: number): QuarantinedBatch {
+    const dir = join(this.quarantineDir, table);
+    mkdirSync(dir, { recursive: true });
+    const target = join(dir, basename(file));
+    // The reason first (durably), then the batch in one rename: a crash leaves the batch in the
+    // spool or in quarantine, never nowhere, and never in both.
+    const text = `refused ${refused} times in a row; last: ${reason}`;
+    const fd = openSync(`${target}.reason`, 'w');
+    try {
+      writeSync(fd, `${text}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(file, target);
+    this.refusals.delete(file);
+    return { table, file: target, rows, reason: text };
+  }
+}
+
+function readReason(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    return 'unknown (no reason file)';
+  }
+}
+
+function removeIfThere(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
 }
 

@@ -18,7 +18,7 @@ export interface IngestMetrics {
   replayed(batches: number): void;
 }
 
-export function registerIngestMetrics(registry: Registry, spoolPending: () => number): IngestMetrics {
+export function registerIngestMetrics(registry: Registry, spoolPending: () => number, spoolQuarantined: () => number = () => 0): IngestMetrics {
   const registers = [registry];
   new Gauge({
     name: 'inferledger_spool_pending_batches',
@@ -26,6 +26,14 @@ export function registerIngestMetrics(registry: Registry, spoolPending: () => nu
     registers,
     collect() {
       this.set(spoolPending());
+    },
+  });
+  new Gauge({
+    name: 'inferledger_spool_quarantined_batches',
+    help: 'Spooled batches ClickHouse refused for their rows, set aside in the quarantine directory (inferledger spool).',
+    registers,
+    collect() {
+      this.set(spoolQuarantined());
     },
   });
   const written = new Counter({

@@ -117,7 +117,7 @@ describe('ingest health', () => {
 
   it('counts rows written and writes refused per table, starting at 0, and rethrows failures', async () => {
     let down = false;
-    const m = createMetrics({ processMetrics: false, spoolPending: () => 3 });
+    const m = createMetrics({ processMetrics: false, spoolPending: () => 3, spoolQuarantined: () => 1 });
     const store = countInserts(fakeStore(() => down), m.ingest);
     expect(await valuesOf(m, 'inferledger_ingest_write_failures_total')).toEqual(['table=gpu_samples 0', 'table=otel_traces 0', 'table=resource_samples 0']);
     await store.insert('otel_traces', [{}, {}, {}]);
@@ -129,5 +129,6 @@ describe('ingest health', () => {
     m.ingest.replayed(2);
     expect(await valuesOf(m, 'inferledger_spool_replayed_batches_total')).toEqual([' 2']);
     expect(await valuesOf(m, 'inferledger_spool_pending_batches')).toEqual([' 3']);
+    expect(await valuesOf(m, 'inferledger_spool_quarantined_batches')).toEqual([' 1']);
   });
 });

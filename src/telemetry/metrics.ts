@@ -24,6 +24,8 @@ export interface MetricsOptions {
   costs?: () => TenantCostSnapshot | undefined;
   /** Spooled batches waiting for ClickHouse, read at every scrape (default: no spool, 0). */
   spoolPending?: () => number;
+  /** Spooled batches set aside as refused for their rows, read at every scrape (default: 0). */
+  spoolQuarantined?: () => number;
   /** Distinct `tenant` label values per family; the rest are folded into `other`. */
   maxTenants?: number;
   /** The labeler to share (the composition root ranks tenants into it); default: a new one of maxTenants. */
@@ -62,6 +64,6 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     quotaRatios: opts.quotaRatios,
     costs: opts.costs,
   });
-  const ingest = registerIngestMetrics(registry, opts.spoolPending ?? (() => 0));
+  const ingest = registerIngestMetrics(registry, opts.spoolPending ?? (() => 0), opts.spoolQuarantined);
   return { registry, requests, ingest, tenants };
 }

@@ -1,0 +1,72 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { isDataRefusal } from '../ingest/refusal.ts';
+import { Spool } from '../ingest/spool.ts';
+import { runSpoolCommand } from './spool.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+function io() {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let stdout = '';
+  let stderr = '';
+  out.on('data', (c: Buffer) => (stdout += c.toString()));
+  err.on('data', (c: Buffer) => (stderr += c.toString()));
+  return { io: { stdout: out, stderr: err }, text: () => ({ stdout, stderr }) };
+}
+
+/** A data dir whose spool has one waiting otel_traces batch and one quarantined usage batch. */
+async function dataDirWithPoison(): Promise<string> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'il-spool-cli-'));
+  const spool = new Spool(join(dataDir, 'spool'));
+  spool.append('resource_samples', [{ window_start: 'not a time' }]);
+  const refuse = () => Promise.reject(new Error('ClickHouse: Code: 41. DB::Exception: Cannot parse DateTime'));
+  for (let i = 0; i < 3; i++) await spool.drain(refuse, undefined, { isRefusal: isDataRefusal, after: 3 });
+  spool.append('otel_traces', [{ TraceId: 'a' }]);
+  return dataDir;
+}
+
+describe('inferledger spool', () => {
+  it('lists waiting batches per table and quarantined ones with their reason, then requeues them', async () => {
+    const dataDir = await dataDirWithPoison();
+    const list = io();
+    expect(runSpoolCommand(['list'], dataDir, list.io)).toBe(0);
+    const listed = list.text().stdout;
+    expect(listed).toContain('1 batch(es) waiting for ClickHouse\n  otel_traces: 1\n');
+    expect(listed).toMatch(/quarantine .*spool-quarantine: 1 batch\(es\)\n {2}resource_samples {2}1 rows {2}\S+\.jsonl\n {4}refused 3 times in a row; last: ClickHouse: Code: 41\./);
+
+    const requeue = io();
+    expect(runSpoolCommand(['requeue', '--table', 'resource_samples'], dataDir, requeue.io)).toBe(0);
+    expect(requeue.text().stdout).toMatch(/^1 batch\(es\) back in the spool for resource_samples/);
+    const spool = new Spool(join(dataDir, 'spool'));
+    expect(spool.pending().map((p) => p.table).sort()).toEqual(['otel_traces', 'resource_samples']);
+    expect(spool.quarantined()).toEqual([]);
+  });
+
+  it('refuses an unknown subcommand or option with the usage and status 2', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'il-spool-cli-'));
+    for (const args of [['purge'], ['requeue', '--tabel', 'x'], ['list', '--table', 'x']]) {
+      const run = io();
+      expect(runSpoolCommand(args, dataDir, run.io)).toBe(2);
+      expect(run.text().stderr).toContain('usage: inferledger spool');
+    }
+  });
+
+  it('is wired into the CLI and reads the data directory from the environment', async () => {
+    const dataDir = await dataDirWithPoison();
+    const run = spawnSync(process.execPath, [join(ROOT, 'bin/inferledger.js'), 'spool'], {
+      cwd: dataDir,
+      env: { ...process.env, INFERLEDGER_DATA_DIR: dataDir, INFERLEDGER_CONFIG: '' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toContain('quarantine');
+    expect(run.stdout).toContain('resource_samples  1 rows');
+  });
+});
