@@ -36,7 +36,8 @@ export interface RenderOptions {
  * would keep both: so every key below is a function of its table's ORDER BY key alone. Spans and
  * requests go by trace id: the requests view runs on each shard over that shard's spans, so a
  * re-sent span and the request it makes meet their first copies. Every table a migration creates
- * must be listed; otel_metrics_* rows are never replaced and go anywhere.
+ * must be listed. Metric points are never replaced, but a repeated insert is dropped by block hash
+ * per shard (0008), so the same rows must split over the shards the same way: no rand().
  */
 export const SHARDING_KEYS: Readonly<Record<string, string>> = {
   schema_migrations: 'version',
@@ -51,11 +52,11 @@ export const SHARDING_KEYS: Readonly<Record<string, string>> = {
   statements: 'cityHash64(tenant_id)',
   alerts: 'cityHash64(tenant_id)',
   alert_events: 'cityHash64(tenant_id)',
-  otel_metrics_gauge: 'rand()',
-  otel_metrics_sum: 'rand()',
-  otel_metrics_histogram: 'rand()',
-  otel_metrics_exponential_histogram: 'rand()',
-  otel_metrics_summary: 'rand()',
+  otel_metrics_gauge: 'cityHash64(ServiceName, MetricName)',
+  otel_metrics_sum: 'cityHash64(ServiceName, MetricName)',
+  otel_metrics_histogram: 'cityHash64(ServiceName, MetricName)',
+  otel_metrics_exponential_histogram: 'cityHash64(ServiceName, MetricName)',
+  otel_metrics_summary: 'cityHash64(ServiceName, MetricName)',
 };
 
 export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
@@ -95,8 +96,9 @@ export function renderMigration(sql: string, opts: RenderOptions): string {
 /**
  * A migration template as the statements to run. Without a cluster: the template as written. On a
  * cluster, each `CREATE TABLE IF NOT EXISTS t {{on_cluster}}` creates `t_local` and is followed by
- * the Distributed table `t` over it, `ALTER TABLE t {{on_cluster}}` changes both, and materialized
- * views read and write the local tables (each shard turns its own spans into its own requests). The template text, and so its checksum, is the
+ * the Distributed table `t` over it, `ALTER TABLE t {{on_cluster}}` changes both (a
+ * `non_replicated_*` setting: only an unreplicated local table), and materialized views read and
+ * write the local tables (each shard turns its own spans into its own requests). The template text, and so its checksum, is the
  * same in both layouts.
  */
 export function renderStatements(sql: string, opts: RenderOptions): string[] {
@@ -115,6 +117,11 @@ export function renderStatements(sql: string, opts: RenderOptions): string[] {
       ];
     }
     const altered = /^ALTER TABLE (\w+) \{\{on_cluster\}\}/.exec(template)?.[1];
+    if (altered !== undefined && /MODIFY SETTING non_replicated_/.test(template)) {
+      // A storage setting of the local table; Replicated tables have their own (and deduplicate
+      // inserts by default), and a Distributed table takes no MergeTree settings.
+      return opts.withoutReplication ? [renderMigration(template.replace(`TABLE ${altered} `, `TABLE ${altered}_local `), opts)] : [];
+    }
     if (altered !== undefined && altered in SHARDING_KEYS) {
       // The Distributed table has the columns too: change the local table first, then it.
       return [renderMigration(template.replace(`TABLE ${altered} `, `TABLE ${altered}_local `), opts), renderMigration(template, opts)];

@@ -8,6 +8,7 @@ export const CLUSTER_LAYOUT_FILES: readonly string[] = [
   'src/api/routes/alerts.test.ts',
   'src/attribution/day-cache.test.ts',
   'src/auth/auth.test.ts',
+  'src/ingest/repeated-inserts.test.ts',
   'src/jobs/anomaly-scan.test.ts',
   'src/jobs/issue-statements.test.ts',
   'src/jobs/rollup.test.ts',

@@ -1,0 +1,95 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestStore } from '../../test/support/store.ts';
+import type { Store } from '../store/client.ts';
+import { createOtlpReceiver } from './otlp/receiver.ts';
+import { storeOrSpool } from './row-sink.ts';
+import { Spool } from './spool.ts';
+
+/**
+ * Rows without a key to collapse on (metric points, raw spans) inserted again as the same block
+ * are stored once by ClickHouse itself (migration 0008; Replicated tables on a cluster): an
+ * export re-sent to another API replica or after a restart and inserted on its own, where the
+ * receiver's in-memory memory of exports cannot help, and a spool batch replayed although it had
+ * been stored. (A repeat that group commit batches with other rows is another block: README.)
+ * Runs in both layouts.
+ */
+
+const spoolDir = () => mkdtempSync(join(tmpdir(), 'il-repeat-'));
+const SENDER = { role: 'ingest', tenantId: 'acme' } as const;
+
+let store: Store;
+beforeAll(async () => {
+  ({ store } = await openTestStore());
+  // ClickHouse does not remember the first block a table takes after its deduplication window
+  // is switched on (here: just migrated), so one insert per table comes first, as in production
+  // any insert after the migration does.
+  const warmUp = createOtlpReceiver({ sink: storeOrSpool(store, new Spool(spoolDir())) });
+  await warmUp.exportMetrics(SENDER, 'json', metricsExport('warm-up', 0));
+  await warmUp.exportTraces(SENDER, 'json', traceExport('warm-up', 'aaaaaaaaaaaaaaaa'));
+});
+afterAll(() => store?.close());
+
+const count = async (table: string, service: string) =>
+  Number((await store.query<{ n: string }>({ query: `SELECT count() AS n FROM ${table} WHERE ServiceName = {s:String}`, params: { s: service } }))[0]!.n);
+
+function metricsExport(service: string, value: number) {
+  const point = (t: number) => ({ timeUnixNano: `${1_764_000_000 + t}000000000`, asDouble: value + t });
+  return Buffer.from(
+    JSON.stringify({
+      resourceMetrics: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] },
+          scopeMetrics: [{ metrics: [{ name: 'queue_depth', gauge: { dataPoints: [point(0), point(60), point(120)] } }] }],
+        },
+      ],
+    }),
+  );
+}
+
+function traceExport(service: string, spanId: string) {
+  return Buffer.from(
+    JSON.stringify({
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] },
+          scopeSpans: [{ spans: [{ traceId: '5b8efff798038103d269b633813fc60c', spanId, name: 'op', kind: 2, startTimeUnixNano: '1764000000000000000', endTimeUnixNano: '1764000000500000000' }] }],
+        },
+      ],
+    }),
+  );
+}
+
+
+describe('a repeated insert is stored once (chdb)', () => {
+  it('metric points: the same export to two API replicas (each with its own memory of exports), each inserted on its own', async () => {
+    const replicas = [0, 1].map(() => createOtlpReceiver({ sink: storeOrSpool(store, new Spool(spoolDir())) }));
+    for (const replica of replicas) expect(await replica.exportMetrics(SENDER, 'json', metricsExport('replicas', 1))).toMatchObject({ accepted: 3 });
+    expect(await count('otel_metrics_gauge', 'replicas')).toBe(3);
+    // New points are new rows, including a batch that repeats some of the earlier ones.
+    await replicas[0]!.exportMetrics(SENDER, 'json', metricsExport('replicas', 2));
+    expect(await count('otel_metrics_gauge', 'replicas')).toBe(6);
+  });
+
+  it('raw spans: the same export after a restart (a fresh receiver) adds no otel_traces row', async () => {
+    await createOtlpReceiver({ sink: storeOrSpool(store, new Spool(spoolDir())) }).exportTraces(SENDER, 'json', traceExport('restart', 'eee19b7ec3c1b174'));
+    await createOtlpReceiver({ sink: storeOrSpool(store, new Spool(spoolDir())) }).exportTraces(SENDER, 'json', traceExport('restart', 'eee19b7ec3c1b174'));
+    expect(await count('otel_traces', 'restart')).toBe(1);
+    await createOtlpReceiver({ sink: storeOrSpool(store, new Spool(spoolDir())) }).exportTraces(SENDER, 'json', traceExport('restart', 'eee19b7ec3c1b175'));
+    expect(await count('otel_traces', 'restart')).toBe(2);
+  });
+
+  it('a spooled batch replayed although it was stored (an insert that timed out after it was written, or a crash before the file was deleted)', async () => {
+    const spool = new Spool(spoolDir());
+    const rows: object[] = [];
+    const sink = { write: async (table: string, batch: readonly object[]) => void rows.push(...batch.map((r) => ({ table, r }))) };
+    await createOtlpReceiver({ sink }).exportMetrics(SENDER, 'json', metricsExport('replay', 5));
+    const gauge = rows.filter((x) => (x as { table: string }).table === 'otel_metrics_gauge').map((x) => (x as { r: object }).r);
+    await store.insert('otel_metrics_gauge', gauge); // stored...
+    spool.append('otel_metrics_gauge', gauge); // ...and still in the spool when the process died
+    expect(await spool.drain((table, batch) => store.insert(table, batch))).toBe(1);
+    expect(await count('otel_metrics_gauge', 'replay')).toBe(3);
+  });
+});
