@@ -23,9 +23,10 @@ import { refreshRollups } from './jobs/rollup.ts';
 import { startJobs, type JobScheduler, type JobSpec } from './jobs/scheduler.ts';
 import type { InferenceService } from './sidecar/inference-service.ts';
 import type { LocalQuotaAuthority } from './quotas/authority.ts';
+import { createTakeoverAuthority } from './quotas/failover-authority.ts';
 import { openStore, type Store } from './store/client.ts';
 import { migrate } from './store/migrate.ts';
-import { billingServices, localQuotaAuthority, quotaSourceOf } from './wiring/billing.ts';
+import { billingServices, localQuotaAuthority, newQuotaAuthority, quotaSourceOf } from './wiring/billing.ts';
 import { startSidecar, stopSidecar, telemetryExporter } from './wiring/sidecar.ts';
 
 /**
@@ -97,7 +98,11 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       jobs.push({ name: 'quota-usage', cron: '*/15 * * * * *', run: () => quotas.refresh() });
       await quotas.refresh().catch((err: unknown) => log(`quota usage: ${(err as Error).message} (monthly quotas, and usage from before this start, unknown until the next refresh)`));
     }
-    const quotaSource = quotaSourceOf(config, quotas, adminKey.key);
+    // A standby API keeps no counters until the primary authority is unreachable (see failover-authority.ts).
+    const takeover = opts.kind === 'api' && config.quotas.standby ? createTakeoverAuthority(() => newQuotaAuthority(config, 'api', store, keys)) : undefined;
+    if (takeover) jobs.push({ name: 'quota-usage', cron: '*/15 * * * * *', run: () => takeover.refresh() });
+    else if (config.quotas.standby) log(`quotas.standby applies to \`api\` only: this ${opts.kind} ignores it`);
+    const quotaSource = quotaSourceOf(config, quotas, adminKey.key, { takeover, log });
 
     const billing = opts.kind === 'sidecar' ? undefined : billingServices(config, store);
     const knownTenants = () => new Set([...Object.keys(config.tenants), ...keys.tenantsWithKeys()]);

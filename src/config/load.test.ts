@@ -59,6 +59,17 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('refuses a standby quota authority, or standby URLs, without the primary they stand in for', () => {
+    const cwd = dir();
+    writeFileSync(join(cwd, 'inferledger.yaml'), 'quotas: { standby: true, standby_authority_urls: ["http://api-1:8080"] }\n');
+    expect(issuesOf(() => loadConfig({}, cwd))).toEqual([
+      'quotas.standby: a standby needs quotas.authority_url: the primary it stands in for',
+      'quotas.standby_authority_urls: standby authorities need quotas.authority_url: the primary they stand in for',
+    ]);
+    writeFileSync(join(cwd, 'inferledger.yaml'), 'quotas: { authority_url: "http://api-0:8080", standby_authority_urls: ["http://api-1:8080"] }\n');
+    expect(loadConfig({}, cwd).quotas).toMatchObject({ standby: false, standby_authority_urls: ['http://api-1:8080'] });
+  });
+
   it('reads JSON too and resolves model paths against the config file', () => {
     const cwd = dir();
     const path = join(cwd, 'conf.json');

@@ -49,6 +49,17 @@ export const quotasConfigSchema = z
      */
     authority_url: z.string().url().optional(),
     /**
+     * API instances to lease from, in order, while `authority_url` cannot be reached (one of them
+     * runs with `standby: true`). Set on sidecars and forwarding API replicas.
+     */
+    standby_authority_urls: z.array(z.string().url()).default([]),
+    /**
+     * On an `api` with `authority_url`: this instance takes over as the quota authority while the
+     * primary cannot be reached, with counters read back from the recorded requests (as a
+     * restarted authority does), and hands back as soon as the primary answers again.
+     */
+    standby: z.boolean().default(false),
+    /**
      * Bearer key presented to `authority_url`: the admin key (any tenant), or, for a sidecar, an
      * ingest key, which may lease only for the tenant it was issued to.
      */
@@ -61,6 +72,13 @@ export const quotasConfigSchema = z
     plan_weights: z.record(z.string().min(1), positive).default({}),
     /** Requests one tenant may have waiting when the sidecar is saturated. */
     max_queue_per_tenant: positiveInt.default(64),
+  })
+  .superRefine((q, ctx) => {
+    if (q.authority_url !== undefined) return;
+    if (q.standby) ctx.addIssue({ code: 'custom', path: ['standby'], message: 'a standby needs quotas.authority_url: the primary it stands in for' });
+    if (q.standby_authority_urls.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['standby_authority_urls'], message: 'standby authorities need quotas.authority_url: the primary they stand in for' });
+    }
   })
   .prefault({});
 export type QuotasConfig = z.infer<typeof quotasConfigSchema>;

@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.ts';
 import type { ProcessKind } from '../main.ts';
 import { createQuotaAuthority, type LocalQuotaAuthority } from '../quotas/authority.ts';
 import type { QuotaLimits } from '../quotas/config.ts';
+import { createFailoverQuotaAuthority, type FailoverMember, type TakeoverAuthority } from '../quotas/failover-authority.ts';
 import { createHttpQuotaAuthority } from '../quotas/http-authority.ts';
 import { createCarriedUsageReader } from '../quotas/carried-usage.ts';
 import { createMonthlyUsageReader } from '../quotas/monthly-usage.ts';
@@ -42,6 +43,11 @@ export function billingServices(config: Readonly<Config>, store: Store) {
 export function localQuotaAuthority(config: Readonly<Config>, kind: ProcessKind, store: Store, keys: KeyService, log: (line: string) => void): LocalQuotaAuthority | undefined {
   if (kind !== 'up' && config.quotas.authority_url) return undefined;
   if (kind === 'sidecar' && hasQuotas(config)) log('quotas: no quotas.authority_url: this sidecar enforces quotas on its own (per replica, not global)');
+  return newQuotaAuthority(config, kind, store, keys);
+}
+
+/** A quota authority with empty counters, which reads back from ClickHouse what it does not know. */
+export function newQuotaAuthority(config: Readonly<Config>, kind: ProcessKind, store: Store, keys: KeyService): LocalQuotaAuthority {
   return createQuotaAuthority({
     limitsOf: (tenantId) => quotaLimitsOf(config, tenantId),
     now: Date.now,
@@ -62,9 +68,25 @@ export function localQuotaAuthority(config: Readonly<Config>, kind: ProcessKind,
  * Without quotas.authority_key it presents its own admin key (the same INFERLEDGER_ADMIN_KEY on
  * the API and the sidecars works).
  */
-export function quotaSourceOf(config: Readonly<Config>, local: LocalQuotaAuthority | undefined, adminKey: string): QuotaSource {
+export function quotaSourceOf(
+  config: Readonly<Config>,
+  local: LocalQuotaAuthority | undefined,
+  adminKey: string,
+  opts: { takeover?: TakeoverAuthority; log?: (line: string) => void } = {},
+): QuotaSource {
   if (local) return { authority: local, inProcess: true };
-  const authority = createHttpQuotaAuthority({ baseUrl: config.quotas.authority_url!, key: config.quotas.authority_key ?? adminKey });
+  const key = config.quotas.authority_key ?? adminKey;
+  const primary = config.quotas.authority_url!;
+  const remote = (url: string): FailoverMember => ({ name: url, authority: createHttpQuotaAuthority({ baseUrl: url, key }) });
+  // A standby stands in itself; everyone else tries the listed standbys in order.
+  const members = [remote(primary), ...(opts.takeover ? [{ name: 'this instance (standby)', authority: opts.takeover }] : config.quotas.standby_authority_urls.map(remote))];
+  if (members.length === 1) return { authority: members[0]!.authority, inProcess: false };
+  const authority = createFailoverQuotaAuthority(members, {
+    onSwitch: (to, from) => {
+      if (from !== undefined) opts.log?.(`quota authority: now ${to} (was ${from})`);
+      if (to === primary) opts.takeover?.standDown();
+    },
+  });
   return { authority, inProcess: false };
 }
 
