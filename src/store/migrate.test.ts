@@ -62,6 +62,15 @@ describe('renderStatements (cluster layout)', () => {
     const statements = all({ cluster: 'c', rawTtlDays: 7, withoutReplication: true });
     expect(statements.join('\n')).not.toMatch(/ON CLUSTER|Replicated/);
     expect(statements.filter((s) => s.includes('ENGINE = Distributed(c,')).length).toBe(16);
+    // 0008's storage setting goes to the unreplicated local tables only (a Distributed table takes none).
+    const settings = statements.filter((s) => s.includes('non_replicated_deduplication_window'));
+    expect(settings).toHaveLength(6);
+    for (const s of settings) expect(s).toMatch(/^ALTER TABLE \w+_local +MODIFY SETTING/);
+  });
+
+  it('leaves the dedup window out on replicated clusters, whose tables deduplicate inserts already', () => {
+    expect(all({ cluster: 'main', rawTtlDays: 7 }).filter((s) => s.includes('non_replicated_deduplication_window'))).toEqual([]);
+    expect(all({ rawTtlDays: 7 }).filter((s) => s.includes('non_replicated_deduplication_window'))).toHaveLength(6);
   });
 });
 
