@@ -7,6 +7,7 @@ import { KeyService } from './auth/key-service.ts';
 import { createHttpApp } from './api/app.ts';
 import type { AppEnv } from './api/env.ts';
 import type { Config } from './config/schema.ts';
+import { startOtlpGrpcServer } from './ingest/otlp/grpc-server.ts';
 import { createOtlpReceiver } from './ingest/otlp/receiver.ts';
 import { groupCommit } from './ingest/group-commit.ts';
 import { isDataRefusal } from './ingest/refusal.ts';
@@ -60,6 +61,8 @@ export interface Platform {
   readonly adminKey: AdminKeyResult;
   /** Bound port (useful when started on port 0). */
   readonly port: number;
+  /** Bound port of the OTLP/gRPC listener, when server.otlp_grpc_port is set (`up`, `api`). */
+  readonly otlpGrpcPort?: number;
   /** Bound port of the unauthenticated GET /metrics listener, when server.metrics_port is set. */
   readonly metricsPort?: number;
   readonly inference?: InferenceService;
@@ -173,6 +176,15 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     const scheduler: JobScheduler = startJobs(jobs, (job, err) => log(`job ${job} failed: ${(err as Error).message}`));
     closers.unshift(() => scheduler.stop());
 
+    const otlp =
+      opts.kind === 'sidecar'
+        ? undefined
+        : createOtlpReceiver({
+            sink: groupCommit(
+              storeOrSpool(telemetryStore, spool, (err) => log(`otlp ingest: ${(err as Error).message} (spooled, will retry)`)),
+              OTLP_GROUP_COMMIT,
+            ),
+          });
     const app = createHttpApp({
       store,
       keys,
@@ -182,15 +194,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       now: Date.now,
       api: billing,
       metrics: metrics.registry,
-      otlp:
-        opts.kind === 'sidecar'
-          ? undefined
-          : createOtlpReceiver({
-              sink: groupCommit(
-                storeOrSpool(telemetryStore, spool, (err) => log(`otlp ingest: ${(err as Error).message} (spooled, will retry)`)),
-                OTLP_GROUP_COMMIT,
-              ),
-            }),
+      otlp,
       // An API replica with quotas.authority_url serves the quota routes by forwarding them.
       quotas: opts.kind === 'sidecar' ? undefined : (quotas ?? quotaSource.authority),
       sidecar: sidecar && {
@@ -204,6 +208,11 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     const metricsListener =
       config.server.metrics_port === undefined ? undefined : await listen(createMetricsPortApp(metrics.registry), config.server.host, config.server.metrics_port);
     if (metricsListener) closers.unshift(() => closeServer(metricsListener.server));
+    const otlpGrpc =
+      otlp && config.server.otlp_grpc_port !== undefined
+        ? await startOtlpGrpcServer({ otlp, keys, maxMessageBytes: config.server.max_body_bytes }, config.server.host, config.server.otlp_grpc_port)
+        : undefined;
+    if (otlpGrpc) closers.unshift(() => otlpGrpc.close());
 
     return {
       app,
@@ -212,6 +221,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       adminKey,
       port,
       metricsPort: metricsListener?.port,
+      otlpGrpcPort: otlpGrpc?.port,
       inference: sidecar?.inference,
       quotas,
       async flushTelemetry() {

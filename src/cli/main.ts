@@ -143,6 +143,7 @@ async function runServer(config: Readonly<Config>, kind: ProcessKind, demo: bool
   const platform = await startPlatform(config, { kind, port });
   const base = `http://localhost:${platform.port}`;
   console.log(`inferledger ${kind} listening on ${base} (ClickHouse: ${platform.store.mode === 'embedded' ? `embedded, ${config.data_dir}/clickhouse` : 'server'})`);
+  if (platform.otlpGrpcPort !== undefined) console.log(`OTLP/gRPC on ${config.server.host}:${platform.otlpGrpcPort}`);
   if (platform.adminKey.generated) {
     console.log(`\nadmin key (shown once, saved to ${platform.adminKey.path} with mode 0600):\n  ${platform.adminKey.key}\n`);
   } else if (platform.adminKey.path) {

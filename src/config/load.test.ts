@@ -36,6 +36,7 @@ describe('loadConfig', () => {
         INFERLEDGER_PORT: '9100',
         INFERLEDGER_SIDECAR_PORT: '9101',
         INFERLEDGER_METRICS_PORT: '9464',
+        INFERLEDGER_OTLP_GRPC_PORT: '4317',
         INFERLEDGER_DATA_DIR: '/tmp/x',
         CLICKHOUSE_URL: 'http://u:p@ch:8123/db',
         CLICKHOUSE_CLUSTER: 'main',
@@ -44,7 +45,7 @@ describe('loadConfig', () => {
       cwd,
     );
     expect(config).toMatchObject({
-      server: { port: 9100, metrics_port: 9464 },
+      server: { port: 9100, metrics_port: 9464, otlp_grpc_port: 4317 },
       sidecar: { port: 9101 },
       data_dir: '/tmp/x',
       clickhouse: { url: 'http://u:p@ch:8123/db', cluster: 'main' },

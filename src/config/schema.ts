@@ -68,6 +68,12 @@ export const configSchema = z
          * sidecar) opens it; 0 picks a free port.
          */
         metrics_port: z.number().int().min(0).max(65535).optional(),
+        /**
+         * OTLP/gRPC listener (same host; the OTel default is 4317) for `up` and `api`, serving the
+         * trace and metrics Export services with the same keys and rules as POST /v1/traces and
+         * /v1/metrics. Unset: no gRPC listener.
+         */
+        otlp_grpc_port: z.number().int().min(0).max(65535).optional(),
         /** Distinct tenant label values per metric family; further tenants are folded into "other". */
         metrics_max_tenants: z.number().int().nonnegative().default(50),
       })
