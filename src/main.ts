@@ -136,6 +136,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       costs: costSnapshot ? () => costSnapshot.current() : undefined,
       spoolPending: () => spool.pending().length,
       spoolQuarantined: () => spool.quarantinedCount(),
+      quotaStandbyInUse: quotaSource.standbyInUse,
     });
     if (costSnapshot) {
       // Attribution over the whole month: every 5 minutes is plenty for a figure the hourly rollups move.

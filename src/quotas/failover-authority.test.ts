@@ -61,7 +61,9 @@ describe('createFailoverQuotaAuthority', () => {
     await r.failover.lease(REQ);
     r.primary.fail(down());
     r.at(1_000);
+    expect(r.failover.standbyInUse()).toBe(false);
     expect((await r.failover.lease(REQ)).limit).toBe(2);
+    expect(r.failover.standbyInUse()).toBe(true);
     r.at(5_000);
     expect((await r.failover.lease(REQ)).limit).toBe(2);
     await r.failover.release({ ...REQ, windowStart: 0 });
@@ -76,6 +78,7 @@ describe('createFailoverQuotaAuthority', () => {
     r.at(21_002);
     expect((await r.failover.lease(REQ)).limit).toBe(1);
     expect(r.switches).toEqual(['- -> primary', 'primary -> standby', 'standby -> primary']);
+    expect(r.failover.standbyInUse()).toBe(false);
   });
 
   it('fails over on a 5xx, but a 4xx is the authority answering and is not failed over', async () => {

@@ -27,7 +27,12 @@ export interface FailoverOptions {
 
 export const DEFAULT_RETRY_PRIMARY_MS = 10_000;
 
-export function createFailoverQuotaAuthority(members: readonly FailoverMember[], opts: FailoverOptions = {}): QuotaAuthority {
+export interface FailoverQuotaAuthority extends QuotaAuthority {
+  /** The last authority that answered is not the first one (the primary): a standby is in charge. */
+  standbyInUse(): boolean;
+}
+
+export function createFailoverQuotaAuthority(members: readonly FailoverMember[], opts: FailoverOptions = {}): FailoverQuotaAuthority {
   if (members.length === 0) throw new Error('createFailoverQuotaAuthority: no authority');
   const now = opts.now ?? Date.now;
   const retryAfterMs = opts.retryAfterMs ?? DEFAULT_RETRY_PRIMARY_MS;
@@ -63,6 +68,7 @@ export function createFailoverQuotaAuthority(members: readonly FailoverMember[],
     release: (req) => call((a) => a.release(req)),
     monthlyBlocks: (tenantId) => call((a) => a.monthlyBlocks(tenantId)),
     status: (tenantId) => call((a) => a.status(tenantId)),
+    standbyInUse: () => current !== undefined && current !== members[0],
   };
 }
 

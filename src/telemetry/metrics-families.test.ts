@@ -131,4 +131,13 @@ describe('ingest health', () => {
     expect(await valuesOf(m, 'inferledger_spool_pending_batches')).toEqual([' 3']);
     expect(await valuesOf(m, 'inferledger_spool_quarantined_batches')).toEqual([' 1']);
   });
+
+  it('reports whether a standby quota authority is in charge, only where standbys are configured', async () => {
+    let standby = false;
+    const m = createMetrics({ processMetrics: false, quotaStandbyInUse: () => standby });
+    expect(await valuesOf(m, 'inferledger_quota_standby_in_use')).toEqual([' 0']);
+    standby = true;
+    expect(await valuesOf(m, 'inferledger_quota_standby_in_use')).toEqual([' 1']);
+    expect(await createMetrics({ processMetrics: false }).registry.metrics()).not.toContain('inferledger_quota_standby_in_use');
+  });
 });

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { registerIngestMetrics, type IngestMetrics } from './ingest-metrics.ts';
 import { registerRequestMetrics } from './request-families.ts';
 import type { RequestMetrics } from './request-metrics.ts';
@@ -26,6 +26,8 @@ export interface MetricsOptions {
   spoolPending?: () => number;
   /** Spooled batches set aside as refused for their rows, read at every scrape (default: 0). */
   spoolQuarantined?: () => number;
+  /** With standby quota authorities configured: whether one is in charge now (read at every scrape). */
+  quotaStandbyInUse?: () => boolean;
   /** Distinct `tenant` label values per family; the rest are folded into `other`. */
   maxTenants?: number;
   /** The labeler to share (the composition root ranks tenants into it); default: a new one of maxTenants. */
@@ -65,5 +67,16 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     costs: opts.costs,
   });
   const ingest = registerIngestMetrics(registry, opts.spoolPending ?? (() => 0), opts.spoolQuarantined);
+  const standbyInUse = opts.quotaStandbyInUse;
+  if (standbyInUse) {
+    new Gauge({
+      name: 'inferledger_quota_standby_in_use',
+      help: 'This process leases from (or, on the standby, is) a standby quota authority: 1 while the primary is unreachable.',
+      registers: [registry],
+      collect() {
+        this.set(standbyInUse() ? 1 : 0);
+      },
+    });
+  }
   return { registry, requests, ingest, tenants };
 }

@@ -35,6 +35,8 @@ export interface SidecarParts {
 export interface QuotaSource {
   authority: QuotaAuthority;
   inProcess: boolean;
+  /** With standby authorities configured: whether a standby answered last (for a metric). */
+  standbyInUse?: () => boolean;
 }
 
 /**

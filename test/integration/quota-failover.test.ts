@@ -83,5 +83,8 @@ describe('a standby quota authority', () => {
     // The standby answers the tenant's quota page from its own counters now.
     const status = await call<{ quotas: Array<{ quota: string; used: number }> }>(standbyUrl, 'GET', '/v1/tenants/fleet/quotas', { key: ADMIN_KEY });
     expect(status.body.quotas.find((q) => q.quota === 'requests_per_minute')?.used).toBe(LIMIT);
+    // On-call sees it: the standby says a standby (itself) is in charge.
+    const metrics = await standby.app.fetch(new Request('http://x/metrics', { headers: { authorization: `Bearer ${ADMIN_KEY}` } }));
+    expect(await metrics.text()).toMatch(/^inferledger_quota_standby_in_use 1$/m);
   });
 });
