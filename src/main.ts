@@ -103,9 +103,11 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     }
     // A standby API keeps no counters until the primary authority is unreachable (see failover-authority.ts).
     const takeover = opts.kind === 'api' && config.quotas.standby ? createTakeoverAuthority(() => newQuotaAuthority(config, 'api', store, keys)) : undefined;
-    if (takeover) jobs.push({ name: 'quota-usage', cron: '*/15 * * * * *', run: () => takeover.refresh() });
-    else if (config.quotas.standby) log(`quotas.standby applies to \`api\` only: this ${opts.kind} ignores it`);
+    if (config.quotas.standby && !takeover) log(`quotas.standby applies to \`api\` only: this ${opts.kind} ignores it`);
     const quotaSource = quotaSourceOf(config, quotas, adminKey.key, { takeover, log });
+    const { recheckPrimary } = quotaSource;
+    if (recheckPrimary) jobs.push({ name: 'quota-primary-check', cron: '*/15 * * * * *', run: recheckPrimary });
+    if (takeover) jobs.push({ name: 'quota-usage', cron: '*/15 * * * * *', run: () => takeover.refresh() });
 
     const billing = opts.kind === 'sidecar' ? undefined : billingServices(config, store);
     const knownTenants = () => new Set([...Object.keys(config.tenants), ...keys.tenantsWithKeys()]);

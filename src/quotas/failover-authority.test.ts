@@ -21,6 +21,8 @@ function fake(name: number) {
       if (failure) throw failure;
     },
     async monthlyBlocks() {
+      calls.push('blocks');
+      if (failure) throw failure;
       return [];
     },
     async status() {
@@ -79,6 +81,24 @@ describe('createFailoverQuotaAuthority', () => {
     expect((await r.failover.lease(REQ)).limit).toBe(1);
     expect(r.switches).toEqual(['- -> primary', 'primary -> standby', 'standby -> primary']);
     expect(r.failover.standbyInUse()).toBe(false);
+  });
+
+  it('hands back to the primary on a recheck once it answers, even with no quota calls in between', async () => {
+    const r = rig();
+    r.primary.fail(down());
+    await r.failover.lease(REQ);
+    expect(r.failover.standbyInUse()).toBe(true);
+    await r.failover.recheckPrimary(); // still down: the standby stays in charge
+    expect(r.failover.standbyInUse()).toBe(true);
+    // Back, and answering even a refusal: that is an answer, the primary is there.
+    r.primary.fail(new QuotaAuthorityError('quota authority GET /v1/quota/blocks/quota-probe: 403 {}', 403));
+    await r.failover.recheckPrimary();
+    expect(r.failover.standbyInUse()).toBe(false);
+    expect(r.switches).toEqual(['- -> standby', 'standby -> primary']);
+    r.primary.fail(undefined);
+    expect((await r.failover.lease(REQ)).limit).toBe(1);
+    await r.failover.recheckPrimary(); // the primary in charge: nothing to check
+    expect(r.switches).toHaveLength(2);
   });
 
   it('fails over on a 5xx, but a 4xx is the authority answering and is not failed over', async () => {

@@ -30,7 +30,16 @@ export const DEFAULT_RETRY_PRIMARY_MS = 10_000;
 export interface FailoverQuotaAuthority extends QuotaAuthority {
   /** The last authority that answered is not the first one (the primary): a standby is in charge. */
   standbyInUse(): boolean;
+  /**
+   * While a standby is in use: asks the primary whether it is back (any answer counts) and, if so,
+   * hands back to it. A job calls this, so a process that stops making quota calls (a standby
+   * nobody asks any more, an idle sidecar) does not go on believing the standby is in charge.
+   */
+  recheckPrimary(): Promise<void>;
 }
+
+/** Any tenant id does for the probe: any answer, even a refusal, shows the primary is there. */
+const PROBE_TENANT = 'quota-probe';
 
 export function createFailoverQuotaAuthority(members: readonly FailoverMember[], opts: FailoverOptions = {}): FailoverQuotaAuthority {
   if (members.length === 0) throw new Error('createFailoverQuotaAuthority: no authority');
@@ -69,6 +78,21 @@ export function createFailoverQuotaAuthority(members: readonly FailoverMember[],
     monthlyBlocks: (tenantId) => call((a) => a.monthlyBlocks(tenantId)),
     status: (tenantId) => call((a) => a.status(tenantId)),
     standbyInUse: () => current !== undefined && current !== members[0],
+    async recheckPrimary() {
+      const primary = members[0]!;
+      if (current === undefined || current === primary) return;
+      try {
+        await primary.authority.monthlyBlocks(PROBE_TENANT);
+      } catch (err) {
+        if (isUnreachable(err)) {
+          downUntil.set(primary, now() + retryAfterMs);
+          return;
+        }
+      }
+      downUntil.delete(primary);
+      opts.onSwitch?.(primary.name, current.name);
+      current = primary;
+    },
   };
 }
 

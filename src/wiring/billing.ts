@@ -87,7 +87,7 @@ export function quotaSourceOf(
       if (to === primary) opts.takeover?.standDown();
     },
   });
-  return { authority, inProcess: false, standbyInUse: () => authority.standbyInUse() };
+  return { authority, inProcess: false, standbyInUse: () => authority.standbyInUse(), recheckPrimary: () => authority.recheckPrimary() };
 }
 
 /** A tenant's own quota limits replace the defaults as a whole (config: `tenants.<id>.quotas`). */

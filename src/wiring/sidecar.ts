@@ -37,6 +37,8 @@ export interface QuotaSource {
   inProcess: boolean;
   /** With standby authorities configured: whether a standby answered last (for a metric). */
   standbyInUse?: () => boolean;
+  /** With standby authorities configured: hand back to the primary if it answers again (a job). */
+  recheckPrimary?: () => Promise<void>;
 }
 
 /**

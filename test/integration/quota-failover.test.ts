@@ -22,6 +22,7 @@ const TENANTS = { fleet: { quotas: { requests_per_minute: LIMIT } } };
 
 let primary: Harness | undefined;
 let standby: Platform;
+let restarted: Platform | undefined;
 let standbyUrl: string;
 let primaryUrl: string;
 let dataDir: string;
@@ -45,6 +46,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await restarted?.close();
   await standby?.close();
   await primary?.close();
 });
@@ -86,5 +88,12 @@ describe('a standby quota authority', () => {
     // On-call sees it: the standby says a standby (itself) is in charge.
     const metrics = await standby.app.fetch(new Request('http://x/metrics', { headers: { authorization: `Bearer ${ADMIN_KEY}` } }));
     expect(await metrics.text()).toMatch(/^inferledger_quota_standby_in_use 1$/m);
+
+    // The primary comes back at its address: the sidecar's 15-second check hands back to it.
+    expect(source.standbyInUse?.()).toBe(true);
+    const port = Number(new URL(primaryUrl).port);
+    restarted = await startPlatform(loadAt(configFile('primary.yaml', {})), { kind: 'up', port, log: () => {} });
+    await source.recheckPrimary?.();
+    expect(source.standbyInUse?.()).toBe(false);
   });
 });
