@@ -111,12 +111,16 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
 
     const billing = opts.kind === 'sidecar' ? undefined : billingServices(config, store);
     const knownTenants = () => new Set([...Object.keys(config.tenants), ...keys.tenantsWithKeys()]);
+    // A standby evaluates alerts too, with its own counters, but only while it is in charge:
+    // quota alerts must not pause for as long as the primary is down.
+    const inCharge = () => !takeover || takeover.active();
+    const alertQuotas = quotas ?? takeover;
     const alerting =
-      billing && quotas
+      billing && alertQuotas
         ? createAlerting({
             store,
             config: config.alerts,
-            quotaAuthority: quotas,
+            quotaAuthority: alertQuotas,
             tenants: knownTenants,
             now: Date.now,
             log,
@@ -125,16 +129,16 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
             dataDir: config.data_dir,
           })
         : undefined;
-    if (alerting) jobs.push(...alerting.jobs);
+    if (alerting) jobs.push(...alerting.jobs.map((job) => ({ ...job, run: async () => (inCharge() ? job.run() : undefined) })));
 
     // Metric label slots go to the month's busiest tenants first (each cost refresh offers them).
     const tenantLabels = new TenantLabeler(config.server.metrics_max_tenants);
     const costSnapshot = billing && createCostSnapshot(billing.costs, { onRanking: (busiest) => tenantLabels.rank(busiest) });
-    const statusQuotas = opts.kind === 'sidecar' ? undefined : quotas;
+    const statusQuotas = opts.kind === 'sidecar' ? undefined : alertQuotas;
     const metrics = createMetrics({
       tenants: tenantLabels,
-      firingAlerts: () => alerting?.firing() ?? [],
-      quotaRatios: statusQuotas && (async () => (await Promise.all([...knownTenants()].map((t) => statusQuotas.status(t)))).flat()),
+      firingAlerts: () => (alerting && inCharge() ? alerting.firing() : []),
+      quotaRatios: statusQuotas && (async () => (inCharge() ? (await Promise.all([...knownTenants()].map((t) => statusQuotas.status(t)))).flat() : [])),
       costs: costSnapshot ? () => costSnapshot.current() : undefined,
       spoolPending: () => spool.pending().length,
       spoolQuarantined: () => spool.quarantinedCount(),
@@ -236,7 +240,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
         await refreshRollups(store, rollupOptions);
       },
       async evaluateAlerts() {
-        if (!alerting) return;
+        if (!alerting || !inCharge()) return;
         await alerting.evaluate();
         await alerting.flush();
       },

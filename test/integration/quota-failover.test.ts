@@ -51,6 +51,13 @@ afterAll(async () => {
   await primary?.close();
 });
 
+type AlertItem = { name: string; state: string; labels: Record<string, string> };
+async function alertsOf(baseUrl: string): Promise<AlertItem[]> {
+  const res = await call<{ alerts: AlertItem[] }>(baseUrl, 'GET', '/v1/alerts?tenant=fleet', { key: ADMIN_KEY });
+  expect(res.status).toBe(200);
+  return res.body.alerts.filter((a) => a.name === 'InferledgerQuotaThreshold');
+}
+
 /** The minute must not end between the primary's 30 and the standby's 70. */
 async function awayFromMinuteEnd(): Promise<void> {
   const intoMinute = Date.now() % 60_000;
@@ -58,11 +65,15 @@ async function awayFromMinuteEnd(): Promise<void> {
 }
 
 describe('a standby quota authority', () => {
-  it('keeps no counters and forwards while the primary answers', async () => {
+  it('keeps no counters and forwards while the primary answers, and evaluates no alerts', async () => {
     expect(standby.quotas).toBeUndefined();
     const viaStandby = await call<{ quotas: Array<{ quota: string; limit: number }> }>(standbyUrl, 'GET', '/v1/tenants/fleet/quotas', { key: ADMIN_KEY });
     expect(viaStandby.status).toBe(200);
     expect(viaStandby.body.quotas.map((q) => q.quota)).toEqual(['requests_per_minute']);
+    // Not in charge: no evaluation (which would also start counters too early, missing the
+    // requests the primary admits from now on).
+    await standby.evaluateAlerts();
+    expect(await alertsOf(standbyUrl)).toEqual([]);
   });
 
   it('takes over when the primary stops, counting what the primary admitted this minute: 30 + 70 = L', async () => {
@@ -85,6 +96,10 @@ describe('a standby quota authority', () => {
     // The standby answers the tenant's quota page from its own counters now.
     const status = await call<{ quotas: Array<{ quota: string; used: number }> }>(standbyUrl, 'GET', '/v1/tenants/fleet/quotas', { key: ADMIN_KEY });
     expect(status.body.quotas.find((q) => q.quota === 'requests_per_minute')?.used).toBe(LIMIT);
+    // Quota alerts do not pause: the standby in charge opens one per threshold (80 %, 100 %).
+    await standby.evaluateAlerts();
+    expect((await alertsOf(standbyUrl)).map((a) => `${a.labels.threshold} ${a.state}`).sort()).toEqual(['0.8 firing', '1 firing']);
+
     // On-call sees it: the standby says a standby (itself) is in charge.
     const metrics = await standby.app.fetch(new Request('http://x/metrics', { headers: { authorization: `Bearer ${ADMIN_KEY}` } }));
     expect(await metrics.text()).toMatch(/^inferledger_quota_standby_in_use 1$/m);
