@@ -235,10 +235,30 @@ export async function generateModels(outDir: string): Promise<GeneratedModel[]> 
   return written;
 }
 
+/**
+ * Not bundled (17 MB): a model with enough work per request to give a GPU something to do, for
+ * `scripts/gpu-check.ts --wide FILE`. Same input and output as the classifiers.
+ */
+export const WIDE_CHECK_SPEC: ModelSpec = {
+  file: 'classifier-wide.onnx',
+  widths: [64, 2048, 2048, 10],
+  seed: 0x5eed_0003,
+  quantize: false,
+  doc: 'MLP 64-2048-2048-10 (float32), GPU check only',
+};
+
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (invokedDirectly) {
-  const outDir = resolve(process.argv[2] ?? 'models');
-  for (const m of await generateModels(outDir)) {
-    console.log(`${m.path}  ${m.bytes} bytes  ${m.params} params`);
+  if (process.argv[2] === '--wide') {
+    // node bin/run-ts.js scripts/generate-models.ts --wide FILE
+    const path = resolve(process.argv[3] ?? WIDE_CHECK_SPEC.file);
+    const bytes = encodeModel(await loadModelProto(), WIDE_CHECK_SPEC);
+    await writeFile(path, bytes);
+    console.log(`${path}  ${bytes.length} bytes  ${paramCount(WIDE_CHECK_SPEC.widths)} params`);
+  } else {
+    const outDir = resolve(process.argv[2] ?? 'models');
+    for (const m of await generateModels(outDir)) {
+      console.log(`${m.path}  ${m.bytes} bytes  ${m.params} params`);
+    }
   }
 }

@@ -10,7 +10,7 @@
  *
  * Needs a host with an NVIDIA GPU and onnxruntime-node's CUDA binaries
  * (npm_config_onnxruntime_node_install=cuda12 npm install). Usage:
- *   node bin/run-ts.js scripts/gpu-check.ts [--requests N] [--out report.json] [--device cuda:N]
+ *   node bin/run-ts.js scripts/gpu-check.ts [--requests N] [--out report.json] [--device cuda:N] [--wide FILE]
  * Exit status 0 only when every check holds.
  */
 import { execFile } from 'node:child_process';
@@ -37,12 +37,19 @@ const REQUESTS = Number(flag('--requests') ?? 2000);
 const OUT = flag('--out');
 /** `--device cpu` dry-runs the script on a machine without a GPU (the GPU checks then fail). */
 const DEVICE = flag('--device') ?? 'cuda:0';
+/**
+ * `--wide FILE`: also load a wider MLP of the same input and output, in batches of up to 64, where
+ * a GPU has more work (make it with `node bin/run-ts.js scripts/generate-models.ts --wide FILE`).
+ */
+const WIDE = flag('--wide');
 const MODELS_DIR = resolve(process.env.INFERLEDGER_MODELS_DIR ?? 'models');
 const CONCURRENCY = 8;
 const TENANTS = ['acme', 'globex'];
 
-const modelsOn = (device: string): ModelConfig[] =>
-  ['classifier-small', 'classifier-large'].map((name) => ({ name, path: resolve(MODELS_DIR, `${name}.onnx`), version: '1', tokens: false, device }));
+const modelsOn = (device: string): ModelConfig[] => [
+  ...['classifier-small', 'classifier-large'].map((name) => ({ name, path: resolve(MODELS_DIR, `${name}.onnx`), version: '1', tokens: false, device })),
+  ...(WIDE ? [{ name: 'classifier-wide', path: resolve(WIDE), version: '1', tokens: false, device }] : []),
+];
 
 function input(seed: number, batch: number) {
   let x = seed;
@@ -64,14 +71,14 @@ function rig(registry: Awaited<ReturnType<typeof loadModelRegistry>>) {
 }
 
 /** Runs REQUESTS requests, CONCURRENCY at a time, alternating tenants; returns wall seconds. */
-async function load(service: InferenceService, model: string): Promise<number> {
+async function load(service: InferenceService, model: string, maxBatch: number): Promise<number> {
   let next = 0;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < REQUESTS) {
         const i = next++;
-        await service.infer(TENANTS[i % TENANTS.length]!, model, input(i, 1 + (i % 8)));
+        await service.infer(TENANTS[i % TENANTS.length]!, model, input(i, 1 + (i % maxBatch)));
       }
     }),
   );
@@ -101,7 +108,7 @@ async function main(): Promise<void> {
   const cpuRig = rig(cpu);
   const gpuRig = rig(gpu);
   const maxDiff: Record<string, number> = {};
-  for (const model of ['classifier-small', 'classifier-large']) {
+  for (const model of ['classifier-small', 'classifier-large', ...(WIDE ? ['classifier-wide'] : [])]) {
     let worst = 0;
     for (let i = 0; i < 20; i++) {
       const [a, b] = await Promise.all([cpuRig.service.infer('acme', model, input(i, 4)), gpuRig.service.infer('acme', model, input(i, 4))]);
@@ -112,41 +119,49 @@ async function main(): Promise<void> {
   report.max_abs_output_diff = maxDiff;
   checks.outputs_match_cpu = Object.values(maxDiff).every((d) => d < 1e-3);
 
-  // Load on the large model: GPU then CPU, with nvidia-smi sampled through the product's probe.
-  const samples: GpuReading[][] = [];
-  const sampling = setInterval(() => void probeGpus().then((g) => samples.push(g), () => {}), 250);
-  gpuRig.spans.reset();
-  const gpuWall = await load(gpuRig.service, 'classifier-large');
-  clearInterval(sampling);
-  cpuRig.spans.reset();
-  const cpuWall = await load(cpuRig.service, 'classifier-large');
+  // Load: GPU then CPU on the same requests, with nvidia-smi sampled through the product's probe.
+  const runs = [{ model: 'classifier-large', maxBatch: 8 }, ...(WIDE ? [{ model: 'classifier-wide', maxBatch: 64 }] : [])];
+  report.runs = [];
+  for (const { model, maxBatch } of runs) {
+    const samples: GpuReading[][] = [];
+    const sampling = setInterval(() => void probeGpus().then((g) => samples.push(g), () => {}), 250);
+    gpuRig.spans.reset();
+    const gpuWall = await load(gpuRig.service, model, maxBatch);
+    clearInterval(sampling);
+    cpuRig.spans.reset();
+    const cpuWall = await load(cpuRig.service, model, maxBatch);
 
-  const gpuSpans = gpuRig.spans.getFinishedSpans();
-  const perTenant: Record<string, { requests: number; gpu_seconds: number; cpu_seconds: number }> = {};
-  let gpuMicros = 0;
-  for (const s of gpuSpans) {
-    const t = String(s.attributes[ATTR.tenantId]);
-    const g = Number(s.attributes[ATTR.gpuSeconds]);
-    const entry = (perTenant[t] ??= { requests: 0, gpu_seconds: 0, cpu_seconds: 0 });
-    entry.requests++;
-    entry.gpu_seconds += g;
-    entry.cpu_seconds += Number(s.attributes[ATTR.cpuSeconds]);
-    gpuMicros += Math.round(g * 1e6);
+    const gpuSpans = gpuRig.spans.getFinishedSpans();
+    const perTenant: Record<string, { requests: number; gpu_seconds: number; cpu_seconds: number }> = {};
+    let gpuMicros = 0;
+    for (const s of gpuSpans) {
+      const t = String(s.attributes[ATTR.tenantId]);
+      const g = Number(s.attributes[ATTR.gpuSeconds]);
+      const entry = (perTenant[t] ??= { requests: 0, gpu_seconds: 0, cpu_seconds: 0 });
+      entry.requests++;
+      entry.gpu_seconds += g;
+      entry.cpu_seconds += Number(s.attributes[ATTR.cpuSeconds]);
+      gpuMicros += Math.round(g * 1e6);
+    }
+    const cpuGpuSeconds = cpuRig.spans.getFinishedSpans().reduce((sum, s) => sum + Number(s.attributes[ATTR.gpuSeconds]), 0);
+    (report.runs as unknown[]).push({
+      model,
+      batch_rows: `1-${maxBatch}`,
+      gpu_run: { wall_s: gpuWall, requests_per_s: REQUESTS / gpuWall, sum_gpu_seconds: gpuMicros / 1e6, per_tenant: perTenant },
+      cpu_run: { wall_s: cpuWall, requests_per_s: REQUESTS / cpuWall, sum_gpu_seconds: cpuGpuSeconds },
+      nvidia_smi_during_gpu_run: {
+        samples: samples.length,
+        max_utilization_pct: Math.max(0, ...samples.flat().map((g) => g.utilizationPct ?? 0)),
+        max_memory_used_bytes: Math.max(0, ...samples.flat().map((g) => g.memoryUsedBytes ?? 0)),
+        last: samples.at(-1),
+      },
+    });
+    checks[`${model}: every GPU request has GPU seconds`] = gpuSpans.length === REQUESTS && gpuSpans.every((s) => Number(s.attributes[ATTR.gpuSeconds]) > 0);
+    checks[`${model}: GPU seconds within wall time`] = gpuMicros / 1e6 <= gpuWall;
+    checks[`${model}: both tenants billed`] = TENANTS.every((t) => (perTenant[t]?.gpu_seconds ?? 0) > 0);
+    checks[`${model}: CPU models bill no GPU`] = cpuGpuSeconds === 0;
+    checks[`${model}: nvidia-smi sampled`] = samples.length > 0 && samples.every((s) => s.length > 0);
   }
-  const cpuGpuSeconds = cpuRig.spans.getFinishedSpans().reduce((sum, s) => sum + Number(s.attributes[ATTR.gpuSeconds]), 0);
-  report.gpu_run = { wall_s: gpuWall, requests_per_s: REQUESTS / gpuWall, sum_gpu_seconds: gpuMicros / 1e6, per_tenant: perTenant };
-  report.cpu_run = { wall_s: cpuWall, requests_per_s: REQUESTS / cpuWall, sum_gpu_seconds: cpuGpuSeconds };
-  report.nvidia_smi_during_gpu_run = {
-    samples: samples.length,
-    max_utilization_pct: Math.max(0, ...samples.flat().map((g) => g.utilizationPct ?? 0)),
-    max_memory_used_bytes: Math.max(0, ...samples.flat().map((g) => g.memoryUsedBytes ?? 0)),
-    last: samples.at(-1),
-  };
-  checks.every_gpu_request_has_gpu_seconds = gpuSpans.length === REQUESTS && gpuSpans.every((s) => Number(s.attributes[ATTR.gpuSeconds]) > 0);
-  checks.gpu_seconds_within_wall_time = gpuMicros / 1e6 <= gpuWall;
-  checks.both_tenants_billed = TENANTS.every((t) => (perTenant[t]?.gpu_seconds ?? 0) > 0);
-  checks.cpu_models_bill_no_gpu = cpuGpuSeconds === 0;
-  checks.nvidia_smi_sampled = samples.length > 0 && samples.every((s) => s.length > 0);
 
   await Promise.all([cpu.close(), gpu.close()]);
   report.checks = checks;
