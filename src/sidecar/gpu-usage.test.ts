@@ -1,6 +1,6 @@
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import type { InferenceSession } from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registryAround } from '../../test/support/registry.ts';
 import { BUNDLED_MODELS } from '../config/load.ts';
 import { ATTR } from '../telemetry/attributes.ts';
 import type { RequestObservation } from '../telemetry/request-metrics.ts';
@@ -31,21 +31,16 @@ afterAll(() => models?.close());
 function rig() {
   let clock = 0;
   const held: Array<{ id: string; release: (fail?: boolean) => void }> = [];
-  const registry: ModelRegistry = {
-    ...models,
-    resolve(tenantId, name) {
-      const resolved = models.resolve(tenantId, name);
-      if (!resolved) return undefined;
-      const real = resolved.session;
-      const run = async (feeds: InferenceSession.FeedsType) => {
-        const fail = await new Promise<boolean>((resolve) => held.push({ id: tenantId, release: (f = false) => resolve(f) }));
-        if (fail) throw new Error('device lost');
-        return real.run(feeds);
-      };
-      // The "gpu" tenant's model is placed on GPU 0; everyone else runs on the CPU.
-      return { ...resolved, gpuDevice: tenantId === 'gpu' ? 0 : undefined, session: { run } as unknown as InferenceSession };
+  const registry = registryAround(
+    models,
+    async (tenantId, _feeds, run) => {
+      const fail = await new Promise<boolean>((resolve) => held.push({ id: tenantId, release: (f = false) => resolve(f) }));
+      if (fail) throw new Error('device lost');
+      return run();
     },
-  };
+    // The "gpu" tenant's model is placed on GPU 0; everyone else runs on the CPU.
+    (tenantId) => ({ gpuDevice: tenantId === 'gpu' ? 0 : undefined }),
+  );
   const spans = new InMemorySpanExporter();
   const observed: RequestObservation[] = [];
   const service = new InferenceService({

@@ -1,6 +1,6 @@
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import type { InferenceSession } from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registryAround } from '../../test/support/registry.ts';
 import { BUNDLED_MODELS } from '../config/load.ts';
 import { ATTR } from '../telemetry/attributes.ts';
 import type { RequestObservation } from '../telemetry/request-metrics.ts';
@@ -40,20 +40,11 @@ function rig(opts: { quotas?: QuotaAdmission; failingTenant?: string; recorded?:
   const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
   const observed: RequestObservation[] = [];
   let gate: Promise<void> | undefined;
-  const registry: ModelRegistry = {
-    ...models,
-    resolve(tenantId, name) {
-      const resolved = models.resolve(tenantId, name);
-      if (!resolved) return undefined;
-      const real = resolved.session;
-      const run = async (feeds: InferenceSession.FeedsType) => {
-        if (gate) await gate;
-        if (tenantId === opts.failingTenant) throw new Error('boom');
-        return real.run(feeds);
-      };
-      return { ...resolved, session: { run } as unknown as InferenceSession };
-    },
-  };
+  const registry = registryAround(models, async (tenantId, _feeds, run) => {
+    if (gate) await gate;
+    if (tenantId === opts.failingTenant) throw new Error('boom');
+    return run();
+  });
   const service = new InferenceService({
     registry,
     tracer: provider.getTracer('test'),
