@@ -69,6 +69,13 @@ describe('cluster layout (one-shard cluster on chdb)', () => {
     expect(again).toEqual({ applied: [], alreadyApplied: loadMigrations().length });
   });
 
+  it('sends the cluster settings with every query: inserts land on their shards before the answer, subqueries are GLOBAL', async () => {
+    const [settings] = await store.query<{ sync: string; mode: string }>({
+      query: "SELECT toString(getSetting('insert_distributed_sync')) AS sync, toString(getSetting('distributed_product_mode')) AS mode",
+    });
+    expect(settings).toEqual({ sync: 'true', mode: 'global' });
+  });
+
   // On several shards ClickHouse refuses such a query by default (distributed_product_mode =
   // deny); the store sets GLOBAL on a cluster. One shard cannot show the refusal, only the answer.
   it('answers a subquery over a Distributed table inside a query over one', async () => {
