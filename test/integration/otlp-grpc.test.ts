@@ -16,6 +16,7 @@ import { createKey, startHarness, usage, type Harness } from '../support/platfor
  */
 
 const A = 'grpc-a';
+const MAX_BODY_BYTES = 64 * 1024;
 const B = 'grpc-b';
 
 let h: Harness;
@@ -23,7 +24,7 @@ let target: string;
 const keys = { aIngest: '', bIngest: '', aTenant: '' };
 
 beforeAll(async () => {
-  h = await startHarness({ config: { server: { otlp_grpc_port: 0 } } });
+  h = await startHarness({ config: { server: { otlp_grpc_port: 0, max_body_bytes: MAX_BODY_BYTES } } });
   target = `127.0.0.1:${h.platform.otlpGrpcPort}`;
   keys.aIngest = await createKey(h.baseUrl, A, 'ingest');
   keys.bIngest = await createKey(h.baseUrl, B, 'ingest');
@@ -136,5 +137,9 @@ describe('OTLP/gRPC (server.otlp_grpc_port)', () => {
 
     const bad = await rawExport('trace.v1.TraceService', keys.aIngest, Buffer.from([0x0a, 0xff, 0xff, 0xff]));
     expect(bad.err?.code).toBe(status.INVALID_ARGUMENT);
+
+    // Over server.max_body_bytes: refused before it is decoded.
+    const big = await rawExport('trace.v1.TraceService', keys.aIngest, Buffer.alloc(MAX_BODY_BYTES + 1));
+    expect(big.err?.code).toBe(status.RESOURCE_EXHAUSTED);
   });
 });
