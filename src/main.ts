@@ -28,7 +28,7 @@ import { createTakeoverAuthority } from './quotas/failover-authority.ts';
 import { openStore, type Store } from './store/client.ts';
 import { migrate } from './store/migrate.ts';
 import { billingServices, localQuotaAuthority, newQuotaAuthority, quotaSourceOf } from './wiring/billing.ts';
-import { startSidecar, stopSidecar, telemetryExporter } from './wiring/sidecar.ts';
+import { otlpProtocolOf, startSidecar, stopSidecar, telemetryExporter } from './wiring/sidecar.ts';
 
 /**
  * OTLP writes that arrive while an insert is in flight go out together (one part per insert, not
@@ -153,7 +153,8 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     const telemetryStore = countInserts(store, metrics.ingest);
 
     const exporter = telemetryExporter(config, opts.kind, opts.env ?? process.env);
-    const sidecar = opts.kind === 'api' ? undefined : await startSidecar(config, telemetryStore, spool, exporter, quotaSource, metrics, log);
+    const otlpProtocol = exporter === 'otlp' ? otlpProtocolOf(opts.env ?? process.env) : undefined;
+    const sidecar = opts.kind === 'api' ? undefined : await startSidecar(config, telemetryStore, spool, exporter, quotaSource, metrics, log, otlpProtocol);
     if (sidecar) closers.unshift(() => stopSidecar(sidecar));
 
     jobs.push({

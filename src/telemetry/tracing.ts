@@ -1,7 +1,8 @@
 import type { Attributes, Tracer } from '@opentelemetry/api';
+import { OTLPTraceExporter as OTLPGrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Spool } from '../ingest/spool.ts';
 import type { Store } from '../store/client.ts';
 import { JournaledSpanProcessor } from './journaled-span-processor.ts';
@@ -26,6 +27,8 @@ export type TracingOptions = {
   | { exporter: 'clickhouse'; store: Store; spool: Spool; journal?: boolean }
   | {
       exporter: 'otlp';
+      /** OTLP over HTTP with protobuf bodies (default), or gRPC. */
+      protocol?: 'http/protobuf' | 'grpc';
       /**
        * A spool of its own for the OTLP span journal: each span is on disk before `recorded`
        * resolves, and what a crash or a failed export left there is exported again. Without it
@@ -34,6 +37,11 @@ export type TracingOptions = {
       journalSpool?: Spool;
     }
 );
+
+/** Standard OTEL_EXPORTER_OTLP_* variables configure the endpoint, headers (gRPC metadata) and timeout. */
+function otlpExporter(protocol: 'http/protobuf' | 'grpc' = 'http/protobuf'): SpanExporter {
+  return protocol === 'grpc' ? new OTLPGrpcTraceExporter() : new OTLPTraceExporter();
+}
 
 /**
  * Builds the tracer provider for the sidecar. Nothing is registered globally: the tracer is handed
@@ -51,12 +59,11 @@ export function createTracing(opts: TracingOptions): Tracing {
   } else if (opts.exporter === 'clickhouse') {
     processor = new ClickHouseSpanProcessor(opts.store, opts.spool, batching);
   } else if (opts.journalSpool) {
-    // Standard OTEL_EXPORTER_OTLP_* variables configure the endpoint, headers and timeout.
-    const journaled = new JournaledSpanProcessor(opts.journalSpool, otlpDestination(new OTLPTraceExporter(), opts.maxBatchSize), { ...batching, drainSpool: true });
+    const journaled = new JournaledSpanProcessor(opts.journalSpool, otlpDestination(otlpExporter(opts.protocol), opts.maxBatchSize), { ...batching, drainSpool: true });
     processor = journaled;
     recorded = (spanId) => journaled.recorded(spanId);
   } else {
-    processor = new BatchSpanProcessor(new OTLPTraceExporter(), {
+    processor = new BatchSpanProcessor(otlpExporter(opts.protocol), {
       scheduledDelayMillis: opts.batchDelayMs,
       maxExportBatchSize: opts.maxBatchSize,
       maxQueueSize: 65_536,

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { ConfigError } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { storeOrSpool } from '../ingest/row-sink.ts';
 import { Spool } from '../ingest/spool.ts';
@@ -46,6 +47,20 @@ export interface QuotaSource {
  * are set (to an ingest endpoint or a collector); otherwise, and always in `up`, spans are written
  * straight to ClickHouse.
  */
+export type OtlpProtocol = 'http/protobuf' | 'grpc';
+
+/**
+ * The OTLP protocol of a sidecar that exports by OTLP, from the standard variables
+ * (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL; default http/protobuf).
+ * http/json is refused at start rather than quietly sent as protobuf.
+ */
+export function otlpProtocolOf(env: Record<string, string | undefined>): OtlpProtocol {
+  const name = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
+  const value = (env[name] || 'http/protobuf').trim();
+  if (value === 'http/protobuf' || value === 'grpc') return value;
+  throw new ConfigError([`${name}: the sidecar exports spans by http/protobuf or grpc, not ${JSON.stringify(value)}`]);
+}
+
 export function telemetryExporter(config: Readonly<Config>, kind: ProcessKind, env: Record<string, string | undefined>): 'clickhouse' | 'otlp' {
   if (kind === 'sidecar' && (env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)) return 'otlp';
   return config.telemetry.exporter;
@@ -59,6 +74,7 @@ export async function startSidecar(
   quotaSource: QuotaSource,
   metrics: Pick<Metrics, 'requests'>,
   log: (line: string) => void,
+  otlpProtocol: OtlpProtocol = 'http/protobuf',
 ): Promise<SidecarParts> {
   const registry = await loadModelRegistry(config.models, config.tenants);
   const instanceId = config.sidecar.instance_id ?? `${hostname()}-${process.pid}`;
@@ -75,6 +91,7 @@ export async function startSidecar(
     exporter === 'otlp'
       ? createTracing({
           exporter: 'otlp',
+          protocol: otlpProtocol,
           resource,
           batchDelayMs: config.telemetry.batch_delay_ms,
           maxBatchSize: config.telemetry.max_batch_size,
