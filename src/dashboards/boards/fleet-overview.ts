@@ -85,10 +85,22 @@ const live: PanelSpec[] = [
     title: 'Spool backlog',
     description: 'Telemetry batches on disk waiting for ClickHouse (inferledger_spool_pending_batches). Above 0 for long means ClickHouse is unreachable or refusing writes: usage and billing lag until it drains.',
     unit: 'short',
-    w: 6,
+    w: 3,
     h: 8,
     thresholds: upIsBad(1, 100),
     queries: [{ expr: 'sum(inferledger_spool_pending_batches) or vector(0)', legend: 'batches' }],
+  },
+  {
+    source: 'prometheus',
+    viz: 'stat',
+    title: 'Spool quarantine',
+    description:
+      'Spooled batches ClickHouse refused for their rows, set aside so the rest could go in (inferledger_spool_quarantined_batches). They are kept, not yet billed: run `inferledger spool` on the process to see why, then `inferledger spool requeue`.',
+    unit: 'short',
+    w: 3,
+    h: 8,
+    thresholds: upIsBad(1, 1),
+    queries: [{ expr: 'sum(inferledger_spool_quarantined_batches) or vector(0)', legend: 'batches' }],
   },
   {
     source: 'prometheus',

@@ -55,10 +55,22 @@ const live: PanelSpec[] = [
     title: 'Firing alerts by severity',
     description: 'Alerts firing over time by severity (critical pages; warning and info do not).',
     unit: 'short',
-    w: 24,
+    w: 18,
     h: 7,
     stacked: true,
     queries: [{ expr: 'sum by (severity) (inferledger_alerts_firing{tenant=~"$tenant"})', legend: '{{severity}}' }],
+  },
+  {
+    source: 'prometheus',
+    viz: 'stat',
+    title: 'Processes on a standby authority',
+    description:
+      'Sidecars and API replicas whose quota calls a standby authority answers, because the primary (quotas.authority_url) is unreachable (inferledger_quota_standby_in_use). Limits still hold, within the tolerance of a restart; bring the primary back. Only processes with standbys configured report it.',
+    unit: 'short',
+    w: 6,
+    h: 7,
+    thresholds: upIsBad(1, 1),
+    queries: [{ expr: 'sum(inferledger_quota_standby_in_use) or vector(0)', legend: 'processes' }],
   },
 ];
 
