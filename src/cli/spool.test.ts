@@ -28,6 +28,7 @@ async function dataDirWithPoison(): Promise<string> {
   const refuse = () => Promise.reject(new Error('ClickHouse: Code: 41. DB::Exception: Cannot parse DateTime'));
   for (let i = 0; i < 3; i++) await spool.drain(refuse, undefined, { isRefusal: isDataRefusal, after: 3 });
   spool.append('otel_traces', [{ TraceId: 'a' }]);
+  new Spool(join(dataDir, 'otlp-journal')).append('otlp_spans', [{ name: 'span' }]);
   return dataDir;
 }
 
@@ -39,6 +40,7 @@ describe('inferledger spool', () => {
     const listed = list.text().stdout;
     expect(listed).toContain('1 batch(es) waiting for ClickHouse\n  otel_traces: 1\n');
     expect(listed).toMatch(/quarantine .*spool-quarantine: 1 batch\(es\)\n {2}resource_samples {2}1 rows {2}\S+\.jsonl\n {4}refused 3 times in a row; last: ClickHouse: Code: 41\./);
+    expect(listed).toMatch(/OTLP span journal .*otlp-journal: 1 file\(s\) waiting for export\n$/);
 
     const requeue = io();
     expect(runSpoolCommand(['requeue', '--table', 'resource_samples'], dataDir, requeue.io)).toBe(0);

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Spool } from '../ingest/spool.ts';
@@ -33,6 +34,10 @@ export function runSpoolCommand(args: string[], dataDir: string, io: SpoolIo): n
     io.stdout.write(`quarantine ${spool.quarantineDir}: ${quarantined.length} batch(es)\n`);
     for (const b of quarantined) io.stdout.write(`  ${b.table}  ${b.rows} rows  ${b.file}\n    ${b.reason}\n`);
     if (quarantined.length > 0) io.stdout.write('fix what refused them, then: inferledger spool requeue [--table T]\n');
+    // A standalone sidecar exporting by OTLP keeps its span journal apart (see telemetry/tracing.ts).
+    const journalDir = join(dataDir, 'otlp-journal');
+    const journal = existsSync(journalDir) ? new Spool(journalDir).pending() : [];
+    if (journal.length > 0) io.stdout.write(`OTLP span journal ${journalDir}: ${journal.length} file(s) waiting for export\n`);
     return 0;
   }
   if (sub === 'requeue') {
