@@ -55,13 +55,7 @@ export class Spool {
   append(table: string, rows: readonly object[]): string | undefined {
     if (rows.length === 0) return undefined;
     const { tmp, file } = this.names(table);
-    const fd = openSync(tmp, 'w');
-    try {
-      writeSync(fd, linesOf(rows));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    writeDurably(tmp, linesOf(rows));
     renameSync(tmp, file);
     return file;
   }
@@ -203,16 +197,21 @@ export class Spool {
     // The reason first (durably), then the batch in one rename: a crash leaves the batch in the
     // spool or in quarantine, never nowhere, and never in both.
     const text = `refused ${refused} times in a row; last: ${reason}`;
-    const fd = openSync(`${target}.reason`, 'w');
-    try {
-      writeSync(fd, `${text}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    writeDurably(`${target}.reason`, `${text}\n`);
     renameSync(file, target);
     this.refusals.delete(file);
     return { table, file: target, rows, reason: text };
+  }
+}
+
+/** Writes `text` to `path` and fsyncs it before returning. */
+function writeDurably(path: string, text: string): void {
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 

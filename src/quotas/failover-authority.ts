@@ -48,6 +48,14 @@ export function createFailoverQuotaAuthority(members: readonly FailoverMember[],
   const downUntil = new Map<FailoverMember, number>();
   let current: FailoverMember | undefined;
 
+  /** `member` answered: it is up, and in charge from now on. */
+  function answered(member: FailoverMember): void {
+    downUntil.delete(member);
+    if (current === member) return;
+    opts.onSwitch?.(member.name, current?.name);
+    current = member;
+  }
+
   async function call<T>(fn: (a: QuotaAuthority) => Promise<T>): Promise<T> {
     const t = now();
     const isDown = (m: FailoverMember) => (downUntil.get(m) ?? 0) > t;
@@ -57,11 +65,7 @@ export function createFailoverQuotaAuthority(members: readonly FailoverMember[],
     for (const member of order) {
       try {
         const result = await fn(member.authority);
-        downUntil.delete(member);
-        if (current !== member) {
-          opts.onSwitch?.(member.name, current?.name);
-          current = member;
-        }
+        answered(member);
         return result;
       } catch (err) {
         if (!isUnreachable(err)) throw err;
@@ -89,9 +93,7 @@ export function createFailoverQuotaAuthority(members: readonly FailoverMember[],
           return;
         }
       }
-      downUntil.delete(primary);
-      opts.onSwitch?.(primary.name, current.name);
-      current = primary;
+      answered(primary);
     },
   };
 }
