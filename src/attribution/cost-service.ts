@@ -2,7 +2,7 @@ import { apportion, type Micros } from '../money/money.ts';
 import { listRevenue } from '../pricing/list-revenue.ts';
 import type { PriceBook } from '../pricing/price-book.ts';
 import type { Store } from '../store/client.ts';
-import { attributionUsageQuery, attributionUsageRow, capacityHourRow, capacityHoursQuery, dayFingerprintRow, dayFingerprintsQuery } from '../store/queries/costs.ts';
+import { appendAttributionUsageRows, attributionUsageQuery, type AttributionUsageRow, capacityHourRow, capacityHoursQuery, dayFingerprintRow, dayFingerprintsQuery } from '../store/queries/costs.ts';
 import type { TimeRange } from '../store/queries/time.ts';
 import { attributeCostsByHour } from './attribute-costs.ts';
 import type { AttributionCache, DayAttribution, DayCache } from './day-cache.ts';
@@ -68,8 +68,9 @@ export async function readAttributionData(store: Store, requested: TimeRange): P
   const builder = usageTableBuilder();
   // One day at a time, in order: only one day's JSON text and parsed rows are ever alive.
   for (const span of spansOf(range, SPAN_MS)) {
-    const rows = await store.query<unknown>(attributionUsageQuery(span));
-    builder.add(span.from, span.to, rows.map(attributionUsageRow));
+    const rows: AttributionUsageRow[] = [];
+    (await store.queryCompact(attributionUsageQuery(span))).forEach((raw, i) => appendAttributionUsageRows(rows, raw, i, span));
+    builder.add(span.from, span.to, rows);
   }
   return { range, capacity: capacityRows, table: builder.table() };
 }

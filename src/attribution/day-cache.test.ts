@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestStore } from '../../test/support/store.ts';
 import { pricingSchema } from '../pricing/price-book.ts';
 import type { Store } from '../store/client.ts';
+import { attributionUsageQuery } from '../store/queries/costs.ts';
 import { attributionReport, tenantCostReport } from './cost-reports.ts';
 import { attributeRange, rangeAttributionOf, readAttributionData, type CostContext, type RangeAttribution } from './cost-service.ts';
 import { createAttributionCache, createDayCache } from './day-cache.ts';
@@ -56,7 +57,11 @@ afterAll(async () => {
 });
 
 function context(cache = createAttributionCache(), prices = pricing): CostContext {
-  const counting: Store = { ...store, query: (spec) => (sent.push(spec.query), store.query(spec)) };
+  const counting: Store = {
+    ...store,
+    query: (spec) => (sent.push(spec.query), store.query(spec)),
+    queryCompact: (spec) => (sent.push(spec.query), store.queryCompact(spec)),
+  };
   return { store: counting, pricing: prices, planOf: () => 'standard', now: () => NOW, cache };
 }
 
@@ -81,7 +86,7 @@ async function cachedReport(ctx: CostContext) {
 
 /** The usage reads (one per day priced) sent since `mark`. */
 function usageReadsSince(mark: number): string[] {
-  return sent.slice(mark).filter((q) => q.includes('FROM usage_hourly FINAL') && q.includes('ORDER BY hour_ms'));
+  return sent.slice(mark).filter((q) => q === attributionUsageQuery({ from: 0, to: 0 }).query);
 }
 
 describe('attributeRange with the day cache', () => {

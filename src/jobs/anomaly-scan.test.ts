@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestStore } from '../../test/support/store.ts';
 import { pricingSchema } from '../pricing/price-book.ts';
 import type { Store } from '../store/client.ts';
+import { attributionUsageQuery } from '../store/queries/costs.ts';
 import { createDayCache } from '../attribution/day-cache.ts';
 import { createAnomalyScanner, hourlyCostsOf, type DayCosts, type HourlyCosts } from './anomaly-scan.ts';
 import { expectedLatest, fillHours, HOUR_MS, scoreLatest } from './anomaly-series.ts';
@@ -127,10 +128,15 @@ describe('hourly costs, a day at a time with unchanged past days reused (chdb)',
   });
 
   const sent: string[] = [];
-  const usageReads = () => sent.filter((q) => q.includes('FROM usage_hourly FINAL') && q.includes('ORDER BY hour_ms')).length;
+  const usageReads = () => sent.filter((q) => q === attributionUsageQuery({ from: 0, to: 0 }).query).length;
   // One plan assignment for every call: cached days are keyed by the prices and plans they used.
   const planOf = () => 'standard';
-  const ctx = () => ({ store: { ...store, query: ((spec) => (sent.push(spec.query), store.query(spec))) as Store['query'] }, pricing, planOf, now: () => now });
+  const counting = (): Store => ({
+    ...store,
+    query: (spec) => (sent.push(spec.query), store.query(spec)),
+    queryCompact: (spec) => (sent.push(spec.query), store.queryCompact(spec)),
+  });
+  const ctx = () => ({ store: counting(), pricing, planOf, now: () => now });
   const snapshot = (c: HourlyCosts) => ({
     a: [...c.total('a')].sort(([x], [y]) => x - y),
     b: [...c.total('b')].sort(([x], [y]) => x - y),

@@ -74,6 +74,7 @@ export function countInserts(store: Store, metrics: IngestMetrics): Store {
     client: store.client,
     cluster: store.cluster,
     query: <T>(spec: QuerySpec<T>) => store.query(spec),
+    queryCompact: (spec) => store.queryCompact(spec),
     command: (query, params) => store.command(query, params),
     async insert(table, rows) {
       try {

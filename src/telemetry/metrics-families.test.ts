@@ -106,6 +106,7 @@ describe('ingest health', () => {
       client: undefined as never,
       cluster: undefined,
       query: async () => [],
+      queryCompact: async () => [],
       command: async () => {},
       insert: async () => {
         if (failing()) throw new Error('ClickHouse: connection refused');
