@@ -7,10 +7,10 @@ import type { Store } from '../store/client.ts';
 import { microsToSeconds } from '../usage/units.ts';
 import { attributeCosts } from './attribute-costs.ts';
 import { attributionReport, tenantCostReport } from './cost-reports.ts';
-import { attributionDataOf, rangeAttributionOf, runAttribution, type CostContext } from './cost-service.ts';
+import { attributionDataOf, rangeAttributionOf, runAttribution, SPAN_MS, spansOf, type CostContext } from './cost-service.ts';
 import { mergeAttributionResults } from './merge-results.ts';
 import type { AttributionResult, CapacityHour } from './types.ts';
-import { usageRecordsOf, type UsageRecord } from './usage-table.ts';
+import { usageRecordsOf, usageTableBuilder, type UsageRecord } from './usage-table.ts';
 import { attributionArbitraries } from '../../test/support/attribution-arbitraries.ts';
 
 /**
@@ -207,6 +207,26 @@ describe('chunked attribution equals the single pass', () => {
         const data = attributionDataOf({ from: T0, to: T0 + HOURS * H }, [], usage);
         const key = (u: UsageRecord) => bigintJson([u.hour, u.tenantId, u.instanceId, u.model, u.modelVariant, u.requests, u.inputTokens, u.outputTokens, u.cpuUs, u.gpuUs]);
         expect(usageRecordsOf(data.table, T0, T0 + HOURS * H).map(key).sort()).toEqual(usage.map(key).sort());
+      }),
+    );
+  });
+
+  it('a table that keeps its rows gives back the same rows as its columns, for any hours, in hour order', () => {
+    fc.assert(
+      fc.property(fc.array(usageRow, { maxLength: 80 }), fc.integer({ min: 0, max: HOURS }), fc.integer({ min: 0, max: HOURS }), (usage, a, b) => {
+        const [from, to] = [T0 + Math.min(a, b) * H, T0 + Math.max(a, b) * H];
+        const build = (keepRows: boolean) => {
+          const builder = usageTableBuilder({ keepRows });
+          for (const span of spansOf({ from: T0, to: T0 + HOURS * H }, SPAN_MS)) builder.add(span.from, span.to, usage.filter((u) => u.hour >= span.from && u.hour < span.to));
+          return builder.table();
+        };
+        const kept = build(true);
+        expect(kept.chunks.every((c) => c.rows !== undefined)).toBe(true);
+        expect(build(false).chunks.every((c) => c.rows === undefined)).toBe(true);
+        const key = (u: UsageRecord) => bigintJson([u.hour, u.tenantId, u.instanceId, u.model, u.modelVariant, u.requests, u.inputTokens, u.outputTokens, u.cpuUs, u.gpuUs]);
+        const fromRows = usageRecordsOf(kept, from, to);
+        expect(fromRows.map(key)).toEqual(usageRecordsOf(build(false), from, to).map(key));
+        expect(fromRows.map((u) => u.hour)).toEqual(fromRows.map((u) => u.hour).sort((x, y) => x - y));
       }),
     );
   });

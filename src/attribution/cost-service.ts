@@ -8,7 +8,7 @@ import { attributeCostsByHour } from './attribute-costs.ts';
 import type { AttributionCache, DayAttribution, DayCache } from './day-cache.ts';
 import { mergeAttributionResults, mergeTenantHours } from './merge-results.ts';
 import type { AttributionInput, AttributionResult, CapacityHour, TenantHours } from './types.ts';
-import { requestsByTenant, usageRecordsOf, usageTableBuilder, type UsageRecord, type UsageTable } from './usage-table.ts';
+import { requestsByTenant, usageRecordsOf, usageTableBuilder, type UsageRecord, type UsageTable, type UsageTableOptions } from './usage-table.ts';
 
 /**
  * Reads the rollups, runs the pure engine, adds revenue and margin. The engine owns every cost
@@ -62,10 +62,11 @@ export function attributionDataOf(range: TimeRange, capacity: CapacityHour[], us
   return { range, capacity, table: builder.table() };
 }
 
-export async function readAttributionData(store: Store, requested: TimeRange): Promise<AttributionData> {
+/** With `keepRows`, the table also keeps the rows' objects: for data priced once, right away (a day of `perUtcDay`). */
+export async function readAttributionData(store: Store, requested: TimeRange, options: UsageTableOptions = {}): Promise<AttributionData> {
   const range = toWholeHours(requested);
   const capacityRows = await store.query({ ...capacityHoursQuery(range), schema: attributionCapacityRow });
-  const builder = usageTableBuilder();
+  const builder = usageTableBuilder(options);
   // One day at a time, in order: only one day's JSON text and parsed rows are ever alive.
   for (const span of spansOf(range, SPAN_MS)) {
     const rows: AttributionUsageRow[] = [];
@@ -210,7 +211,7 @@ export function rangeAttributionOf(ctx: CostContext, data: AttributionData): Ran
 export async function attributeRange(ctx: CostContext, requested: TimeRange): Promise<RangeAttribution> {
   const range = toWholeHours(requested);
   const now = ctx.now();
-  const days = await perUtcDay(ctx, range, now, ctx.cache, async (piece) => attributeData(ctx, await readAttributionData(ctx.store, piece), now));
+  const days = await perUtcDay(ctx, range, now, ctx.cache, async (piece) => attributeData(ctx, await readAttributionData(ctx.store, piece, { keepRows: true }), now));
   return {
     range,
     result: mergeAttributionResults(days.map((d) => d.result)),

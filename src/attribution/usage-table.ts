@@ -29,6 +29,11 @@ export interface UsageChunk {
   outputTokens: BigUint64Array;
   cpuUs: BigUint64Array;
   gpuUs: BigUint64Array;
+  /**
+   * The rows themselves, in hour order, when the builder was asked to keep them: a table read for
+   * one day and priced at once would otherwise build every row's object a second time.
+   */
+  rows?: readonly UsageRecord[];
 }
 
 export interface UsageTable {
@@ -44,7 +49,12 @@ export interface UsageTableBuilder {
   table(): UsageTable;
 }
 
-export function usageTableBuilder(): UsageTableBuilder {
+export interface UsageTableOptions {
+  /** Keep each chunk's row objects too (`UsageChunk.rows`): for a table priced once, right away. */
+  keepRows?: boolean;
+}
+
+export function usageTableBuilder(options: UsageTableOptions = {}): UsageTableBuilder {
   const strings: string[] = [];
   const ids = new Map<string, number>();
   const chunks: UsageChunk[] = [];
@@ -63,13 +73,13 @@ export function usageTableBuilder(): UsageTableBuilder {
       if (from % HOUR_MS !== 0 || to % HOUR_MS !== 0 || from > to || (last && from < last.to)) {
         throw new RangeError(`usage table: chunk [${from}, ${to}) must be whole hours after the previous one`);
       }
-      chunks.push(chunkOf(from, to, rows, intern));
+      chunks.push(chunkOf(from, to, rows, intern, options.keepRows ?? false));
     },
     table: () => ({ strings, chunks }),
   };
 }
 
-function chunkOf(from: number, to: number, rows: readonly UsageRecord[], intern: (s: string) => number): UsageChunk {
+function chunkOf(from: number, to: number, rows: readonly UsageRecord[], intern: (s: string) => number, keepRows: boolean): UsageChunk {
   const hours = (to - from) / HOUR_MS;
   const n = rows.length;
   const hourStart = new Uint32Array(hours + 1);
@@ -92,10 +102,13 @@ function chunkOf(from: number, to: number, rows: readonly UsageRecord[], intern:
     cpuUs: new BigUint64Array(n),
     gpuUs: new BigUint64Array(n),
   };
+  const kept = keepRows ? new Array<UsageRecord>(n) : undefined;
+  if (kept) chunk.rows = kept;
   // Counting sort by hour: rows usually arrive in hour order already, and any order is correct.
   const next = hourStart.slice(0, hours);
   for (const r of rows) {
     const i = next[(r.hour - from) / HOUR_MS]!++;
+    if (kept) kept[i] = r;
     chunk.tenant[i] = intern(r.tenantId);
     chunk.instance[i] = intern(r.instanceId);
     chunk.model[i] = intern(r.model);
@@ -123,6 +136,10 @@ export function usageRecordsOf(table: UsageTable, from: number, to: number): Usa
     if (c.to <= from || c.from >= to) continue;
     const first = Math.max(0, (Math.max(from, c.from) - c.from) / HOUR_MS);
     const end = (Math.min(to, c.to) - c.from) / HOUR_MS;
+    if (c.rows) {
+      for (let i = c.hourStart[first]!; i < c.hourStart[end]!; i++) out.push(c.rows[i]!);
+      continue;
+    }
     for (let i = c.hourStart[first]!, h = first; i < c.hourStart[end]!; i++) {
       while (i >= c.hourStart[h + 1]!) h++;
       out.push({

@@ -152,7 +152,7 @@ export interface DayCosts {
  * rollup rows are unchanged (`perUtcDay`), so a scan prices only today and changed days.
  */
 export async function hourlyCostsOf(ctx: CostContext, range: { from: number; to: number }, now: number, cache: DayCache<DayCosts>): Promise<HourlyCosts> {
-  const days = await perUtcDay(ctx, range, now, cache, async (piece) => dayCosts(ctx, await readAttributionData(ctx.store, piece), now));
+  const days = await perUtcDay(ctx, range, now, cache, async (piece) => dayCosts(ctx, await readAttributionData(ctx.store, piece, { keepRows: true }), now));
   const series = (cell: string) => {
     const out = new Map<number, number>();
     for (const d of days) d.cells.get(cell)?.forEach((v, h) => v !== 0 && out.set(d.from + h * HOUR_MS, v));
