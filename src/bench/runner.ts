@@ -5,6 +5,7 @@ import { memorySuite } from './memory.ts';
 import { startBenchPlatform, type BenchPlatform } from './platform.ts';
 import { QUOTA_LIMIT, quotaAccuracySuite } from './quota-accuracy.ts';
 import { queriesSuite } from './queries.ts';
+import { rollupSuite } from './rollup.ts';
 import { sidecarOverheadSuite } from './sidecar-overhead.ts';
 import { spanJournalSuite } from './span-journal.ts';
 import type { BenchOptions, Suite, SuiteContext } from './suite.ts';
@@ -12,12 +13,13 @@ import type { BenchReport, SuiteResult } from './types.ts';
 
 /**
  * Runs the chosen suites one after another in this process, in a fixed order: memory first (its
- * "idle" must come before any load), the pure in-memory suites next, and the queries suite last
- * (it loads the store). Suites that need the product share one started platform on one data
+ * "idle" must come before any load), the pure in-memory suites next, and the store-loading
+ * suites last: queries, then rollup (whose rows the rollup job must not mix into the queries
+ * suite's month). Suites that need the product share one started platform on one data
  * directory (chdb: one per process). A suite that throws is reported as failed; the rest still run.
  */
 
-export const SUITES: readonly Suite[] = [memorySuite, sidecarOverheadSuite, spanJournalSuite, ingestSuite, quotaAccuracySuite, fairSharingSuite, queriesSuite];
+export const SUITES: readonly Suite[] = [memorySuite, sidecarOverheadSuite, spanJournalSuite, ingestSuite, quotaAccuracySuite, fairSharingSuite, queriesSuite, rollupSuite];
 export const SUITE_NAMES = SUITES.map((s) => s.name);
 
 export interface RunOptions extends BenchOptions {

@@ -17,15 +17,15 @@ interface Doc {
 }
 
 describe('inferledger bench (platform suites)', () => {
-  it('memory, sidecar-overhead, span-journal, ingest, quota-accuracy over HTTP and queries run at tiny sizes and report their baselines', async () => {
+  it('memory, sidecar-overhead, span-journal, ingest, quota-accuracy over HTTP, queries and rollup run at tiny sizes and report their baselines', async () => {
     const { stdout } = await run(
       process.execPath,
-      [BIN, 'bench', '--suite', 'memory,sidecar-overhead,span-journal,ingest,quota-accuracy,queries', '--quota-http', '--requests', '20', '--rows', '1000', '--json'],
+      [BIN, 'bench', '--suite', 'memory,sidecar-overhead,span-journal,ingest,quota-accuracy,queries,rollup', '--quota-http', '--requests', '20', '--rows', '1000', '--json'],
       { maxBuffer: 16 * 1024 * 1024 },
     );
     const doc = JSON.parse(stdout) as Doc;
     const suite = (name: string) => doc.suites.find((s) => s.name === name)!;
-    expect(doc.suites.map((s) => s.name)).toEqual(['memory', 'sidecar-overhead', 'span-journal', 'ingest', 'quota-accuracy', 'queries']);
+    expect(doc.suites.map((s) => s.name)).toEqual(['memory', 'sidecar-overhead', 'span-journal', 'ingest', 'quota-accuracy', 'queries', 'rollup']);
 
     // Over HTTP the authority's clock is real; a run that crossed a minute says so and may admit 2 x L.
     const quota = suite('quota-accuracy');
@@ -34,7 +34,7 @@ describe('inferledger bench (platform suites)', () => {
     expect(overHttp.value).toBeGreaterThan(0);
     if (!quota.reason) expect(overHttp.value).toBeLessThanOrEqual(overHttp.baseline!);
 
-    for (const name of ['memory', 'sidecar-overhead', 'span-journal', 'queries']) {
+    for (const name of ['memory', 'sidecar-overhead', 'span-journal', 'queries', 'rollup']) {
       const s = suite(name);
       expect(s.status, `${name}: ${s.reason}`).toBe('ok');
       for (const m of s.metrics) expect(m.value, m.name).not.toBeNull();
@@ -55,5 +55,12 @@ describe('inferledger bench (platform suites)', () => {
     expect(queries.params).toMatchObject({ requests: 1000, tenants: 1 });
     const rowsRead = queries.metrics.find((m) => m.name.startsWith('statement rows read'))!;
     expect(rowsRead.value).toBe(queries.params.usage_rows);
+
+    // The rollup job made one usage_hourly row per tenant × hour × model × instance it had requests
+    // for (the suite itself fails when a request is not counted exactly once).
+    const rollup = suite('rollup');
+    expect(rollup.params).toMatchObject({ requests: 1000, tenants: 1, expected_rows: 144 });
+    expect(rollup.metrics.find((m) => m.name === 'usage_hourly rows made by the rollup')!.value).toBe(144);
+    for (const m of rollup.metrics.filter((m) => m.name.startsWith('rollup:'))) expect(m.baseline, m.name).toBeGreaterThan(0);
   });
 });

@@ -16,7 +16,8 @@ export const BENCH_USAGE = `usage: inferledger bench [--suite name,...] [--json]
 
 suites (default: all): ${SUITE_NAMES.join(', ')}
   --requests N   inference requests per measured series (default 2000; the ingest suite posts 10 x N spans)
-  --rows N       synthetic stored requests for the queries suite (default 1000000; try 10000000)
+  --rows N       synthetic stored requests for the queries suite, raw requests for the rollup
+                 suite (default 1000000; try 10000000)
   --runs N       timed runs of each query, p50 reported (default 5; 3 is plenty at 100000000)
   --replicas N   sidecar replicas sharing one quota (default 4)
   --quota-http   quota-accuracy also leases over HTTP from the started platform (real clock)
