@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import { apportion, type Micros } from '../money/money.ts';
 import { listRevenue } from '../pricing/list-revenue.ts';
 import type { PriceBook } from '../pricing/price-book.ts';
@@ -211,7 +212,7 @@ export function rangeAttributionOf(ctx: CostContext, data: AttributionData): Ran
 export async function attributeRange(ctx: CostContext, requested: TimeRange): Promise<RangeAttribution> {
   const range = toWholeHours(requested);
   const now = ctx.now();
-  const days = await perUtcDay(ctx, range, now, ctx.cache, async (piece) => attributeData(ctx, await readAttributionData(ctx.store, piece, { keepRows: true }), now));
+  const days = await perUtcDay(ctx, range, now, ctx.cache, async (piece) => attributeDataYielding(ctx, await readAttributionData(ctx.store, piece, { keepRows: true }), now));
   return {
     range,
     result: mergeAttributionResults(days.map((d) => d.result)),
@@ -258,8 +259,37 @@ const EMPTY_DAY = 'usage 0 0 | capacity 0 0';
 
 function attributeData(ctx: CostContext, data: AttributionData, now: number): DayAttribution {
   const revenue = revenueCounter(ctx);
-  const { result, tenantHours } = runAttribution({ ...ctx, now: () => now }, data, data.range, (rows) => revenue.add(rows));
-  return { result, revenue: revenue.table(), requests: requestsByTenant(data.table), tenantHours };
+  return dayAttributionOf(data, [runAttribution({ ...ctx, now: () => now }, data, data.range, (rows) => revenue.add(rows))], revenue);
+}
+
+/**
+ * Hours priced between two yields to the event loop. Pricing is synchronous, and the API, the
+ * quota authority sidecars lease from, and the jobs share one loop: a whole day at 10M stored
+ * requests a month held it for a few hundred milliseconds, and for seconds at 100M. Slices merge
+ * exactly (every amount is a sum over hours), so the result is the same.
+ */
+export const PRICING_SLICE_MS = HOUR;
+
+/** `attributeData`, an hour at a time, letting other work run in between. */
+async function attributeDataYielding(ctx: CostContext, data: AttributionData, now: number): Promise<DayAttribution> {
+  const slices = spansOf(data.range, PRICING_SLICE_MS);
+  if (slices.length <= 1) return attributeData(ctx, data, now);
+  const revenue = revenueCounter(ctx);
+  const parts: Array<ReturnType<typeof runAttribution>> = [];
+  for (const slice of slices) {
+    await setImmediate();
+    parts.push(runAttribution({ ...ctx, now: () => now }, data, slice, (rows) => revenue.add(rows)));
+  }
+  return dayAttributionOf(data, parts, revenue);
+}
+
+function dayAttributionOf(data: AttributionData, parts: ReadonlyArray<ReturnType<typeof runAttribution>>, revenue: RevenueCounter): DayAttribution {
+  return {
+    result: mergeAttributionResults(parts.map((p) => p.result)),
+    revenue: revenue.table(),
+    requests: requestsByTenant(data.table),
+    tenantHours: mergeTenantHours(parts.map((p) => p.tenantHours)),
+  };
 }
 
 /** [from, to) cut at UTC midnights. */

@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import type { AnomalyFinding } from '../alerts/types.ts';
 import { describeAnomaly, type AnomalyMetric, type BreakdownRow, type ContributorDimension } from '../anomalies/describe-anomaly.ts';
 import { attributeCosts } from '../attribution/attribute-costs.ts';
@@ -166,9 +167,10 @@ export async function hourlyCostsOf(ctx: CostContext, range: { from: number; to:
 
 /**
  * Usage cost per tenant and hour (and per model / variant / instance) of one piece, one engine
- * run per hour. Converted to plain numbers for the detector only: nothing here is summed into money.
+ * run per hour, yielding to the event loop between hours (see PRICING_SLICE_MS). Converted to
+ * plain numbers for the detector only: nothing here is summed into money.
  */
-function dayCosts(ctx: CostContext, data: AttributionData, now: number): DayCosts {
+async function dayCosts(ctx: CostContext, data: AttributionData, now: number): Promise<DayCosts> {
   const hours = Math.round((data.range.to - data.range.from) / HOUR_MS);
   const cells = new Map<string, Float64Array>();
   const add = (key: string, hour: number, micros: bigint) => {
@@ -179,6 +181,7 @@ function dayCosts(ctx: CostContext, data: AttributionData, now: number): DayCost
   const capacityByHour = groupBy(data.capacity, (c) => c.hour);
   const usageByHour = groupBy(usageRecordsOf(data.table, data.range.from, data.range.to), (u) => u.hour);
   for (const hour of new Set([...capacityByHour.keys(), ...usageByHour.keys()])) {
+    await setImmediate();
     const result = attributeCosts({
       from: hour,
       to: hour + HOUR_MS,
