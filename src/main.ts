@@ -125,7 +125,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
             now: Date.now,
             log,
             publicUrl: `http://${hostname()}:${opts.port}`,
-            anomalyFindings: createAnomalyScanner({ costs: billing.costs, now: Date.now }),
+            anomalyFindings: createAnomalyScanner({ costs: billing.costs, now: Date.now, contributorsMinScore: config.alerts.anomaly_threshold }),
             dataDir: config.data_dir,
           })
         : undefined;

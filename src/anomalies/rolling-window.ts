@@ -7,6 +7,14 @@ export class RollingWindow {
   private readonly ring: number[] = [];
   private readonly sorted: number[] = [];
   private next = 0;
+  /**
+   * Σ values, kept as values come and go (compensated, Neumaier), so `mean` is O(1): the detector
+   * asks for means at every point of every series, and summing the window each time was most of
+   * an anomaly scan. Summed afresh every `capacity` pushes so rounding cannot drift.
+   */
+  private sum = 0;
+  private compensation = 0;
+  private pushesSinceExactSum = 0;
 
   constructor(private readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError('capacity must be a positive integer');
@@ -26,10 +34,24 @@ export class RollingWindow {
       this.sorted.splice(lowerBound(this.sorted, old), 1);
       this.ring[this.next] = value;
       this.next = (this.next + 1) % this.capacity;
+      this.add(-old);
     } else {
       this.ring.push(value);
     }
     this.sorted.splice(lowerBound(this.sorted, value), 0, value);
+    this.add(value);
+    if (++this.pushesSinceExactSum >= this.capacity) {
+      this.pushesSinceExactSum = 0;
+      this.sum = 0;
+      this.compensation = 0;
+      for (const v of this.sorted) this.add(v);
+    }
+  }
+
+  private add(v: number): void {
+    const t = this.sum + v;
+    this.compensation += Math.abs(this.sum) >= Math.abs(v) ? this.sum - t + v : v - t + this.sum;
+    this.sum = t;
   }
 
   /** The most recent `k` values, oldest first (fewer when the window holds fewer). */
@@ -51,9 +73,7 @@ export class RollingWindow {
   }
 
   mean(): number {
-    let sum = 0;
-    for (const v of this.sorted) sum += v;
-    return this.sorted.length ? sum / this.sorted.length : Number.NaN;
+    return this.sorted.length ? (this.sum + this.compensation) / this.sorted.length : Number.NaN;
   }
 
   /** How many values in the window are ≥ `value`. */

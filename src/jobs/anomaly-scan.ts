@@ -22,6 +22,11 @@ export interface AnomalyScanDeps {
   historyDays?: number;
   /** Re-scan at most this often within one hour (the latest complete hour only changes hourly). */
   cacheMs?: number;
+  /**
+   * Findings scoring below this carry no contributors (default 0: all do). Only findings at
+   * alerts.anomaly_threshold become alerts, and the breakdown is most of a scan's work.
+   */
+  contributorsMinScore?: number;
 }
 
 const MIN_HISTORY_MS = 24 * HOUR_MS;
@@ -67,60 +72,71 @@ async function scan(deps: AnomalyScanDeps, latest: number, days: DayCache<DayCos
   const from = latest - (deps.historyDays ?? 28) * 24 * HOUR_MS;
   const range = { from, to: latest + HOUR_MS };
   const { store } = deps.costs;
-  const [totals, detail, costs] = await Promise.all([
-    store.query({ ...scanRowsQuery(range, 'totals'), schema: scanRow }),
-    store.query({ ...scanRowsQuery(range, 'detail'), schema: scanRow }),
-    hourlyCostsOf(deps.costs, range, deps.now(), days),
-  ]);
-  const findings: AnomalyFinding[] = [];
-  for (const tenantId of [...new Set(totals.map((r) => r.tenant_id))].sort()) {
-    const own = (rows: readonly ScanRow[]) => rows.filter((r) => r.tenant_id === tenantId);
+  const [totals, costs] = await Promise.all([store.query({ ...scanRowsQuery(range, 'totals'), schema: scanRow }), hourlyCostsOf(deps.costs, range, deps.now(), days)]);
+  // Grouped once: filtering every row for every tenant was quadratic.
+  const totalsByTenant = groupBy(totals, (r) => r.tenant_id);
+  const scored: Scored[] = [];
+  for (const tenantId of [...totalsByTenant.keys()].sort()) {
+    const ownTotals = totalsByTenant.get(tenantId)!;
     // A tenant's first day is its warm-up: against weeks of zeros before it existed, any traffic
     // would look anomalous and page on-call for every new customer.
-    const firstActive = Math.min(...own(totals).map((r) => r.hour_ms));
+    const firstActive = ownTotals.reduce((min, r) => Math.min(min, r.hour_ms), Infinity);
     if (latest - firstActive < MIN_HISTORY_MS) continue;
+    // The detector is synchronous; the API and the quota authority share this event loop.
+    await setImmediate();
     for (const metric of METRICS) {
-      findings.push(findingFor(tenantId, metric, own(totals), own(detail), costs, from, latest));
+      const series = metricSeries(metric, metric === 'cost_per_hour' ? costs.total(tenantId) : byHour(ownTotals, (rows) => metricOf(metric, rows)), from, latest);
+      scored.push({ tenantId, metric, series, score: scoreLatest(series, from) });
     }
+  }
+  // Contributors only where someone reads them: the breakdown runs the detector on every model,
+  // variant and instance's series, and its rows are every rollup row of the history.
+  const minScore = deps.contributorsMinScore ?? 0;
+  const explained = [...new Set(scored.filter((s) => s.score >= minScore).map((s) => s.tenantId))];
+  const detail = explained.length ? await store.query({ ...scanRowsQuery(range, 'detail', explained), schema: scanRow }) : [];
+  const detailByTenant = groupBy(detail, (r) => r.tenant_id);
+  const findings: AnomalyFinding[] = [];
+  for (const s of scored) {
+    if (s.metric === METRICS[0]) await setImmediate();
+    const breakdown = s.score >= minScore ? breakdownOf(s, detailByTenant.get(s.tenantId) ?? [], costs, from, latest) : [];
+    const actual = s.series[s.series.length - 1] ?? 0;
+    const d = describeAnomaly({ metric: s.metric, expected: finiteOr0(expectedLatest(s.series)), actual: finiteOr0(actual), breakdown });
+    findings.push({ tenantId: s.tenantId, at: latest, score: s.score, ...d });
   }
   return findings;
 }
 
-function findingFor(
-  tenantId: string,
-  metric: AnomalyMetric,
-  totals: readonly ScanRow[],
-  detail: readonly ScanRow[],
-  costs: HourlyCosts,
-  from: number,
-  latest: number,
-): AnomalyFinding {
+const finiteOr0 = (v: number) => (Number.isFinite(v) ? v : 0);
+
+interface Scored {
+  tenantId: string;
+  metric: AnomalyMetric;
+  series: number[];
+  score: number;
+}
+
+/** The hourly series of one metric over [from, latest]: missing hours are 0 for counts, NaN for ratios. */
+function metricSeries(metric: AnomalyMetric, values: Map<number, number>, from: number, latest: number): number[] {
   const additive = metric !== 'error_rate' && metric !== 'p95_latency';
-  const seriesOf = (values: Map<number, number>) => fillHours(values, from, latest + HOUR_MS, additive ? 0 : NaN);
-  const series = seriesOf(metric === 'cost_per_hour' ? costs.total(tenantId) : byHour(totals, (rows) => metricOf(metric, rows)));
+  return fillHours(values, from, latest + HOUR_MS, additive ? 0 : NaN);
+}
+
+/** Expected and actual of each model, variant and instance the tenant had at the latest hour. */
+function breakdownOf(s: Scored, detail: readonly ScanRow[], costs: HourlyCosts, from: number, latest: number): BreakdownRow[] {
   const breakdown: BreakdownRow[] = [];
   for (const [dimension, keyOf] of DIMENSIONS) {
     for (const key of new Set(detail.filter((r) => r.hour_ms === latest).map(keyOf))) {
       const values =
-        metric === 'cost_per_hour'
-          ? costs.byKey(tenantId, dimension, key)
+        s.metric === 'cost_per_hour'
+          ? costs.byKey(s.tenantId, dimension, key)
           : // a key spanning several rows has no mergeable p95 here: NaN, left out of contributors
-            byHour(detail.filter((r) => keyOf(r) === key), (rows) => metricOf(metric, rows));
-      const keySeries = seriesOf(values);
+            byHour(detail.filter((r) => keyOf(r) === key), (rows) => metricOf(s.metric, rows));
+      const keySeries = metricSeries(s.metric, values, from, latest);
       breakdown.push({ dimension, key, expected: expectedLatest(keySeries), actual: keySeries[keySeries.length - 1] ?? 0 });
     }
   }
-  const actual = series[series.length - 1] ?? 0;
-  const d = describeAnomaly({
-    metric,
-    expected: finiteOr0(expectedLatest(series)),
-    actual: finiteOr0(actual),
-    breakdown: breakdown.filter((b) => Number.isFinite(b.expected) && Number.isFinite(b.actual)),
-  });
-  return { tenantId, at: latest, score: scoreLatest(series, from), ...d };
+  return breakdown.filter((b) => Number.isFinite(b.expected) && Number.isFinite(b.actual));
 }
-
-const finiteOr0 = (v: number) => (Number.isFinite(v) ? v : 0);
 
 function groupBy<T, K>(rows: readonly T[], keyOf: (row: T) => K): Map<K, T[]> {
   const groups = new Map<K, T[]>();

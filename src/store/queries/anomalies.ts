@@ -21,9 +21,10 @@ export type ScanRow = z.infer<typeof scanRow>;
 
 /**
  * Per tenant x hour (`totals`: the tenant's p95 merged from the digests, never averaged) or per
- * tenant x hour x model x variant x instance (the breakdown behind an anomaly's contributors).
+ * tenant x hour x model x variant x instance (the breakdown behind an anomaly's contributors);
+ * only `tenants` when given.
  */
-export function scanRowsQuery(range: TimeRange, level: 'totals' | 'detail') {
+export function scanRowsQuery(range: TimeRange, level: 'totals' | 'detail', tenants?: readonly string[]) {
   const dims = level === 'detail' ? 'model, model_variant, instance_id' : "'' AS model, '' AS model_variant, '' AS instance_id";
   const groupBy = level === 'detail' ? 'tenant_id, hour_ms, model, model_variant, instance_id' : 'tenant_id, hour_ms';
   return {
@@ -31,9 +32,9 @@ export function scanRowsQuery(range: TimeRange, level: 'totals' | 'detail') {
                    sum(requests) AS requests, sum(errors) AS errors, sum(gpu_us) AS gpu_us,
                    quantilesMerge(0.5, 0.95, 0.99)(latency_ms_quantiles)[2] AS p95_ms
             FROM usage_hourly FINAL
-            WHERE ${HOUR_RANGE}
+            WHERE ${HOUR_RANGE}${tenants ? ' AND tenant_id IN {tenants:Array(String)}' : ''}
             GROUP BY ${groupBy}
             ORDER BY tenant_id, hour_ms`,
-    params: { from: range.from, to: range.to },
+    params: tenants ? { from: range.from, to: range.to, tenants: [...tenants] } : { from: range.from, to: range.to },
   };
 }
