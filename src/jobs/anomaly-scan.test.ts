@@ -89,6 +89,21 @@ describe('anomaly scan (chdb)', () => {
     expect(await scan()).toBe(findings);
   });
 
+  it('breaks down only the findings at contributorsMinScore: the others carry no contributors', async () => {
+    const at = LATEST + HOUR_MS + 600_000;
+    const scan = createAnomalyScanner({ costs: { store, pricing, planOf: () => 'standard', now: () => at }, now: () => at, historyDays: DAYS, contributorsMinScore: 0.7 });
+    const findings = await scan();
+    const requests = findings.find((f) => f.metric === 'requests_per_hour')!;
+    expect(requests.score).toBeGreaterThan(0.7);
+    expect(requests.topContributors[0]).toMatchObject({ dimension: 'model', key: 'large', actual: 800, expected: 5 });
+    const errors = findings.find((f) => f.metric === 'error_rate')!;
+    expect(errors.score).toBeLessThan(0.7);
+    expect(errors.topContributors).toEqual([]);
+    // Scores, expected and actual are those of a scan that breaks everything down.
+    const full = await createAnomalyScanner({ costs: { store, pricing, planOf: () => 'standard', now: () => at }, now: () => at, historyDays: DAYS })();
+    expect(findings.map(({ topContributors: _, ...f }) => f)).toEqual(full.map(({ topContributors: _, ...f }) => f));
+  });
+
   it('gives a new tenant a day of warm-up instead of paging on its first traffic', async () => {
     const hour = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
     await store.insert('usage_hourly', [

@@ -93,11 +93,12 @@ async function scan(deps: AnomalyScanDeps, latest: number, days: DayCache<DayCos
   // variant and instance's series, and its rows are every rollup row of the history.
   const minScore = deps.contributorsMinScore ?? 0;
   const explained = [...new Set(scored.filter((s) => s.score >= minScore).map((s) => s.tenantId))];
-  const detail = explained.length ? await store.query({ ...scanRowsQuery(range, 'detail', explained), schema: scanRow }) : [];
+  const onlyFor = explained.length < totalsByTenant.size ? explained : undefined;
+  const detail = explained.length ? await store.query({ ...scanRowsQuery(range, 'detail', onlyFor), schema: scanRow }) : [];
   const detailByTenant = groupBy(detail, (r) => r.tenant_id);
   const findings: AnomalyFinding[] = [];
   for (const s of scored) {
-    if (s.metric === METRICS[0]) await setImmediate();
+    if (s.metric === METRICS[0]) await setImmediate(); // once per tenant, as above
     const breakdown = s.score >= minScore ? breakdownOf(s, detailByTenant.get(s.tenantId) ?? [], costs, from, latest) : [];
     const actual = s.series[s.series.length - 1] ?? 0;
     const d = describeAnomaly({ metric: s.metric, expected: finiteOr0(expectedLatest(s.series)), actual: finiteOr0(actual), breakdown });
