@@ -268,7 +268,7 @@ function attributeData(ctx: CostContext, data: AttributionData, now: number): Da
  * requests a month held it for a few hundred milliseconds, and for seconds at 100M. Slices merge
  * exactly (every amount is a sum over hours), so the result is the same.
  */
-export const PRICING_SLICE_MS = HOUR;
+const PRICING_SLICE_MS = HOUR;
 
 /** `attributeData`, an hour at a time, letting other work run in between. */
 async function attributeDataYielding(ctx: CostContext, data: AttributionData, now: number): Promise<DayAttribution> {

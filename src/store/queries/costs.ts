@@ -136,8 +136,8 @@ const list = (v: unknown): unknown[] => {
  * Every tenant's usage of [from, to) for attribution and list revenue (read with
  * `store.queryCompact`, one day at a time): one row per tenant × instance × model variant, with
  * its hours (index from `from`) and their counters in parallel arrays. Grouped so that the
- * names travel once a day instead of once an hour: a quarter of the bytes of one row per hour,
- * and transferring and parsing those bytes was most of a month's attribution. Only the columns
+ * names travel once a day instead of once an hour: a seventh of the bytes of one JSON object per
+ * hour, and transferring and parsing those bytes was most of a month's attribution. Only the columns
  * attribution and list revenue use; the order of hours within a row is free (the reader sorts
  * by hour).
  */
