@@ -97,12 +97,13 @@ export function engineOnly(spec: { query: string; params: Record<string, unknown
   return { query: `SELECT count() AS n FROM (${spec.query})`, params: spec.params };
 }
 
-const MONTH_RANGE = `hour >= toDateTime(intDiv({from:Int64}, 1000), 'UTC') AND hour < toDateTime(intDiv({to:Int64}, 1000), 'UTC')`;
+/** usage_hourly / capacity_hourly rows whose hour lies in [{from}, {to}) (epoch ms). */
+export const HOUR_WINDOW = `hour >= toDateTime(intDiv({from:Int64}, 1000), 'UTC') AND hour < toDateTime(intDiv({to:Int64}, 1000), 'UTC')`;
 
 /** Usage rows of the month that this suite did not make: a real data directory, not a scratch one. */
 export function foreignUsageQuery(range: { from: number; to: number }) {
   return {
-    query: `SELECT count() AS n FROM usage_hourly WHERE ${MONTH_RANGE} AND NOT startsWith(tenant_id, {prefix:String})`,
+    query: `SELECT count() AS n FROM usage_hourly WHERE ${HOUR_WINDOW} AND NOT startsWith(tenant_id, {prefix:String})`,
     params: { ...range, prefix: TENANT_PREFIX },
   };
 }
@@ -111,11 +112,11 @@ export function foreignUsageQuery(range: { from: number; to: number }) {
 export function dropSyntheticCommands(range: { from: number; to: number }) {
   return [
     {
-      query: `ALTER TABLE usage_hourly DELETE WHERE ${MONTH_RANGE} AND startsWith(tenant_id, {prefix:String}) SETTINGS mutations_sync = 1`,
+      query: `ALTER TABLE usage_hourly DELETE WHERE ${HOUR_WINDOW} AND startsWith(tenant_id, {prefix:String}) SETTINGS mutations_sync = 1`,
       params: { ...range, prefix: TENANT_PREFIX },
     },
     {
-      query: `ALTER TABLE capacity_hourly DELETE WHERE ${MONTH_RANGE} AND startsWith(instance_id, 'bench-node-') SETTINGS mutations_sync = 1`,
+      query: `ALTER TABLE capacity_hourly DELETE WHERE ${HOUR_WINDOW} AND startsWith(instance_id, 'bench-node-') SETTINGS mutations_sync = 1`,
       params: { ...range },
     },
   ];
@@ -124,7 +125,7 @@ export function dropSyntheticCommands(range: { from: number; to: number }) {
 /** What the month holds after loading: rows and the requests they carry. */
 export function loadedTotalsQuery(range: { from: number; to: number }) {
   return {
-    query: `SELECT count() AS rows, sum(requests) AS requests FROM usage_hourly FINAL WHERE ${MONTH_RANGE} AND startsWith(tenant_id, {prefix:String})`,
+    query: `SELECT count() AS rows, sum(requests) AS requests FROM usage_hourly FINAL WHERE ${HOUR_WINDOW} AND startsWith(tenant_id, {prefix:String})`,
     params: { ...range, prefix: TENANT_PREFIX },
   };
 }

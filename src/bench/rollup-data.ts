@@ -1,5 +1,5 @@
-import { recomputeHoursQuery } from '../store/queries/rollup.ts';
-import { SYNTHETIC_INSTANCES, SYNTHETIC_MODELS } from './queries-data.ts';
+import { recomputeHoursSelect } from '../store/queries/rollup.ts';
+import { HOUR_WINDOW, SYNTHETIC_INSTANCES, SYNTHETIC_MODELS } from './queries-data.ts';
 
 /**
  * Pure layout and SQL of the rollup suite: N raw requests in `requests` (what `requests_mv` makes
@@ -71,13 +71,11 @@ export function rawRequestsInsert(layout: RollupLayout) {
   };
 }
 
-const WINDOW = `hour >= toDateTime(intDiv({from:Int64}, 1000), 'UTC') AND hour < toDateTime(intDiv({to:Int64}, 1000), 'UTC')`;
-
 /** What the rollup made of the suite's tenants: rows, and every request counted once. */
 export function rolledUpTotalsQuery(layout: RollupLayout) {
   return {
     query: `SELECT count() AS row_count, sum(requests + rejected) AS request_count, sum(rejected) AS rejected_count, sum(errors) AS error_count
-            FROM usage_hourly FINAL WHERE ${WINDOW} AND startsWith(tenant_id, {prefix:String})`,
+            FROM usage_hourly FINAL WHERE ${HOUR_WINDOW} AND startsWith(tenant_id, {prefix:String})`,
     params: { from: layout.from, to: layout.to, prefix: ROLLUP_TENANT_PREFIX },
   };
 }
@@ -93,8 +91,8 @@ export function expectedStatusCounts(requests: number): { rejected: number; erro
 /** The recompute's SELECT over the suite's hours alone, its rows counted in the engine: the baseline. */
 export function recomputeSelectOnly(layout: RollupLayout) {
   const hours = Array.from({ length: 24 }, (_, i) => layout.from + i * HOUR);
-  const q = recomputeHoursQuery(hours);
-  return { query: `SELECT count() AS n FROM (${q.query.replace(/^\s*INSERT INTO usage_hourly\s*/, '')})`, params: q.params };
+  const q = recomputeHoursSelect(hours);
+  return { query: `SELECT count() AS n FROM (${q.query})`, params: q.params };
 }
 
 /** Deletes the suite's raw requests and their rollups (a kept --data-dir stays a scratch directory). */
@@ -106,6 +104,6 @@ export function dropRollupCommands(layout: RollupLayout) {
                 AND ts >= fromUnixTimestamp64Milli({from:Int64}) AND ts < fromUnixTimestamp64Milli({to:Int64}) SETTINGS mutations_sync = 1`,
       params,
     },
-    { query: `ALTER TABLE usage_hourly DELETE WHERE startsWith(tenant_id, {prefix:String}) AND ${WINDOW} SETTINGS mutations_sync = 1`, params },
+    { query: `ALTER TABLE usage_hourly DELETE WHERE startsWith(tenant_id, {prefix:String}) AND ${HOUR_WINDOW} SETTINGS mutations_sync = 1`, params },
   ];
 }

@@ -30,11 +30,12 @@ export const rollupSuite: Suite = {
     const params = { requests: layout.requests, tenants: layout.tenants, hours: 24, expected_rows: layout.expectedRows };
     ctx.progress(`rollup: inserting ${layout.requests.toLocaleString('en-US')} raw requests (${layout.tenants} tenants, yesterday's 24 hours)`);
     for (const c of dropRollupCommands(layout)) await store.command(c.query, c.params);
-    const t0 = performance.now();
-    const insert = rawRequestsInsert(layout);
-    await store.command(insert.query, insert.params);
-    const insertMs = performance.now() - t0;
     try {
+      // Inside the try: an insert that fails part-way leaves no rows behind either.
+      const t0 = performance.now();
+      const insert = rawRequestsInsert(layout);
+      await store.command(insert.query, insert.params);
+      const insertMs = performance.now() - t0;
       ctx.progress('rollup: refreshRollups (the scheduled job), then the same SELECT alone');
       const t1 = performance.now();
       const rolled = await refreshRollups(store, { rawTtlDays: bench.config.clickhouse.raw_ttl_days });

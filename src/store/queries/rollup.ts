@@ -17,9 +17,14 @@ export function dirtyHoursQuery(sinceMs: number, notBeforeMs: number) {
 
 /** Recomputes whole hours from the deduplicated requests; the newest computation wins. */
 export function recomputeHoursQuery(hourStartsMs: readonly number[]) {
+  const select = recomputeHoursSelect(hourStartsMs);
+  return { query: `INSERT INTO usage_hourly\n${select.query}`, params: select.params };
+}
+
+/** The SELECT of `recomputeHoursQuery`: the hours' usage_hourly rows, computed afresh (also the rollup bench's baseline). */
+export function recomputeHoursSelect(hourStartsMs: readonly number[]) {
   return {
-    query: `INSERT INTO usage_hourly
-            SELECT
+    query: `SELECT
                 tenant_id,
                 toStartOfHour(ts) AS hour,
                 model,
