@@ -37,7 +37,7 @@ describe('cluster layout (one-shard cluster on chdb)', () => {
   it('puts every table behind a Distributed table of the same name, over <name>_local', async () => {
     const all = await tables();
     const distributed = all.filter((t) => t.engine === 'Distributed');
-    expect(distributed.length).toBe(17); // 16 from the migrations + schema_migrations
+    expect(distributed.length).toBe(18); // 17 from the migrations + schema_migrations
     for (const d of distributed) {
       expect(d.engine_full).toMatch(new RegExp(`^Distributed\\('${TEST_CLUSTER}', '\\w+', '${d.name}_local', `));
       expect(all.find((t) => t.name === `${d.name}_local`)?.engine).toMatch(/MergeTree$/);

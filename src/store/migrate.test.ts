@@ -33,7 +33,7 @@ describe('renderStatements (cluster layout)', () => {
   it('creates every table as a replicated <table>_local on the cluster plus a Distributed <table> over it', () => {
     const statements = all({ cluster: 'main', rawTtlDays: 7 });
     const created = statements.flatMap((s) => /^CREATE TABLE IF NOT EXISTS (\w+) ON CLUSTER main \(/.exec(s)?.[1] ?? []);
-    expect(created.length).toBe(16);
+    expect(created.length).toBe(17);
     for (const local of created) {
       const table = local.replace(/_local$/, '');
       expect(local).toBe(`${table}_local`);
@@ -61,7 +61,7 @@ describe('renderStatements (cluster layout)', () => {
   it('leaves out ON CLUSTER and Replicated engines without replication (the test layout)', () => {
     const statements = all({ cluster: 'c', rawTtlDays: 7, withoutReplication: true });
     expect(statements.join('\n')).not.toMatch(/ON CLUSTER|Replicated/);
-    expect(statements.filter((s) => s.includes('ENGINE = Distributed(c,')).length).toBe(16);
+    expect(statements.filter((s) => s.includes('ENGINE = Distributed(c,')).length).toBe(17);
     // 0008's storage setting goes to the unreplicated local tables only (a Distributed table takes none).
     const settings = statements.filter((s) => s.includes('non_replicated_deduplication_window'));
     expect(settings).toHaveLength(6);

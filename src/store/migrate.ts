@@ -57,6 +57,7 @@ export const SHARDING_KEYS: Readonly<Record<string, string>> = {
   otel_metrics_histogram: 'cityHash64(ServiceName, MetricName)',
   otel_metrics_exponential_histogram: 'cityHash64(ServiceName, MetricName)',
   otel_metrics_summary: 'cityHash64(ServiceName, MetricName)',
+  attribution_days: 'cityHash64(day)',
 };
 
 export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
