@@ -15,6 +15,8 @@ import { storeOrSpool } from './ingest/row-sink.ts';
 import { Spool } from './ingest/spool.ts';
 import { createAlerting } from './alerts/create-alerting.ts';
 import { createAnomalyScanner } from './jobs/anomaly-scan.ts';
+import { decodeDayCosts, DAY_COSTS_FORMAT_VERSION, encodeDayCosts } from './jobs/day-costs-codec.ts';
+import { createPersistedDays } from './attribution/persisted-days.ts';
 import { issueClosedStatements } from './jobs/issue-statements.ts';
 import { createMetricsPortApp } from './api/routes/metrics.ts';
 import { createCostSnapshot } from './telemetry/cost-snapshot.ts';
@@ -27,7 +29,7 @@ import type { LocalQuotaAuthority } from './quotas/authority.ts';
 import { createTakeoverAuthority } from './quotas/failover-authority.ts';
 import { openStore, type Store } from './store/client.ts';
 import { migrate } from './store/migrate.ts';
-import { billingServices, localQuotaAuthority, newQuotaAuthority, quotaSourceOf } from './wiring/billing.ts';
+import { billingServices, keptDaysOf, localQuotaAuthority, newQuotaAuthority, quotaSourceOf } from './wiring/billing.ts';
 import { otlpProtocolOf, startSidecar, stopSidecar, telemetryExporter } from './wiring/sidecar.ts';
 
 /**
@@ -109,7 +111,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     if (recheckPrimary) jobs.push({ name: 'quota-primary-check', cron: '*/15 * * * * *', run: recheckPrimary });
     if (takeover) jobs.push({ name: 'quota-usage', cron: '*/15 * * * * *', run: () => takeover.refresh() });
 
-    const billing = opts.kind === 'sidecar' ? undefined : billingServices(config, store);
+    const billing = opts.kind === 'sidecar' ? undefined : billingServices(config, store, { log });
     const knownTenants = () => new Set([...Object.keys(config.tenants), ...keys.tenantsWithKeys()]);
     // A standby evaluates alerts too, with its own counters, but only while it is in charge:
     // quota alerts must not pause for as long as the primary is down.
@@ -125,7 +127,12 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
             now: Date.now,
             log,
             publicUrl: `http://${hostname()}:${opts.port}`,
-            anomalyFindings: createAnomalyScanner({ costs: billing.costs, now: Date.now, contributorsMinScore: config.alerts.anomaly_threshold }),
+            anomalyFindings: createAnomalyScanner({
+              costs: billing.costs,
+              now: Date.now,
+              contributorsMinScore: config.alerts.anomaly_threshold,
+              kept: keptDaysOf(config, billing.costs, createPersistedDays({ store, kind: 'anomaly-costs', version: DAY_COSTS_FORMAT_VERSION, codec: { encode: encodeDayCosts, decode: decodeDayCosts }, onProblem: log })),
+            }),
             dataDir: config.data_dir,
           })
         : undefined;

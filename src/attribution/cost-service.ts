@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import { setImmediate } from 'node:timers/promises';
 import { apportion, type Micros } from '../money/money.ts';
 import { listRevenue } from '../pricing/list-revenue.ts';
 import type { PriceBook } from '../pricing/price-book.ts';
 import type { Store } from '../store/client.ts';
+import type { PersistedDays } from './persisted-days.ts';
 import { appendAttributionUsageRows, attributionUsageQuery, type AttributionUsageRow, capacityHourRow, capacityHoursQuery, dayFingerprintRow, dayFingerprintsQuery } from '../store/queries/costs.ts';
 import type { TimeRange } from '../store/queries/time.ts';
 import { attributeCostsByHour } from './attribute-costs.ts';
@@ -28,6 +30,18 @@ export interface CostContext {
   now: () => number;
   /** Results of past days, reused by `attributeRange` while their rollup rows are unchanged. */
   cache?: AttributionCache;
+  /** The same, kept in ClickHouse: shared with other replicas and across restarts. */
+  kept?: KeptDays<DayAttribution>;
+}
+
+/**
+ * A digest of the prices and of every tenant's plan (the plan of a tenant not listed is the
+ * default plan, which is part of `pricing`): what a kept day's value depends on besides its rows.
+ */
+export function pricingKeyOf(pricing: PriceBook, planByTenant: Readonly<Record<string, string>>): string {
+  const plans = Object.entries(planByTenant).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const text = JSON.stringify({ pricing, plans }, (_key, value: unknown) => (typeof value === 'bigint' ? `${value}n` : value));
+  return createHash('sha256').update(text).digest('hex');
 }
 
 const HOUR = 3_600_000;
@@ -212,7 +226,14 @@ export function rangeAttributionOf(ctx: CostContext, data: AttributionData): Ran
 export async function attributeRange(ctx: CostContext, requested: TimeRange): Promise<RangeAttribution> {
   const range = toWholeHours(requested);
   const now = ctx.now();
-  const days = await perUtcDay(ctx, range, now, ctx.cache, async (piece) => attributeDataYielding(ctx, await readAttributionData(ctx.store, piece, { keepRows: true }), now));
+  const days = await perUtcDay(
+    ctx,
+    range,
+    now,
+    ctx.cache,
+    async (piece) => attributeDataYielding(ctx, await readAttributionData(ctx.store, piece, { keepRows: true }), now),
+    ctx.kept,
+  );
   return {
     range,
     result: mergeAttributionResults(days.map((d) => d.result)),
@@ -223,11 +244,25 @@ export async function attributeRange(ctx: CostContext, requested: TimeRange): Pr
 }
 
 /**
- * `compute` for each UTC day of `range`, in order; with a cache, every whole day that has ended
- * comes from it while its fingerprint is unchanged: the rollup rows of the day (one query for all
- * of them, `dayFingerprintsQuery`) and the prices and plans of `ctx`. The fingerprint is read
- * before the rows, so rows landing in between make the next call compute the day again, never
- * the reverse. An empty range (the first instant of a month, say) is one empty piece.
+ * Priced days kept in ClickHouse (persisted-days.ts), and the prices and plans they are priced
+ * with. Used only while a context prices with these very objects, under `key`, a digest of their
+ * content (`pricingKeyOf`): process-local identities would not match after a restart.
+ */
+export interface KeptDays<T> {
+  days: PersistedDays<T>;
+  pricing: PriceBook;
+  planOf: (tenantId: string) => string;
+  key: string;
+}
+
+/**
+ * `compute` for each UTC day of `range`, in order. A whole day that has ended is reused while its
+ * fingerprint is unchanged: the rollup rows of the day (one query for all of them,
+ * `dayFingerprintsQuery`) and the prices and plans of `ctx`. It comes from `cache` (this
+ * process), else from `kept` (ClickHouse: written by an earlier run, or another replica), else it
+ * is computed and put in both. The fingerprint is read before the rows, so rows landing in
+ * between make the next call compute the day again, never the reverse. An empty range (the first
+ * instant of a month, say) is one empty piece.
  */
 export async function perUtcDay<T>(
   ctx: Pick<CostContext, 'store' | 'pricing' | 'planOf'>,
@@ -235,19 +270,41 @@ export async function perUtcDay<T>(
   now: number,
   cache: DayCache<T> | undefined,
   compute: (piece: TimeRange) => Promise<T>,
+  kept?: KeptDays<T>,
 ): Promise<T[]> {
   const pieces = range.from < range.to ? utcDaysOf(range) : [range];
-  const cacheable = (p: TimeRange) => cache !== undefined && p.to - p.from === DAY_MS && p.from % DAY_MS === 0 && p.to <= now;
-  const cached = pieces.filter(cacheable);
-  const rows = cached.length ? await readDayFingerprints(ctx.store, { from: cached[0]!.from, to: cached[cached.length - 1]!.to }) : new Map<number, string>();
-  const pricedWith = pricingIdOf(ctx);
+  const keep = kept && kept.pricing === ctx.pricing && kept.planOf === ctx.planOf ? kept : undefined;
+  const pastDay = (p: TimeRange) => p.to - p.from === DAY_MS && p.from % DAY_MS === 0 && p.to <= now;
+  const reusable = pieces.filter((p) => (cache !== undefined || keep !== undefined) && pastDay(p));
+  const rows = reusable.length ? await readDayFingerprints(ctx.store, { from: reusable[0]!.from, to: reusable[reusable.length - 1]!.to }) : new Map<number, string>();
+  const rowsOf = (p: TimeRange) => rows.get(p.from) ?? EMPTY_DAY;
+  const memoryKey = (p: TimeRange) => `prices ${pricingIdOf(ctx)} | ${rowsOf(p)}`;
+  const keptKey = (p: TimeRange) => `prices ${keep!.key} | ${rowsOf(p)}`;
+
+  const values = new Map<TimeRange, T>();
+  for (const p of reusable) {
+    const value = cache?.get(p.from, memoryKey(p));
+    if (value !== undefined) values.set(p, value);
+  }
+  if (keep) {
+    const wanted = reusable.filter((p) => !values.has(p));
+    const stored = await keep.days.load(wanted.map((p) => ({ day: p.from, fingerprint: keptKey(p) })));
+    for (const p of wanted) {
+      const value = stored.get(p.from);
+      if (value === undefined) continue;
+      values.set(p, value);
+      cache?.set(p.from, memoryKey(p), value);
+    }
+  }
   const out: T[] = [];
   for (const piece of pieces) {
-    const fingerprint = `prices ${pricedWith} | ${rows.get(piece.from) ?? EMPTY_DAY}`;
-    let value = cacheable(piece) ? cache!.get(piece.from, fingerprint) : undefined;
+    let value = values.get(piece);
     if (value === undefined) {
       value = await compute(piece);
-      if (cacheable(piece)) cache!.set(piece.from, fingerprint, value);
+      if (pastDay(piece)) {
+        cache?.set(piece.from, memoryKey(piece), value);
+        if (keep) await keep.days.save(piece.from, keptKey(piece), value);
+      }
     }
     out.push(value);
   }

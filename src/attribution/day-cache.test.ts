@@ -4,8 +4,10 @@ import { pricingSchema } from '../pricing/price-book.ts';
 import type { Store } from '../store/client.ts';
 import { attributionUsageQuery } from '../store/queries/costs.ts';
 import { attributionReport, tenantCostReport } from './cost-reports.ts';
-import { attributeRange, rangeAttributionOf, readAttributionData, type CostContext, type RangeAttribution } from './cost-service.ts';
-import { createAttributionCache, createDayCache } from './day-cache.ts';
+import { attributeRange, pricingKeyOf, rangeAttributionOf, readAttributionData, type CostContext, type KeptDays, type RangeAttribution } from './cost-service.ts';
+import { createAttributionCache, createDayCache, type DayAttribution } from './day-cache.ts';
+import { DAY_FORMAT_VERSION, decodeDay, encodeDay } from './day-codec.ts';
+import { createPersistedDays } from './persisted-days.ts';
 
 /**
  * The day cache against a real embedded ClickHouse: a cached month must be exactly what pricing
@@ -128,6 +130,87 @@ describe('attributeRange with the day cache', () => {
     const report = await cachedReport(context(cache, other));
     expect(report).not.toBe(before);
     expect(usageReadsSince(mark)).toHaveLength(5);
+  });
+});
+
+describe('attributeRange with days kept in ClickHouse (a restart, another replica)', () => {
+  const problems: string[] = [];
+  const standard = () => 'standard';
+  const codec = { encode: encodeDay, decode: decodeDay };
+  /** What a process keeps days with: a fresh PersistedDays each time, as after a restart. */
+  const kept = (opts: { prices?: typeof pricing; version?: number; decode?: typeof decodeDay; on?: Store } = {}): KeptDays<DayAttribution> => {
+    const prices = opts.prices ?? pricing;
+    const days = createPersistedDays({ store: opts.on ?? store, kind: 'attribution', version: opts.version ?? DAY_FORMAT_VERSION, codec: { ...codec, decode: opts.decode ?? decodeDay }, onProblem: (m) => problems.push(m) });
+    return { days, pricing: prices, planOf: standard, key: pricingKeyOf(prices, {}) };
+  };
+  /** A new process: empty memory cache, the kept days of `keep`. */
+  const replica = (keep: KeptDays<DayAttribution>): CostContext => ({ ...context(createAttributionCache(), keep.pricing), planOf: keep.planOf, kept: keep });
+  const storedDays = async () => (await store.query<{ n: string }>({ query: `SELECT toString(count()) AS n FROM attribution_days FINAL WHERE kind = 'attribution'` }))[0]!.n;
+
+  it('the first process prices every day and keeps the whole past ones', async () => {
+    const mark = sent.length;
+    expect(await cachedReport(replica(kept()))).toBe(await fresh());
+    expect(usageReadsSince(mark)).toHaveLength(5);
+    expect(await storedDays()).toBe('3');
+  });
+
+  it('a restarted process reads the past days back: exactly the same report, only the partial first day and today priced', async () => {
+    const mark = sent.length;
+    expect(await cachedReport(replica(kept()))).toBe(await fresh());
+    expect(usageReadsSince(mark)).toHaveLength(2);
+    expect(problems).toEqual([]);
+  });
+
+  it('after a late row, prices the changed day again and keeps it for the next process', async () => {
+    const before = await cachedReport(replica(kept()));
+    await store.insert('usage_hourly', [usageRow('d', D0 + 3 * DAY + 7 * H, 4_000_000)]);
+    let mark = sent.length;
+    const after = await cachedReport(replica(kept()));
+    expect(after).not.toBe(before);
+    expect(after).toBe(await fresh());
+    expect(usageReadsSince(mark)).toHaveLength(3);
+    mark = sent.length;
+    expect(await cachedReport(replica(kept()))).toBe(after);
+    expect(usageReadsSince(mark)).toHaveLength(2);
+  });
+
+  it('never serves a day kept under other prices, another format version, or with prices its context does not use', async () => {
+    const other = pricingSchema.parse(pricingInput('0.072'));
+    for (const [ctx, name] of [
+      [replica(kept({ prices: other })), 'other prices'],
+      [replica(kept({ version: DAY_FORMAT_VERSION + 1 })), 'other version'],
+      [{ ...replica(kept()), pricing: other }, 'context prices differ from the kept days\''],
+    ] as const) {
+      const mark = sent.length;
+      const expected = reports(ctx, rangeAttributionOf(ctx, await readAttributionData(store, RANGE)));
+      expect(await cachedReport(ctx), name).toBe(expected);
+      expect(usageReadsSince(mark), name).toHaveLength(5);
+    }
+  });
+
+  it('prices a day whose kept value does not decode, and says so', async () => {
+    problems.length = 0;
+    const mark = sent.length;
+    expect(await cachedReport(replica(kept({ decode: () => ({ error: 'damaged' }) })))).toBe(await fresh());
+    expect(usageReadsSince(mark)).toHaveLength(5);
+    expect(problems).toHaveLength(3);
+    expect(problems[0]).toMatch(/^attribution days \(attribution\): day 2026-10-0\d is stored but unreadable, pricing it instead: damaged$/);
+  });
+
+  it('still answers exactly when the table can be neither read nor written', async () => {
+    problems.length = 0;
+    const failing: Store = {
+      ...store,
+      query: (spec) => (spec.query.includes('attribution_days') ? Promise.reject(new Error('table is gone')) : store.query(spec)),
+      insert: (table, rows) => (table === 'attribution_days' ? Promise.reject(new Error('read-only')) : store.insert(table, rows)),
+    };
+    expect(await cachedReport(replica(kept({ on: failing })))).toBe(await fresh());
+    expect(problems[0]).toBe('attribution days (attribution): reading stored days failed, pricing them instead: table is gone');
+    expect(problems.slice(1)).toEqual([
+      'attribution days (attribution): keeping day 2026-10-02 failed (it will be priced again next time): read-only',
+      'attribution days (attribution): keeping day 2026-10-03 failed (it will be priced again next time): read-only',
+      'attribution days (attribution): keeping day 2026-10-04 failed (it will be priced again next time): read-only',
+    ]);
   });
 });
 

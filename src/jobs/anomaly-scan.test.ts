@@ -3,7 +3,10 @@ import { openTestStore } from '../../test/support/store.ts';
 import { pricingSchema } from '../pricing/price-book.ts';
 import type { Store } from '../store/client.ts';
 import { attributionUsageQuery } from '../store/queries/costs.ts';
+import { pricingKeyOf, type KeptDays } from '../attribution/cost-service.ts';
 import { createDayCache } from '../attribution/day-cache.ts';
+import { createPersistedDays } from '../attribution/persisted-days.ts';
+import { DAY_COSTS_FORMAT_VERSION, decodeDayCosts, encodeDayCosts } from './day-costs-codec.ts';
 import { createAnomalyScanner, hourlyCostsOf, type DayCosts, type HourlyCosts } from './anomaly-scan.ts';
 import { expectedLatest, fillHours, HOUR_MS, scoreLatest } from './anomaly-series.ts';
 
@@ -178,5 +181,24 @@ describe('hourly costs, a day at a time with unchanged past days reused (chdb)',
     expect(usageReads() - mark).toBe(3);
     expect(after).toEqual(await fresh());
     expect(after.a.find(([h]) => h === changedHour)![1]).toBeGreaterThan(first.a.find(([h]) => h === changedHour)![1]);
+  });
+
+  it('reads past days back from attribution_days after a restart: the same costs, only the partial first day and today priced', async () => {
+    const problems: string[] = [];
+    const kept = (): KeptDays<DayCosts> => ({
+      days: createPersistedDays({ store, kind: 'anomaly-costs', version: DAY_COSTS_FORMAT_VERSION, codec: { encode: encodeDayCosts, decode: decodeDayCosts }, onProblem: (m) => problems.push(m) }),
+      pricing,
+      planOf,
+      key: pricingKeyOf(pricing, {}),
+    });
+    const expected = await fresh();
+    let mark = usageReads();
+    expect(snapshot(await hourlyCostsOf(ctx(), range, now, createDayCache<DayCosts>(10), kept()))).toEqual(expected);
+    expect(usageReads() - mark).toBe(4);
+    mark = usageReads();
+    // A new process: empty memory cache, the days ClickHouse kept.
+    expect(snapshot(await hourlyCostsOf(ctx(), range, now, createDayCache<DayCosts>(10), kept()))).toEqual(expected);
+    expect(usageReads() - mark).toBe(2);
+    expect(problems).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@ import { setImmediate } from 'node:timers/promises';
 import type { AnomalyFinding } from '../alerts/types.ts';
 import { describeAnomaly, type AnomalyMetric, type BreakdownRow, type ContributorDimension } from '../anomalies/describe-anomaly.ts';
 import { attributeCosts } from '../attribution/attribute-costs.ts';
-import { perUtcDay, readAttributionData, type AttributionData, type CostContext } from '../attribution/cost-service.ts';
+import { perUtcDay, readAttributionData, type AttributionData, type CostContext, type KeptDays } from '../attribution/cost-service.ts';
 import { createDayCache, type DayCache } from '../attribution/day-cache.ts';
 import { usageRecordsOf } from '../attribution/usage-table.ts';
 import { scanRow, scanRowsQuery, type ScanRow } from '../store/queries/anomalies.ts';
@@ -27,6 +27,8 @@ export interface AnomalyScanDeps {
    * alerts.anomaly_threshold become alerts, and the breakdown is most of a scan's work.
    */
   contributorsMinScore?: number;
+  /** Past days' hourly costs kept in ClickHouse (kind `anomaly-costs`): a restart does not price 28 days again. */
+  kept?: KeptDays<DayCosts>;
 }
 
 const MIN_HISTORY_MS = 24 * HOUR_MS;
@@ -72,7 +74,7 @@ async function scan(deps: AnomalyScanDeps, latest: number, days: DayCache<DayCos
   const from = latest - (deps.historyDays ?? 28) * 24 * HOUR_MS;
   const range = { from, to: latest + HOUR_MS };
   const { store } = deps.costs;
-  const [totals, costs] = await Promise.all([store.query({ ...scanRowsQuery(range, 'totals'), schema: scanRow }), hourlyCostsOf(deps.costs, range, deps.now(), days)]);
+  const [totals, costs] = await Promise.all([store.query({ ...scanRowsQuery(range, 'totals'), schema: scanRow }), hourlyCostsOf(deps.costs, range, deps.now(), days, deps.kept)]);
   // Grouped once: filtering every row for every tenant was quadratic.
   const totalsByTenant = groupBy(totals, (r) => r.tenant_id);
   const scored: Scored[] = [];
@@ -166,11 +168,17 @@ export interface DayCosts {
 }
 
 /**
- * Hourly usage costs of `range`, a UTC day at a time; past days come from `cache` while their
+ * Hourly usage costs of `range`, a UTC day at a time; past days come from `cache` (or `kept`) while their
  * rollup rows are unchanged (`perUtcDay`), so a scan prices only today and changed days.
  */
-export async function hourlyCostsOf(ctx: CostContext, range: { from: number; to: number }, now: number, cache: DayCache<DayCosts>): Promise<HourlyCosts> {
-  const days = await perUtcDay(ctx, range, now, cache, async (piece) => dayCosts(ctx, await readAttributionData(ctx.store, piece, { keepRows: true }), now));
+export async function hourlyCostsOf(
+  ctx: CostContext,
+  range: { from: number; to: number },
+  now: number,
+  cache: DayCache<DayCosts>,
+  kept?: KeptDays<DayCosts>,
+): Promise<HourlyCosts> {
+  const days = await perUtcDay(ctx, range, now, cache, async (piece) => dayCosts(ctx, await readAttributionData(ctx.store, piece, { keepRows: true }), now), kept);
   const series = (cell: string) => {
     const out = new Map<number, number>();
     for (const d of days) d.cells.get(cell)?.forEach((v, h) => v !== 0 && out.set(d.from + h * HOUR_MS, v));

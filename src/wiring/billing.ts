@@ -1,4 +1,7 @@
+import { pricingKeyOf, type CostContext, type KeptDays } from '../attribution/cost-service.ts';
 import { createAttributionCache } from '../attribution/day-cache.ts';
+import { decodeDay, DAY_FORMAT_VERSION, encodeDay } from '../attribution/day-codec.ts';
+import { createPersistedDays, type PersistedDays } from '../attribution/persisted-days.ts';
 import type { KeyService } from '../auth/key-service.ts';
 import type { Config } from '../config/schema.ts';
 import type { ProcessKind } from '../main.ts';
@@ -14,11 +17,17 @@ import type { QuotaSource } from './sidecar.ts';
 
 /** Part of the composition root (src/main.ts): billing contexts and the quota authority. */
 
-/** The cost, statement and FOCUS contexts of the API, from config. */
-export function billingServices(config: Readonly<Config>, store: Store) {
+/**
+ * The cost, statement and FOCUS contexts of the API, from config. Priced days are kept in
+ * ClickHouse (`attribution_days`) for other replicas and the next start; `log` hears when that
+ * table cannot be read or written (the days are then priced from the rollups, as without it).
+ */
+export function billingServices(config: Readonly<Config>, store: Store, opts: { log?: (line: string) => void } = {}) {
   const plan = (tenantId: string) => planOf(config, tenantId);
+  const costs: CostContext = { store, pricing: config.pricing, planOf: plan, now: Date.now, cache: createAttributionCache() };
+  costs.kept = keptDaysOf(config, costs, createPersistedDays({ store, kind: 'attribution', version: DAY_FORMAT_VERSION, codec: { encode: encodeDay, decode: decodeDay }, onProblem: opts.log }));
   return {
-    costs: { store, pricing: config.pricing, planOf: plan, now: Date.now, cache: createAttributionCache() },
+    costs,
     statements: { store, pricing: config.pricing, planOf: plan, closeGraceHours: config.billing.close_grace_hours, now: Date.now },
     focus: (tenantId: string): FocusContext => ({
       providerName: config.billing.provider_name,
@@ -30,6 +39,12 @@ export function billingServices(config: Readonly<Config>, store: Store) {
       serviceCategory: 'AI and Machine Learning',
     }),
   };
+}
+
+/** Kept days of `kind` for the prices and plans of `costs`, keyed by their content (see `KeptDays`). */
+export function keptDaysOf<T>(config: Readonly<Config>, costs: Pick<CostContext, 'pricing' | 'planOf'>, days: PersistedDays<T>): KeptDays<T> {
+  const plans = Object.fromEntries(Object.keys(config.tenants).map((tenantId) => [tenantId, costs.planOf(tenantId)]));
+  return { days, pricing: costs.pricing, planOf: costs.planOf, key: pricingKeyOf(costs.pricing, plans) };
 }
 
 /**

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { configSchema } from '../config/schema.ts';
+import type { Store } from '../store/client.ts';
+import { billingServices } from './billing.ts';
+
+/**
+ * Days kept in ClickHouse are keyed by what they were priced with: the price book and every
+ * tenant's plan, by content, so a restarted process with the same config finds them and one with
+ * another price or plan never does.
+ */
+
+const store = {} as Store; // never called: building the contexts touches no store
+
+const configWith = (vcpuHour: string, acmePlan: string) =>
+  configSchema.parse({
+    tenants: { acme: { plan: acmePlan }, globex: {} },
+    pricing: {
+      default_plan: 'standard',
+      capacity: [{ effective_from: '2026-01-01T00:00:00Z', vcpu_hour: vcpuHour, memory_gib_hour: '0.005' }],
+      plans: {
+        standard: [{ effective_from: '2026-01-01T00:00:00Z', meters: { requests: { unit_price: '0.001' } } }],
+        gold: [{ effective_from: '2026-01-01T00:00:00Z', meters: { requests: { unit_price: '0.0008' } } }],
+      },
+    },
+  });
+
+const keyOf = (vcpuHour: string, acmePlan: string) => billingServices(configWith(vcpuHour, acmePlan), store).costs.kept!.key;
+
+describe('the key of the attribution days a process keeps', () => {
+  it('is the same for the same config read again (another process, a restart)', () => {
+    expect(keyOf('0.04', 'gold')).toBe(keyOf('0.04', 'gold'));
+    expect(keyOf('0.04', 'gold')).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('changes with a price or a tenant\'s plan', () => {
+    const base = keyOf('0.04', 'gold');
+    expect(keyOf('0.041', 'gold')).not.toBe(base);
+    expect(keyOf('0.04', 'standard')).not.toBe(base);
+  });
+
+  it('is used only with the prices and plans it was made for', () => {
+    const { costs } = billingServices(configWith('0.04', 'gold'), store);
+    expect(costs.kept?.pricing).toBe(costs.pricing);
+    expect(costs.kept?.planOf).toBe(costs.planOf);
+  });
+});
