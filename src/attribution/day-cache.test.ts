@@ -197,6 +197,20 @@ describe('attributeRange with days kept in ClickHouse (a restart, another replic
     expect(problems[0]).toMatch(/^attribution days \(attribution\): day 2026-10-0\d is stored but unreadable, pricing it instead: damaged$/);
   });
 
+  it('prices a day whose stored row is damaged (not a deflated value), and says so', async () => {
+    problems.length = 0;
+    // Every wanted day answered with one of the wanted fingerprints and a payload that is base64 but not deflate.
+    const rowsFor = (params: Record<string, unknown>) =>
+      (params.days as string[]).map((day) => ({ day_text: day, fingerprint: (params.fingerprints as string[])[0]!, payload: Buffer.from('not deflated').toString('base64') }));
+    const damaged: Store = {
+      ...store,
+      query: ((spec) => (spec.query.includes('FROM attribution_days') ? Promise.resolve(rowsFor(spec.params!)) : store.query(spec))) as Store['query'],
+    };
+    expect(await cachedReport(replica(kept({ on: damaged })))).toBe(await fresh());
+    expect(problems.length).toBeGreaterThan(0);
+    expect(problems[0]).toMatch(/^attribution days \(attribution\): day 2026-10-0\d is stored but unreadable, pricing it instead: not a deflated value: /);
+  });
+
   it('still answers exactly when the table can be neither read nor written', async () => {
     problems.length = 0;
     const failing: Store = {

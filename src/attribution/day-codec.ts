@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Micros } from '../money/money.ts';
 import { IDLE_POLICIES } from '../pricing/price-book.ts';
 import type { DayAttribution } from './day-cache.ts';
+import { parseStored } from './persisted-days.ts';
 import type { AttributionResult, ResourceCosts, TenantAttribution } from './types.ts';
 
 /**
@@ -93,14 +94,8 @@ export function encodeDay(day: DayAttribution): string {
 
 /** The day `text` holds, or an error saying why it cannot be used (the caller prices the day instead). */
 export function decodeDay(text: string): { day: DayAttribution } | { error: string } {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    return { error: `not JSON: ${(err as Error).message}` };
-  }
-  const parsed = payloadSchema.safeParse(json);
-  if (!parsed.success) return { error: z.prettifyError(parsed.error) };
+  const parsed = parseStored(text, payloadSchema);
+  if ('error' in parsed) return parsed;
   const p = parsed.data;
   const hours = (p.to - p.from) / HOUR_MS;
   if (!Number.isInteger(hours) || hours < 0) return { error: `[${p.from}, ${p.to}) is not whole hours` };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseStored } from '../attribution/persisted-days.ts';
 import type { DayCosts } from './anomaly-scan.ts';
 
 /**
@@ -32,14 +33,8 @@ export function encodeDayCosts(day: DayCosts): string {
 }
 
 export function decodeDayCosts(text: string): { day: DayCosts } | { error: string } {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    return { error: `not JSON: ${(err as Error).message}` };
-  }
-  const parsed = payloadSchema.safeParse(json);
-  if (!parsed.success) return { error: z.prettifyError(parsed.error) };
+  const parsed = parseStored(text, payloadSchema);
+  if ('error' in parsed) return parsed;
   const { from, hours } = parsed.data;
   const cells = new Map<string, Float64Array>();
   for (const [key, b64] of parsed.data.cells) {

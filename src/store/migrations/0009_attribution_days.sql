@@ -4,6 +4,7 @@
 -- fingerprint (format version, price book and plans, and the day's rollup rows) is exactly the
 -- one the reader computes now, so late data, a price change or a new engine version simply miss.
 -- The value of a (kind, day, fingerprint) is deterministic, so a repeated insert is the same row.
+-- payload: the value's JSON, deflated and base64-encoded (persisted-days.ts).
 -- Rows expire a while after they were written: a day asked for again is priced and written again.
 CREATE TABLE IF NOT EXISTS attribution_days {{on_cluster}} (
     kind LowCardinality(String),
