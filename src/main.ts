@@ -15,8 +15,6 @@ import { storeOrSpool } from './ingest/row-sink.ts';
 import { Spool } from './ingest/spool.ts';
 import { createAlerting } from './alerts/create-alerting.ts';
 import { createAnomalyScanner } from './jobs/anomaly-scan.ts';
-import { decodeDayCosts, DAY_COSTS_FORMAT_VERSION, encodeDayCosts } from './jobs/day-costs-codec.ts';
-import { createPersistedDays } from './attribution/persisted-days.ts';
 import { issueClosedStatements } from './jobs/issue-statements.ts';
 import { createMetricsPortApp } from './api/routes/metrics.ts';
 import { createCostSnapshot } from './telemetry/cost-snapshot.ts';
@@ -29,7 +27,7 @@ import type { LocalQuotaAuthority } from './quotas/authority.ts';
 import { createTakeoverAuthority } from './quotas/failover-authority.ts';
 import { openStore, type Store } from './store/client.ts';
 import { migrate } from './store/migrate.ts';
-import { billingServices, keptDaysOf, localQuotaAuthority, newQuotaAuthority, quotaSourceOf } from './wiring/billing.ts';
+import { billingServices, keptAnomalyCosts, localQuotaAuthority, newQuotaAuthority, quotaSourceOf } from './wiring/billing.ts';
 import { otlpProtocolOf, startSidecar, stopSidecar, telemetryExporter } from './wiring/sidecar.ts';
 
 /**
@@ -131,7 +129,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
               costs: billing.costs,
               now: Date.now,
               contributorsMinScore: config.alerts.anomaly_threshold,
-              kept: keptDaysOf(config, billing.costs, createPersistedDays({ store, kind: 'anomaly-costs', version: DAY_COSTS_FORMAT_VERSION, codec: { encode: encodeDayCosts, decode: decodeDayCosts }, onProblem: log })),
+              kept: keptAnomalyCosts(config, billing.costs, log),
             }),
             dataDir: config.data_dir,
           })

@@ -108,9 +108,17 @@ export function foreignUsageQuery(range: { from: number; to: number }) {
   };
 }
 
-/** A previous run's synthetic rows of the month (a reused --data-dir), dropped before loading. */
+/**
+ * A previous run's synthetic rows of the month (a reused --data-dir), dropped before loading,
+ * with the days priced from them (the month holds no other usage: see foreignUsageQuery), so the
+ * run measures pricing, not a previous run's kept days.
+ */
 export function dropSyntheticCommands(range: { from: number; to: number }) {
   return [
+    {
+      query: `ALTER TABLE attribution_days DELETE WHERE day >= toDate(toDateTime(intDiv({from:Int64}, 1000), 'UTC')) AND day < toDate(toDateTime(intDiv({to:Int64}, 1000), 'UTC')) SETTINGS mutations_sync = 1`,
+      params: { ...range },
+    },
     {
       query: `ALTER TABLE usage_hourly DELETE WHERE ${HOUR_WINDOW} AND startsWith(tenant_id, {prefix:String}) SETTINGS mutations_sync = 1`,
       params: { ...range, prefix: TENANT_PREFIX },

@@ -109,6 +109,7 @@ export const queriesSuite: Suite = {
     let tenantsOut = 0;
     let attributionMs: number | null = null;
     let attributionWarmMs: number | null = null;
+    let attributionKeptMs: number | null = null;
     let attributionStallMs: number | null = null;
     let tenantCostsMs: number | null = null;
     let tenantCostsWarmMs: number | null = null;
@@ -119,7 +120,7 @@ export const queriesSuite: Suite = {
     } else {
       ctx.progress(`queries: attribution ${month.period}, ${runs} runs without the day cache`);
       // Cold: every day read and priced, as on the first request or after the rollups changed.
-      const cold = { ...billing.costs, now: inMonth, cache: undefined };
+      const cold = { ...billing.costs, now: inMonth, cache: undefined, kept: undefined };
       // The API, the quota authority and the jobs share the event loop that prices: how long it
       // is held at a time is what sidecars leasing quota and API clients feel meanwhile.
       const loopDelay = monitorEventLoopDelay({ resolution: 5 });
@@ -137,6 +138,13 @@ export const queriesSuite: Suite = {
       const warm = { ...billing.costs, now: inMonth, cache: createAttributionCache() };
       await attributeRange(warm, range);
       attributionWarmMs = await timeP50(runs, async () => JSON.stringify(attributionReport(warm, await attributeRange(warm, range))));
+      // After a restart, or on another API replica: nothing in memory, every past day of the
+      // month read back from attribution_days (kept by the warm runs' first call).
+      ctx.progress(`queries: attribution ${month.period}, ${runs} runs as a restarted process (days kept in ClickHouse)`);
+      attributionKeptMs = await timeP50(runs, async () => {
+        const restarted = { ...billing.costs, now: inMonth, cache: createAttributionCache() };
+        JSON.stringify(attributionReport(restarted, await attributeRange(restarted, range)));
+      });
       // GET /v1/tenants/{t}/costs for the month in daily steps: the same day cache serves it.
       ctx.progress(`queries: tenant costs ${tenant}/${month.period}, ${runs} runs without and with the day cache`);
       const tenantCosts = (c: CostContext) => async () => JSON.stringify(tenantCostReport(c, await attributeRange(c, range), tenant, 86_400));
@@ -156,6 +164,7 @@ export const queriesSuite: Suite = {
         metric('attribution rows read (all tenants, one month)', await countRows(store, allRows), 'rows'),
         metric('attribution p50, read + attributionReport + JSON (baseline: engine-only SELECTs)', attributionMs, 'ms', attributionEngineMs),
         metric('attribution p50, month cached by day, unchanged (baseline: uncached)', attributionWarmMs, 'ms', attributionMs),
+        metric('attribution p50 after a restart, past days read back from attribution_days (baseline: uncached)', attributionKeptMs, 'ms', attributionMs),
         metric('attribution: longest event-loop stall while cold months are priced (baseline: attribution p50)', attributionStallMs, 'ms', attributionMs),
         metric('tenant costs p50, one tenant, month in daily steps, cached by day (baseline: uncached)', tenantCostsWarmMs, 'ms', tenantCostsMs),
       ],

@@ -3,6 +3,8 @@ import { createAttributionCache } from '../attribution/day-cache.ts';
 import { decodeDay, DAY_FORMAT_VERSION, encodeDay } from '../attribution/day-codec.ts';
 import { createPersistedDays, type PersistedDays } from '../attribution/persisted-days.ts';
 import type { KeyService } from '../auth/key-service.ts';
+import type { DayCosts } from '../jobs/anomaly-scan.ts';
+import { DAY_COSTS_FORMAT_VERSION, decodeDayCosts, encodeDayCosts } from '../jobs/day-costs-codec.ts';
 import type { Config } from '../config/schema.ts';
 import type { ProcessKind } from '../main.ts';
 import { createQuotaAuthority, type LocalQuotaAuthority } from '../quotas/authority.ts';
@@ -25,7 +27,8 @@ import type { QuotaSource } from './sidecar.ts';
 export function billingServices(config: Readonly<Config>, store: Store, opts: { log?: (line: string) => void } = {}) {
   const plan = (tenantId: string) => planOf(config, tenantId);
   const costs: CostContext = { store, pricing: config.pricing, planOf: plan, now: Date.now, cache: createAttributionCache() };
-  costs.kept = keptDaysOf(config, costs, createPersistedDays({ store, kind: 'attribution', version: DAY_FORMAT_VERSION, codec: { encode: encodeDay, decode: decodeDay }, onProblem: opts.log }));
+  const codec = { encode: encodeDay, decode: decodeDay };
+  costs.kept = keptDaysOf(config, costs, createPersistedDays({ store, kind: 'attribution', version: DAY_FORMAT_VERSION, codec, onProblem: opts.log }));
   return {
     costs,
     statements: { store, pricing: config.pricing, planOf: plan, closeGraceHours: config.billing.close_grace_hours, now: Date.now },
@@ -45,6 +48,12 @@ export function billingServices(config: Readonly<Config>, store: Store, opts: { 
 export function keptDaysOf<T>(config: Readonly<Config>, costs: Pick<CostContext, 'pricing' | 'planOf'>, days: PersistedDays<T>): KeptDays<T> {
   const plans = Object.fromEntries(Object.keys(config.tenants).map((tenantId) => [tenantId, costs.planOf(tenantId)]));
   return { days, pricing: costs.pricing, planOf: costs.planOf, key: pricingKeyOf(costs.pricing, plans) };
+}
+
+/** The anomaly scan's past days' hourly costs, kept in ClickHouse like the attribution days. */
+export function keptAnomalyCosts(config: Readonly<Config>, costs: CostContext, log?: (line: string) => void): KeptDays<DayCosts> {
+  const codec = { encode: encodeDayCosts, decode: decodeDayCosts };
+  return keptDaysOf(config, costs, createPersistedDays({ store: costs.store, kind: 'anomaly-costs', version: DAY_COSTS_FORMAT_VERSION, codec, onProblem: log }));
 }
 
 /**

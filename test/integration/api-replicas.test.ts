@@ -81,3 +81,33 @@ describe('API replicas and one quota authority', () => {
     expect((await lease('fleet')).status).toBe(404);
   });
 });
+
+describe('priced days shared by the replicas through ClickHouse (attribution_days)', () => {
+  const DAY = Date.UTC(2026, 0, 5); // a past UTC day no other test writes
+  const H = 3_600_000;
+  const at = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+  const keptRows = async () =>
+    (await authority.platform.store.query<{ n: string }>({ query: `SELECT toString(count()) AS n FROM attribution_days WHERE kind = 'attribution' AND day = '2026-01-05'` }))[0]!.n;
+
+  it('a day one replica priced is read back by the other, not priced again, with the same report', async () => {
+    const store = authority.platform.store;
+    await store.insert('capacity_hourly', [0, 1, 2].map((h) => ({
+      instance_id: 'i-1', hour: at(DAY + h * H), window_ms: H, cpu_millicore_ms: String(4000 * H), memory_byte_ms: String(8 * 2 ** 30 * H),
+      memory_used_byte_ms: String(2 ** 30 * H), gpu_model: '', gpu_ms: '0', cpu_used_us: 0, inference_cpu_us: 0, computed_at: '2026-01-06 00:00:00.000',
+    })));
+    await store.insert('usage_hourly', [0, 1, 2].flatMap((h) => ['fleet', 'other'].map((tenant, i) => ({
+      tenant_id: tenant, hour: at(DAY + h * H), model: 'classifier-small', model_variant: 'classifier-small', instance_id: 'i-1', requests: 100 + i, errors: 0, rejected: 0,
+      cpu_us: 1_000_000 * (i + 1), gpu_us: 0, input_tokens: 0, output_tokens: 0, input_elements: 0, output_elements: 0, duration_ns_sum: 0, computed_at: '2026-01-06 00:00:00.000',
+    }))));
+    const path = `/v1/attribution?from=${DAY}&to=${DAY + 24 * H}`;
+    expect(await keptRows()).toBe('0');
+    const first = await call<{ tenants: unknown[] }>(replicaUrl, 'GET', path, { key: ADMIN_KEY });
+    expect(first.status).toBe(200);
+    expect(first.body.tenants).toHaveLength(2);
+    expect(await keptRows()).toBe('1');
+    // The authority has never priced the day: it reads the replica's and writes nothing.
+    const second = await call(authority.baseUrl, 'GET', path, { key: ADMIN_KEY });
+    expect(second.body).toEqual(first.body);
+    expect(await keptRows()).toBe('1');
+  });
+});
