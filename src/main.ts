@@ -8,6 +8,7 @@ import { createHttpApp } from './api/app.ts';
 import type { AppEnv } from './api/env.ts';
 import type { Config } from './config/schema.ts';
 import { startOtlpGrpcServer } from './ingest/otlp/grpc-server.ts';
+import { isMetricTable } from './ingest/otlp/metric-rows.ts';
 import { createOtlpReceiver } from './ingest/otlp/receiver.ts';
 import { groupCommit } from './ingest/group-commit.ts';
 import { isDataRefusal } from './ingest/refusal.ts';
@@ -33,8 +34,11 @@ import { otlpProtocolOf, startSidecar, stopSidecar, telemetryExporter } from './
 /**
  * OTLP writes that arrive while an insert is in flight go out together (one part per insert, not
  * per export); past 100k waiting rows (~100 MB of span rows) senders get 503 + Retry-After.
+ * Metric exports are never merged: metric points have no id to count them once by, so each
+ * export's rows go in as an insert of their own, and ClickHouse's block deduplication drops an
+ * export sent again (to another replica, after a restart). Spans are counted once by span id.
  */
-const OTLP_GROUP_COMMIT = { maxBatchRows: 50_000, maxPendingRows: 100_000 } as const;
+const OTLP_GROUP_COMMIT = { maxBatchRows: 50_000, maxPendingRows: 100_000, writeAlone: isMetricTable } as const;
 
 /**
  * The composition root: the only place that builds clients and wires adapters into services.

@@ -52,6 +52,26 @@ describe('groupCommit', () => {
     expect(gc.pendingRows()).toBe(0);
   });
 
+  it('never merges writes to a writeAlone table: each waits its turn and goes out as its own insert', async () => {
+    const { sink, writes } = manualSink();
+    const gc = groupCommit(sink, { maxBatchRows: 100, maxPendingRows: 1000, writeAlone: (t) => t === 'metrics' });
+    const first = gc.write('metrics', rows(2, 'a'));
+    const b = gc.write('metrics', rows(3, 'b'));
+    const c = gc.write('metrics', rows(1, 'c'));
+    const other = [gc.write('spans', rows(1, 'x')), gc.write('spans', rows(1, 'y')), gc.write('spans', rows(1, 'z'))];
+    expect(writes.map((w) => w.table)).toEqual(['metrics', 'spans']); // one insert in flight per table
+    expect(gc.pendingRows()).toBe(6);
+    // Land the inserts in the order they went out, until none is left in flight.
+    for (let i = 0; i < writes.length; i++) {
+      writes[i]!.finish();
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all([first, b, c, ...other]);
+    const ids = (table: string) => writes.filter((w) => w.table === table).map((w) => w.rows.map((r) => (r as { id: string }).id).join(' '));
+    expect(ids('metrics')).toEqual(['a0 a1', 'b0 b1 b2', 'c0']);
+    expect(ids('spans')).toEqual(['x0', 'y0 z0']); // other tables still coalesce
+  });
+
   it('fails exactly the writers of a batch that could not be kept; the next batch still goes out', async () => {
     const { sink, writes } = manualSink();
     const gc = groupCommit(sink, { maxBatchRows: 100, maxPendingRows: 1000 });

@@ -17,6 +17,10 @@ import type { RowSink } from './row-sink.ts';
  *   is refused at once (503 with Retry-After, which OTLP senders retry) instead of queueing
  *   without limit. A write that is larger than the bound on its own is still taken when nothing
  *   else is waiting, so no valid request can be refused forever.
+ * - Tables named by `writeAlone` still wait their turn, but each write is an insert of its own:
+ *   ClickHouse drops an insert whose block repeats a recent one's, and that is the only thing
+ *   that recognises a repeated write of rows without a key (metric points) once it reaches
+ *   another replica or comes after a restart. Merged with other writes it is another block.
  */
 
 export interface GroupCommitOptions {
@@ -26,6 +30,8 @@ export interface GroupCommitOptions {
   maxPendingRows: number;
   /** Seconds a refused sender is told to wait (Retry-After). */
   retryAfterSeconds?: number;
+  /** Tables whose writes are never merged with others' (each is its own insert). */
+  writeAlone?: (table: string) => boolean;
 }
 
 export interface GroupCommitSink extends RowSink {
@@ -93,7 +99,7 @@ export function groupCommit(inner: RowSink, opts: GroupCommitOptions): GroupComm
         queues.set(table, q);
       }
       let batch = q.waiting.at(-1);
-      if (!batch || (batch.rows.length > 0 && batch.rows.length + rows.length > opts.maxBatchRows)) {
+      if (!batch || (batch.rows.length > 0 && (batch.rows.length + rows.length > opts.maxBatchRows || opts.writeAlone?.(table)))) {
         batch = newBatch();
         q.waiting.push(batch);
       }

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestStore } from '../../test/support/store.ts';
 import type { Store } from '../store/client.ts';
+import { groupCommit } from './group-commit.ts';
+import { isMetricTable } from './otlp/metric-rows.ts';
 import { createOtlpReceiver } from './otlp/receiver.ts';
 import { storeOrSpool } from './row-sink.ts';
 import { Spool } from './spool.ts';
@@ -13,7 +15,8 @@ import { Spool } from './spool.ts';
  * are stored once by ClickHouse itself (migration 0008; Replicated tables on a cluster): an
  * export re-sent to another API replica or after a restart and inserted on its own, where the
  * receiver's in-memory memory of exports cannot help, and a spool batch replayed although it had
- * been stored. (A repeat that group commit batches with other rows is another block: README.)
+ * been stored. Group commit never merges metric writes (`writeAlone`) for this reason: a repeat
+ * batched with other rows would be another block (raw spans are; billing counts span ids once).
  * Runs in both layouts.
  */
 
@@ -71,6 +74,22 @@ describe('a repeated insert is stored once (chdb)', () => {
     // New points are new rows, including a batch that repeats some of the earlier ones.
     await replicas[0]!.exportMetrics(SENDER, 'json', metricsExport('replicas', 2));
     expect(await count('otel_metrics_gauge', 'replicas')).toBe(6);
+  });
+
+  it('metric points: a repeat that arrives while the table is busy is still its own insert, so it is stored once', async () => {
+    const replica = (writeAlone?: (table: string) => boolean) =>
+      createOtlpReceiver({ sink: groupCommit(storeOrSpool(store, new Spool(spoolDir())), { maxBatchRows: 50_000, maxPendingRows: 100_000, writeAlone }) });
+    // An insert in flight, then the repeat and another export queued behind it together.
+    const busy = (r: ReturnType<typeof replica>, service: string) =>
+      Promise.all([r.exportMetrics(SENDER, 'json', metricsExport(`${service}-first`, 1)), r.exportMetrics(SENDER, 'json', metricsExport(service, 1)), r.exportMetrics(SENDER, 'json', metricsExport(`${service}-other`, 1))]);
+    await replica(isMetricTable).exportMetrics(SENDER, 'json', metricsExport('grouped', 1));
+    await busy(replica(isMetricTable), 'grouped');
+    expect(await count('otel_metrics_gauge', 'grouped')).toBe(3);
+    expect(await count('otel_metrics_gauge', 'grouped-other')).toBe(3);
+    // What writeAlone prevents: merged with the other export, the repeat is another block.
+    await replica().exportMetrics(SENDER, 'json', metricsExport('merged', 1));
+    await busy(replica(), 'merged');
+    expect(await count('otel_metrics_gauge', 'merged')).toBe(6);
   });
 
   it('raw spans: the same export after a restart (a fresh receiver) adds no otel_traces row', async () => {

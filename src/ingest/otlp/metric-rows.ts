@@ -86,6 +86,10 @@ function addMetric(plan: MetricsPlan, metric: Metric, common: Row): void {
 }
 
 /** The number of rows a plan writes. */
+const METRIC_TABLE_NAMES: ReadonlySet<string> = new Set(Object.values(METRIC_TABLES));
+/** Whether `table` holds metric points (which have no id: a repeated write is told apart only by ClickHouse's block deduplication). */
+export const isMetricTable = (table: string): boolean => METRIC_TABLE_NAMES.has(table);
+
 export const plannedRows = (plan: MetricsPlan): number => (Object.keys(METRIC_TABLES) as MetricKind[]).reduce((n, kind) => n + plan[kind].length, 0);
 
 interface PointTimes {
