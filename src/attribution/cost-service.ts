@@ -4,12 +4,12 @@ import { apportion, type Micros } from '../money/money.ts';
 import { listRevenue } from '../pricing/list-revenue.ts';
 import type { PriceBook } from '../pricing/price-book.ts';
 import type { Store } from '../store/client.ts';
-import type { PersistedDays } from './persisted-days.ts';
 import { appendAttributionUsageRows, attributionUsageQuery, type AttributionUsageRow, capacityHourRow, capacityHoursQuery, dayFingerprintRow, dayFingerprintsQuery } from '../store/queries/costs.ts';
 import type { TimeRange } from '../store/queries/time.ts';
 import { attributeCostsByHour } from './attribute-costs.ts';
 import type { AttributionCache, DayAttribution, DayCache } from './day-cache.ts';
 import { mergeAttributionResults, mergeTenantHours } from './merge-results.ts';
+import type { PersistedDays } from './persisted-days.ts';
 import type { AttributionInput, AttributionResult, CapacityHour, TenantHours } from './types.ts';
 import { requestsByTenant, usageRecordsOf, usageTableBuilder, type UsageRecord, type UsageTable, type UsageTableOptions } from './usage-table.ts';
 

@@ -7,6 +7,7 @@ export const CLUSTER_LAYOUT_FILES: readonly string[] = [
   'src/alerts/store/alert-store.test.ts',
   'src/api/routes/alerts.test.ts',
   'src/attribution/day-cache.test.ts',
+  'src/attribution/persisted-days.test.ts',
   'src/auth/auth.test.ts',
   'src/ingest/repeated-inserts.test.ts',
   'src/jobs/anomaly-scan.test.ts',

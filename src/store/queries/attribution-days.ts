@@ -7,10 +7,14 @@ import { z } from 'zod';
 
 export const ATTRIBUTION_DAYS_TABLE = 'attribution_days';
 
-/** The stored values of `kind` for these days under these fingerprints (the caller pairs them up exactly). */
+/**
+ * The stored values of `kind` for these days under these fingerprints (the caller pairs them up
+ * exactly). The latest written wins: a day whose stored value could not be read is priced and
+ * written again, and must not keep losing to the old row until a merge happens to replace it.
+ */
 export function storedDaysQuery(kind: string, days: readonly string[], fingerprints: readonly string[]) {
   return {
-    query: `SELECT toString(day) AS day_text, fingerprint, any(payload) AS payload
+    query: `SELECT toString(day) AS day_text, fingerprint, argMax(payload, computed_at) AS payload
             FROM ${ATTRIBUTION_DAYS_TABLE}
             WHERE kind = {kind:String} AND day IN {days:Array(Date)} AND fingerprint IN {fingerprints:Array(String)}
             GROUP BY day, fingerprint`,
