@@ -8,18 +8,20 @@ import { queriesSuite } from './queries.ts';
 import { rollupSuite } from './rollup.ts';
 import { sidecarOverheadSuite } from './sidecar-overhead.ts';
 import { spanJournalSuite } from './span-journal.ts';
+import { standaloneSuite } from './standalone.ts';
 import type { BenchOptions, Suite, SuiteContext } from './suite.ts';
 import type { BenchReport, SuiteResult } from './types.ts';
 
 /**
  * Runs the chosen suites one after another in this process, in a fixed order: memory first (its
- * "idle" must come before any load), the pure in-memory suites next, and the store-loading
+ * "idle" must come before any load), standalone (its own child processes) next, the pure
+ * in-memory suites next, and the store-loading
  * suites last: queries, then rollup (whose rows the rollup job must not mix into the queries
  * suite's month). Suites that need the product share one started platform on one data
  * directory (chdb: one per process). A suite that throws is reported as failed; the rest still run.
  */
 
-export const SUITES: readonly Suite[] = [memorySuite, sidecarOverheadSuite, spanJournalSuite, ingestSuite, quotaAccuracySuite, fairSharingSuite, queriesSuite, rollupSuite];
+export const SUITES: readonly Suite[] = [memorySuite, standaloneSuite, sidecarOverheadSuite, spanJournalSuite, ingestSuite, quotaAccuracySuite, fairSharingSuite, queriesSuite, rollupSuite];
 export const SUITE_NAMES = SUITES.map((s) => s.name);
 
 export interface RunOptions extends BenchOptions {

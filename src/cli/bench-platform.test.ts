@@ -17,15 +17,15 @@ interface Doc {
 }
 
 describe('inferledger bench (platform suites)', () => {
-  it('memory, sidecar-overhead, span-journal, ingest, quota-accuracy over HTTP, queries and rollup run at tiny sizes and report their baselines', async () => {
+  it('memory, standalone, sidecar-overhead, span-journal, ingest, quota-accuracy over HTTP, queries and rollup run at tiny sizes and report their baselines', async () => {
     const { stdout } = await run(
       process.execPath,
-      [BIN, 'bench', '--suite', 'memory,sidecar-overhead,span-journal,ingest,quota-accuracy,queries,rollup', '--quota-http', '--requests', '20', '--rows', '1000', '--json'],
+      [BIN, 'bench', '--suite', 'memory,standalone,sidecar-overhead,span-journal,ingest,quota-accuracy,queries,rollup', '--quota-http', '--requests', '20', '--rows', '1000', '--json'],
       { maxBuffer: 16 * 1024 * 1024 },
     );
     const doc = JSON.parse(stdout) as Doc;
     const suite = (name: string) => doc.suites.find((s) => s.name === name)!;
-    expect(doc.suites.map((s) => s.name)).toEqual(['memory', 'sidecar-overhead', 'span-journal', 'ingest', 'quota-accuracy', 'queries', 'rollup']);
+    expect(doc.suites.map((s) => s.name)).toEqual(['memory', 'standalone', 'sidecar-overhead', 'span-journal', 'ingest', 'quota-accuracy', 'queries', 'rollup']);
 
     // Over HTTP the authority's clock is real; a run that crossed a minute says so and may admit 2 x L.
     const quota = suite('quota-accuracy');
@@ -34,7 +34,7 @@ describe('inferledger bench (platform suites)', () => {
     expect(overHttp.value).toBeGreaterThan(0);
     if (!quota.reason) expect(overHttp.value).toBeLessThanOrEqual(overHttp.baseline!);
 
-    for (const name of ['memory', 'sidecar-overhead', 'span-journal', 'queries', 'rollup']) {
+    for (const name of ['memory', 'standalone', 'sidecar-overhead', 'span-journal', 'queries', 'rollup']) {
       const s = suite(name);
       expect(s.status, `${name}: ${s.reason}`).toBe('ok');
       for (const m of s.metrics) expect(m.value, m.name).not.toBeNull();
@@ -42,6 +42,8 @@ describe('inferledger bench (platform suites)', () => {
     // Every latency and throughput row of the overhead suite has its bare-onnxruntime baseline.
     for (const m of suite('sidecar-overhead').metrics) expect(m.baseline, m.name).toBeGreaterThan(0);
     expect(suite('memory').metrics[0]!.value!).toBeGreaterThan(0);
+    // Two processes of their own: every inference through the sidecar reached the API as a request.
+    expect(suite('standalone').params).toMatchObject({ requests: 20, api_requests_recorded: 20 });
     // Both exporters, each with its no-journal baseline.
     expect(suite('span-journal').metrics.map((m) => m.name.split(':')[0])).toEqual(['clickhouse', 'clickhouse', 'clickhouse', 'otlp', 'otlp', 'otlp']);
     for (const m of suite('span-journal').metrics) expect(m.baseline, m.name).toBeGreaterThan(0);

@@ -1,0 +1,201 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import { featureRows, inferBody, timeConcurrent } from './load.ts';
+import { metric } from './report.ts';
+import { percentile } from './stats.ts';
+import type { Suite } from './suite.ts';
+import type { SuiteOutcome } from './types.ts';
+
+/**
+ * SPEC §10 memory, per process: a standalone `inferledger sidecar` and the `inferledger api` it
+ * exports its spans to (OTLP/HTTP), each its own OS process as in production, their RSS read
+ * from /proc while HTTP inference load runs through the sidecar and the API ingests the spans.
+ * The `memory` suite measures the all-in-one `up` process; this one the two sides apart.
+ *
+ * Each process has its own embedded ClickHouse (chdb: one data directory per process): the API
+ * stores the spans, the sidecar its resource samples. A sidecar pointed at a ClickHouse server
+ * (CLICKHOUSE_URL) does not load the engine, so its figure here is an upper bound. The sidecar
+ * trusts X-Tenant-Id from the admin key (sidecar.trust_tenant_header): tenant keys live in the
+ * API's ClickHouse, which this sidecar does not share.
+ */
+
+const MIB = 1024 * 1024;
+const IN_FLIGHT = 8;
+const SAMPLE_MS = 20;
+const SETTLE_MS = 2000;
+/** After the load, sampling goes on until the API has recorded every request (or this long). */
+const DRAIN_TIMEOUT_MS = 30_000;
+const START_TIMEOUT_MS = 120_000;
+const MODEL = 'classifier-large';
+const TENANT = 'bench';
+const CLI = resolve(import.meta.dirname, '../../bin/inferledger.js');
+
+/** Resident set size in bytes from the text of /proc/<pid>/status (`VmRSS:  123456 kB`). */
+export function vmRssBytes(status: string): number | undefined {
+  const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  return m ? Number(m[1]) * 1024 : undefined;
+}
+
+/** The URL a process prints when it listens (`inferledger api listening on http://localhost:N ...`), on 127.0.0.1. */
+export function listeningUrl(line: string): string | undefined {
+  const m = /listening on http:\/\/(?:localhost|127\.0\.0\.1):(\d+)/.exec(line);
+  return m ? `http://127.0.0.1:${m[1]}` : undefined;
+}
+
+interface RunningProcess {
+  readonly pid: number;
+  readonly baseUrl: string;
+  rss(): number | undefined;
+  stop(): Promise<void>;
+}
+
+export const standaloneSuite: Suite = {
+  name: 'standalone',
+  description: 'RSS of a standalone sidecar process and of the api process it exports spans to, idle and under inference load',
+  async run(ctx): Promise<SuiteOutcome> {
+    if (!existsSync(`/proc/${process.pid}/status`)) return { status: 'skipped', reason: 'reads RSS from /proc/<pid>/status (Linux only)', params: {}, metrics: [] };
+    const dir = mkdtempSync(join(tmpdir(), 'inferledger-bench-standalone-'));
+    const adminKey = `il_admin_bench_${randomBytes(16).toString('hex')}`;
+    const started: RunningProcess[] = [];
+    try {
+      ctx.progress('standalone: starting `inferledger api` and `inferledger sidecar` as processes of their own');
+      const api = await startProcess('api', dir, adminKey, {});
+      started.push(api);
+      const sidecar = await startProcess('sidecar', dir, adminKey, {
+        OTEL_EXPORTER_OTLP_ENDPOINT: api.baseUrl,
+        OTEL_EXPORTER_OTLP_HEADERS: `Authorization=Bearer ${adminKey}`,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+      });
+      started.push(sidecar);
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
+      const idle = { api: api.rss() ?? null, sidecar: sidecar.rss() ?? null };
+      const samples = { api: [] as number[], sidecar: [] as number[] };
+      const sampler = setInterval(() => {
+        for (const [name, p] of [['api', api], ['sidecar', sidecar]] as const) {
+          const rss = p.rss();
+          if (rss !== undefined) samples[name].push(rss);
+        }
+      }, SAMPLE_MS);
+      const n = ctx.options.requests;
+      const body = JSON.stringify(inferBody(featureRows(4, 7), 4));
+      ctx.progress(`standalone: ${n} HTTP inferences on ${MODEL} (batch 4) through the sidecar, ${IN_FLIGHT} in flight; RSS of both sampled every ${SAMPLE_MS} ms`);
+      try {
+        await timeConcurrent(n, IN_FLIGHT, () => inferAs(sidecar.baseUrl, adminKey, body));
+        // The sidecar exports its spans in batches (1 s); the API's ingest is part of what is measured.
+        for (const until = Date.now() + DRAIN_TIMEOUT_MS; Date.now() < until && ((await requestsRecorded(api.baseUrl, adminKey)) ?? 0) < n; ) {
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      } finally {
+        clearInterval(sampler);
+      }
+      const recorded = await requestsRecorded(api.baseUrl, adminKey);
+      const mib = (b: number | null | undefined) => (b === null || b === undefined ? null : b / MIB);
+      const peak = (xs: number[]) => (xs.length ? Math.max(...xs) : null);
+      return {
+        status: 'ok',
+        params: { requests: n, in_flight: IN_FLIGHT, model: MODEL, batch: 4, samples: samples.sidecar.length, api_requests_recorded: recorded ?? 'unknown' },
+        metrics: [
+          metric('sidecar process RSS idle (embedded engine for its samples loaded)', mib(idle.sidecar), 'MiB'),
+          metric('sidecar process RSS peak under HTTP inference load (baseline: idle)', mib(peak(samples.sidecar)), 'MiB', mib(idle.sidecar)),
+          metric('sidecar process RSS median under load (baseline: idle)', mib(percentile(samples.sidecar, 50)), 'MiB', mib(idle.sidecar)),
+          metric('api process RSS idle', mib(idle.api), 'MiB'),
+          metric("api process RSS peak while ingesting the sidecar's spans (baseline: idle)", mib(peak(samples.api)), 'MiB', mib(idle.api)),
+          metric('api process RSS median under load (baseline: idle)', mib(percentile(samples.api, 50)), 'MiB', mib(idle.api)),
+        ],
+      };
+    } finally {
+      await Promise.all(started.map((p) => p.stop()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};
+
+/** One inference through the sidecar for TENANT, as a trusted gateway sends it; throws unless 200. */
+async function inferAs(baseUrl: string, adminKey: string, body: string): Promise<void> {
+  const res = await fetch(`${baseUrl}/v2/models/${MODEL}/infer`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${adminKey}`, 'x-tenant-id': TENANT, 'content-type': 'application/json' },
+    body,
+  });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`infer ${MODEL} through the sidecar: HTTP ${res.status} ${text.slice(0, 200)}`);
+}
+
+/** Requests the API has recorded for TENANT (its usage endpoint): the sidecar's spans, ingested. */
+async function requestsRecorded(apiUrl: string, adminKey: string): Promise<number | undefined> {
+  const res = await fetch(`${apiUrl}/v1/tenants/${TENANT}/usage`, { headers: { authorization: `Bearer ${adminKey}` } }).catch(() => undefined);
+  if (!res?.ok) return undefined;
+  const body = (await res.json()) as { totals?: { requests?: number | string } };
+  const n = Number(body.totals?.requests);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** `inferledger <kind>` as a child process on a free port with its own data directory; resolves once it listens. */
+async function startProcess(kind: 'api' | 'sidecar', dir: string, adminKey: string, env: Record<string, string>): Promise<RunningProcess> {
+  const dataDir = join(dir, kind);
+  const configPath = join(dir, `${kind}.yaml`);
+  writeFileSync(
+    configPath,
+    toYaml({ server: { host: '127.0.0.1', port: 0 }, sidecar: { port: 0, trust_tenant_header: true }, tenants: { [TENANT]: {} } }),
+  );
+  const child = spawn(process.execPath, [CLI, kind], {
+    env: { ...process.env, ...env, INFERLEDGER_DATA_DIR: dataDir, INFERLEDGER_ADMIN_KEY: adminKey, INFERLEDGER_CONFIG: configPath },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const baseUrl = await listening(child, kind);
+  const pid = child.pid!;
+  return {
+    pid,
+    baseUrl,
+    rss: () => {
+      try {
+        return vmRssBytes(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      } catch {
+        return undefined; // exited
+      }
+    },
+    stop: () => stopProcess(child),
+  };
+}
+
+function listening(child: ChildProcess, kind: string): Promise<string> {
+  return new Promise((resolveUrl, reject) => {
+    let output = '';
+    const timer = setTimeout(() => fail(`did not listen within ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS);
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new Error(`inferledger ${kind} ${why}; its output ends: ${output.slice(-1000)}`));
+    };
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const url = listeningUrl(output);
+      if (url) {
+        clearTimeout(timer);
+        child.off('exit', onExit);
+        resolveUrl(url);
+      }
+    };
+    const onExit = (code: number | null) => fail(`exited (code ${code}) before listening`);
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('exit', onExit);
+  });
+}
+
+/** SIGTERM (the process flushes and closes its store), SIGKILL if it is still there after 30 s. */
+function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((done) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      done();
+    });
+    child.kill('SIGTERM');
+  });
+}
