@@ -86,17 +86,18 @@ export const standaloneSuite: Suite = {
       try {
         await timeConcurrent(n, IN_FLIGHT, () => inferAs(sidecar.baseUrl, adminKey, body));
         // The sidecar exports its spans in batches (1 s); the API's ingest is part of what is measured.
-        for (const until = Date.now() + DRAIN_TIMEOUT_MS; Date.now() < until && ((await requestsRecorded(api.baseUrl, adminKey)) ?? 0) < n; ) {
-          await new Promise((r) => setTimeout(r, 200));
-        }
+        await untilRecorded(api.baseUrl, adminKey, n);
       } finally {
         clearInterval(sampler);
       }
       const recorded = await requestsRecorded(api.baseUrl, adminKey);
       const mib = (b: number | null | undefined) => (b === null || b === undefined ? null : b / MIB);
       const peak = (xs: number[]) => (xs.length ? Math.max(...xs) : null);
+      // Every inference the sidecar answered must reach the API as a request: a shortfall is lost data, not noise.
+      const lost = recorded === n ? undefined : `the API recorded ${recorded ?? 'an unknown number of'} of the ${n} requests within ${DRAIN_TIMEOUT_MS / 1000} s`;
       return {
-        status: 'ok',
+        status: lost ? 'failed' : 'ok',
+        ...(lost ? { reason: lost } : {}),
         params: { requests: n, in_flight: IN_FLIGHT, model: MODEL, batch: 4, samples: samples.sidecar.length, api_requests_recorded: recorded ?? 'unknown' },
         metrics: [
           metric('sidecar process RSS idle (embedded engine for its samples loaded)', mib(idle.sidecar), 'MiB'),
@@ -123,6 +124,12 @@ async function inferAs(baseUrl: string, adminKey: string, body: string): Promise
   });
   const text = await res.text();
   if (res.status !== 200) throw new Error(`infer ${MODEL} through the sidecar: HTTP ${res.status} ${text.slice(0, 200)}`);
+}
+
+/** Waits until the API has recorded `n` requests for TENANT, or DRAIN_TIMEOUT_MS has passed. */
+async function untilRecorded(apiUrl: string, adminKey: string, n: number): Promise<void> {
+  const until = Date.now() + DRAIN_TIMEOUT_MS;
+  while (Date.now() < until && ((await requestsRecorded(apiUrl, adminKey)) ?? 0) < n) await new Promise((r) => setTimeout(r, 200));
 }
 
 /** Requests the API has recorded for TENANT (its usage endpoint): the sidecar's spans, ingested. */
