@@ -87,6 +87,24 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
 }
 
 function wrapClient(client: ClickHouseClient, mode: StoreMode, cluster: string | undefined): Store {
+  /**
+   * Calls in flight, and whether close() has begun. A job still running at shutdown (the cost
+   * gauge pricing a month, say) may call the store after close(): that call is refused, and
+   * close() waits for the calls already in flight. The embedded engine crashes the whole process
+   * (SIGSEGV) when it is used during or after its close.
+   */
+  const inFlight = new Set<Promise<unknown>>();
+  let closing = false;
+  const run = <T>(fn: () => Promise<T>): Promise<T> => {
+    if (closing) return Promise.reject(new AppError('unavailable', 'ClickHouse: the store is closed (the process is shutting down)'));
+    const call = runReportingErrors(fn);
+    inFlight.add(call);
+    void call.then(
+      () => inFlight.delete(call),
+      () => inFlight.delete(call),
+    );
+    return call;
+  };
   return {
     mode,
     client,
@@ -115,6 +133,7 @@ function wrapClient(client: ClickHouseClient, mode: StoreMode, cluster: string |
       await run(() => client.insert({ table, values: rows as object[], format: 'JSONEachRow' }));
     },
     async ping() {
+      if (closing) return false;
       try {
         const r = await client.ping();
         return r.success;
@@ -122,7 +141,11 @@ function wrapClient(client: ClickHouseClient, mode: StoreMode, cluster: string |
         return false;
       }
     },
-    close: () => client.close(),
+    async close() {
+      closing = true;
+      await Promise.allSettled([...inFlight]);
+      await client.close();
+    },
   };
 }
 
@@ -131,7 +154,7 @@ function wrapClient(client: ClickHouseClient, mode: StoreMode, cluster: string |
  * query as zero. An error reported by the engine (bad SQL, type mismatch) is ours to fix
  * (`internal`); anything else (refused connection, timeout) means the store is `unavailable`.
  */
-async function run<T>(fn: () => Promise<T>): Promise<T> {
+async function runReportingErrors<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
