@@ -2,8 +2,8 @@ import { recomputeHoursSelect } from '../store/queries/rollup.ts';
 import { HOUR_WINDOW, SYNTHETIC_INSTANCES, SYNTHETIC_MODELS } from './queries-data.ts';
 
 /**
- * Pure layout and SQL of the rollup suite: N raw requests in `requests` (what `requests_mv` makes
- * of ingested spans), spread over the 24 hours of yesterday (UTC: inside raw retention, so the
+ * Pure layout and SQL of the rollup suite: N requests, as SERVER spans in `otel_traces` (which
+ * `requests_mv` turns into `requests` rows) and, for the baseline, as `requests` rows directly, spread over the 24 hours of yesterday (UTC: inside raw retention, so the
  * rollup job takes them) and over tenants × models × instances, then rolled up by the product's
  * own job. Tenants are `bench-r<i>`, apart from the queries suite's `bench-t<i>`, and the suite
  * deletes its rows afterwards, so a kept --data-dir stays a scratch directory for the next run.
@@ -71,6 +71,57 @@ export function rawRequestsInsert(layout: RollupLayout) {
   };
 }
 
+/** ServiceName of the suite's spans in otel_traces (what `dropRollupCommands` deletes them by). */
+export const ROLLUP_SPAN_SERVICE = 'inferledger-bench-rollup';
+
+/**
+ * The same requests as `rawRequestsInsert`, as the sidecar's SERVER spans into `otel_traces`, so
+ * `requests_mv` makes the `requests` rows as it does for ingested spans: one INSERT ... SELECT,
+ * the attributes the view reads (tenant, model, variant, status, tokens, elements, timings, CPU),
+ * an error status on one request in 50 and `inferledger.rejected` on one in 100. Deduplication is
+ * off for it: a rerun on a kept --data-dir inserts the same blocks, which ClickHouse would
+ * otherwise drop (migration 0008) before the view ever saw them.
+ */
+export function rawSpansInsert(layout: RollupLayout) {
+  return {
+    query: `INSERT INTO otel_traces (Timestamp, TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind, ServiceName,
+                                     ResourceAttributes, ScopeName, ScopeVersion, SpanAttributes, Duration, StatusCode, StatusMessage)
+            SELECT fromUnixTimestamp64Milli(toInt64({from:Int64} + intDiv(number, {tenants:UInt64}) % 24 * 3600000 + number % 3600 * 1000), 'UTC'),
+                   lower(hex(cityHash64(number, 'trace'))),
+                   lower(hex(cityHash64(number, 'span'))),
+                   '', '', 'POST /v2/models/{model}/infer', 'Server', {service:String},
+                   map('service.instance.id', instance, 'host.name', instance),
+                   'inferledger', '1',
+                   map('tenant.id', concat({prefix:String}, toString(number % {tenants:UInt64})),
+                       'gen_ai.request.model', model, 'inferledger.model.variant', model, 'inferledger.model.version', '1',
+                       'gen_ai.operation.name', 'infer',
+                       'inferledger.rejected', if(number % 100 = 7, 'true', 'false'),
+                       'error.type', if(number % 100 != 7 AND number % 50 = 3, 'RuntimeError', ''),
+                       'http.response.status_code', multiIf(number % 100 = 7, '429', number % 50 = 3, '500', '200'),
+                       'inferledger.batch_size', '4', 'inferledger.input_elements', '256', 'inferledger.output_elements', '40',
+                       'gen_ai.usage.input_tokens', '64', 'gen_ai.usage.output_tokens', '10',
+                       'inferledger.queue_ms', '0.02', 'inferledger.inference_ms', '1.4',
+                       'inferledger.cpu_seconds', toString((900 + number % 200) / 1000000), 'inferledger.gpu_seconds', '0'),
+                   1500000 + number % 1000 * 1000,
+                   if(number % 100 != 7 AND number % 50 = 3, 'Error', 'Unset'), ''
+            FROM (SELECT number,
+                         concat('bench-node-', toString(intDiv(number, {tenants:UInt64} * 24) % {instances:UInt64})) AS instance,
+                         {models:Array(String)}[intDiv(number, {tenants:UInt64} * 24 * {instances:UInt64}) % {models_n:UInt64} + 1] AS model
+                  FROM numbers({n:UInt64}))
+            SETTINGS insert_deduplicate = 0`,
+    params: {
+      service: ROLLUP_SPAN_SERVICE,
+      prefix: ROLLUP_TENANT_PREFIX,
+      tenants: layout.tenants,
+      from: layout.from,
+      instances: SYNTHETIC_INSTANCES,
+      models: [...SYNTHETIC_MODELS],
+      models_n: SYNTHETIC_MODELS.length,
+      n: layout.requests,
+    },
+  };
+}
+
 /** What the rollup made of the suite's tenants: rows, and every request counted once. */
 export function rolledUpTotalsQuery(layout: RollupLayout) {
   return {
@@ -95,10 +146,15 @@ export function recomputeSelectOnly(layout: RollupLayout) {
   return { query: `SELECT count() AS n FROM (${q.query})`, params: q.params };
 }
 
-/** Deletes the suite's raw requests and their rollups (a kept --data-dir stays a scratch directory). */
+/** Deletes the suite's spans, raw requests and their rollups (a kept --data-dir stays a scratch directory). */
 export function dropRollupCommands(layout: RollupLayout) {
-  const params = { from: layout.from, to: layout.to, prefix: ROLLUP_TENANT_PREFIX };
+  const params = { from: layout.from, to: layout.to, prefix: ROLLUP_TENANT_PREFIX, service: ROLLUP_SPAN_SERVICE };
   return [
+    {
+      query: `ALTER TABLE otel_traces DELETE WHERE ServiceName = {service:String}
+                AND Timestamp >= fromUnixTimestamp64Milli({from:Int64}) AND Timestamp < fromUnixTimestamp64Milli({to:Int64}) SETTINGS mutations_sync = 1`,
+      params,
+    },
     {
       query: `ALTER TABLE requests DELETE WHERE startsWith(tenant_id, {prefix:String})
                 AND ts >= fromUnixTimestamp64Milli({from:Int64}) AND ts < fromUnixTimestamp64Milli({to:Int64}) SETTINGS mutations_sync = 1`,
