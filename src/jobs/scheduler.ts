@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { schedule, type ScheduledTask } from 'node-cron';
 
 export interface JobSpec {
@@ -8,23 +9,37 @@ export interface JobSpec {
 }
 
 export interface JobScheduler {
+  /** No new runs; resolves once the runs in progress have ended, or after the grace period. */
   stop(): Promise<void>;
+}
+
+export interface JobSchedulerOptions {
+  /** How long stop() waits for runs in progress (default 5 s). A longer run is left to fail on what shutdown closes next. */
+  stopGraceMs?: number;
 }
 
 /**
  * Runs periodic jobs with node-cron. `noOverlap` keeps a slow run from stacking on itself; every
- * job must be safe to re-run for the same window, since a crash can repeat one.
+ * job must be safe to re-run for the same window, since a crash can repeat one. node-cron's own
+ * stop() only stops scheduling, so stop() here also waits (bounded) for runs in progress: the
+ * caller closes the store next, and a job should end, not find it closed mid-run.
  */
-export function startJobs(jobs: readonly JobSpec[], onError: (job: string, err: unknown) => void): JobScheduler {
+export function startJobs(jobs: readonly JobSpec[], onError: (job: string, err: unknown) => void, opts: JobSchedulerOptions = {}): JobScheduler {
+  const running = new Set<Promise<void>>();
   const tasks: ScheduledTask[] = jobs.map((job) =>
     schedule(
       job.cron,
-      async () => {
-        try {
-          await job.run();
-        } catch (err) {
-          onError(job.name, err);
-        }
+      () => {
+        const run = (async () => {
+          try {
+            await job.run();
+          } catch (err) {
+            onError(job.name, err);
+          }
+        })();
+        running.add(run);
+        void run.then(() => running.delete(run));
+        return run;
       },
       { name: job.name, noOverlap: true },
     ),
@@ -32,6 +47,10 @@ export function startJobs(jobs: readonly JobSpec[], onError: (job: string, err: 
   return {
     async stop() {
       await Promise.all(tasks.map((t) => t.stop()));
+      if (running.size === 0) return;
+      const grace = new AbortController();
+      await Promise.race([Promise.allSettled([...running]), delay(opts.stopGraceMs ?? 5_000, undefined, { signal: grace.signal }).catch(() => undefined)]);
+      grace.abort();
     },
   };
 }
