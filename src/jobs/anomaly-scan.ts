@@ -168,8 +168,9 @@ export interface DayCosts {
 }
 
 /**
- * Hourly usage costs of `range`, a UTC day at a time; past days come from `cache` (or `kept`) while their
- * rollup rows are unchanged (`perUtcDay`), so a scan prices only today and changed days.
+ * Hourly usage costs of `range`, a UTC day at a time; past days come from `cache` (or from
+ * ClickHouse, `kept`) while their rollup rows are unchanged (`perUtcDay`), so a scan prices only
+ * today and changed days.
  */
 export async function hourlyCostsOf(
   ctx: CostContext,
