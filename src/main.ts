@@ -78,6 +78,9 @@ export interface Platform {
   /** Writes buffered spans and resource samples out now (tests, demo, shutdown). */
   flushTelemetry(): Promise<void>;
   runRollup(): Promise<void>;
+  /** No scheduled job runs until resumeJobs(); resolves once runs in progress have ended (bench: a job measured alone). */
+  pauseJobs(): Promise<void>;
+  resumeJobs(): Promise<void>;
   /** Runs one alert evaluation now and waits for its deliveries (tests, demo). */
   evaluateAlerts(): Promise<void>;
   close(): Promise<void>;
@@ -249,6 +252,8 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       async runRollup() {
         await refreshRollups(store, rollupOptions);
       },
+      pauseJobs: () => scheduler.pause(),
+      resumeJobs: () => scheduler.resume(),
       async evaluateAlerts() {
         if (!alerting || !inCharge()) return;
         await alerting.evaluate();

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { startJobs } from './scheduler.ts';
 
 /** Order of events, not durations: node-cron fires every second here, so each test waits for about one tick. */
-describe('startJobs stop()', () => {
+describe('startJobs: stop, pause and resume', () => {
   it('waits for a run in progress to end before it resolves (the caller closes the store next)', async () => {
     const events: string[] = [];
     let release!: () => void;
@@ -51,5 +51,39 @@ describe('startJobs stop()', () => {
     await twoFailures;
     await scheduler.stop();
     expect(errors.slice(0, 2)).toEqual(['broken: boom', 'broken: boom']);
+  });
+
+  it('pause() waits for the run in progress; resume() lets the jobs run again', async () => {
+    const events: string[] = [];
+    let release!: () => void;
+    let started!: () => void;
+    let runs = 0;
+    let next = new Promise<void>((r) => (started = r));
+    const scheduler = startJobs(
+      [
+        {
+          name: 'job',
+          cron: '* * * * * *',
+          run: () => {
+            runs += 1;
+            events.push(`run ${runs} started`);
+            started();
+            return runs === 1 ? new Promise<void>((r) => (release = () => (events.push('run 1 ended'), r()))) : Promise.resolve();
+          },
+        },
+      ],
+      () => {},
+    );
+    await next;
+    const paused = scheduler.pause().then(() => events.push('paused'));
+    await new Promise((r) => setImmediate(r));
+    release();
+    await paused;
+    expect(events).toEqual(['run 1 started', 'run 1 ended', 'paused']);
+    next = new Promise<void>((r) => (started = r));
+    await scheduler.resume();
+    await next;
+    expect(events.at(-1)).toBe('run 2 started');
+    await scheduler.stop();
   });
 });

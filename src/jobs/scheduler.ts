@@ -11,6 +11,9 @@ export interface JobSpec {
 export interface JobScheduler {
   /** No new runs; resolves once the runs in progress have ended, or after the grace period. */
   stop(): Promise<void>;
+  /** No new runs until resume(); resolves once the runs in progress have ended (however long). */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
 }
 
 export interface JobSchedulerOptions {
@@ -44,13 +47,21 @@ export function startJobs(jobs: readonly JobSpec[], onError: (job: string, err: 
       { name: job.name, noOverlap: true },
     ),
   );
+  const halt = () => Promise.all(tasks.map((t) => t.stop()));
   return {
     async stop() {
-      await Promise.all(tasks.map((t) => t.stop()));
+      await halt();
       if (running.size === 0) return;
       const grace = new AbortController();
       await Promise.race([Promise.allSettled([...running]), delay(opts.stopGraceMs ?? 5_000, undefined, { signal: grace.signal }).catch(() => undefined)]);
       grace.abort();
+    },
+    async pause() {
+      await halt();
+      await Promise.allSettled([...running]);
+    },
+    async resume() {
+      await Promise.all(tasks.map((t) => t.start()));
     },
   };
 }
