@@ -1,6 +1,7 @@
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { z } from 'zod';
 import type { Store } from '../store/client.ts';
+import { formatClickHouseTime } from '../store/queries/time.ts';
 import { ATTRIBUTION_DAYS_TABLE, storedDayRow, storedDaysQuery, type StoredDayInsert } from '../store/queries/attribution-days.ts';
 
 /**
@@ -84,7 +85,7 @@ export function createPersistedDays<T>(opts: PersistedDaysOptions<T>): Persisted
     },
     async save(day, fingerprint, value) {
       try {
-        const row: StoredDayInsert = { kind: opts.kind, day: dateOf(day), fingerprint: versioned(fingerprint), payload: pack(opts.codec.encode(value)), computed_at: new Date(now()).toISOString().replace('T', ' ').slice(0, 23) };
+        const row: StoredDayInsert = { kind: opts.kind, day: dateOf(day), fingerprint: versioned(fingerprint), payload: pack(opts.codec.encode(value)), computed_at: formatClickHouseTime(now()) };
         await opts.store.insert(ATTRIBUTION_DAYS_TABLE, [row]);
       } catch (err) {
         problem(`keeping day ${dateOf(day)} failed (it will be priced again next time): ${(err as Error).message}`);

@@ -24,6 +24,13 @@ export async function timeConcurrent(n: number, inFlight: number, call: (i: numb
 }
 
 /** A deterministic 64-feature row batch (the bundled classifiers' input), values in [-1, 1). */
+/** How long `work` takes, in ms. */
+export async function timeOnce(work: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await work();
+  return performance.now() - t0;
+}
+
 export function featureRows(rows: number, seed: number): number[] {
   const data: number[] = [];
   let x = seed >>> 0 || 1;
@@ -40,11 +47,14 @@ export function inferBody(data: number[], rows: number) {
   return { inputs: [{ name: 'input', shape: [rows, 64], datatype: 'FP32', data }] };
 }
 
-/** POST /v2/models/{model}/infer; throws unless 200, so a refused call is never timed as a success. */
-export async function postInfer(baseUrl: string, key: string, model: string, body: string): Promise<void> {
+/**
+ * POST /v2/models/{model}/infer; throws unless 200, so a refused call is never timed as a success.
+ * `asTenant`: the X-Tenant-Id a trusted gateway sends with the admin key (sidecar.trust_tenant_header).
+ */
+export async function postInfer(baseUrl: string, key: string, model: string, body: string, asTenant?: string): Promise<void> {
   const res = await fetch(`${baseUrl}/v2/models/${model}/infer`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...(asTenant ? { 'x-tenant-id': asTenant } : {}) },
     body,
   });
   const text = await res.text();

@@ -8,6 +8,7 @@ import {
   rolledUpTotalsQuery,
   rollupLayout,
 } from './rollup-data.ts';
+import { timeOnce } from './load.ts';
 import { metric } from './report.ts';
 import { perSecond } from './stats.ts';
 import type { Suite } from './suite.ts';
@@ -42,13 +43,14 @@ export const rollupSuite: Suite = {
     await drop();
     try {
       // Inside the try: an insert that fails part-way leaves no rows behind either.
-      const spansMs = await timed(() => store.command(rawSpansInsert(layout).query, rawSpansInsert(layout).params));
+      const spans = rawSpansInsert(layout);
+      const spansMs = await timeOnce(() => store.command(spans.query, spans.params));
       ctx.progress('rollup: refreshRollups (the scheduled job), then the same SELECT alone');
       let rolled: Awaited<ReturnType<typeof refreshRollups>> | undefined;
-      const rollupMs = await timed(async () => {
+      const rollupMs = await timeOnce(async () => {
         rolled = await refreshRollups(store, { rawTtlDays: bench.config.clickhouse.raw_ttl_days });
       });
-      const selectMs = await timed(() => store.query(recomputeSelectOnly(layout)));
+      const selectMs = await timeOnce(() => store.query(recomputeSelectOnly(layout)));
 
       const [totals] = await store.query<{ row_count: string; request_count: string; rejected_count: string; error_count: string }>(rolledUpTotalsQuery(layout));
       const expected = expectedStatusCounts(layout.requests);
@@ -60,7 +62,8 @@ export const rollupSuite: Suite = {
       // The load's baseline: the same requests written straight into requests (no spans, no view).
       ctx.progress('rollup: the same requests written straight into requests (the load\'s baseline)');
       await drop();
-      const requestsMs = await timed(() => store.command(rawRequestsInsert(layout).query, rawRequestsInsert(layout).params));
+      const requests = rawRequestsInsert(layout);
+      const requestsMs = await timeOnce(() => store.command(requests.query, requests.params));
       return {
         status: 'ok',
         params: { ...params, usage_hours_recomputed: rolled?.usageHours ?? 0 },
@@ -77,9 +80,3 @@ export const rollupSuite: Suite = {
     }
   },
 };
-
-async function timed(work: () => Promise<unknown>): Promise<number> {
-  const t0 = performance.now();
-  await work();
-  return performance.now() - t0;
-}

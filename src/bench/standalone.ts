@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { featureRows, inferBody, timeConcurrent } from './load.ts';
+import { featureRows, inferBody, postInfer, timeConcurrent } from './load.ts';
 import { metric } from './report.ts';
 import { percentile } from './stats.ts';
 import type { Suite } from './suite.ts';
@@ -84,7 +84,7 @@ export const standaloneSuite: Suite = {
       const body = JSON.stringify(inferBody(featureRows(4, 7), 4));
       ctx.progress(`standalone: ${n} HTTP inferences on ${MODEL} (batch 4) through the sidecar, ${IN_FLIGHT} in flight; RSS of both sampled every ${SAMPLE_MS} ms`);
       try {
-        await timeConcurrent(n, IN_FLIGHT, () => inferAs(sidecar.baseUrl, adminKey, body));
+        await timeConcurrent(n, IN_FLIGHT, () => postInfer(sidecar.baseUrl, adminKey, MODEL, body, TENANT));
         // The sidecar exports its spans in batches (1 s); the API's ingest is part of what is measured.
         await untilRecorded(api.baseUrl, adminKey, n);
       } finally {
@@ -114,17 +114,6 @@ export const standaloneSuite: Suite = {
     }
   },
 };
-
-/** One inference through the sidecar for TENANT, as a trusted gateway sends it; throws unless 200. */
-async function inferAs(baseUrl: string, adminKey: string, body: string): Promise<void> {
-  const res = await fetch(`${baseUrl}/v2/models/${MODEL}/infer`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${adminKey}`, 'x-tenant-id': TENANT, 'content-type': 'application/json' },
-    body,
-  });
-  const text = await res.text();
-  if (res.status !== 200) throw new Error(`infer ${MODEL} through the sidecar: HTTP ${res.status} ${text.slice(0, 200)}`);
-}
 
 /** Waits until the API has recorded `n` requests for TENANT, or DRAIN_TIMEOUT_MS has passed. */
 async function untilRecorded(apiUrl: string, adminKey: string, n: number): Promise<void> {

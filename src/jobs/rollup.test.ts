@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestStore } from '../../test/support/store.ts';
-import { formatClickHouseTime } from '../sidecar/resources/sampler.ts';
 import type { Store } from '../store/client.ts';
+import { formatClickHouseTime } from '../store/queries/time.ts';
 import { refreshRollups } from './rollup.ts';
 
 const HOUR = 3_600_000;

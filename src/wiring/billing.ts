@@ -31,7 +31,7 @@ export function billingServices(config: Readonly<Config>, store: Store, opts: { 
   costs.kept = keptDaysOf(config, costs, createPersistedDays({ store, kind: 'attribution', version: DAY_FORMAT_VERSION, codec, onProblem: opts.log }));
   return {
     costs,
-    statements: { store, pricing: config.pricing, planOf: plan, closeGraceHours: config.billing.close_grace_hours, now: Date.now },
+    statements: statementsContext(config, store),
     focus: (tenantId: string): FocusContext => ({
       providerName: config.billing.provider_name,
       publisherName: config.billing.provider_name,
@@ -42,6 +42,11 @@ export function billingServices(config: Readonly<Config>, store: Store, opts: { 
       serviceCategory: 'AI and Machine Learning',
     }),
   };
+}
+
+/** The statement service's context from config (the quota authority reads month-to-date usage through it). */
+export function statementsContext(config: Readonly<Config>, store: Store) {
+  return { store, pricing: config.pricing, planOf: (tenantId: string) => planOf(config, tenantId), closeGraceHours: config.billing.close_grace_hours, now: Date.now };
 }
 
 /** Kept days of `kind` for the prices and plans of `costs`, keyed by their content (see `KeptDays`). */
@@ -78,7 +83,7 @@ export function newQuotaAuthority(config: Readonly<Config>, kind: ProcessKind, s
     leaseTtlS: config.quotas.lease_ttl_s,
     readMonthlyUsage: createMonthlyUsageReader({
       store,
-      statements: billingServices(config, store).statements,
+      statements: statementsContext(config, store),
       knownTenants: () => [...Object.keys(config.tenants), ...keys.tenantsWithKeys()],
     }),
     // A standalone sidecar counts only its own admissions; the recorded requests are the fleet's.

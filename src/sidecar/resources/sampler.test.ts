@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { formatClickHouseTime } from '../../store/queries/time.ts';
 import { CpuLedger } from './cpu-ledger.ts';
 import type { GpuReading } from './nvidia-smi.ts';
 import {
   buildResourceRows,
   createResourceSampler,
-  formatClickHouseTime,
   type GpuSampleRow,
   type ResourceSample,
   type ResourceSamplerDeps,

@@ -1,5 +1,6 @@
 import type { CpuLedger, WindowCpu } from './cpu-ledger.ts';
 import type { GpuReading } from './nvidia-smi.ts';
+import { formatClickHouseTime } from '../../store/queries/time.ts';
 
 /**
  * Emits one resource row per window (plus one row per GPU), shaped like the ClickHouse
@@ -62,11 +63,6 @@ export interface ResourceSampler {
   sampleNow(): Promise<void>;
 }
 
-/** DateTime64(3) text in UTC: 'YYYY-MM-DD HH:MM:SS.mmm'. */
-export function formatClickHouseTime(epochMs: number): string {
-  if (!Number.isFinite(epochMs)) throw new RangeError(`formatClickHouseTime: not a time: ${epochMs}`);
-  return new Date(epochMs).toISOString().replace('T', ' ').replace('Z', '');
-}
 
 /** Everything measured at one window boundary; the input of the pure row builder. */
 export interface WindowMeasurement {
