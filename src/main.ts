@@ -116,12 +116,30 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     if (recheckPrimary) jobs.push({ name: 'quota-primary-check', cron: '*/15 * * * * *', run: recheckPrimary });
     if (takeover) jobs.push({ name: 'quota-usage', cron: '*/15 * * * * *', run: () => takeover.refresh() });
 
-    const billing = opts.kind === 'sidecar' ? undefined : billingServices(config, store, { log });
+    const billingSide = opts.kind !== 'sidecar';
     const knownTenants = () => new Set([...Object.keys(config.tenants), ...keys.tenantsWithKeys()]);
     // A standby evaluates alerts too, with its own counters, but only while it is in charge:
     // quota alerts must not pause for as long as the primary is down.
     const inCharge = () => !takeover || takeover.active();
     const alertQuotas = quotas ?? takeover;
+    const statusQuotas = billingSide ? alertQuotas : undefined;
+
+    // Metric label slots go to the month's busiest tenants first (each cost refresh offers them).
+    const tenantLabels = new TenantLabeler(config.server.metrics_max_tenants);
+    // Before the services it watches, which report to it; the alerts and the cost snapshot
+    // created below are read only at scrape time.
+    const metrics = createMetrics({
+      tenants: tenantLabels,
+      firingAlerts: () => (alerting && inCharge() ? alerting.firing() : []),
+      quotaRatios: statusQuotas && (async () => (inCharge() ? (await Promise.all([...knownTenants()].map((t) => statusQuotas.status(t)))).flat() : [])),
+      costs: billingSide ? () => costSnapshot?.current() : undefined,
+      spoolPending: () => spool.pending().length,
+      spoolQuarantined: () => spool.quarantinedCount(),
+      quotaStandbyInUse: quotaSource.standbyInUse,
+    });
+
+    const keptDaysReporting = { log, metrics: metrics.keptDays };
+    const billing = billingSide ? billingServices(config, store, keptDaysReporting) : undefined;
     const alerting =
       billing && alertQuotas
         ? createAlerting({
@@ -136,26 +154,13 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
               costs: billing.costs,
               now: Date.now,
               contributorsMinScore: config.alerts.anomaly_threshold,
-              kept: keptAnomalyCosts(config, billing.costs, log),
+              kept: keptAnomalyCosts(config, billing.costs, keptDaysReporting),
             }),
             dataDir: config.data_dir,
           })
         : undefined;
     if (alerting) jobs.push(...alerting.jobs.map((job) => ({ ...job, run: async () => (inCharge() ? job.run() : undefined) })));
-
-    // Metric label slots go to the month's busiest tenants first (each cost refresh offers them).
-    const tenantLabels = new TenantLabeler(config.server.metrics_max_tenants);
     const costSnapshot = billing && createCostSnapshot(billing.costs, { onRanking: (busiest) => tenantLabels.rank(busiest) });
-    const statusQuotas = opts.kind === 'sidecar' ? undefined : alertQuotas;
-    const metrics = createMetrics({
-      tenants: tenantLabels,
-      firingAlerts: () => (alerting && inCharge() ? alerting.firing() : []),
-      quotaRatios: statusQuotas && (async () => (inCharge() ? (await Promise.all([...knownTenants()].map((t) => statusQuotas.status(t)))).flat() : [])),
-      costs: costSnapshot ? () => costSnapshot.current() : undefined,
-      spoolPending: () => spool.pending().length,
-      spoolQuarantined: () => spool.quarantinedCount(),
-      quotaStandbyInUse: quotaSource.standbyInUse,
-    });
     if (costSnapshot) {
       // Attribution over the whole month: every 5 minutes is plenty for a figure the hourly rollups move.
       jobs.push({ name: 'cost-metrics', cron: '40 */5 * * * *', run: () => costSnapshot.refresh() });
@@ -193,7 +198,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       jobs.push({ name: 'rollups', cron: '*/30 * * * * *', run: () => refreshRollups(store, rollupOptions) });
       jobs.push({ name: 'issue-statements', cron: '0 5 * * * *', run: () => issueClosedStatements(billing.statements) });
     }
-    const scheduler: JobScheduler = startJobs(jobs, (job, err) => log(`job ${job} failed: ${(err as Error).message}`));
+    const scheduler: JobScheduler = startJobs(jobs, (job, err) => log(`job ${job} failed: ${(err as Error).message}`), { metrics: metrics.jobs, log });
     closers.unshift(() => scheduler.stop());
 
     const otlp =

@@ -29,7 +29,7 @@ describe('collectors/prometheus (promtool)', () => {
 
   it('the rule files pass `promtool check rules`', () => {
     const rules = filesIn('rules');
-    expect(rules.map((f) => f.slice(PROM_DIR.length + 1))).toEqual(expect.arrayContaining(['rules/anomalies.yml', 'rules/ingest.yml', 'rules/quotas.yml', 'rules/slo.yml']));
+    expect(rules.map((f) => f.slice(PROM_DIR.length + 1))).toEqual(expect.arrayContaining(['rules/anomalies.yml', 'rules/ingest.yml', 'rules/jobs.yml', 'rules/quotas.yml', 'rules/slo.yml']));
     const r = promtool(['check', 'rules', ...rules]);
     expect(r.status, r.output).toBe(0);
     expect(r.output).not.toMatch(/FAILED/);
@@ -108,6 +108,11 @@ describe('GET /metrics of a running app', () => {
     ['inferledger_spool_replayed_batches_total', 'counter'],
     ['inferledger_ingest_rows_written_total', 'counter'],
     ['inferledger_ingest_write_failures_total', 'counter'],
+    ['inferledger_job_runs_total', 'counter'],
+    ['inferledger_job_skipped_runs_total', 'counter'],
+    ['inferledger_job_duration_seconds', 'histogram'],
+    ['inferledger_attribution_day_lookups_total', 'counter'],
+    ['inferledger_attribution_day_problems_total', 'counter'],
     ['process_cpu_seconds_total', 'counter'],
     ['process_resident_memory_bytes', 'gauge'],
   ])('exposes %s (%s)', (name, type) => {
@@ -127,6 +132,8 @@ describe('GET /metrics of a running app', () => {
     expect(text).toMatch(/^inferledger_queue_wait_seconds_count\{tenant="prom-a"\} 3$/m);
     expect(text).toMatch(/^inferledger_quota_usage_ratio\{tenant="prom-capped",quota="requests_per_minute"\} [\d.]+$/m);
     expect(text).toMatch(/^inferledger_ingest_rows_written_total\{table="otel_traces"\} [1-9]\d*$/m);
+    // Every scheduled job of the process has its series from the start.
+    for (const job of ['rollups', 'spool-drain', 'quota-usage', 'cost-metrics']) expect(text).toMatch(new RegExp(`^inferledger_job_runs_total\\{job_name="${job}",outcome="failed"\\} \\d+$`, 'm'));
   });
 
   it('the metrics port serves the same families to anyone, and nothing else', async () => {

@@ -253,7 +253,12 @@ export interface KeptDays<T> {
   pricing: PriceBook;
   planOf: (tenantId: string) => string;
   key: string;
+  /** Hears where each call's past days came from (metrics), whether or not they could be kept. */
+  observe?: (source: DaySource, days: number) => void;
 }
+
+/** Where a past day's value came from: this process's memory, ClickHouse, or pricing it now. */
+export type DaySource = 'memory' | 'stored' | 'priced';
 
 /**
  * `compute` for each UTC day of `range`, in order. A whole day that has ended is reused while its
@@ -286,6 +291,7 @@ export async function perUtcDay<T>(
     const value = cache?.get(p.from, memoryKey(p));
     if (value !== undefined) values.set(p, value);
   }
+  const fromMemory = values.size;
   if (keep) {
     const wanted = reusable.filter((p) => !values.has(p));
     const stored = await keep.days.load(wanted.map((p) => ({ day: p.from, fingerprint: keptKey(p) })));
@@ -297,17 +303,22 @@ export async function perUtcDay<T>(
     }
   }
   const out: T[] = [];
+  let priced = 0;
   for (const piece of pieces) {
     let value = values.get(piece);
     if (value === undefined) {
       value = await compute(piece);
       if (pastDay(piece)) {
+        priced += 1;
         cache?.set(piece.from, memoryKey(piece), value);
         if (keep) await keep.days.save(piece.from, keptKey(piece), value);
       }
     }
     out.push(value);
   }
+  kept?.observe?.('memory', fromMemory);
+  kept?.observe?.('stored', values.size - fromMemory);
+  kept?.observe?.('priced', priced);
   return out;
 }
 

@@ -135,13 +135,18 @@ describe('attributeRange with the day cache', () => {
 
 describe('attributeRange with days kept in ClickHouse (a restart, another replica)', () => {
   const problems: string[] = [];
+  const problemKinds: string[] = [];
+  /** Days by source, as the last `kept()` observed them (what the metrics count). */
+  let sources: Record<string, number> = {};
   const standard = () => 'standard';
   const codec = { encode: encodeDay, decode: decodeDay };
   /** What a process keeps days with: a fresh PersistedDays each time, as after a restart. */
   const kept = (opts: { prices?: typeof pricing; version?: number; decode?: typeof decodeDay; on?: Store } = {}): KeptDays<DayAttribution> => {
     const prices = opts.prices ?? pricing;
-    const days = createPersistedDays({ store: opts.on ?? store, kind: 'attribution', version: opts.version ?? DAY_FORMAT_VERSION, codec: { ...codec, decode: opts.decode ?? decodeDay }, onProblem: (m) => problems.push(m) });
-    return { days, pricing: prices, planOf: standard, key: pricingKeyOf(prices, {}) };
+    const days = createPersistedDays({ store: opts.on ?? store, kind: 'attribution', version: opts.version ?? DAY_FORMAT_VERSION, codec: { ...codec, decode: opts.decode ?? decodeDay }, onProblem: (m, kind) => (problems.push(m), problemKinds.push(kind)) });
+    sources = {};
+    const observe = (source: string, n: number) => void (sources[source] = (sources[source] ?? 0) + n);
+    return { days, pricing: prices, planOf: standard, key: pricingKeyOf(prices, {}), observe };
   };
   /** A new process: empty memory cache, the kept days of `keep`. */
   const replica = (keep: KeptDays<DayAttribution>): CostContext => ({ ...context(createAttributionCache(), keep.pricing), planOf: keep.planOf, kept: keep });
@@ -152,13 +157,18 @@ describe('attributeRange with days kept in ClickHouse (a restart, another replic
     expect(await cachedReport(replica(kept()))).toBe(await fresh());
     expect(usageReadsSince(mark)).toHaveLength(5);
     expect(await storedDays()).toBe('3');
+    expect(sources).toEqual({ memory: 0, stored: 0, priced: 3 });
   });
 
   it('a restarted process reads the past days back: exactly the same report, only the partial first day and today priced', async () => {
     const mark = sent.length;
-    expect(await cachedReport(replica(kept()))).toBe(await fresh());
+    const restarted = replica(kept());
+    expect(await cachedReport(restarted)).toBe(await fresh());
     expect(usageReadsSince(mark)).toHaveLength(2);
     expect(problems).toEqual([]);
+    expect(sources).toEqual({ memory: 0, stored: 3, priced: 0 });
+    await cachedReport(restarted);
+    expect(sources).toEqual({ memory: 3, stored: 3, priced: 0 });
   });
 
   it('after a late row, prices the changed day again and keeps it for the next process', async () => {
@@ -169,6 +179,7 @@ describe('attributeRange with days kept in ClickHouse (a restart, another replic
     expect(after).not.toBe(before);
     expect(after).toBe(await fresh());
     expect(usageReadsSince(mark)).toHaveLength(3);
+    expect(sources).toEqual({ memory: 0, stored: 2, priced: 1 });
     mark = sent.length;
     expect(await cachedReport(replica(kept()))).toBe(after);
     expect(usageReadsSince(mark)).toHaveLength(2);
@@ -190,10 +201,12 @@ describe('attributeRange with days kept in ClickHouse (a restart, another replic
 
   it('prices a day whose kept value does not decode, and says so', async () => {
     problems.length = 0;
+    problemKinds.length = 0;
     const mark = sent.length;
     expect(await cachedReport(replica(kept({ decode: () => ({ error: 'damaged' }) })))).toBe(await fresh());
     expect(usageReadsSince(mark)).toHaveLength(5);
-    expect(problems).toHaveLength(3);
+    expect(problemKinds).toEqual(['unreadable', 'unreadable', 'unreadable']);
+    expect(sources).toEqual({ memory: 0, stored: 0, priced: 3 });
     expect(problems[0]).toMatch(/^attribution days \(attribution\): day 2026-10-0\d is stored but unreadable, pricing it instead: damaged$/);
   });
 
@@ -213,6 +226,7 @@ describe('attributeRange with days kept in ClickHouse (a restart, another replic
 
   it('still answers exactly when the table can be neither read nor written', async () => {
     problems.length = 0;
+    problemKinds.length = 0;
     const failing: Store = {
       ...store,
       query: (spec) => (spec.query.includes('attribution_days') ? Promise.reject(new Error('table is gone')) : store.query(spec)),
@@ -225,6 +239,7 @@ describe('attributeRange with days kept in ClickHouse (a restart, another replic
       'attribution days (attribution): keeping day 2026-10-03 failed (it will be priced again next time): read-only',
       'attribution days (attribution): keeping day 2026-10-04 failed (it will be priced again next time): read-only',
     ]);
+    expect(problemKinds).toEqual(['read_failed', 'write_failed', 'write_failed', 'write_failed']);
   });
 });
 

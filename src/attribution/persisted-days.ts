@@ -34,11 +34,15 @@ export function parseStored<S extends z.ZodType>(text: string, schema: S): { dat
 }
 
 export interface PersistedDays<T> {
+  /** What the days hold (`PersistedDaysOptions.kind`). */
+  readonly kind: string;
   /** The stored values of these days under exactly these fingerprints, by day start (epoch ms). */
   load(wanted: ReadonlyArray<{ day: number; fingerprint: string }>): Promise<Map<number, T>>;
   /** Keeps a priced day. */
   save(day: number, fingerprint: string, value: T): Promise<void>;
 }
+
+export type KeptDayProblem = 'read_failed' | 'unreadable' | 'write_failed';
 
 export interface PersistedDaysOptions<T> {
   store: Store;
@@ -47,17 +51,19 @@ export interface PersistedDaysOptions<T> {
   /** The version of what a stored value means: days stored under another version are misses. */
   version: number;
   codec: DayCodec<T>;
-  onProblem?: (message: string) => void;
+  /** A day that could not be read back or kept (it is priced instead); `problem` is for metrics. */
+  onProblem?: (message: string, problem: KeptDayProblem) => void;
   now?: () => number;
 }
 
 const DAY_MS = 86_400_000;
 
 export function createPersistedDays<T>(opts: PersistedDaysOptions<T>): PersistedDays<T> {
-  const problem = (message: string) => opts.onProblem?.(`attribution days (${opts.kind}): ${message}`);
+  const problem = (kind: KeptDayProblem, message: string) => opts.onProblem?.(`attribution days (${opts.kind}): ${message}`, kind);
   const now = opts.now ?? Date.now;
   const versioned = (fingerprint: string) => `v${opts.version} | ${fingerprint}`;
   return {
+    kind: opts.kind,
     async load(wanted) {
       const out = new Map<number, T>();
       if (wanted.length === 0) return out;
@@ -67,7 +73,7 @@ export function createPersistedDays<T>(opts: PersistedDaysOptions<T>): Persisted
         const query = storedDaysQuery(opts.kind, [...fingerprintOf.keys()], [...new Set(fingerprintOf.values())]);
         rows = await opts.store.query({ ...query, schema: storedDayRow });
       } catch (err) {
-        problem(`reading stored days failed, pricing them instead: ${(err as Error).message}`);
+        problem('read_failed', `reading stored days failed, pricing them instead: ${(err as Error).message}`);
         return out;
       }
       for (const row of rows) {
@@ -76,7 +82,7 @@ export function createPersistedDays<T>(opts: PersistedDaysOptions<T>): Persisted
         const text = unpack(row.payload);
         const decoded = typeof text === 'string' ? opts.codec.decode(text) : text;
         if ('error' in decoded) {
-          problem(`day ${row.day_text} is stored but unreadable, pricing it instead: ${decoded.error}`);
+          problem('unreadable', `day ${row.day_text} is stored but unreadable, pricing it instead: ${decoded.error}`);
           continue;
         }
         out.set(Date.parse(`${row.day_text}T00:00:00Z`), decoded.day);
@@ -88,7 +94,7 @@ export function createPersistedDays<T>(opts: PersistedDaysOptions<T>): Persisted
         const row: StoredDayInsert = { kind: opts.kind, day: dateOf(day), fingerprint: versioned(fingerprint), payload: pack(opts.codec.encode(value)), computed_at: formatClickHouseTime(now()) };
         await opts.store.insert(ATTRIBUTION_DAYS_TABLE, [row]);
       } catch (err) {
-        problem(`keeping day ${dateOf(day)} failed (it will be priced again next time): ${(err as Error).message}`);
+        problem('write_failed', `keeping day ${dateOf(day)} failed (it will be priced again next time): ${(err as Error).message}`);
       }
     },
   };

@@ -1,5 +1,7 @@
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { registerIngestMetrics, type IngestMetrics } from './ingest-metrics.ts';
+import { registerJobMetrics, type JobMetrics } from './job-metrics.ts';
+import { registerKeptDaysMetrics, type KeptDaysMetrics } from './kept-days-metrics.ts';
 import { registerRequestMetrics } from './request-families.ts';
 import type { RequestMetrics } from './request-metrics.ts';
 import { registerTenantGauges, type FiringAlertSample, type QuotaRatioSample, type TenantCostSnapshot } from './tenant-gauges.ts';
@@ -44,6 +46,10 @@ export interface Metrics {
   readonly ingest: IngestMetrics;
   /** Offer label slots to the busiest tenants (before traffic takes them first come). */
   readonly tenants: TenantLabeler;
+  /** Where the job scheduler reports runs, failures and skipped runs. */
+  readonly jobs: JobMetrics;
+  /** Where kept attribution days report where each day came from, and their problems. */
+  readonly keptDays: KeptDaysMetrics;
 }
 
 /**
@@ -78,5 +84,5 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       },
     });
   }
-  return { registry, requests, ingest, tenants };
+  return { registry, requests, ingest, tenants, jobs: registerJobMetrics(registry), keptDays: registerKeptDaysMetrics(registry) };
 }

@@ -1,7 +1,9 @@
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { configSchema } from '../config/schema.ts';
 import type { Store } from '../store/client.ts';
-import { billingServices } from './billing.ts';
+import { registerKeptDaysMetrics } from '../telemetry/kept-days-metrics.ts';
+import { billingServices, keptAnomalyCosts } from './billing.ts';
 
 /**
  * Days kept in ClickHouse are keyed by what they were priced with: the price book and every
@@ -42,5 +44,32 @@ describe('the key of the attribution days a process keeps', () => {
     const { costs } = billingServices(configWith('0.04', 'gold'), store);
     expect(costs.kept?.pricing).toBe(costs.pricing);
     expect(costs.kept?.planOf).toBe(costs.planOf);
+  });
+});
+
+describe('what the kept days report', () => {
+  it('tells the log and the metrics, each under its kind, where days came from and what failed', async () => {
+    const registry = new Registry();
+    const lines: string[] = [];
+    const unreachable = { query: () => Promise.reject(new Error('connection refused')) } as unknown as Store;
+    const reporting = { log: (line: string) => lines.push(line), metrics: registerKeptDaysMetrics(registry) };
+    const { costs } = billingServices(configWith('0.04', 'gold'), unreachable, reporting);
+    const anomalyCosts = keptAnomalyCosts(configWith('0.04', 'gold'), costs, reporting);
+    const wanted = [{ day: Date.UTC(2026, 9, 1), fingerprint: 'fp' }];
+    expect(await costs.kept!.days.load(wanted)).toEqual(new Map());
+    expect(await anomalyCosts.days.load(wanted)).toEqual(new Map());
+    costs.kept!.observe!('priced', 2);
+    anomalyCosts.observe!('memory', 5);
+
+    const text = await registry.metrics();
+    expect(text).toContain('inferledger_attribution_day_problems_total{kind="attribution",problem="read_failed"} 1');
+    expect(text).toContain('inferledger_attribution_day_problems_total{kind="anomaly-costs",problem="read_failed"} 1');
+    expect(text).toContain('inferledger_attribution_day_problems_total{kind="attribution",problem="write_failed"} 0');
+    expect(text).toContain('inferledger_attribution_day_lookups_total{kind="attribution",source="priced"} 2');
+    expect(text).toContain('inferledger_attribution_day_lookups_total{kind="anomaly-costs",source="memory"} 5');
+    expect(lines).toEqual([
+      'attribution days (attribution): reading stored days failed, pricing them instead: connection refused',
+      'attribution days (anomaly-costs): reading stored days failed, pricing them instead: connection refused',
+    ]);
   });
 });

@@ -1,7 +1,7 @@
-import { pricingKeyOf, type CostContext, type KeptDays } from '../attribution/cost-service.ts';
+import { pricingKeyOf, type CostContext, type DaySource, type KeptDays } from '../attribution/cost-service.ts';
 import { createAttributionCache } from '../attribution/day-cache.ts';
 import { decodeDay, DAY_FORMAT_VERSION, encodeDay } from '../attribution/day-codec.ts';
-import { createPersistedDays, type PersistedDays } from '../attribution/persisted-days.ts';
+import { createPersistedDays, type DayCodec, type PersistedDays } from '../attribution/persisted-days.ts';
 import type { KeyService } from '../auth/key-service.ts';
 import type { DayCosts } from '../jobs/anomaly-scan.ts';
 import { DAY_COSTS_FORMAT_VERSION, decodeDayCosts, encodeDayCosts } from '../jobs/day-costs-codec.ts';
@@ -15,6 +15,7 @@ import { createCarriedUsageReader } from '../quotas/carried-usage.ts';
 import { createMonthlyUsageReader } from '../quotas/monthly-usage.ts';
 import type { FocusContext } from '../statements/render.ts';
 import type { Store } from '../store/client.ts';
+import type { KeptDaysMetrics } from '../telemetry/kept-days-metrics.ts';
 import type { QuotaSource } from './sidecar.ts';
 
 /** Part of the composition root (src/main.ts): billing contexts and the quota authority. */
@@ -24,11 +25,11 @@ import type { QuotaSource } from './sidecar.ts';
  * ClickHouse (`attribution_days`) for other replicas and the next start; `log` hears when that
  * table cannot be read or written (the days are then priced from the rollups, as without it).
  */
-export function billingServices(config: Readonly<Config>, store: Store, opts: { log?: (line: string) => void } = {}) {
+export function billingServices(config: Readonly<Config>, store: Store, opts: KeptDaysReporting = {}) {
   const plan = (tenantId: string) => planOf(config, tenantId);
   const costs: CostContext = { store, pricing: config.pricing, planOf: plan, now: Date.now, cache: createAttributionCache() };
   const codec = { encode: encodeDay, decode: decodeDay };
-  costs.kept = keptDaysOf(config, costs, createPersistedDays({ store, kind: 'attribution', version: DAY_FORMAT_VERSION, codec, onProblem: opts.log }));
+  costs.kept = keptDaysOf(config, costs, persistedDays(store, 'attribution', DAY_FORMAT_VERSION, codec, opts), opts.metrics);
   return {
     costs,
     statements: statementsContext(config, store),
@@ -49,16 +50,36 @@ export function statementsContext(config: Readonly<Config>, store: Store) {
   return { store, pricing: config.pricing, planOf: (tenantId: string) => planOf(config, tenantId), closeGraceHours: config.billing.close_grace_hours, now: Date.now };
 }
 
+/** Who hears about kept days: problems as log lines, and every day's source and problem as metrics. */
+export interface KeptDaysReporting {
+  log?: (line: string) => void;
+  metrics?: KeptDaysMetrics;
+}
+
 /** Kept days of `kind` for the prices and plans of `costs`, keyed by their content (see `KeptDays`). */
-export function keptDaysOf<T>(config: Readonly<Config>, costs: Pick<CostContext, 'pricing' | 'planOf'>, days: PersistedDays<T>): KeptDays<T> {
+export function keptDaysOf<T>(config: Readonly<Config>, costs: Pick<CostContext, 'pricing' | 'planOf'>, days: PersistedDays<T>, metrics?: KeptDaysMetrics): KeptDays<T> {
   const plans = Object.fromEntries(Object.keys(config.tenants).map((tenantId) => [tenantId, costs.planOf(tenantId)]));
-  return { days, pricing: costs.pricing, planOf: costs.planOf, key: pricingKeyOf(costs.pricing, plans) };
+  const observe = metrics && ((source: DaySource, count: number) => metrics.days(days.kind, source, count));
+  return { days, pricing: costs.pricing, planOf: costs.planOf, key: pricingKeyOf(costs.pricing, plans), observe };
 }
 
 /** The anomaly scan's past days' hourly costs, kept in ClickHouse like the attribution days. */
-export function keptAnomalyCosts(config: Readonly<Config>, costs: CostContext, log?: (line: string) => void): KeptDays<DayCosts> {
+export function keptAnomalyCosts(config: Readonly<Config>, costs: CostContext, opts: KeptDaysReporting = {}): KeptDays<DayCosts> {
   const codec = { encode: encodeDayCosts, decode: decodeDayCosts };
-  return keptDaysOf(config, costs, createPersistedDays({ store: costs.store, kind: 'anomaly-costs', version: DAY_COSTS_FORMAT_VERSION, codec, onProblem: log }));
+  return keptDaysOf(config, costs, persistedDays(costs.store, 'anomaly-costs', DAY_COSTS_FORMAT_VERSION, codec, opts), opts.metrics);
+}
+
+function persistedDays<T>(store: Store, kind: string, version: number, codec: DayCodec<T>, opts: KeptDaysReporting): PersistedDays<T> {
+  return createPersistedDays({
+    store,
+    kind,
+    version,
+    codec,
+    onProblem: (line, problem) => {
+      opts.log?.(line);
+      opts.metrics?.problem(kind, problem);
+    },
+  });
 }
 
 /**

@@ -115,6 +115,30 @@ const live: PanelSpec[] = [
       { expr: 'sum by (table) (rate(inferledger_ingest_write_failures_total[$__rate_interval]))', legend: 'failures {{table}}' },
     ],
   },
+  {
+    source: 'prometheus',
+    viz: 'timeseries',
+    title: 'Scheduled jobs: failed and skipped runs',
+    description:
+      'Runs of the scheduled jobs (rollups, spool drain, quota usage, alert evaluation, cost gauge, statements) that failed, and runs skipped because the previous one was still going (overlap) or the event loop was blocked (missed), per interval. A job failing every run leaves what it maintains behind (alert InferledgerJobFailing); the error is in the process log.',
+    unit: 'short',
+    w: 12,
+    h: 8,
+    queries: [
+      { expr: 'sum by (job_name) (increase(inferledger_job_runs_total{outcome="failed"}[$__rate_interval])) > 0', legend: 'failed {{job_name}}' },
+      { expr: 'sum by (job_name, reason) (increase(inferledger_job_skipped_runs_total[$__rate_interval])) > 0', legend: 'skipped {{job_name}} ({{reason}})' },
+    ],
+  },
+  {
+    source: 'prometheus',
+    viz: 'timeseries',
+    title: 'Scheduled jobs: duration p95',
+    description: 'p95 duration of each scheduled job\'s runs (inferledger_job_duration_seconds). A job slower than its period skips runs (InferledgerJobOverrunning): every 10 s for the spool drain, 15 s for quota usage and alerts, 30 s for the rollups, 5 min for the cost gauge.',
+    unit: 's',
+    w: 12,
+    h: 8,
+    queries: [{ expr: 'histogram_quantile(0.95, sum by (le, job_name) (rate(inferledger_job_duration_seconds_bucket[$__rate_interval])))', legend: '{{job_name}}' }],
+  },
 ];
 
 const REQUEST_FILTER = `$__timeFilter(ts)
