@@ -10,7 +10,7 @@ import { attributionReport, tenantCostReport } from './cost-reports.ts';
 import { attributionDataOf, rangeAttributionOf, runAttribution, SPAN_MS, spansOf, type CostContext } from './cost-service.ts';
 import { mergeAttributionResults } from './merge-results.ts';
 import type { AttributionResult, CapacityHour } from './types.ts';
-import { usageRecordsOf, usageTableBuilder, type UsageRecord } from './usage-table.ts';
+import { requestsByTenant, usageRecordsOf, usageTableBuilder, type UsageRecord } from './usage-table.ts';
 import { attributionArbitraries } from '../../test/support/attribution-arbitraries.ts';
 
 /**
@@ -227,6 +227,22 @@ describe('chunked attribution equals the single pass', () => {
         const fromRows = usageRecordsOf(kept, from, to);
         expect(fromRows.map(key)).toEqual(usageRecordsOf(build(false), from, to).map(key));
         expect(fromRows.map((u) => u.hour)).toEqual(fromRows.map((u) => u.hour).sort((x, y) => x - y));
+      }),
+    );
+  });
+});
+
+describe('requestsByTenant', () => {
+  it('counts exactly the requests of the rows in the hours asked for, for any hours', () => {
+    fc.assert(
+      fc.property(fc.array(usageRow, { maxLength: 80 }), fc.integer({ min: 0, max: HOURS }), fc.integer({ min: 0, max: HOURS }), (usage, a, b) => {
+        const [from, to] = [T0 + Math.min(a, b) * H, T0 + Math.max(a, b) * H];
+        const table = attributionDataOf({ from: T0, to: T0 + HOURS * H }, [], usage).table;
+        const expected = new Map<string, bigint>();
+        for (const u of usage) if (u.hour >= from && u.hour < to) expected.set(u.tenantId, (expected.get(u.tenantId) ?? 0n) + u.requests);
+        const sorted = (m: Map<string, bigint>) => [...m].sort(([x], [y]) => (x < y ? -1 : 1));
+        expect(sorted(requestsByTenant(table, from, to))).toEqual(sorted(expected));
+        expect(sorted(requestsByTenant(table))).toEqual(sorted(requestsByTenant(table, T0, T0 + HOURS * H)));
       }),
     );
   });

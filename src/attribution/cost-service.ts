@@ -4,7 +4,7 @@ import { apportion, type Micros } from '../money/money.ts';
 import { listRevenue } from '../pricing/list-revenue.ts';
 import type { PriceBook } from '../pricing/price-book.ts';
 import type { Store } from '../store/client.ts';
-import { appendAttributionUsageRows, attributionUsageQuery, type AttributionUsageRow, capacityHourRow, capacityHoursQuery, dayFingerprintRow, dayFingerprintsQuery } from '../store/queries/costs.ts';
+import { appendAttributionUsageRows, attributionUsageQuery, type AttributionUsageRow, capacityHourRow, capacityHoursQuery, hourFingerprintRow, hourFingerprintsQuery } from '../store/queries/costs.ts';
 import type { TimeRange } from '../store/queries/time.ts';
 import { attributeCostsByHour } from './attribute-costs.ts';
 import type { AttributionCache, DayAttribution, DayCache } from './day-cache.ts';
@@ -231,7 +231,7 @@ export async function attributeRange(ctx: CostContext, requested: TimeRange): Pr
     range,
     now,
     ctx.cache,
-    async (piece) => attributeDataYielding(ctx, await readAttributionData(ctx.store, piece, { keepRows: true }), now),
+    async (run) => attributePieces(ctx, await readAttributionData(ctx.store, spanOf(run), { keepRows: true }), run, now),
     ctx.kept,
   );
   return {
@@ -263,27 +263,38 @@ export type DaySource = 'memory' | 'stored' | 'priced';
 /**
  * `compute` for each UTC day of `range`, in order. A whole day that has ended is reused while its
  * fingerprint is unchanged: the rollup rows of the day (one query for all of them,
- * `dayFingerprintsQuery`) and the prices and plans of `ctx`. It comes from `cache` (this
+ * `hourFingerprintsQuery`) and the prices and plans of `ctx`. It comes from `cache` (this
  * process), else from `kept` (ClickHouse: written by an earlier run, or another replica), else it
  * is computed and put in both. The fingerprint is read before the rows, so rows landing in
  * between make the next call compute the day again, never the reverse. An empty range (the first
  * instant of a month, say) is one empty piece.
+ *
+ * With a memory cache, the rest of the range (today, a partial first day) is computed an hour at
+ * a time, and each hour that has ended is reused from memory the same way, under its own
+ * fingerprint: a month's figures otherwise priced all of today's hours again at every call (the
+ * 5-minute cost gauge, a dashboard refresh), seconds at 100M requests a month. Hours are not kept
+ * in ClickHouse: after a restart today is priced once more. Results are exact either way: the
+ * engine prices hour by hour and its results merge exactly (merge-results.ts).
  */
 export async function perUtcDay<T>(
   ctx: Pick<CostContext, 'store' | 'pricing' | 'planOf'>,
   range: TimeRange,
   now: number,
   cache: DayCache<T> | undefined,
-  compute: (piece: TimeRange) => Promise<T>,
+  compute: (run: readonly TimeRange[]) => Promise<T[]>,
   kept?: KeptDays<T>,
 ): Promise<T[]> {
-  const pieces = range.from < range.to ? utcDaysOf(range) : [range];
   const keep = kept && kept.pricing === ctx.pricing && kept.planOf === ctx.planOf ? kept : undefined;
   const pastDay = (p: TimeRange) => p.to - p.from === DAY_MS && p.from % DAY_MS === 0 && p.to <= now;
-  const reusable = pieces.filter((p) => (cache !== undefined || keep !== undefined) && pastDay(p));
-  const rows = reusable.length ? await readDayFingerprints(ctx.store, { from: reusable[0]!.from, to: reusable[reusable.length - 1]!.to }) : new Map<number, string>();
-  const rowsOf = (p: TimeRange) => rows.get(p.from) ?? EMPTY_DAY;
-  const memoryKey = (p: TimeRange) => `prices ${pricingIdOf(ctx)} | ${rowsOf(p)}`;
+  const pastHour = (p: TimeRange) => p.to - p.from === HOUR && p.from % HOUR === 0 && p.to <= now;
+  const days = range.from < range.to ? cutAt(range, DAY_MS) : [range];
+  const pieces = cache ? days.flatMap((p) => (pastDay(p) ? [p] : cutAt(p, HOUR))) : days;
+  const reusableDays = cache || keep ? pieces.filter(pastDay) : [];
+  const reusable = cache ? pieces.filter((p) => pastDay(p) || pastHour(p)) : reusableDays;
+  const fingerprints = reusable.length ? await readFingerprints(ctx.store, { from: reusable[0]!.from, to: reusable[reusable.length - 1]!.to }) : undefined;
+  const rowsOf = (p: TimeRange) => fingerprints?.of(p) ?? EMPTY_PIECE;
+  // A day and its first hour start at the same instant: the hour's key says it is one.
+  const memoryKey = (p: TimeRange) => `prices ${pricingIdOf(ctx)} | ${pastHour(p) ? 'hour | ' : ''}${rowsOf(p)}`;
   const keptKey = (p: TimeRange) => `prices ${keep!.key} | ${rowsOf(p)}`;
 
   const values = new Map<TimeRange, T>();
@@ -291,39 +302,41 @@ export async function perUtcDay<T>(
     const value = cache?.get(p.from, memoryKey(p));
     if (value !== undefined) values.set(p, value);
   }
-  const fromMemory = values.size;
+  const daysFromMemory = reusableDays.filter((p) => values.has(p)).length;
+  let daysStored = 0;
   if (keep) {
-    const wanted = reusable.filter((p) => !values.has(p));
+    const wanted = reusableDays.filter((p) => !values.has(p));
     const stored = await keep.days.load(wanted.map((p) => ({ day: p.from, fingerprint: keptKey(p) })));
     for (const p of wanted) {
       const value = stored.get(p.from);
       if (value === undefined) continue;
       values.set(p, value);
+      daysStored += 1;
       cache?.set(p.from, memoryKey(p), value);
     }
   }
-  const out: T[] = [];
-  let priced = 0;
-  for (const piece of pieces) {
-    let value = values.get(piece);
-    if (value === undefined) {
-      value = await compute(piece);
+  let daysPriced = 0;
+  for (const run of missingRuns(pieces, values)) {
+    const computed = await compute(run);
+    if (computed.length !== run.length) throw new RangeError(`perUtcDay: compute gave ${computed.length} values for ${run.length} pieces`);
+    for (const [i, piece] of run.entries()) {
+      const value = computed[i]!;
+      values.set(piece, value);
+      if (pastDay(piece) || pastHour(piece)) cache?.set(piece.from, memoryKey(piece), value);
       if (pastDay(piece)) {
-        priced += 1;
-        cache?.set(piece.from, memoryKey(piece), value);
+        daysPriced += 1;
         if (keep) await keep.days.save(piece.from, keptKey(piece), value);
       }
     }
-    out.push(value);
   }
-  kept?.observe?.('memory', fromMemory);
-  kept?.observe?.('stored', values.size - fromMemory);
-  kept?.observe?.('priced', priced);
-  return out;
+  kept?.observe?.('memory', daysFromMemory);
+  kept?.observe?.('stored', daysStored);
+  kept?.observe?.('priced', daysPriced);
+  return pieces.map((p) => values.get(p)!);
 }
 
 const DAY_MS = 24 * HOUR;
-const EMPTY_DAY = 'usage 0 0 | capacity 0 0';
+const EMPTY_PIECE = 'usage 0 0 | capacity 0 0';
 
 function attributeData(ctx: CostContext, data: AttributionData, now: number): DayAttribution {
   const revenue = revenueCounter(ctx);
@@ -338,17 +351,28 @@ function attributeData(ctx: CostContext, data: AttributionData, now: number): Da
  */
 const PRICING_SLICE_MS = HOUR;
 
-/** `attributeData`, an hour at a time, letting other work run in between. */
-async function attributeDataYielding(ctx: CostContext, data: AttributionData, now: number): Promise<DayAttribution> {
-  const slices = spansOf(data.range, PRICING_SLICE_MS);
-  if (slices.length <= 1) return attributeData(ctx, data, now);
-  const revenue = revenueCounter(ctx);
-  const parts: Array<ReturnType<typeof runAttribution>> = [];
-  for (const slice of slices) {
-    await setImmediate();
-    parts.push(runAttribution({ ...ctx, now: () => now }, data, slice, (rows) => revenue.add(rows)));
+/**
+ * Each piece of `data` (a day, or hours of one) priced on its own, an hour at a time, letting
+ * other work run in between.
+ */
+async function attributePieces(ctx: CostContext, data: AttributionData, pieces: readonly TimeRange[], now: number): Promise<DayAttribution[]> {
+  const out: DayAttribution[] = [];
+  for (const piece of pieces) {
+    const revenue = revenueCounter(ctx);
+    const parts: Array<ReturnType<typeof runAttribution>> = [];
+    // An empty piece (the first instant of a month) is priced as itself: an empty result.
+    for (const slice of piece.from < piece.to ? spansOf(piece, PRICING_SLICE_MS) : [piece]) {
+      await setImmediate();
+      parts.push(runAttribution({ ...ctx, now: () => now }, data, slice, (rows) => revenue.add(rows)));
+    }
+    out.push({
+      result: mergeAttributionResults(parts.map((p) => p.result)),
+      revenue: revenue.table(),
+      requests: requestsByTenant(data.table, piece.from, piece.to),
+      tenantHours: mergeTenantHours(parts.map((p) => p.tenantHours)),
+    });
   }
-  return dayAttributionOf(data, parts, revenue);
+  return out;
 }
 
 function dayAttributionOf(data: AttributionData, parts: ReadonlyArray<ReturnType<typeof runAttribution>>, revenue: RevenueCounter): DayAttribution {
@@ -360,27 +384,82 @@ function dayAttributionOf(data: AttributionData, parts: ReadonlyArray<ReturnType
   };
 }
 
-/** [from, to) cut at UTC midnights. */
-function utcDaysOf(range: TimeRange): TimeRange[] {
+/** [from, to) cut at multiples of `step` (UTC midnights, whole hours); an empty range stays one empty piece. */
+function cutAt(range: TimeRange, step: number): TimeRange[] {
+  if (range.from >= range.to) return [range];
   const out: TimeRange[] = [];
   for (let from = range.from; from < range.to; ) {
-    const to = Math.min((Math.floor(from / DAY_MS) + 1) * DAY_MS, range.to);
+    const to = Math.min((Math.floor(from / step) + 1) * step, range.to);
     out.push({ from, to });
     from = to;
   }
   return out;
 }
 
-/** Fingerprints of the rollup rows attribution reads, per UTC day of `range` that has any. */
-async function readDayFingerprints(store: Store, range: TimeRange): Promise<Map<number, string>> {
-  const rows = await store.query({ ...dayFingerprintsQuery(range), schema: dayFingerprintRow });
-  const parts = new Map<number, { usage: string; capacity: string }>();
-  for (const r of rows) {
-    const p = parts.get(r.day_ms) ?? { usage: '0 0', capacity: '0 0' };
-    p[r.source] = `${r.n} ${r.h}`;
-    parts.set(r.day_ms, p);
+/**
+ * The pieces `values` lacks, in runs that one read serves: a whole day alone (a day's rows are as
+ * many as memory should hold at once), consecutive hours of one UTC day together (one query
+ * instead of one per hour).
+ */
+function missingRuns<T>(pieces: readonly TimeRange[], values: ReadonlyMap<TimeRange, T>): TimeRange[][] {
+  const runs: TimeRange[][] = [];
+  let run: TimeRange[] = [];
+  const dayOf = (p: TimeRange) => Math.floor(p.from / DAY_MS);
+  const isDay = (p: TimeRange) => p.to - p.from === DAY_MS;
+  for (const piece of pieces) {
+    const last = run[run.length - 1];
+    if (values.has(piece) || (last && (isDay(piece) || isDay(last) || dayOf(piece) !== dayOf(last) || last.to !== piece.from))) {
+      if (run.length) runs.push(run);
+      run = [];
+    }
+    if (!values.has(piece)) run.push(piece);
   }
-  return new Map([...parts].map(([day, p]) => [day, `usage ${p.usage} | capacity ${p.capacity}`]));
+  if (run.length) runs.push(run);
+  return runs;
+}
+
+/** From the first piece's start to the last one's end. */
+function spanOf(run: readonly TimeRange[]): TimeRange {
+  return { from: run[0]!.from, to: run[run.length - 1]!.to };
+}
+
+const UINT64 = 1n << 64n;
+
+interface PieceCounts {
+  usage: { n: bigint; h: bigint };
+  capacity: { n: bigint; h: bigint };
+}
+
+/**
+ * Fingerprints of the rollup rows attribution reads (one query, per hour): `of` gives a piece's
+ * (an hour, a day), the sum of its hours' counts and hash sums. The text is what a query grouped
+ * by day gave before hours were fingerprinted, so days kept in ClickHouse under it still match.
+ */
+async function readFingerprints(store: Store, range: TimeRange): Promise<{ of(piece: TimeRange): string }> {
+  const rows = await store.query({ ...hourFingerprintsQuery(range), schema: hourFingerprintRow });
+  const hours = new Map<number, PieceCounts>();
+  for (const r of rows) {
+    const counts = hours.get(r.hour_ms) ?? { usage: { n: 0n, h: 0n }, capacity: { n: 0n, h: 0n } };
+    counts[r.source] = { n: r.n, h: r.h };
+    hours.set(r.hour_ms, counts);
+  }
+  return {
+    of(piece) {
+      let usageN = 0n;
+      let usageH = 0n;
+      let capacityN = 0n;
+      let capacityH = 0n;
+      for (let hour = piece.from; hour < piece.to; hour += HOUR) {
+        const c = hours.get(hour);
+        if (!c) continue;
+        usageN += c.usage.n;
+        usageH += c.usage.h;
+        capacityN += c.capacity.n;
+        capacityH += c.capacity.h;
+      }
+      return `usage ${usageN} ${usageH % UINT64} | capacity ${capacityN} ${capacityH % UINT64}`;
+    },
+  };
 }
 
 /** A number per (prices, plan assignment) in this process: a cached day is reused only under the same ones. */

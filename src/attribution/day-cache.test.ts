@@ -18,8 +18,16 @@ import { createPersistedDays } from './persisted-days.ts';
 const H = 3_600_000;
 const DAY = 24 * H;
 const D0 = Date.UTC(2026, 9, 1); // 2026-10-01, a UTC midnight
-const NOW = D0 + 4 * DAY + 10 * H; // day 4 is today, 10 hours in
-const RANGE = { from: D0 + 5 * H, to: NOW }; // starts mid-day: the first piece is partial, never cached
+const NOW = D0 + 4 * DAY + 10.5 * H; // day 4 is today, 10 and a half hours in
+const RANGE = { from: D0 + 5 * H, to: NOW }; // starts mid-day: the first day is partial, cached by the hour
+/** The pieces of RANGE: hours 5–23 of day 0, days 1–3, hours 0–10 of today (the last in progress). */
+const WHOLE_DAYS = 3;
+/**
+ * What pricing RANGE with nothing reusable reads: a usage query per whole day, and one per run of
+ * consecutive hours to price (here: the partial first day's, today's).
+ */
+const HOUR_RUNS = 2;
+const COLD_READS = WHOLE_DAYS + HOUR_RUNS;
 
 const pricingInput = (vcpuHour: string) => ({
   idle_policy: 'proportional',
@@ -95,25 +103,32 @@ describe('attributeRange with the day cache', () => {
   const cache = createAttributionCache();
   const ctx = context(cache);
 
-  it('gives exactly the uncached report, and caches only whole past days', async () => {
-    expect(await cachedReport(ctx)).toBe(await fresh());
-    // Days 1, 2, 3 are whole and over; day 0 is cut by the range, day 4 is today.
-    expect(cache.size()).toBe(3);
-  });
-
-  it('reads only the partial first day and today again when nothing changed', async () => {
+  it('gives exactly the uncached report, and caches whole past days and the hours that have ended', async () => {
     const mark = sent.length;
     expect(await cachedReport(ctx)).toBe(await fresh());
-    expect(usageReadsSince(mark)).toHaveLength(2);
+    expect(usageReadsSince(mark)).toHaveLength(COLD_READS);
+    // Days 1, 2, 3 are whole and over; hours 5–23 of day 0 and 0–9 of today have ended.
+    expect(cache.size()).toBe(WHOLE_DAYS + 19 + 10);
   });
 
-  // The partial first day and today are read every time; a changed past day once more.
+  it('reads only the hour in progress again when nothing changed', async () => {
+    const mark = sent.length;
+    expect(await cachedReport(ctx)).toBe(await fresh());
+    expect(usageReadsSince(mark)).toHaveLength(1);
+  });
+
+  // The hour in progress is read every time (1); a changed past day or hour once more (2), unless
+  // it is next to the hour in progress.
   it.each<[string, () => Promise<void>, number]>([
-    ['a late row for a past day', () => store.insert('usage_hourly', [usageRow('c', D0 + 2 * DAY + 5 * H, 7_000_000)]), 3],
-    ['a recomputed hour (newer computed_at, other CPU)', () => store.insert('usage_hourly', [usageRow('a', D0 + DAY + 6 * H, 9_999_999, '2026-10-11 00:00:00.000')]), 3],
-    ['a changed capacity sample', () => store.insert('capacity_hourly', [capacityRow(D0 + 3 * DAY + 3 * H, 8000, '2026-10-11 00:00:00.000')]), 3],
-    ["today's traffic", () => store.insert('usage_hourly', [usageRow('a', D0 + 4 * DAY + 9 * H, 5_000_000)]), 2],
-  ])('after %s: still exactly the uncached report, and only the changed day is priced again', async (_name, change, reads) => {
+    ['a late row for a past day', () => store.insert('usage_hourly', [usageRow('c', D0 + 2 * DAY + 5 * H, 7_000_000)]), 2],
+    ['a recomputed hour (newer computed_at, other CPU)', () => store.insert('usage_hourly', [usageRow('a', D0 + DAY + 6 * H, 9_999_999, '2026-10-11 00:00:00.000')]), 2],
+    ['a changed capacity sample', () => store.insert('capacity_hourly', [capacityRow(D0 + 3 * DAY + 3 * H, 8000, '2026-10-11 00:00:00.000')]), 2],
+    ['a late row for an ended hour of the partial first day', () => store.insert('usage_hourly', [usageRow('c', D0 + 7 * H, 2_000_000)]), 2],
+    ["today's traffic in an earlier hour (a run of its own)", () => store.insert('usage_hourly', [usageRow('c', D0 + 4 * DAY + 3 * H, 6_000_000)]), 2],
+    // The changed hour 9 and the hour in progress are one run: one read.
+    ["today's traffic in an hour that has ended", () => store.insert('usage_hourly', [usageRow('a', D0 + 4 * DAY + 9 * H, 5_000_000)]), 1],
+    ['traffic in the hour in progress', () => store.insert('usage_hourly', [usageRow('b', D0 + 4 * DAY + 10 * H, 4_000_000)]), 1],
+  ])('after %s: still exactly the uncached report, and only the changed day or hour is priced again', async (_name, change, reads) => {
     const before = await cachedReport(ctx);
     await change();
     const mark = sent.length;
@@ -129,7 +144,7 @@ describe('attributeRange with the day cache', () => {
     const mark = sent.length;
     const report = await cachedReport(context(cache, other));
     expect(report).not.toBe(before);
-    expect(usageReadsSince(mark)).toHaveLength(5);
+    expect(usageReadsSince(mark)).toHaveLength(COLD_READS);
   });
 });
 
@@ -155,16 +170,16 @@ describe('attributeRange with days kept in ClickHouse (a restart, another replic
   it('the first process prices every day and keeps the whole past ones', async () => {
     const mark = sent.length;
     expect(await cachedReport(replica(kept()))).toBe(await fresh());
-    expect(usageReadsSince(mark)).toHaveLength(5);
+    expect(usageReadsSince(mark)).toHaveLength(COLD_READS);
     expect(await storedDays()).toBe('3');
     expect(sources).toEqual({ memory: 0, stored: 0, priced: 3 });
   });
 
-  it('a restarted process reads the past days back: exactly the same report, only the partial first day and today priced', async () => {
+  it('a restarted process reads the past days back: exactly the same report, only the partial days\' hours priced', async () => {
     const mark = sent.length;
     const restarted = replica(kept());
     expect(await cachedReport(restarted)).toBe(await fresh());
-    expect(usageReadsSince(mark)).toHaveLength(2);
+    expect(usageReadsSince(mark)).toHaveLength(HOUR_RUNS);
     expect(problems).toEqual([]);
     expect(sources).toEqual({ memory: 0, stored: 3, priced: 0 });
     await cachedReport(restarted);
@@ -178,11 +193,11 @@ describe('attributeRange with days kept in ClickHouse (a restart, another replic
     const after = await cachedReport(replica(kept()));
     expect(after).not.toBe(before);
     expect(after).toBe(await fresh());
-    expect(usageReadsSince(mark)).toHaveLength(3);
+    expect(usageReadsSince(mark)).toHaveLength(HOUR_RUNS + 1);
     expect(sources).toEqual({ memory: 0, stored: 2, priced: 1 });
     mark = sent.length;
     expect(await cachedReport(replica(kept()))).toBe(after);
-    expect(usageReadsSince(mark)).toHaveLength(2);
+    expect(usageReadsSince(mark)).toHaveLength(HOUR_RUNS);
   });
 
   it('never serves a day kept under other prices, another format version, or with prices its context does not use', async () => {
@@ -195,7 +210,7 @@ describe('attributeRange with days kept in ClickHouse (a restart, another replic
       const mark = sent.length;
       const expected = reports(ctx, rangeAttributionOf(ctx, await readAttributionData(store, RANGE)));
       expect(await cachedReport(ctx), name).toBe(expected);
-      expect(usageReadsSince(mark), name).toHaveLength(5);
+      expect(usageReadsSince(mark), name).toHaveLength(COLD_READS);
     }
   });
 
@@ -204,7 +219,7 @@ describe('attributeRange with days kept in ClickHouse (a restart, another replic
     problemKinds.length = 0;
     const mark = sent.length;
     expect(await cachedReport(replica(kept({ decode: () => ({ error: 'damaged' }) })))).toBe(await fresh());
-    expect(usageReadsSince(mark)).toHaveLength(5);
+    expect(usageReadsSince(mark)).toHaveLength(COLD_READS);
     expect(problemKinds).toEqual(['unreadable', 'unreadable', 'unreadable']);
     expect(sources).toEqual({ memory: 0, stored: 0, priced: 3 });
     expect(problems[0]).toMatch(/^attribution days \(attribution\): day 2026-10-0\d is stored but unreadable, pricing it instead: damaged$/);
@@ -243,10 +258,39 @@ describe('attributeRange with days kept in ClickHouse (a restart, another replic
   });
 });
 
+describe('the fingerprint days are kept under', () => {
+  it('is what one query per day gives (the form earlier versions stored), though hours are fingerprinted now', async () => {
+    const keep: KeptDays<DayAttribution> = {
+      days: createPersistedDays({ store, kind: 'attribution', version: DAY_FORMAT_VERSION, codec: { encode: encodeDay, decode: decodeDay } }),
+      pricing,
+      planOf: () => 'standard',
+      key: pricingKeyOf(pricing, {}),
+    };
+    await attributeRange({ ...context(createAttributionCache(), pricing), planOf: keep.planOf, kept: keep }, RANGE);
+    // The day query of the previous version, verbatim but for the range.
+    const perDay = await store.query<{ day: string; usage: string; capacity: string }>({
+      query: `SELECT day, anyIf(nh, source = 'usage') AS usage, anyIf(nh, source = 'capacity') AS capacity FROM (
+                SELECT 'usage' AS source, toString(toDate(hour)) AS day, concat(toString(count()), ' ', toString(sum(cityHash64(tenant_id, instance_id, hour, model, model_variant, requests, input_tokens, output_tokens, cpu_us, gpu_us)))) AS nh
+                FROM usage_hourly FINAL GROUP BY day
+                UNION ALL
+                SELECT 'capacity' AS source, toString(toDate(hour)) AS day, concat(toString(count()), ' ', toString(sum(cityHash64(instance_id, hour, cpu_millicore_ms, memory_byte_ms, memory_used_byte_ms, gpu_model, gpu_ms)))) AS nh
+                FROM capacity_hourly FINAL GROUP BY day)
+              WHERE day IN ('2026-10-02', '2026-10-03', '2026-10-04')
+              GROUP BY day ORDER BY day`,
+    });
+    expect(perDay).toHaveLength(3);
+    const stored = new Set(
+      (await store.query<{ k: string }>({ query: `SELECT concat(toString(day), ' ', fingerprint) AS k FROM attribution_days FINAL WHERE kind = 'attribution'` })).map((r) => r.k),
+    );
+    for (const d of perDay) expect(stored).toContain(`${d.day} v${DAY_FORMAT_VERSION} | prices ${keep.key} | usage ${d.usage} | capacity ${d.capacity}`);
+  });
+});
+
 describe('attributeRange on an empty range', () => {
   it('gives an empty result (the cost job runs at the first instant of a month too)', async () => {
-    const a = await attributeRange(context(), { from: NOW, to: NOW });
-    expect(a.result).toMatchObject({ from: NOW, to: NOW, tenants: [], capacityCost: 0n, overheadCost: 0n });
+    const today = D0 + 4 * DAY;
+    const a = await attributeRange(context(), { from: today, to: today });
+    expect(a.result).toMatchObject({ from: today, to: today, tenants: [], capacityCost: 0n, overheadCost: 0n });
     expect(a.requestsByTenant.size).toBe(0);
   });
 });

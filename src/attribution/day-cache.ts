@@ -10,8 +10,9 @@ import type { AttributionResult, TenantHours } from './types.ts';
  * longer depends on the clock (its overhead hours have all started).
  *
  * The fingerprint (see `perUtcDay` in cost-service.ts) covers the day's rollup rows and the
- * prices and plans it was priced with; anything else computes the day again. Bounded to
- * `maxDays` days (least recently used go first).
+ * prices and plans it was priced with; anything else computes the day again. The hours of today
+ * that have ended are kept the same way, keyed by the hour's start (their fingerprints say they
+ * are hours). Bounded to `maxDays` entries (least recently used go first).
  */
 export interface DayCache<T> {
   get(dayStart: number, fingerprint: string): T | undefined;
@@ -52,9 +53,10 @@ export interface DayAttribution {
 export type AttributionCache = DayCache<DayAttribution>;
 
 /**
- * Two months of days: this month and the last, which is what dashboards and month close read. At
- * 2,000 active tenants a day is a few MB (the hourly figures are 576 bytes per tenant and day).
+ * Two months of days, this month and the last, which is what dashboards and month close read,
+ * and the hours of two partial days (today, a range's first day). At 2,000 active tenants a day
+ * is a few MB (the hourly figures are 576 bytes per tenant and day), an hour a 24th of that.
  */
-export const DEFAULT_CACHED_DAYS = 62;
+export const DEFAULT_CACHED_DAYS = 62 + 48;
 
 export const createAttributionCache = (maxDays = DEFAULT_CACHED_DAYS): AttributionCache => createDayCache<DayAttribution>(maxDays);

@@ -159,11 +159,14 @@ export function usageRecordsOf(table: UsageTable, from: number, to: number): Usa
   return out;
 }
 
-/** Requests per tenant over the whole table, straight from the columns. */
-export function requestsByTenant(table: UsageTable): Map<string, bigint> {
+/** Requests per tenant over the whole table, or the hours [from, to) of it, straight from the columns. */
+export function requestsByTenant(table: UsageTable, from = Number.NEGATIVE_INFINITY, to = Number.POSITIVE_INFINITY): Map<string, bigint> {
   const byId = new Map<number, bigint>();
   for (const c of table.chunks) {
-    for (let i = 0; i < c.tenant.length; i++) byId.set(c.tenant[i]!, (byId.get(c.tenant[i]!) ?? 0n) + c.requests[i]!);
+    if (c.to <= from || c.from >= to) continue;
+    const first = c.hourStart[Math.max(0, (Math.max(from, c.from) - c.from) / HOUR_MS)]!;
+    const end = c.hourStart[(Math.min(to, c.to) - c.from) / HOUR_MS]!;
+    for (let i = first; i < end; i++) byId.set(c.tenant[i]!, (byId.get(c.tenant[i]!) ?? 0n) + c.requests[i]!);
   }
   return new Map([...byId].map(([id, n]) => [table.strings[id]!, n]));
 }

@@ -127,6 +127,10 @@ describe('hourly costs, a day at a time with unchanged past days reused (chdb)',
   // Instance i-2: apart from the scan tests' i-1, whose costs these rows must not change.
   const now = T0 + 3 * 24 * HOUR_MS + 5 * HOUR_MS + 600_000; // day 3, 05:10
   const range = { from: T0 + 7 * HOUR_MS, to: T0 + 3 * 24 * HOUR_MS + 5 * HOUR_MS }; // a partial first day, two whole days, today
+  // Priced as hours 7–23 of the first day, two days, hours 0–4 of today (all ended by `now`): one
+  // read per whole day and per run of consecutive hours.
+  const HOURS = 17 + 5;
+  const COLD_READS = 2 + 2;
   const row = (tenant: string, hour: number, model: string, cpuUs: number, computedAt = '2026-10-01 00:00:00.000') => ({
     tenant_id: tenant, hour: chTime(hour), model, model_variant: model, instance_id: 'i-2', requests: 1, errors: 0, rejected: 0, cpu_us: cpuUs,
     gpu_us: 0, input_tokens: 0, output_tokens: 0, input_elements: 0, output_elements: 0, duration_ns_sum: 0, computed_at: computedAt,
@@ -161,29 +165,31 @@ describe('hourly costs, a day at a time with unchanged past days reused (chdb)',
     aSmall: [...c.byKey('a', 'model', 'small')].sort(([x], [y]) => x - y),
     bInstance: [...c.byKey('b', 'instance', 'i-2')].sort(([x], [y]) => x - y),
   });
-  const fresh = async () => snapshot(await hourlyCostsOf({ store, pricing, planOf: () => 'standard', now: () => now }, range, now, createDayCache<DayCosts>(10)));
+  const fresh = async () => snapshot(await hourlyCostsOf({ store, pricing, planOf: () => 'standard', now: () => now }, range, now, createDayCache<DayCosts>(60)));
 
-  it('equals pricing every hour afresh, and prices only the partial first day and today again', async () => {
-    const cache = createDayCache<DayCosts>(10);
+  it('equals pricing every hour afresh, and prices nothing again while the rows are the same', async () => {
+    const cache = createDayCache<DayCosts>(60);
+    let before = usageReads();
     const first = snapshot(await hourlyCostsOf(ctx(), range, now, cache));
+    expect(usageReads() - before).toBe(COLD_READS);
     expect(first).toEqual(await fresh());
     expect(first.a.length).toBeGreaterThan(60);
-    expect(cache.size()).toBe(2);
-    const before = usageReads();
+    expect(cache.size()).toBe(2 + HOURS);
+    before = usageReads();
     expect(snapshot(await hourlyCostsOf(ctx(), range, now, cache))).toEqual(first);
-    expect(usageReads() - before).toBe(2);
+    expect(usageReads() - before).toBe(0);
 
     // A recomputed hour of a cached day: that day is priced again, and the numbers follow.
     const changedHour = T0 + 24 * HOUR_MS + 10 * HOUR_MS;
     await store.insert('usage_hourly', [row('a', changedHour, 'small', 250_000, '2026-10-02 00:00:00.000')]);
     const mark = usageReads();
     const after = snapshot(await hourlyCostsOf(ctx(), range, now, cache));
-    expect(usageReads() - mark).toBe(3);
+    expect(usageReads() - mark).toBe(1);
     expect(after).toEqual(await fresh());
     expect(after.a.find(([h]) => h === changedHour)![1]).toBeGreaterThan(first.a.find(([h]) => h === changedHour)![1]);
   });
 
-  it('reads past days back from attribution_days after a restart: the same costs, only the partial first day and today priced', async () => {
+  it('reads past days back from attribution_days after a restart: the same costs, only the partial days\' hours priced', async () => {
     const problems: string[] = [];
     const kept = (): KeptDays<DayCosts> => ({
       days: createPersistedDays({ store, kind: 'anomaly-costs', version: DAY_COSTS_FORMAT_VERSION, codec: { encode: encodeDayCosts, decode: decodeDayCosts }, onProblem: (m) => problems.push(m) }),
@@ -193,11 +199,11 @@ describe('hourly costs, a day at a time with unchanged past days reused (chdb)',
     });
     const expected = await fresh();
     let mark = usageReads();
-    expect(snapshot(await hourlyCostsOf(ctx(), range, now, createDayCache<DayCosts>(10), kept()))).toEqual(expected);
-    expect(usageReads() - mark).toBe(4);
+    expect(snapshot(await hourlyCostsOf(ctx(), range, now, createDayCache<DayCosts>(60), kept()))).toEqual(expected);
+    expect(usageReads() - mark).toBe(COLD_READS);
     mark = usageReads();
     // A new process: empty memory cache, the days ClickHouse kept.
-    expect(snapshot(await hourlyCostsOf(ctx(), range, now, createDayCache<DayCosts>(10), kept()))).toEqual(expected);
+    expect(snapshot(await hourlyCostsOf(ctx(), range, now, createDayCache<DayCosts>(60), kept()))).toEqual(expected);
     expect(usageReads() - mark).toBe(2);
     expect(problems).toEqual([]);
   });

@@ -6,14 +6,15 @@ import { perUtcDay, readAttributionData, type AttributionData, type CostContext,
 import { createDayCache, type DayCache } from '../attribution/day-cache.ts';
 import { usageRecordsOf } from '../attribution/usage-table.ts';
 import { scanRow, scanRowsQuery, type ScanRow } from '../store/queries/anomalies.ts';
+import type { TimeRange } from '../store/queries/time.ts';
 import { expectedLatest, fillHours, HOUR_MS, scoreLatest } from './anomaly-series.ts';
 
 /**
  * The anomaly scan (SPEC §6): per tenant, five hourly metrics over the last `historyDays`, each
  * scored by the causal detector at the latest complete hour, with expected vs actual and the
  * model / variant / instance that moved most. Feeds the alerting service's anomaly findings.
- * Hourly usage costs come from the attribution engine a UTC day at a time; past days are reused
- * while their rollup rows keep the same fingerprint.
+ * Hourly usage costs come from the attribution engine a UTC day at a time; past days and ended
+ * hours are reused while their rollup rows keep the same fingerprint.
  */
 
 export interface AnomalyScanDeps {
@@ -58,8 +59,8 @@ function metricOf(metric: AnomalyMetric, rows: readonly ScanRow[]): number {
 
 export function createAnomalyScanner(deps: AnomalyScanDeps): () => Promise<AnomalyFinding[]> {
   let cached: { at: number; hour: number; findings: AnomalyFinding[] } | undefined;
-  // The history plus the partial first day and today.
-  const days = createDayCache<DayCosts>((deps.historyDays ?? 28) + 2);
+  // The history's whole days, and the hours of its partial first day and of today (perUtcDay).
+  const days = createDayCache<DayCosts>((deps.historyDays ?? 28) + 48);
   return async () => {
     const now = deps.now();
     const latest = Math.floor(now / HOUR_MS) * HOUR_MS - HOUR_MS;
@@ -168,9 +169,9 @@ export interface DayCosts {
 }
 
 /**
- * Hourly usage costs of `range`, a UTC day at a time; past days come from `cache` (or from
- * ClickHouse, `kept`) while their rollup rows are unchanged (`perUtcDay`), so a scan prices only
- * today and changed days.
+ * Hourly usage costs of `range`, a UTC day at a time (partial days an hour at a time); past days
+ * and ended hours come from `cache` (days also from ClickHouse, `kept`) while their rollup rows
+ * are unchanged (`perUtcDay`), so a scan prices only new and changed hours and days.
  */
 export async function hourlyCostsOf(
   ctx: CostContext,
@@ -179,7 +180,19 @@ export async function hourlyCostsOf(
   cache: DayCache<DayCosts>,
   kept?: KeptDays<DayCosts>,
 ): Promise<HourlyCosts> {
-  const days = await perUtcDay(ctx, range, now, cache, async (piece) => dayCosts(ctx, await readAttributionData(ctx.store, piece, { keepRows: true }), now), kept);
+  const days = await perUtcDay(
+    ctx,
+    range,
+    now,
+    cache,
+    async (run) => {
+      const data = await readAttributionData(ctx.store, { from: run[0]!.from, to: run[run.length - 1]!.to }, { keepRows: true });
+      const out: DayCosts[] = [];
+      for (const piece of run) out.push(await pieceCosts(ctx, data, piece, now));
+      return out;
+    },
+    kept,
+  );
   const series = (cell: string) => {
     const out = new Map<number, number>();
     for (const d of days) d.cells.get(cell)?.forEach((v, h) => v !== 0 && out.set(d.from + h * HOUR_MS, v));
@@ -196,16 +209,19 @@ export async function hourlyCostsOf(
  * run per hour, yielding to the event loop between hours (see PRICING_SLICE_MS). Converted to
  * plain numbers for the detector only: nothing here is summed into money.
  */
-async function dayCosts(ctx: CostContext, data: AttributionData, now: number): Promise<DayCosts> {
-  const hours = Math.round((data.range.to - data.range.from) / HOUR_MS);
+async function pieceCosts(ctx: CostContext, data: AttributionData, piece: TimeRange, now: number): Promise<DayCosts> {
+  const hours = Math.round((piece.to - piece.from) / HOUR_MS);
   const cells = new Map<string, Float64Array>();
   const add = (key: string, hour: number, micros: bigint) => {
     let c = cells.get(key);
     if (!c) cells.set(key, (c = new Float64Array(hours)));
-    c[(hour - data.range.from) / HOUR_MS]! += Number(micros) / 1e6;
+    c[(hour - piece.from) / HOUR_MS]! += Number(micros) / 1e6;
   };
-  const capacityByHour = groupBy(data.capacity, (c) => c.hour);
-  const usageByHour = groupBy(usageRecordsOf(data.table, data.range.from, data.range.to), (u) => u.hour);
+  const capacityByHour = groupBy(
+    data.capacity.filter((c) => c.hour >= piece.from && c.hour < piece.to),
+    (c) => c.hour,
+  );
+  const usageByHour = groupBy(usageRecordsOf(data.table, piece.from, piece.to), (u) => u.hour);
   for (const hour of new Set([...capacityByHour.keys(), ...usageByHour.keys()])) {
     await setImmediate();
     const result = attributeCosts({
@@ -228,5 +244,5 @@ async function dayCosts(ctx: CostContext, data: AttributionData, now: number): P
       for (const i of t.byInstance) add(`${t.tenantId}\u0000instance\u0000${i.instanceId}`, hour, i.usageCost);
     }
   }
-  return { from: data.range.from, cells };
+  return { from: piece.from, cells };
 }

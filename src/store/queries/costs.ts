@@ -153,32 +153,33 @@ export function attributionUsageQuery(range: TimeRange) {
   };
 }
 
-export const dayFingerprintRow = z.object({
+export const hourFingerprintRow = z.object({
   source: z.enum(['usage', 'capacity']),
-  day_ms: z.coerce.number(),
+  hour_ms: z.coerce.number(),
   n: z.coerce.bigint(),
-  h: z.string(),
+  h: z.coerce.bigint(),
 });
 
 /**
- * Per UTC day of [from, to), a fingerprint of exactly what attribution reads (the columns of
- * `attributionUsageQuery` and `capacityHoursQuery`, after FINAL): row count and a wrapping sum of
- * row hashes, per table. A late row, a recomputed hour or a changed capacity sample changes it,
- * so a cached day result is reused only while its inputs are the same.
+ * Per UTC hour of [from, to) that has rows, a fingerprint of exactly what attribution reads (the
+ * columns of `attributionUsageQuery` and `capacityHoursQuery`, after FINAL): row count and a
+ * wrapping (UInt64) sum of row hashes, per table. A late row, a recomputed hour or a changed
+ * capacity sample changes it, so a cached result is reused only while its inputs are the same.
+ * Both parts add up: a day's fingerprint is the sum of its hours' (the hash sum modulo 2^64).
  */
-export function dayFingerprintsQuery(range: TimeRange) {
+export function hourFingerprintsQuery(range: TimeRange) {
   return {
-    query: `SELECT 'usage' AS source, toUnixTimestamp(toStartOfDay(hour)) * 1000 AS day_ms, count() AS n,
+    query: `SELECT 'usage' AS source, toUnixTimestamp(hour) * 1000 AS hour_ms, count() AS n,
                    toString(sum(cityHash64(tenant_id, instance_id, hour, model, model_variant, requests, input_tokens, output_tokens, cpu_us, gpu_us))) AS h
             FROM usage_hourly FINAL
             WHERE ${HOUR_RANGE}
-            GROUP BY day_ms
+            GROUP BY hour_ms
             UNION ALL
-            SELECT 'capacity' AS source, toUnixTimestamp(toStartOfDay(hour)) * 1000 AS day_ms, count() AS n,
+            SELECT 'capacity' AS source, toUnixTimestamp(hour) * 1000 AS hour_ms, count() AS n,
                    toString(sum(cityHash64(instance_id, hour, cpu_millicore_ms, memory_byte_ms, memory_used_byte_ms, gpu_model, gpu_ms))) AS h
             FROM capacity_hourly FINAL
             WHERE ${HOUR_RANGE}
-            GROUP BY day_ms`,
+            GROUP BY hour_ms`,
     params: { from: range.from, to: range.to },
   };
 }
