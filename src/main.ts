@@ -136,6 +136,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       spoolPending: () => spool.pending().length,
       spoolQuarantined: () => spool.quarantinedCount(),
       quotaStandbyInUse: quotaSource.standbyInUse,
+      attribution: billingSide,
     });
 
     const keptDaysReporting = { log, metrics: metrics.keptDays };

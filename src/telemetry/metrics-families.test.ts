@@ -133,6 +133,18 @@ describe('ingest health', () => {
     expect(await valuesOf(m, 'inferledger_spool_quarantined_batches')).toEqual([' 1']);
   });
 
+  it('exports the kept attribution days\' families only where attribution is priced (not on a standalone sidecar)', async () => {
+    const m = createMetrics({ processMetrics: false });
+    m.keptDays.days('attribution', 'stored', 3);
+    m.keptDays.problem('anomaly-costs', 'unreadable');
+    expect(await valuesOf(m, 'inferledger_attribution_day_lookups_total')).toContain('kind=attribution,source=stored 3');
+    expect(await valuesOf(m, 'inferledger_attribution_day_problems_total')).toContain('kind=anomaly-costs,problem=unreadable 1');
+    const sidecar = createMetrics({ processMetrics: false, attribution: false });
+    sidecar.keptDays.days('attribution', 'priced', 1);
+    expect(await sidecar.registry.metrics()).not.toContain('inferledger_attribution_day');
+    expect(await sidecar.registry.metrics()).toContain('inferledger_job_runs_total');
+  });
+
   it('reports whether a standby quota authority is in charge, only where standbys are configured', async () => {
     let standby = false;
     const m = createMetrics({ processMetrics: false, quotaStandbyInUse: () => standby });

@@ -36,6 +36,8 @@ export interface MetricsOptions {
   tenants?: TenantLabeler;
   /** Process and Node.js runtime metrics (CPU, memory, event loop, GC). Default on. */
   processMetrics?: boolean;
+  /** Whether this process prices attribution (not a standalone sidecar): its kept-days families. Default on. */
+  attribution?: boolean;
 }
 
 export interface Metrics {
@@ -84,5 +86,6 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       },
     });
   }
-  return { registry, requests, ingest, tenants, jobs: registerJobMetrics(registry), keptDays: registerKeptDaysMetrics(registry) };
+  const keptDays = (opts.attribution ?? true) ? registerKeptDaysMetrics(registry) : { days: () => {}, problem: () => {} };
+  return { registry, requests, ingest, tenants, jobs: registerJobMetrics(registry), keptDays };
 }

@@ -23,7 +23,8 @@ import type { QuotaSource } from './sidecar.ts';
 /**
  * The cost, statement and FOCUS contexts of the API, from config. Priced days are kept in
  * ClickHouse (`attribution_days`) for other replicas and the next start; `log` hears when that
- * table cannot be read or written (the days are then priced from the rollups, as without it).
+ * table cannot be read or written (the days are then priced from the rollups, as without it), and
+ * `metrics` counts where each day came from and those problems.
  */
 export function billingServices(config: Readonly<Config>, store: Store, opts: KeptDaysReporting = {}) {
   const plan = (tenantId: string) => planOf(config, tenantId);
