@@ -379,21 +379,17 @@ async function attributePieces(ctx: CostContext, data: AttributionData, pieces: 
       await setImmediate();
       parts.push(runAttribution({ ...ctx, now: () => now }, data, slice, (rows) => revenue.add(rows)));
     }
-    out.push({
-      result: mergeAttributionResults(parts.map((p) => p.result)),
-      revenue: revenue.table(),
-      requests: requestsByTenant(data.table, piece.from, piece.to),
-      tenantHours: mergeTenantHours(parts.map((p) => p.tenantHours)),
-    });
+    out.push(dayAttributionOf(data, parts, revenue, piece));
   }
   return out;
 }
 
-function dayAttributionOf(data: AttributionData, parts: ReadonlyArray<ReturnType<typeof runAttribution>>, revenue: RevenueCounter): DayAttribution {
+/** The priced parts of `range` (default: all of `data`) as one piece's attribution. */
+function dayAttributionOf(data: AttributionData, parts: ReadonlyArray<ReturnType<typeof runAttribution>>, revenue: RevenueCounter, range = data.range): DayAttribution {
   return {
     result: mergeAttributionResults(parts.map((p) => p.result)),
     revenue: revenue.table(),
-    requests: requestsByTenant(data.table),
+    requests: requestsByTenant(data.table, range.from, range.to),
     tenantHours: mergeTenantHours(parts.map((p) => p.tenantHours)),
   };
 }
@@ -420,9 +416,10 @@ function missingRuns<T>(pieces: readonly TimeRange[], values: ReadonlyMap<TimeRa
   let run: TimeRange[] = [];
   const dayOf = (p: TimeRange) => Math.floor(p.from / DAY_MS);
   const isDay = (p: TimeRange) => p.to - p.from === DAY_MS;
+  // Pieces are contiguous: a run ends at a piece that is there, a day, or a UTC midnight.
   for (const piece of pieces) {
     const last = run[run.length - 1];
-    if (values.has(piece) || (last && (isDay(piece) || isDay(last) || dayOf(piece) !== dayOf(last) || last.to !== piece.from))) {
+    if (values.has(piece) || (last && (isDay(piece) || isDay(last) || dayOf(piece) !== dayOf(last)))) {
       if (run.length) runs.push(run);
       run = [];
     }
@@ -432,8 +429,8 @@ function missingRuns<T>(pieces: readonly TimeRange[], values: ReadonlyMap<TimeRa
   return runs;
 }
 
-/** From the first piece's start to the last one's end. */
-function spanOf(run: readonly TimeRange[]): TimeRange {
+/** From the first piece's start to the last one's end (what one read of a run covers). */
+export function spanOf(run: readonly TimeRange[]): TimeRange {
   return { from: run[0]!.from, to: run[run.length - 1]!.to };
 }
 

@@ -15,8 +15,9 @@ import type { AttributionResult, TenantHours } from './types.ts';
  * are hours). Bounded to `maxDays` entries (least recently used go first).
  */
 export interface DayCache<T> {
-  get(dayStart: number, fingerprint: string): T | undefined;
-  set(dayStart: number, fingerprint: string, value: T): void;
+  /** `start`: the piece's first instant (a UTC midnight, or an hour's start). */
+  get(start: number, fingerprint: string): T | undefined;
+  set(start: number, fingerprint: string, value: T): void;
   /** Days held (for tests and metrics). */
   size(): number;
 }
@@ -24,16 +25,16 @@ export interface DayCache<T> {
 export function createDayCache<T>(maxDays: number): DayCache<T> {
   const days = new Map<number, { fingerprint: string; value: T }>();
   return {
-    get(dayStart, fingerprint) {
-      const entry = days.get(dayStart);
+    get(start, fingerprint) {
+      const entry = days.get(start);
       if (!entry || entry.fingerprint !== fingerprint) return undefined;
-      days.delete(dayStart); // re-insert: Map order is the recency order
-      days.set(dayStart, entry);
+      days.delete(start); // re-insert: Map order is the recency order
+      days.set(start, entry);
       return entry.value;
     },
-    set(dayStart, fingerprint, value) {
-      days.delete(dayStart);
-      days.set(dayStart, { fingerprint, value });
+    set(start, fingerprint, value) {
+      days.delete(start);
+      days.set(start, { fingerprint, value });
       while (days.size > maxDays) days.delete(days.keys().next().value!);
     },
     size: () => days.size,

@@ -2,7 +2,7 @@ import { setImmediate } from 'node:timers/promises';
 import type { AnomalyFinding } from '../alerts/types.ts';
 import { describeAnomaly, type AnomalyMetric, type BreakdownRow, type ContributorDimension } from '../anomalies/describe-anomaly.ts';
 import { attributeCosts } from '../attribution/attribute-costs.ts';
-import { perUtcDay, readAttributionData, type AttributionData, type CostContext, type KeptDays } from '../attribution/cost-service.ts';
+import { perUtcDay, readAttributionData, spanOf, type AttributionData, type CostContext, type KeptDays } from '../attribution/cost-service.ts';
 import { createDayCache, type DayCache } from '../attribution/day-cache.ts';
 import { usageRecordsOf } from '../attribution/usage-table.ts';
 import { scanRow, scanRowsQuery, type ScanRow } from '../store/queries/anomalies.ts';
@@ -186,7 +186,7 @@ export async function hourlyCostsOf(
     now,
     cache,
     async (run) => {
-      const data = await readAttributionData(ctx.store, { from: run[0]!.from, to: run[run.length - 1]!.to }, { keepRows: true });
+      const data = await readAttributionData(ctx.store, spanOf(run), { keepRows: true });
       const out: DayCosts[] = [];
       for (const piece of run) out.push(await pieceCosts(ctx, data, piece, now));
       return out;
