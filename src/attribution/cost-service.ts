@@ -9,7 +9,7 @@ import type { TimeRange } from '../store/queries/time.ts';
 import { attributeCostsByHour } from './attribute-costs.ts';
 import type { AttributionCache, DayAttribution, DayCache } from './day-cache.ts';
 import { mergeAttributionResults, mergeTenantHours } from './merge-results.ts';
-import type { PersistedDays } from './persisted-days.ts';
+import type { KeptPiece, PersistedDays } from './persisted-days.ts';
 import type { AttributionInput, AttributionResult, CapacityHour, TenantHours } from './types.ts';
 import { requestsByTenant, usageRecordsOf, usageTableBuilder, type UsageRecord, type UsageTable, type UsageTableOptions } from './usage-table.ts';
 
@@ -240,14 +240,12 @@ export function rangeAttributionOf(ctx: CostContext, data: AttributionData): Ran
 export async function attributeRange(ctx: CostContext, requested: TimeRange): Promise<RangeAttribution> {
   const range = toWholeHours(requested);
   const now = ctx.now();
-  const days = await perUtcDay(
-    ctx,
-    range,
-    now,
-    ctx.cache,
-    async (run) => attributePieces(ctx, await readAttributionData(ctx.store, spanOf(run), { keepRows: true }), run, now),
-    ctx.kept,
-  );
+  const days = await perUtcDay(ctx, range, now, {
+    cache: ctx.cache,
+    kept: ctx.kept,
+    compute: async (run) => attributePieces(ctx, await readAttributionData(ctx.store, spanOf(run), { keepRows: true }), run, now),
+    assemble: mergeDayAttributions,
+  });
   return {
     range,
     result: mergeAttributionResults(days.map((d) => d.result)),
@@ -274,8 +272,23 @@ export interface KeptDays<T> {
 /** Where a past day's value came from: this process's memory, ClickHouse, or pricing it now. */
 export type DaySource = 'memory' | 'stored' | 'priced';
 
+export interface PieceSources<T> {
+  /** This process's memory: past days and ended hours. */
+  cache?: DayCache<T>;
+  /** ClickHouse: past days and ended hours, shared with other replicas and across restarts. */
+  kept?: KeptDays<T>;
+  /** Prices a run of consecutive pieces (a whole day alone, or hours of one day) with one read. */
+  compute: (run: readonly TimeRange[]) => Promise<T[]>;
+  /**
+   * A day's value from the values of its 24 hours, in order (exact when values merge exactly).
+   * Without it, a day that has just ended is read and priced whole although most of its hours
+   * are in memory: seconds at every UTC midnight at 100M requests a month.
+   */
+  assemble?: (hours: readonly T[]) => T;
+}
+
 /**
- * `compute` for each UTC day of `range`, in order. A whole day that has ended is reused while its
+ * The value of each UTC day of `range`, in order. A whole day that has ended is reused while its
  * fingerprint is unchanged: the rollup rows of the day (one query for all of them,
  * `hourFingerprintsQuery`) and the prices and plans of `ctx`. It comes from `cache` (this
  * process), else from `kept` (ClickHouse: written by an earlier run, or another replica), else it
@@ -284,19 +297,19 @@ export type DaySource = 'memory' | 'stored' | 'priced';
  * instant of a month, say) is one empty piece.
  *
  * With a memory cache, the rest of the range (today, a partial first day) is computed an hour at
- * a time, and each hour that has ended is reused from memory the same way, under its own
- * fingerprint: a month's figures otherwise priced all of today's hours again at every call (the
- * 5-minute cost gauge, a dashboard refresh), seconds at 100M requests a month. Hours are not kept
- * in ClickHouse: after a restart today is priced once more. Results are exact either way: the
- * engine prices hour by hour and its results merge exactly (merge-results.ts).
+ * a time, and each hour that has ended is reused the same way (memory, then `kept`), under its
+ * own fingerprint: a month's figures otherwise priced all of today's hours again at every call
+ * (the 5-minute cost gauge, a dashboard refresh), and again after every restart, seconds at 100M
+ * requests a month. A day that has just ended is assembled from its hours (`assemble`): those in
+ * memory, and the others (its last hour, which was still in progress at the last call) priced.
+ * Results are exact either way: the engine prices hour by hour and its results merge exactly
+ * (merge-results.ts). `kept.observe` counts whole days only.
  */
 export async function perUtcDay<T>(
   ctx: Pick<CostContext, 'store' | 'pricing' | 'planOf'>,
   range: TimeRange,
   now: number,
-  cache: DayCache<T> | undefined,
-  compute: (run: readonly TimeRange[]) => Promise<T[]>,
-  kept?: KeptDays<T>,
+  { cache, kept, compute, assemble }: PieceSources<T>,
 ): Promise<T[]> {
   const keep = kept && kept.pricing === ctx.pricing && kept.planOf === ctx.planOf ? kept : undefined;
   const pastDay = (p: TimeRange) => p.to - p.from === DAY_MS && p.from % DAY_MS === 0 && p.to <= now;
@@ -316,34 +329,62 @@ export async function perUtcDay<T>(
     const value = cache?.get(p.from, memoryKey(p));
     if (value !== undefined) values.set(p, value);
   }
-  const daysFromMemory = reusableDays.filter((p) => values.has(p)).length;
-  let daysStored = 0;
-  if (keep) {
-    const wanted = reusableDays.filter((p) => !values.has(p));
-    const stored = await keep.days.load(wanted.map((p) => ({ day: p.from, fingerprint: keptKey(p) })));
-    for (const p of wanted) {
-      const value = stored.get(p.from);
-      if (value === undefined) continue;
-      values.set(p, value);
-      daysStored += 1;
-      cache?.set(p.from, memoryKey(p), value);
+  // A past day missing from memory whose hours are (some of) there is worked out by the hour.
+  const byHours = new Map<TimeRange, TimeRange[]>();
+  if (cache && assemble) {
+    for (const day of reusableDays) {
+      if (values.has(day)) continue;
+      const hours = cutAt(day, HOUR);
+      const found = hours.map((hour) => cache.get(hour.from, memoryKey(hour)));
+      if (found.every((v) => v === undefined)) continue;
+      byHours.set(day, hours);
+      hours.forEach((hour, i) => found[i] !== undefined && values.set(hour, found[i]));
     }
   }
+  const work = pieces.flatMap((p) => byHours.get(p) ?? [p]);
+  const daysFromMemory = reusableDays.filter((p) => values.has(p)).length;
+  /** Days assembled from hours all found in memory or ClickHouse (counted as memory: no row was read). */
+  let daysAssembled = 0;
+  let daysStored = 0;
+  if (keep) {
+    const wanted = work.filter((p) => (pastDay(p) || pastHour(p)) && !values.has(p));
+    const stored = await keep.days.load(wanted.map((p) => ({ ...p, fingerprint: keptKey(p) })));
+    wanted.forEach((p, i) => {
+      const value = stored[i];
+      if (value === undefined) return;
+      values.set(p, value);
+      if (pastDay(p)) daysStored += 1;
+      cache?.set(p.from, memoryKey(p), value);
+    });
+  }
   let daysPriced = 0;
-  for (const run of missingRuns(pieces, values)) {
+  const priced = new Set<TimeRange>();
+  for (const run of missingRuns(work, values)) {
     const computed = await compute(run);
     if (computed.length !== run.length) throw new RangeError(`perUtcDay: compute gave ${computed.length} values for ${run.length} pieces`);
+    const toKeep: Array<KeptPiece & { value: T }> = [];
     for (const [i, piece] of run.entries()) {
       const value = computed[i]!;
       values.set(piece, value);
-      if (pastDay(piece) || pastHour(piece)) cache?.set(piece.from, memoryKey(piece), value);
-      if (pastDay(piece)) {
-        daysPriced += 1;
-        if (keep) await keep.days.save(piece.from, keptKey(piece), value);
-      }
+      priced.add(piece);
+      if (!pastDay(piece) && !pastHour(piece)) continue;
+      cache?.set(piece.from, memoryKey(piece), value);
+      if (pastDay(piece)) daysPriced += 1;
+      if (keep) toKeep.push({ ...piece, fingerprint: keptKey(piece), value });
     }
+    if (keep) await keep.days.save(toKeep);
   }
-  kept?.observe?.('memory', daysFromMemory);
+  const assembled: Array<KeptPiece & { value: T }> = [];
+  for (const [day, hours] of byHours) {
+    if (hours.some((hour) => priced.has(hour))) daysPriced += 1;
+    else daysAssembled += 1;
+    const value = assemble!(hours.map((hour) => values.get(hour)!));
+    values.set(day, value);
+    cache?.set(day.from, memoryKey(day), value);
+    if (keep) assembled.push({ ...day, fingerprint: keptKey(day), value });
+  }
+  if (keep) await keep.days.save(assembled);
+  kept?.observe?.('memory', daysFromMemory + daysAssembled);
   kept?.observe?.('stored', daysStored);
   kept?.observe?.('priced', daysPriced);
   return pieces.map((p) => values.get(p)!);
@@ -390,6 +431,16 @@ function dayAttributionOf(data: AttributionData, parts: ReadonlyArray<ReturnType
     result: mergeAttributionResults(parts.map((p) => p.result)),
     revenue: revenue.table(),
     requests: requestsByTenant(data.table, range.from, range.to),
+    tenantHours: mergeTenantHours(parts.map((p) => p.tenantHours)),
+  };
+}
+
+/** Consecutive pieces' attributions as the attribution of their union (exact: see merge-results.ts). */
+export function mergeDayAttributions(parts: readonly DayAttribution[]): DayAttribution {
+  return {
+    result: mergeAttributionResults(parts.map((p) => p.result)),
+    revenue: sumNested(parts.map((p) => p.revenue)),
+    requests: sumFlat(parts.map((p) => p.requests)),
     tenantHours: mergeTenantHours(parts.map((p) => p.tenantHours)),
   };
 }

@@ -39,6 +39,8 @@ const pricing = pricingSchema.parse(pricingInput('0.036'));
 let store: Store;
 /** Every query the code under test sends, so the test can see which days were read again. */
 const sent: string[] = [];
+/** The parameters of each query in `sent`, at the same index. */
+const sentParams: unknown[] = [];
 
 const iso = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
 const usageRow = (tenant: string, hour: number, cpuUs: number, computedAt = '2026-10-10 00:00:00.000') => ({
@@ -69,8 +71,8 @@ afterAll(async () => {
 function context(cache = createAttributionCache(), prices = pricing): CostContext {
   const counting: Store = {
     ...store,
-    query: (spec) => (sent.push(spec.query), store.query(spec)),
-    queryCompact: (spec) => (sent.push(spec.query), store.queryCompact(spec)),
+    query: (spec) => (sent.push(spec.query), sentParams.push(spec.params), store.query(spec)),
+    queryCompact: (spec) => (sent.push(spec.query), sentParams.push(spec.params), store.queryCompact(spec)),
   };
   return { store: counting, pricing: prices, planOf: () => 'standard', now: () => NOW, cache };
 }
@@ -97,6 +99,16 @@ async function cachedReport(ctx: CostContext) {
 /** The usage reads (one per day priced) sent since `mark`. */
 function usageReadsSince(mark: number): string[] {
   return sent.slice(mark).filter((q) => q === attributionUsageQuery({ from: 0, to: 0 }).query);
+}
+
+/** The ranges of the usage reads sent since `mark`, as ISO times. */
+function usageRangesSince(mark: number): string[] {
+  const usage = attributionUsageQuery({ from: 0, to: 0 }).query;
+  return sent.flatMap((q, i) => {
+    if (i < mark || q !== usage) return [];
+    const { from, to } = sentParams[i] as { from: number; to: number };
+    return [`${new Date(from).toISOString()} – ${new Date(to).toISOString()}`];
+  });
 }
 
 describe('attributeRange with the day cache', () => {
@@ -165,21 +177,27 @@ describe('attributeRange with days kept in ClickHouse (a restart, another replic
   };
   /** A new process: empty memory cache, the kept days of `keep`. */
   const replica = (keep: KeptDays<DayAttribution>): CostContext => ({ ...context(createAttributionCache(), keep.pricing), planOf: keep.planOf, kept: keep });
-  const storedDays = async () => (await store.query<{ n: string }>({ query: `SELECT toString(count()) AS n FROM attribution_days FINAL WHERE kind = 'attribution'` }))[0]!.n;
+  /** Rows kept: whole days, and hours (their fingerprints name the hour). */
+  const storedPieces = async () =>
+    (await store.query<{ days: string; hours: string }>({
+      query: `SELECT toString(countIf(fingerprint NOT LIKE '% | hour %')) AS days, toString(countIf(fingerprint LIKE '% | hour %')) AS hours
+              FROM attribution_days FINAL WHERE kind = 'attribution'`,
+    }))[0];
 
-  it('the first process prices every day and keeps the whole past ones', async () => {
+  it('the first process prices every day and keeps the whole past ones and the hours that have ended', async () => {
     const mark = sent.length;
     expect(await cachedReport(replica(kept()))).toBe(await fresh());
     expect(usageReadsSince(mark)).toHaveLength(COLD_READS);
-    expect(await storedDays()).toBe('3');
+    // Days 1–3; hours 5–23 of day 0 and 0–9 of today (not the hour in progress).
+    expect(await storedPieces()).toEqual({ days: '3', hours: String(19 + 10) });
     expect(sources).toEqual({ memory: 0, stored: 0, priced: 3 });
   });
 
-  it('a restarted process reads the past days back: exactly the same report, only the partial days\' hours priced', async () => {
+  it('a restarted process reads the past days and ended hours back: exactly the same report, only the hour in progress priced', async () => {
     const mark = sent.length;
     const restarted = replica(kept());
     expect(await cachedReport(restarted)).toBe(await fresh());
-    expect(usageReadsSince(mark)).toHaveLength(HOUR_RUNS);
+    expect(usageReadsSince(mark)).toHaveLength(1);
     expect(problems).toEqual([]);
     expect(sources).toEqual({ memory: 0, stored: 3, priced: 0 });
     await cachedReport(restarted);
@@ -193,11 +211,24 @@ describe('attributeRange with days kept in ClickHouse (a restart, another replic
     const after = await cachedReport(replica(kept()));
     expect(after).not.toBe(before);
     expect(after).toBe(await fresh());
-    expect(usageReadsSince(mark)).toHaveLength(HOUR_RUNS + 1);
+    // The changed day, and the hour in progress.
+    expect(usageReadsSince(mark)).toHaveLength(2);
     expect(sources).toEqual({ memory: 0, stored: 2, priced: 1 });
     mark = sent.length;
     expect(await cachedReport(replica(kept()))).toBe(after);
-    expect(usageReadsSince(mark)).toHaveLength(HOUR_RUNS);
+    expect(usageReadsSince(mark)).toHaveLength(1);
+  });
+
+  it("after a late row in an ended hour of today, prices that hour again and keeps it", async () => {
+    await store.insert('usage_hourly', [usageRow('d', D0 + 4 * DAY + 2 * H, 1_500_000)]);
+    let mark = sent.length;
+    const after = await cachedReport(replica(kept()));
+    expect(after).toBe(await fresh());
+    // Hour 2 of today, and the hour in progress.
+    expect(usageReadsSince(mark)).toHaveLength(2);
+    mark = sent.length;
+    expect(await cachedReport(replica(kept()))).toBe(after);
+    expect(usageReadsSince(mark)).toHaveLength(1);
   });
 
   it('never serves a day kept under other prices, another format version, or with prices its context does not use', async () => {
@@ -220,9 +251,11 @@ describe('attributeRange with days kept in ClickHouse (a restart, another replic
     const mark = sent.length;
     expect(await cachedReport(replica(kept({ decode: () => ({ error: 'damaged' }) })))).toBe(await fresh());
     expect(usageReadsSince(mark)).toHaveLength(COLD_READS);
-    expect(problemKinds).toEqual(['unreadable', 'unreadable', 'unreadable']);
+    // Every kept piece: days 1–3, and the ended hours of day 0 and of today.
+    expect(problemKinds).toEqual(Array.from({ length: 3 + 19 + 10 }, () => 'unreadable'));
     expect(sources).toEqual({ memory: 0, stored: 0, priced: 3 });
-    expect(problems[0]).toMatch(/^attribution days \(attribution\): day 2026-10-0\d is stored but unreadable, pricing it instead: damaged$/);
+    expect(problems.filter((m) => / day 2026-10-0\d is stored but unreadable, pricing it instead: damaged$/.test(m))).toHaveLength(3);
+    expect(problems.filter((m) => / hour 2026-10-0[15] \d\d:00 is stored but unreadable, pricing it instead: damaged$/.test(m))).toHaveLength(29);
   });
 
   it('prices a day whose stored row is damaged (not a deflated value), and says so', async () => {
@@ -236,7 +269,7 @@ describe('attributeRange with days kept in ClickHouse (a restart, another replic
     };
     expect(await cachedReport(replica(kept({ on: damaged })))).toBe(await fresh());
     expect(problems.length).toBeGreaterThan(0);
-    expect(problems[0]).toMatch(/^attribution days \(attribution\): day 2026-10-0\d is stored but unreadable, pricing it instead: not a deflated value: /);
+    expect(problems[0]).toMatch(/^attribution days \(attribution\): (day 2026-10-0\d|hour 2026-10-0\d \d\d:00) is stored but unreadable, pricing it instead: not a deflated value: /);
   });
 
   it('still answers exactly when the table can be neither read nor written', async () => {
@@ -249,12 +282,15 @@ describe('attributeRange with days kept in ClickHouse (a restart, another replic
     };
     expect(await cachedReport(replica(kept({ on: failing })))).toBe(await fresh());
     expect(problems[0]).toBe('attribution days (attribution): reading stored days failed, pricing them instead: table is gone');
+    // One insert per priced run: the partial first day's ended hours, each day, today's ended hours.
     expect(problems.slice(1)).toEqual([
+      'attribution days (attribution): keeping hour 2026-10-01 05:00 … hour 2026-10-01 23:00 (19) failed (it will be priced again next time): read-only',
       'attribution days (attribution): keeping day 2026-10-02 failed (it will be priced again next time): read-only',
       'attribution days (attribution): keeping day 2026-10-03 failed (it will be priced again next time): read-only',
       'attribution days (attribution): keeping day 2026-10-04 failed (it will be priced again next time): read-only',
+      'attribution days (attribution): keeping hour 2026-10-05 00:00 … hour 2026-10-05 09:00 (10) failed (it will be priced again next time): read-only',
     ]);
-    expect(problemKinds).toEqual(['read_failed', 'write_failed', 'write_failed', 'write_failed']);
+    expect(problemKinds).toEqual(['read_failed', ...Array.from({ length: 5 }, () => 'write_failed')]);
   });
 });
 
@@ -283,6 +319,46 @@ describe('the fingerprint days are kept under', () => {
       (await store.query<{ k: string }>({ query: `SELECT concat(toString(day), ' ', fingerprint) AS k FROM attribution_days FINAL WHERE kind = 'attribution'` })).map((r) => r.k),
     );
     for (const d of perDay) expect(stored).toContain(`${d.day} v${DAY_FORMAT_VERSION} | prices ${keep.key} | usage ${d.usage} | capacity ${d.capacity}`);
+  });
+});
+
+describe('attributeRange when a UTC day ends', () => {
+  const dayFour = D0 + 4 * DAY;
+  const beforeMidnight = dayFour + 23.5 * H; // day 4's hours 0–22 have ended, hour 23 is in progress
+  const afterMidnight = dayFour + DAY + 0.5 * H;
+  const at = (now: number, ctx: CostContext): CostContext => ({ ...ctx, now: () => now });
+  const freshAt = async (now: number) => {
+    const ctx: CostContext = { store, pricing, planOf: () => 'standard', now: () => now };
+    return reports(ctx, rangeAttributionOf(ctx, await readAttributionData(store, { from: RANGE.from, to: now })));
+  };
+
+  beforeAll(async () => {
+    const rows = [];
+    for (let h = 11; h < 25; h++) rows.push(usageRow('a', dayFour + h * H, 2_000_000 + h), usageRow('e', dayFour + h * H, 500_000));
+    await store.insert('usage_hourly', rows);
+  });
+
+  it('assembles the day from its hours in memory, pricing only its last hour, and keeps it as a day', async () => {
+    const keep: KeptDays<DayAttribution> = {
+      days: createPersistedDays({ store, kind: 'midnight', version: DAY_FORMAT_VERSION, codec: { encode: encodeDay, decode: decodeDay } }),
+      pricing,
+      planOf: () => 'standard',
+      key: pricingKeyOf(pricing, {}),
+    };
+    const ctx: CostContext = { ...context(createAttributionCache()), planOf: keep.planOf, kept: keep };
+    expect(reports(at(beforeMidnight, ctx), await attributeRange(at(beforeMidnight, ctx), { from: RANGE.from, to: beforeMidnight }))).toBe(await freshAt(beforeMidnight));
+
+    let mark = sent.length;
+    const after = reports(at(afterMidnight, ctx), await attributeRange(at(afterMidnight, ctx), { from: RANGE.from, to: afterMidnight }));
+    expect(after).toBe(await freshAt(afterMidnight));
+    // Day 4's hour 23, and today's hour in progress: day 4 is not read as a whole.
+    expect(usageRangesSince(mark)).toEqual(['2026-10-05T23:00:00.000Z – 2026-10-06T00:00:00.000Z', '2026-10-06T00:00:00.000Z – 2026-10-06T01:00:00.000Z']);
+
+    // Another process finds day 4 kept as a day (with the other days it priced on the way).
+    mark = sent.length;
+    const replica: CostContext = { ...context(createAttributionCache()), planOf: keep.planOf, kept: keep, now: () => afterMidnight };
+    expect(reports(replica, await attributeRange(replica, { from: RANGE.from, to: afterMidnight }))).toBe(after);
+    expect(usageReadsSince(mark)).toHaveLength(1);
   });
 });
 

@@ -153,10 +153,21 @@ describe('hourly costs, a day at a time with unchanged past days reused (chdb)',
   const usageReads = () => sent.filter((q) => q === attributionUsageQuery({ from: 0, to: 0 }).query).length;
   // One plan assignment for every call: cached days are keyed by the prices and plans they used.
   const planOf = () => 'standard';
+  /** The hours each usage read covered, in order ("day 2 23–24"), as the scan asked for them. */
+  const usageSpans: string[] = [];
+  const spanText = (params: unknown) => {
+    const { from, to } = params as { from: number; to: number };
+    const day = Math.floor((from - T0) / (24 * HOUR_MS));
+    return `day ${day} ${(from - T0) / HOUR_MS - 24 * day}–${(to - T0) / HOUR_MS - 24 * day}`;
+  };
   const counting = (): Store => ({
     ...store,
     query: (spec) => (sent.push(spec.query), store.query(spec)),
-    queryCompact: (spec) => (sent.push(spec.query), store.queryCompact(spec)),
+    queryCompact: (spec) => {
+      sent.push(spec.query);
+      if (spec.query === attributionUsageQuery({ from: 0, to: 0 }).query) usageSpans.push(spanText(spec.params));
+      return store.queryCompact(spec);
+    },
   });
   const ctx = () => ({ store: counting(), pricing, planOf, now: () => now });
   const snapshot = (c: HourlyCosts) => ({
@@ -189,7 +200,23 @@ describe('hourly costs, a day at a time with unchanged past days reused (chdb)',
     expect(after.a.find(([h]) => h === changedHour)![1]).toBeGreaterThan(first.a.find(([h]) => h === changedHour)![1]);
   });
 
-  it('reads past days back from attribution_days after a restart: the same costs, only the partial days\' hours priced', async () => {
+  it('assembles a day that has just ended from its hours in memory: only its last hour is priced', async () => {
+    const cache = createDayCache<DayCosts>(60);
+    const dayTwoEnd = T0 + 3 * 24 * HOUR_MS;
+    // The last call before midnight: day 2's hours 0–22 have ended, hour 23 is in progress.
+    await hourlyCostsOf(ctx(), { from: range.from, to: dayTwoEnd }, dayTwoEnd - 1_800_000, cache);
+    const mark = usageSpans.length;
+    const after = snapshot(await hourlyCostsOf(ctx(), range, now, cache));
+    // Day 2's hour 23, and today's hours: no read of day 2 as a whole.
+    expect(usageSpans.slice(mark)).toEqual(['day 2 23–24', 'day 3 0–5']);
+    expect(after).toEqual(await fresh());
+    // The assembled day is kept in memory as a day: asked again, nothing is read.
+    const again = usageReads();
+    expect(snapshot(await hourlyCostsOf(ctx(), range, now, cache))).toEqual(after);
+    expect(usageReads() - again).toBe(0);
+  });
+
+  it('reads past days and ended hours back from attribution_days after a restart: the same costs, nothing priced', async () => {
     const problems: string[] = [];
     const kept = (): KeptDays<DayCosts> => ({
       days: createPersistedDays({ store, kind: 'anomaly-costs', version: DAY_COSTS_FORMAT_VERSION, codec: { encode: encodeDayCosts, decode: decodeDayCosts }, onProblem: (m) => problems.push(m) }),
@@ -202,9 +229,9 @@ describe('hourly costs, a day at a time with unchanged past days reused (chdb)',
     expect(snapshot(await hourlyCostsOf(ctx(), range, now, createDayCache<DayCosts>(60), kept()))).toEqual(expected);
     expect(usageReads() - mark).toBe(COLD_READS);
     mark = usageReads();
-    // A new process: empty memory cache, the days ClickHouse kept.
+    // A new process: empty memory cache, the days and hours ClickHouse kept (every piece of the range has ended).
     expect(snapshot(await hourlyCostsOf(ctx(), range, now, createDayCache<DayCosts>(60), kept()))).toEqual(expected);
-    expect(usageReads() - mark).toBe(2);
+    expect(usageReads() - mark).toBe(0);
     expect(problems).toEqual([]);
   });
 });

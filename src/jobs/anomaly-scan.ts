@@ -180,19 +180,17 @@ export async function hourlyCostsOf(
   cache: DayCache<DayCosts>,
   kept?: KeptDays<DayCosts>,
 ): Promise<HourlyCosts> {
-  const days = await perUtcDay(
-    ctx,
-    range,
-    now,
+  const days = await perUtcDay(ctx, range, now, {
     cache,
-    async (run) => {
+    kept,
+    compute: async (run) => {
       const data = await readAttributionData(ctx.store, spanOf(run), { keepRows: true });
       const out: DayCosts[] = [];
       for (const piece of run) out.push(await pieceCosts(ctx, data, piece, now));
       return out;
     },
-    kept,
-  );
+    assemble: dayCostsOfHours,
+  });
   const series = (cell: string) => {
     const out = new Map<number, number>();
     for (const d of days) d.cells.get(cell)?.forEach((v, h) => v !== 0 && out.set(d.from + h * HOUR_MS, v));
@@ -202,6 +200,19 @@ export async function hourlyCostsOf(
     total: (tenantId) => series(`${tenantId}\u0000total`),
     byKey: (tenantId, dimension, key) => series(`${tenantId}\u0000${dimension}\u0000${key}`),
   };
+}
+
+/** A day's costs from its 24 hours' (in order): each cell's hours side by side. */
+export function dayCostsOfHours(hours: readonly DayCosts[]): DayCosts {
+  const cells = new Map<string, Float64Array>();
+  hours.forEach((hour, i) => {
+    for (const [key, values] of hour.cells) {
+      let c = cells.get(key);
+      if (!c) cells.set(key, (c = new Float64Array(hours.length)));
+      c[i] = values[0]!;
+    }
+  });
+  return { from: hours[0]!.from, cells };
 }
 
 /**
