@@ -9,7 +9,7 @@ import type { TimeRange } from '../store/queries/time.ts';
 import { attributeCostsByHour } from './attribute-costs.ts';
 import type { AttributionCache, DayAttribution, DayCache } from './day-cache.ts';
 import { mergeAttributionResults, mergeTenantHours } from './merge-results.ts';
-import type { KeptPiece, PersistedDays } from './persisted-days.ts';
+import type { PersistedDays } from './persisted-days.ts';
 import type { AttributionInput, AttributionResult, CapacityHour, TenantHours } from './types.ts';
 import { requestsByTenant, usageRecordsOf, usageTableBuilder, type UsageRecord, type UsageTable, type UsageTableOptions } from './usage-table.ts';
 
@@ -275,7 +275,7 @@ export type DaySource = 'memory' | 'stored' | 'priced';
 export interface PieceSources<T> {
   /** This process's memory: past days and ended hours. */
   cache?: DayCache<T>;
-  /** ClickHouse: past days and ended hours, shared with other replicas and across restarts. */
+  /** ClickHouse: past days, shared with other replicas and across restarts. */
   kept?: KeptDays<T>;
   /** Prices a run of consecutive pieces (a whole day alone, or hours of one day) with one read. */
   compute: (run: readonly TimeRange[]) => Promise<T[]>;
@@ -297,13 +297,17 @@ export interface PieceSources<T> {
  * instant of a month, say) is one empty piece.
  *
  * With a memory cache, the rest of the range (today, a partial first day) is computed an hour at
- * a time, and each hour that has ended is reused the same way (memory, then `kept`), under its
- * own fingerprint: a month's figures otherwise priced all of today's hours again at every call
- * (the 5-minute cost gauge, a dashboard refresh), and again after every restart, seconds at 100M
- * requests a month. A day that has just ended is assembled from its hours (`assemble`): those in
- * memory, and the others (its last hour, which was still in progress at the last call) priced.
- * Results are exact either way: the engine prices hour by hour and its results merge exactly
- * (merge-results.ts). `kept.observe` counts whole days only.
+ * a time, and each hour that has ended is reused from memory the same way, under its own
+ * fingerprint: a month's figures otherwise priced all of today's hours again at every call (the
+ * 5-minute cost gauge, a dashboard refresh), seconds at 100M requests a month. A day that has
+ * just ended is assembled from its hours (`assemble`): those in memory, and the others (its last
+ * hour, which was still in progress at the last call) priced. Results are exact either way: the
+ * engine prices hour by hour and its results merge exactly (merge-results.ts).
+ *
+ * Hours are not kept in ClickHouse: after a restart today is priced once more. Keeping them was
+ * measured and dropped: an hour's value holds every tenant's result, nearly a day's size, so
+ * reading 23 of them back took as long as pricing them (10M requests: 493 against 511 ms for a
+ * restarted month) for 24 more stored rows a day.
  */
 export async function perUtcDay<T>(
   ctx: Pick<CostContext, 'store' | 'pricing' | 'planOf'>,
@@ -347,43 +351,40 @@ export async function perUtcDay<T>(
   let daysAssembled = 0;
   let daysStored = 0;
   if (keep) {
-    const wanted = work.filter((p) => (pastDay(p) || pastHour(p)) && !values.has(p));
-    const stored = await keep.days.load(wanted.map((p) => ({ ...p, fingerprint: keptKey(p) })));
-    wanted.forEach((p, i) => {
-      const value = stored[i];
-      if (value === undefined) return;
+    const wanted = work.filter((p) => pastDay(p) && !values.has(p));
+    const stored = await keep.days.load(wanted.map((p) => ({ day: p.from, fingerprint: keptKey(p) })));
+    for (const p of wanted) {
+      const value = stored.get(p.from);
+      if (value === undefined) continue;
       values.set(p, value);
-      if (pastDay(p)) daysStored += 1;
+      daysStored += 1;
       cache?.set(p.from, memoryKey(p), value);
-    });
+    }
   }
   let daysPriced = 0;
   const priced = new Set<TimeRange>();
   for (const run of missingRuns(work, values)) {
     const computed = await compute(run);
     if (computed.length !== run.length) throw new RangeError(`perUtcDay: compute gave ${computed.length} values for ${run.length} pieces`);
-    const toKeep: Array<KeptPiece & { value: T }> = [];
     for (const [i, piece] of run.entries()) {
       const value = computed[i]!;
       values.set(piece, value);
       priced.add(piece);
-      if (!pastDay(piece) && !pastHour(piece)) continue;
-      cache?.set(piece.from, memoryKey(piece), value);
-      if (pastDay(piece)) daysPriced += 1;
-      if (keep) toKeep.push({ ...piece, fingerprint: keptKey(piece), value });
+      if (pastDay(piece) || pastHour(piece)) cache?.set(piece.from, memoryKey(piece), value);
+      if (pastDay(piece)) {
+        daysPriced += 1;
+        if (keep) await keep.days.save(piece.from, keptKey(piece), value);
+      }
     }
-    if (keep) await keep.days.save(toKeep);
   }
-  const assembled: Array<KeptPiece & { value: T }> = [];
   for (const [day, hours] of byHours) {
     if (hours.some((hour) => priced.has(hour))) daysPriced += 1;
     else daysAssembled += 1;
     const value = assemble!(hours.map((hour) => values.get(hour)!));
     values.set(day, value);
     cache?.set(day.from, memoryKey(day), value);
-    if (keep) assembled.push({ ...day, fingerprint: keptKey(day), value });
+    if (keep) await keep.days.save(day.from, keptKey(day), value);
   }
-  if (keep) await keep.days.save(assembled);
   kept?.observe?.('memory', daysFromMemory + daysAssembled);
   kept?.observe?.('stored', daysStored);
   kept?.observe?.('priced', daysPriced);

@@ -177,27 +177,21 @@ describe('attributeRange with days kept in ClickHouse (a restart, another replic
   };
   /** A new process: empty memory cache, the kept days of `keep`. */
   const replica = (keep: KeptDays<DayAttribution>): CostContext => ({ ...context(createAttributionCache(), keep.pricing), planOf: keep.planOf, kept: keep });
-  /** Rows kept: whole days, and hours (their fingerprints name the hour). */
-  const storedPieces = async () =>
-    (await store.query<{ days: string; hours: string }>({
-      query: `SELECT toString(countIf(fingerprint NOT LIKE '% | hour %')) AS days, toString(countIf(fingerprint LIKE '% | hour %')) AS hours
-              FROM attribution_days FINAL WHERE kind = 'attribution'`,
-    }))[0];
+  const storedDays = async () => (await store.query<{ n: string }>({ query: `SELECT toString(count()) AS n FROM attribution_days FINAL WHERE kind = 'attribution'` }))[0]!.n;
 
-  it('the first process prices every day and keeps the whole past ones and the hours that have ended', async () => {
+  it('the first process prices every day and keeps the whole past ones', async () => {
     const mark = sent.length;
     expect(await cachedReport(replica(kept()))).toBe(await fresh());
     expect(usageReadsSince(mark)).toHaveLength(COLD_READS);
-    // Days 1–3; hours 5–23 of day 0 and 0–9 of today (not the hour in progress).
-    expect(await storedPieces()).toEqual({ days: '3', hours: String(19 + 10) });
+    expect(await storedDays()).toBe('3');
     expect(sources).toEqual({ memory: 0, stored: 0, priced: 3 });
   });
 
-  it('a restarted process reads the past days and ended hours back: exactly the same report, only the hour in progress priced', async () => {
+  it('a restarted process reads the past days back: exactly the same report, only the partial days\' hours priced', async () => {
     const mark = sent.length;
     const restarted = replica(kept());
     expect(await cachedReport(restarted)).toBe(await fresh());
-    expect(usageReadsSince(mark)).toHaveLength(1);
+    expect(usageReadsSince(mark)).toHaveLength(HOUR_RUNS);
     expect(problems).toEqual([]);
     expect(sources).toEqual({ memory: 0, stored: 3, priced: 0 });
     await cachedReport(restarted);
@@ -211,24 +205,11 @@ describe('attributeRange with days kept in ClickHouse (a restart, another replic
     const after = await cachedReport(replica(kept()));
     expect(after).not.toBe(before);
     expect(after).toBe(await fresh());
-    // The changed day, and the hour in progress.
-    expect(usageReadsSince(mark)).toHaveLength(2);
+    expect(usageReadsSince(mark)).toHaveLength(HOUR_RUNS + 1);
     expect(sources).toEqual({ memory: 0, stored: 2, priced: 1 });
     mark = sent.length;
     expect(await cachedReport(replica(kept()))).toBe(after);
-    expect(usageReadsSince(mark)).toHaveLength(1);
-  });
-
-  it("after a late row in an ended hour of today, prices that hour again and keeps it", async () => {
-    await store.insert('usage_hourly', [usageRow('d', D0 + 4 * DAY + 2 * H, 1_500_000)]);
-    let mark = sent.length;
-    const after = await cachedReport(replica(kept()));
-    expect(after).toBe(await fresh());
-    // Hour 2 of today, and the hour in progress.
-    expect(usageReadsSince(mark)).toHaveLength(2);
-    mark = sent.length;
-    expect(await cachedReport(replica(kept()))).toBe(after);
-    expect(usageReadsSince(mark)).toHaveLength(1);
+    expect(usageReadsSince(mark)).toHaveLength(HOUR_RUNS);
   });
 
   it('never serves a day kept under other prices, another format version, or with prices its context does not use', async () => {
@@ -251,11 +232,9 @@ describe('attributeRange with days kept in ClickHouse (a restart, another replic
     const mark = sent.length;
     expect(await cachedReport(replica(kept({ decode: () => ({ error: 'damaged' }) })))).toBe(await fresh());
     expect(usageReadsSince(mark)).toHaveLength(COLD_READS);
-    // Every kept piece: days 1–3, and the ended hours of day 0 and of today.
-    expect(problemKinds).toEqual(Array.from({ length: 3 + 19 + 10 }, () => 'unreadable'));
+    expect(problemKinds).toEqual(['unreadable', 'unreadable', 'unreadable']);
     expect(sources).toEqual({ memory: 0, stored: 0, priced: 3 });
-    expect(problems.filter((m) => / day 2026-10-0\d is stored but unreadable, pricing it instead: damaged$/.test(m))).toHaveLength(3);
-    expect(problems.filter((m) => / hour 2026-10-0[15] \d\d:00 is stored but unreadable, pricing it instead: damaged$/.test(m))).toHaveLength(29);
+    expect(problems[0]).toMatch(/^attribution days \(attribution\): day 2026-10-0\d is stored but unreadable, pricing it instead: damaged$/);
   });
 
   it('prices a day whose stored row is damaged (not a deflated value), and says so', async () => {
@@ -269,7 +248,7 @@ describe('attributeRange with days kept in ClickHouse (a restart, another replic
     };
     expect(await cachedReport(replica(kept({ on: damaged })))).toBe(await fresh());
     expect(problems.length).toBeGreaterThan(0);
-    expect(problems[0]).toMatch(/^attribution days \(attribution\): (day 2026-10-0\d|hour 2026-10-0\d \d\d:00) is stored but unreadable, pricing it instead: not a deflated value: /);
+    expect(problems[0]).toMatch(/^attribution days \(attribution\): day 2026-10-0\d is stored but unreadable, pricing it instead: not a deflated value: /);
   });
 
   it('still answers exactly when the table can be neither read nor written', async () => {
@@ -282,15 +261,12 @@ describe('attributeRange with days kept in ClickHouse (a restart, another replic
     };
     expect(await cachedReport(replica(kept({ on: failing })))).toBe(await fresh());
     expect(problems[0]).toBe('attribution days (attribution): reading stored days failed, pricing them instead: table is gone');
-    // One insert per priced run: the partial first day's ended hours, each day, today's ended hours.
     expect(problems.slice(1)).toEqual([
-      'attribution days (attribution): keeping hour 2026-10-01 05:00 … hour 2026-10-01 23:00 (19) failed (it will be priced again next time): read-only',
       'attribution days (attribution): keeping day 2026-10-02 failed (it will be priced again next time): read-only',
       'attribution days (attribution): keeping day 2026-10-03 failed (it will be priced again next time): read-only',
       'attribution days (attribution): keeping day 2026-10-04 failed (it will be priced again next time): read-only',
-      'attribution days (attribution): keeping hour 2026-10-05 00:00 … hour 2026-10-05 09:00 (10) failed (it will be priced again next time): read-only',
     ]);
-    expect(problemKinds).toEqual(['read_failed', ...Array.from({ length: 5 }, () => 'write_failed')]);
+    expect(problemKinds).toEqual(['read_failed', 'write_failed', 'write_failed', 'write_failed']);
   });
 });
 
@@ -338,7 +314,7 @@ describe('attributeRange when a UTC day ends', () => {
     await store.insert('usage_hourly', rows);
   });
 
-  it('assembles the day from its hours in memory, pricing only its last hour, and keeps it as a day', async () => {
+  it('assembles the day from its hours in memory, pricing only its last hour, and keeps it in ClickHouse as a day', async () => {
     const keep: KeptDays<DayAttribution> = {
       days: createPersistedDays({ store, kind: 'midnight', version: DAY_FORMAT_VERSION, codec: { encode: encodeDay, decode: decodeDay } }),
       pricing,
@@ -354,11 +330,12 @@ describe('attributeRange when a UTC day ends', () => {
     // Day 4's hour 23, and today's hour in progress: day 4 is not read as a whole.
     expect(usageRangesSince(mark)).toEqual(['2026-10-05T23:00:00.000Z – 2026-10-06T00:00:00.000Z', '2026-10-06T00:00:00.000Z – 2026-10-06T01:00:00.000Z']);
 
-    // Another process finds day 4 kept as a day (with the other days it priced on the way).
+    // Another process finds day 4 kept as a day, with the days priced on the way: it prices only
+    // the partial first day's hours and the hour in progress.
     mark = sent.length;
     const replica: CostContext = { ...context(createAttributionCache()), planOf: keep.planOf, kept: keep, now: () => afterMidnight };
     expect(reports(replica, await attributeRange(replica, { from: RANGE.from, to: afterMidnight }))).toBe(after);
-    expect(usageReadsSince(mark)).toHaveLength(1);
+    expect(usageRangesSince(mark)).toEqual(['2026-10-01T05:00:00.000Z – 2026-10-02T00:00:00.000Z', '2026-10-06T00:00:00.000Z – 2026-10-06T01:00:00.000Z']);
   });
 });
 

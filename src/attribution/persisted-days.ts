@@ -9,8 +9,6 @@ import { ATTRIBUTION_DAYS_TABLE, storedDayRow, storedDaysQuery, type StoredDayIn
  * in-memory day cache (see `perUtcDay` in cost-service.ts), so that a restarted process, another
  * API replica and the next job run read a past day back instead of pricing all of its rows again:
  * at 100M stored requests a month that is the difference between about 115 s and 9 s (bench, 2 cores).
- * Today's ended hours are kept the same way, each under its own fingerprint, so that a restart
- * does not price today again either.
  *
  * A cache, never a source of truth: a day is used only under exactly the fingerprint the reader
  * computed from the rollups now, and a row that cannot be read or decoded is a miss. Neither a
@@ -35,20 +33,13 @@ export function parseStored<S extends z.ZodType>(text: string, schema: S): { dat
   return parsed.success ? { data: parsed.data } : { error: z.prettifyError(parsed.error) };
 }
 
-/** A whole UTC day or a whole hour (its start and end, epoch ms) and the fingerprint of its inputs. */
-export interface KeptPiece {
-  from: number;
-  to: number;
-  fingerprint: string;
-}
-
 export interface PersistedDays<T> {
   /** What the days hold (`PersistedDaysOptions.kind`). */
   readonly kind: string;
-  /** The stored value of each wanted piece under exactly its fingerprint (undefined: a miss), in order. */
-  load(wanted: readonly KeptPiece[]): Promise<Array<T | undefined>>;
-  /** Keeps priced pieces (one insert for all of them). */
-  save(priced: ReadonlyArray<KeptPiece & { value: T }>): Promise<void>;
+  /** The stored values of these days under exactly these fingerprints, by day start (epoch ms). */
+  load(wanted: ReadonlyArray<{ day: number; fingerprint: string }>): Promise<Map<number, T>>;
+  /** Keeps a priced day. */
+  save(day: number, fingerprint: string, value: T): Promise<void>;
 }
 
 export type KeptDayProblem = 'read_failed' | 'unreadable' | 'write_failed';
@@ -65,66 +56,45 @@ export interface PersistedDaysOptions<T> {
   now?: () => number;
 }
 
-const HOUR_MS = 3_600_000;
-const DAY_MS = 24 * HOUR_MS;
-
-/**
- * Rows are keyed by the piece's UTC date and a fingerprint. A day's is the caller's fingerprint
- * under the format version, as it always was; an hour's also names the hour, so a day and its
- * hours (a day's first hour starts when the day does) are different rows.
- */
-function rowKeyOf(piece: KeptPiece, version: number): { date: string; fingerprint: string; name: string } {
-  const date = new Date(piece.from).toISOString().slice(0, 10);
-  if (piece.from % DAY_MS === 0 && piece.to - piece.from === DAY_MS) return { date, fingerprint: `v${version} | ${piece.fingerprint}`, name: `day ${date}` };
-  if (piece.from % HOUR_MS === 0 && piece.to - piece.from === HOUR_MS) {
-    const hour = new Date(piece.from).toISOString().slice(11, 13);
-    return { date, fingerprint: `v${version} | hour ${hour} | ${piece.fingerprint}`, name: `hour ${date} ${hour}:00` };
-  }
-  throw new RangeError(`[${piece.from}, ${piece.to}) is neither a whole UTC day nor a whole hour`);
-}
+const DAY_MS = 86_400_000;
 
 export function createPersistedDays<T>(opts: PersistedDaysOptions<T>): PersistedDays<T> {
   const problem = (kind: KeptDayProblem, message: string) => opts.onProblem?.(`attribution days (${opts.kind}): ${message}`, kind);
   const now = opts.now ?? Date.now;
+  const versioned = (fingerprint: string) => `v${opts.version} | ${fingerprint}`;
   return {
     kind: opts.kind,
     async load(wanted) {
-      const out: Array<T | undefined> = wanted.map(() => undefined);
+      const out = new Map<number, T>();
       if (wanted.length === 0) return out;
-      const keys = wanted.map((piece) => rowKeyOf(piece, opts.version));
-      const indexOf = new Map(keys.map((k, i) => [`${k.date} ${k.fingerprint}`, i]));
+      const fingerprintOf = new Map(wanted.map((w) => [dateOf(w.day), versioned(w.fingerprint)]));
       let rows;
       try {
-        const query = storedDaysQuery(opts.kind, [...new Set(keys.map((k) => k.date))], [...new Set(keys.map((k) => k.fingerprint))]);
+        const query = storedDaysQuery(opts.kind, [...fingerprintOf.keys()], [...new Set(fingerprintOf.values())]);
         rows = await opts.store.query({ ...query, schema: storedDayRow });
       } catch (err) {
         problem('read_failed', `reading stored days failed, pricing them instead: ${(err as Error).message}`);
         return out;
       }
       for (const row of rows) {
-        // The query matches dates and fingerprints separately: keep only the exact pairs.
-        const i = indexOf.get(`${row.day_text} ${row.fingerprint}`);
-        if (i === undefined) continue;
+        // The query matches days and fingerprints separately: keep only the exact pairs.
+        if (fingerprintOf.get(row.day_text) !== row.fingerprint) continue;
         const text = unpack(row.payload);
         const decoded = typeof text === 'string' ? opts.codec.decode(text) : text;
         if ('error' in decoded) {
-          problem('unreadable', `${keys[i]!.name} is stored but unreadable, pricing it instead: ${decoded.error}`);
+          problem('unreadable', `day ${row.day_text} is stored but unreadable, pricing it instead: ${decoded.error}`);
           continue;
         }
-        out[i] = decoded.day;
+        out.set(Date.parse(`${row.day_text}T00:00:00Z`), decoded.day);
       }
       return out;
     },
-    async save(priced) {
-      if (priced.length === 0) return;
-      const keys = priced.map((piece) => rowKeyOf(piece, opts.version));
+    async save(day, fingerprint, value) {
       try {
-        const computedAt = formatClickHouseTime(now());
-        const rows = priced.map((p, i): StoredDayInsert => ({ kind: opts.kind, day: keys[i]!.date, fingerprint: keys[i]!.fingerprint, payload: pack(opts.codec.encode(p.value)), computed_at: computedAt }));
-        await opts.store.insert(ATTRIBUTION_DAYS_TABLE, rows);
+        const row: StoredDayInsert = { kind: opts.kind, day: dateOf(day), fingerprint: versioned(fingerprint), payload: pack(opts.codec.encode(value)), computed_at: formatClickHouseTime(now()) };
+        await opts.store.insert(ATTRIBUTION_DAYS_TABLE, [row]);
       } catch (err) {
-        const names = keys.map((k) => k.name);
-        problem('write_failed', `keeping ${names.length > 2 ? `${names[0]} … ${names[names.length - 1]} (${names.length})` : names.join(' and ')} failed (it will be priced again next time): ${(err as Error).message}`);
+        problem('write_failed', `keeping day ${dateOf(day)} failed (it will be priced again next time): ${(err as Error).message}`);
       }
     },
   };
@@ -151,3 +121,8 @@ function unpack(payload: string): string | { error: string } {
 
 /** Far above a day at tens of thousands of tenants (a day at 2,000 is about 2.4 MB). */
 const MAX_VALUE_BYTES = 512 * 1024 * 1024;
+
+function dateOf(dayStart: number): string {
+  if (dayStart % DAY_MS !== 0) throw new RangeError(`${dayStart} is not a UTC midnight`);
+  return new Date(dayStart).toISOString().slice(0, 10);
+}

@@ -55,9 +55,9 @@ describe('what the kept days report', () => {
     const reporting = { log: (line: string) => lines.push(line), metrics: registerKeptDaysMetrics(registry) };
     const { costs } = billingServices(configWith('0.04', 'gold'), unreachable, reporting);
     const anomalyCosts = keptAnomalyCosts(configWith('0.04', 'gold'), costs, reporting);
-    const wanted = [{ from: Date.UTC(2026, 9, 1), to: Date.UTC(2026, 9, 2), fingerprint: 'fp' }];
-    expect(await costs.kept!.days.load(wanted)).toEqual([undefined]);
-    expect(await anomalyCosts.days.load(wanted)).toEqual([undefined]);
+    const wanted = [{ day: Date.UTC(2026, 9, 1), fingerprint: 'fp' }];
+    expect(await costs.kept!.days.load(wanted)).toEqual(new Map());
+    expect(await anomalyCosts.days.load(wanted)).toEqual(new Map());
     costs.kept!.observe!('priced', 2);
     anomalyCosts.observe!('memory', 5);
 
