@@ -2,7 +2,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { attributionReport, tenantCostReport } from '../attribution/cost-reports.ts';
 import { attributeRange, type CostContext } from '../attribution/cost-service.ts';
-import { createAttributionCache } from '../attribution/day-cache.ts';
+import { createAttributionCache, type AttributionCache } from '../attribution/day-cache.ts';
 import { billingServices } from '../main.ts';
 import { getStatement } from '../statements/statement-service.ts';
 import { capacityHoursQuery, usageHoursQuery } from '../store/queries/costs.ts';
@@ -40,6 +40,18 @@ async function timeP50(runs: number, fn: () => Promise<unknown>): Promise<number
   return percentile(await timeSequential(runs, 1, fn), 50);
 }
 
+/** p50 of `timed(state)` over `runs` runs, each after an untimed `prepare()`. */
+async function timePreparedP50<S>(runs: number, prepare: () => Promise<S>, timed: (state: S) => Promise<unknown>): Promise<number | null> {
+  const out: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const state = await prepare();
+    const t0 = performance.now();
+    await timed(state);
+    out.push(performance.now() - t0);
+  }
+  return percentile(out, 50);
+}
+
 async function countRows(store: Store, spec: { query: string; params: Record<string, unknown> }): Promise<number> {
   const [row] = await store.query<{ n: string }>(engineOnly(spec));
   return Number(row?.n ?? 0);
@@ -52,6 +64,9 @@ async function countRows(store: Store, spec: { query: string; params: Record<str
  * estimate the measurement is left out with the reason instead of crashing the run.
  */
 const ATTRIBUTION_HEAP_BYTES_PER_ROW = 200;
+
+const DAY_MS = 86_400_000;
+const HALF_HOUR_MS = 1_800_000;
 
 type Month = ReturnType<typeof previousMonth>;
 type Layout = ReturnType<typeof syntheticLayout>;
@@ -111,6 +126,8 @@ export const queriesSuite: Suite = {
     let attributionWarmMs: number | null = null;
     let attributionKeptMs: number | null = null;
     let attributionStallMs: number | null = null;
+    let attributionMidnightMs: number | null = null;
+    let attributionMidnightWholeMs: number | null = null;
     let tenantCostsMs: number | null = null;
     let tenantCostsWarmMs: number | null = null;
     let skipped: string | undefined;
@@ -145,6 +162,25 @@ export const queriesSuite: Suite = {
         const restarted = { ...billing.costs, now: inMonth, cache: createAttributionCache() };
         JSON.stringify(attributionReport(restarted, await attributeRange(restarted, range)));
       });
+      // Just after UTC midnight the month's last day has ended. A process that priced it hour by
+      // hour until then assembles it from those hours (its last hour priced); before, it was
+      // read and priced whole. Both start from the past days in memory (read back from
+      // attribution_days, untimed); the timed call does not consult attribution_days.
+      ctx.progress(`queries: attribution ${month.period} just after midnight, ${runs} runs each: the ended day assembled from its hours, and priced whole`);
+      const lastDayStart = month.end - DAY_MS;
+      const beforeMidnight = () => month.end - HALF_HOUR_MS;
+      /** A cache holding the month's past days, and the last day's ended hours if `until` reaches into it. */
+      const primed = (until: number) => async () => {
+        const cache = createAttributionCache();
+        await attributeRange({ ...billing.costs, now: beforeMidnight, cache }, { from: range.from, to: until });
+        return cache;
+      };
+      const afterMidnight = async (cache: AttributionCache) => {
+        const next = { ...billing.costs, kept: undefined, now: () => month.end + HALF_HOUR_MS, cache };
+        JSON.stringify(attributionReport(next, await attributeRange(next, range)));
+      };
+      attributionMidnightMs = await timePreparedP50(runs, primed(month.end), afterMidnight);
+      attributionMidnightWholeMs = await timePreparedP50(runs, primed(lastDayStart), afterMidnight);
       // GET /v1/tenants/{t}/costs for the month in daily steps: the same day cache serves it.
       ctx.progress(`queries: tenant costs ${tenant}/${month.period}, ${runs} runs without and with the day cache`);
       const tenantCosts = (c: CostContext) => async () => JSON.stringify(tenantCostReport(c, await attributeRange(c, range), tenant, 86_400));
@@ -166,6 +202,7 @@ export const queriesSuite: Suite = {
         metric('attribution p50, month cached by day, unchanged (baseline: uncached)', attributionWarmMs, 'ms', attributionMs),
         metric('attribution p50 after a restart, past days read back from attribution_days (baseline: uncached)', attributionKeptMs, 'ms', attributionMs),
         metric('attribution: longest event-loop stall while cold months are priced (baseline: attribution p50)', attributionStallMs, 'ms', attributionMs),
+        metric('attribution p50 just after UTC midnight, the ended day assembled from its hours (baseline: that day priced whole)', attributionMidnightMs, 'ms', attributionMidnightWholeMs),
         metric('tenant costs p50, one tenant, month in daily steps, cached by day (baseline: uncached)', tenantCostsWarmMs, 'ms', tenantCostsMs),
       ],
     };
