@@ -51,7 +51,15 @@ export function createHttpApp(deps: HttpAppDeps): OpenAPIHono<AppEnv> {
     },
   });
   app.onError(handleError);
-  app.notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404));
+  app.notFound((c) => {
+    // A path that exists under other methods is a 405 that says which (RFC 9110 §15.5.6).
+    const allowed = allowedMethods(app, c.req.path);
+    if (allowed.length > 0) {
+      c.header('Allow', allowed.join(', '));
+      return c.json(errorBody('method_not_allowed', `${c.req.method} is not allowed on ${c.req.path}; allowed: ${allowed.join(', ')}`), 405);
+    }
+    return c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404);
+  });
   app.use(
     '*',
     bodyLimit({
@@ -77,4 +85,29 @@ export function createHttpApp(deps: HttpAppDeps): OpenAPIHono<AppEnv> {
   if (deps.quotas) registerQuotaRoutes(app, { ...deps, quotas: deps.quotas });
   app.doc31('/openapi.json', { openapi: '3.1.0', info: { title: 'inferledger', version: '0.1.0' } });
   return app;
+}
+
+/** The methods the app's routes (not middleware) answer on `path`, sorted; HEAD wherever GET is. */
+function allowedMethods(app: OpenAPIHono<AppEnv>, path: string): string[] {
+  const methods = new Set<string>();
+  for (const route of app.routes) {
+    if (route.method === 'ALL' || !routePattern(route.path).test(path)) continue;
+    methods.add(route.method);
+    if (route.method === 'GET') methods.add('HEAD');
+  }
+  return [...methods].sort();
+}
+
+const patterns = new Map<string, RegExp>();
+/** A Hono route path (`/v1/tenants/:tenant/usage`, `:period{[0-9]{4}-[0-9]{2}}`, `*`) as a regular expression. */
+function routePattern(path: string): RegExp {
+  let re = patterns.get(path);
+  if (!re) {
+    const source = path
+      .split('/')
+      .map((part) => (part === '*' ? '.*' : part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .join('/');
+    patterns.set(path, (re = new RegExp(`^${source}/?$`)));
+  }
+  return re;
 }

@@ -27,13 +27,14 @@ export function handleError(err: Error, c: Context): Response {
     return c.json(errorBody(err.code, err.message, details), status);
   }
   if (err instanceof HTTPException) {
-    return c.json(errorBody(httpCode(err.status), err.message || 'request failed'), err.status);
+    return c.json(errorBody(httpCode(err.status, err.message), err.message || 'request failed'), err.status);
   }
   console.error(`[api] ${c.req.method} ${c.req.path}: unexpected error`, err);
   return c.json(errorBody('internal', 'internal error'), 500);
 }
 
-function httpCode(status: number): string {
+function httpCode(status: number, message: string): string {
+  if (status === 400) return /malformed json/i.test(message) ? 'invalid_json' : 'invalid_request';
   if (status === 401) return 'unauthenticated';
   if (status === 404) return 'not_found';
   if (status === 413) return 'payload_too_large';

@@ -155,6 +155,8 @@ const BAD_REQUESTS: BadRequest[] = [
   { name: 'OTLP: tenant-role key', method: 'POST', path: '/v1/traces', opts: asTenant({ body: otlpTraces() }), status: 403, code: 'wrong_role' },
   { name: 'OTLP metrics: tenant-role key', method: 'POST', path: '/v1/metrics', opts: asTenant({ body: { resourceMetrics: [] } }), status: 403, code: 'wrong_role' },
   { name: 'unknown route', method: 'GET', path: '/v1/nothing-here', opts: asTenant(), status: 404, code: 'not_found' },
+  { name: 'a known path with another method', method: 'DELETE', path: `/v1/tenants/${TENANT}/usage`, opts: asTenant(), status: 405, code: 'method_not_allowed' },
+  { name: 'malformed JSON when creating a key', method: 'POST', path: `/v1/tenants/${TENANT}/keys`, opts: () => ({ key: ADMIN_KEY, rawBody: '{"role": ' }), status: 400, code: 'invalid_json' },
 ];
 
 /** Oversized bodies go on their own connection: the server stops reading them and may then close it. */
@@ -171,6 +173,16 @@ describe('bad requests: a 4xx JSON error, nothing written', () => {
     expect(res.headers.get('content-type')).toContain('application/json');
     const err = expectErrorShape(res);
     if (r.code) expect(err.code).toBe(r.code);
+  });
+
+  it('a 405 says which methods the path has (Allow), GET paths answering HEAD too', async () => {
+    const usagePath = await call(h.baseUrl, 'PUT', `/v1/tenants/${TENANT}/usage`, asTenant()());
+    expect(usagePath.status).toBe(405);
+    expect(usagePath.headers.get('allow')).toBe('GET, HEAD');
+    const keysPath = await call(h.baseUrl, 'GET', `/v1/tenants/${TENANT}/keys`, { key: ADMIN_KEY });
+    expect(keysPath.status).toBe(405);
+    expect(keysPath.headers.get('allow')).toBe('POST');
+    expect(expectErrorShape(keysPath).message).toBe(`GET is not allowed on /v1/tenants/${TENANT}/keys; allowed: POST`);
   });
 
   it('a chunked body without Content-Length over the limit is also 413', async () => {
