@@ -14,6 +14,22 @@ describe('time params', () => {
     expect(instantParam.safeParse(text).success).toBe(false);
   });
 
+  // ClickHouse refused such instants (a 503 for the caller's mistake), and a range of centuries
+  // priced day by day ran the process out of memory.
+  it.each(['8640000000000000', '99999999999999999', '4102444800001', '2100-01-01T00:00:01Z', '1969-12-31T23:59:59Z', '0000-01-01T00:00:00Z', '9999-12-31T00:00:00Z'])(
+    'refuses instant %j as out of range',
+    (text) => {
+      const parsed = instantParam.safeParse(text);
+      expect(parsed.success).toBe(false);
+      expect(parsed.error?.issues[0]?.message).toBe(`"${text}" is out of range: instants are from 1970-01-01T00:00:00Z to 2100-01-01T00:00:00Z`);
+    },
+  );
+
+  it.each([
+    ['0', 0],
+    ['2100-01-01T00:00:00Z', Date.UTC(2100, 0, 1)],
+  ])('accepts the bound %j', (text, ms) => expect(instantParam.parse(text)).toBe(ms));
+
   it.each([
     ['60', 60],
     ['30s', 30],
@@ -33,5 +49,26 @@ describe('time params', () => {
     [{ from: 0, to: 86_400_000, step: 1 }, 'invalid_step'],
   ])('rejects %j', (input, code) => {
     expect(() => resolveRange(input, 0)).toThrow(expect.objectContaining({ code }));
+  });
+
+  it('says what is wrong when a series would have too many points', () => {
+    expect(() => resolveRange({ from: 0, to: 86_400_000, step: 1 }, 0)).toThrow('`step` too small: 86400 points in the range, at most 10000');
+    // No step given: the automatic one is daily at most, so it is the range that is too long.
+    expect(() => resolveRange({ from: 0, to: 30 * 365 * 86_400_000 }, 0)).toThrow(
+      'the range is too long for a series at daily points (10950, at most 10000): ask for a shorter range or a larger `step`',
+    );
+    expect(resolveRange({ from: 0, to: 30 * 365 * 86_400_000, step: 7 * 86_400 }, 0).stepSeconds).toBe(7 * 86_400);
+  });
+
+  it('without a series, never refuses a range for its points', () => {
+    expect(resolveRange({ from: 0, to: 30 * 365 * 86_400_000 }, 0, { series: false }).range).toEqual({ from: 0, to: 30 * 365 * 86_400_000 });
+  });
+
+  it('refuses a range longer than the limit, and takes one exactly at it', () => {
+    const limit = 400 * 86_400_000;
+    expect(resolveRange({ from: 0, to: limit }, 0, { maxRangeMs: limit }).range).toEqual({ from: 0, to: limit });
+    expect(() => resolveRange({ from: 0, to: limit + 3_600_000 }, 0, { maxRangeMs: limit })).toThrow(
+      expect.objectContaining({ code: 'range_too_long', message: 'the range spans 400.04 days, at most 400 days per request: ask for consecutive ranges (their amounts add up exactly)' }),
+    );
   });
 });

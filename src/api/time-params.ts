@@ -2,13 +2,25 @@ import { z } from '@hono/zod-openapi';
 import { AppError } from '../errors.ts';
 import type { TimeRange } from '../store/queries/time.ts';
 
-/** `from`/`to`: RFC 3339 or epoch milliseconds (SPEC §7). */
+/**
+ * The instants `from`/`to` may name: what the rollups' DateTime columns hold (1970 to 2106), with
+ * a margin. Outside it ClickHouse refuses the query (a 503 that was the caller's mistake), and a
+ * range of centuries is no one's billing question.
+ */
+export const MIN_INSTANT_MS = 0;
+export const MAX_INSTANT_MS = Date.UTC(2100, 0, 1);
+
+/** `from`/`to`: RFC 3339 or epoch milliseconds (SPEC §7), from 1970 to 2100. */
 export const instantParam = z
   .string()
   .transform((value, ctx) => {
-    const ms = /^\d{1,16}$/.test(value) ? Number(value) : parseRfc3339(value);
-    if (!Number.isFinite(ms)) {
+    const ms = /^\d+$/.test(value) ? Number(value) : parseRfc3339(value);
+    if (Number.isNaN(ms)) {
       ctx.addIssue({ code: 'custom', message: `"${value}" is neither RFC 3339 nor epoch milliseconds` });
+      return z.NEVER;
+    }
+    if (!(ms >= MIN_INSTANT_MS && ms <= MAX_INSTANT_MS)) {
+      ctx.addIssue({ code: 'custom', message: `"${value}" is out of range: instants are from 1970-01-01T00:00:00Z to 2100-01-01T00:00:00Z` });
       return z.NEVER;
     }
     return ms;
@@ -24,7 +36,8 @@ function parseRfc3339(value: string): number {
   const m = RFC3339.exec(value);
   if (!m) return NaN;
   const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  const probe = new Date(Date.UTC(year, month - 1, day));
+  const probe = new Date(0);
+  probe.setUTCFullYear(year, month - 1, day); // Date.UTC would read years 0–99 as 1900–1999
   if (probe.getUTCFullYear() !== year || probe.getUTCMonth() !== month - 1 || probe.getUTCDate() !== day) return NaN;
   return Date.parse(value);
 }
@@ -52,16 +65,37 @@ export interface RangeInput {
   step?: number;
 }
 
+export interface RangeLimits {
+  /** The longest range one request may price (cost endpoints); longer ones are 400 `range_too_long`. */
+  maxRangeMs?: number;
+  /** The response has no series: `step` plays no part (`/v1/attribution`). */
+  series?: boolean;
+}
+
+/** Days, for messages: "400 days", "400.04 days". */
+const days = (ms: number) => `${Number((ms / 86_400_000).toFixed(2))} days`;
+
 /** Resolves defaults (last 24 h) and checks the range and step; pure, `now` passed in. */
-export function resolveRange(input: RangeInput, now: number): { range: TimeRange; stepSeconds: number } {
+export function resolveRange(input: RangeInput, now: number, limits: RangeLimits = {}): { range: TimeRange; stepSeconds: number } {
   const to = input.to ?? now;
   const from = input.from ?? to - DEFAULT_RANGE_MS;
   if (from >= to) throw new AppError('invalid', '`from` must be before `to`', { code: 'invalid_range' });
+  if (limits.maxRangeMs !== undefined && to - from > limits.maxRangeMs) {
+    throw new AppError('invalid', `the range spans ${days(to - from)}, at most ${days(limits.maxRangeMs)} per request: ask for consecutive ranges (their amounts add up exactly)`, {
+      code: 'range_too_long',
+    });
+  }
   const spanS = (to - from) / 1000;
   const stepSeconds = input.step ?? AUTO_STEPS_S.find((s) => spanS / s <= 300) ?? 86400;
+  if (limits.series === false) return { range: { from, to }, stepSeconds };
   if (stepSeconds < MIN_STEP_S) throw new AppError('invalid', '`step` must be at least 1 second', { code: 'invalid_step' });
-  if (spanS / stepSeconds > MAX_POINTS) {
-    throw new AppError('invalid', `\`step\` too small: more than ${MAX_POINTS} points in the range`, { code: 'invalid_step' });
+  const points = Math.ceil(spanS / stepSeconds);
+  if (points > MAX_POINTS) {
+    const message =
+      input.step === undefined
+        ? `the range is too long for a series at daily points (${points}, at most ${MAX_POINTS}): ask for a shorter range or a larger \`step\``
+        : `\`step\` too small: ${points} points in the range, at most ${MAX_POINTS}`;
+    throw new AppError('invalid', message, { code: 'invalid_step' });
   }
   return { range: { from, to }, stepSeconds };
 }

@@ -8,6 +8,13 @@ import { bearerSecurity, errorResponses, TenantParams } from '../schemas.ts';
 import { resolveRange } from '../time-params.ts';
 import { RangeQuery } from './usage.ts';
 
+/**
+ * The longest range one cost request prices: a year with a margin. A cost range is priced a UTC
+ * day at a time (each past day kept), so a range of decades was tens of thousands of pieces and
+ * ran the process out of memory; ranges add up exactly, so longer spans are consecutive requests.
+ */
+export const MAX_PRICED_RANGE_MS = 400 * 86_400_000;
+
 const Money = z.string().openapi({ example: '12.345678', description: 'decimal amount in the currency' });
 const Resources = z.object({ cpu: Money, memory: Money, gpu: Money });
 
@@ -84,7 +91,8 @@ export function registerCostRoutes(app: OpenAPIHono<AppEnv>, deps: CostRouteDeps
     const { tenant } = c.req.valid('param');
     requireTenantAccess(c.get('principal'), tenant, deps.tenantExists);
     const q = c.req.valid('query');
-    const { range, stepSeconds } = resolveRange({ ...q, step: q.step === undefined ? undefined : Math.max(HOUR_S, q.step) }, deps.costs.now());
+    const step = q.step === undefined ? undefined : Math.max(HOUR_S, q.step);
+    const { range, stepSeconds } = resolveRange({ ...q, step }, deps.costs.now(), { maxRangeMs: MAX_PRICED_RANGE_MS });
     return c.json(tenantCostReport(deps.costs, await attributeRange(deps.costs, range), tenant, Math.max(HOUR_S, stepSeconds)), 200);
   });
 
@@ -98,7 +106,7 @@ export function registerCostRoutes(app: OpenAPIHono<AppEnv>, deps: CostRouteDeps
     responses: { 200: { description: 'attribution', content: { 'application/json': { schema: AttributionSchema } } }, ...errorResponses },
   });
   app.openapi(attribution, async (c) => {
-    const { range } = resolveRange(c.req.valid('query'), deps.costs.now());
+    const { range } = resolveRange(c.req.valid('query'), deps.costs.now(), { maxRangeMs: MAX_PRICED_RANGE_MS, series: false });
     return c.json(attributionReport(deps.costs, await attributeRange(deps.costs, range)), 200);
   });
 }
