@@ -60,7 +60,9 @@ export class InferenceService {
   async infer(tenantId: string, model: string, body: unknown): Promise<InferResult> {
     const receivedAt = preciseNow();
     const resolved = this.resolve(tenantId, model);
-    const decoded = decodeInferRequest(body, resolved.inputs);
+    // Requested outputs are checked before admission: a name the model lacks is the caller's 400,
+    // not a 500 after the model ran and the request was charged.
+    const decoded = decodeInferRequest(body, resolved.inputs, resolved.outputs);
     const attributes = requestAttributes(tenantId, resolved, decoded);
     const quota = await this.admitQuota(tenantId, resolved.tokens ? decoded.inputElements : 0, receivedAt, attributes);
     try {

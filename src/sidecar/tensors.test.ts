@@ -89,6 +89,11 @@ describe('decodeInferRequest errors', () => {
     expect(err.message).toContain('element 0');
   });
 
+  it('shows an infinite value as such, not as null (JSON.parse reads 1e999 as Infinity)', () => {
+    const err = caught(() => decodeInferRequest(JSON.parse('{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[1e999,1,2,3]}]}'), CLASSIFIER));
+    expect(err.message).toBe('input "input": element 0 is Infinity, expected a finite number within the float32 range for FP32');
+  });
+
   it('names every zod issue in the message', () => {
     const err = caught(() => decodeInferRequest({ inputs: [{ name: '', shape: 'x', datatype: 'FP32', data: [] }] }, CLASSIFIER));
     expect(err.message).toContain('inputs.0.name');

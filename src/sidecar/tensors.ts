@@ -216,7 +216,9 @@ function buildTensor(input: RequestInput, datatype: Datatype): ort.Tensor {
   const codec = CODECS[datatype];
   const bad = values.findIndex((v) => !codec.accepts(v));
   if (bad >= 0) {
-    const shown = String(JSON.stringify(values[bad])).slice(0, 40);
+    // JSON.parse reads 1e999 as Infinity, which JSON.stringify would show as null.
+    const value = values[bad];
+    const shown = (typeof value === 'number' && !Number.isFinite(value) ? String(value) : String(JSON.stringify(value))).slice(0, 40);
     throw invalid(`input "${input.name}": element ${bad} is ${shown}, expected ${codec.expected} for ${datatype}`, 'invalid_data');
   }
   return codec.build(values, [...input.shape]);

@@ -93,6 +93,8 @@ const BAD_REQUESTS: BadRequest[] = [
   { name: 'invalid model name in path', method: 'POST', path: '/v2/models/bad%20name!/infer', opts: asTenant({ body: inferBody(1) }), status: 400, code: 'invalid_request' },
   { name: 'wrong tensor shape (63 features)', method: 'POST', path: INFER_PATH, opts: asTenant({ body: input({ shape: [1, 63], data: new Array(63).fill(0.5) }) }), status: 400, code: 'shape_mismatch' },
   { name: 'wrong rank', method: 'POST', path: INFER_PATH, opts: asTenant({ body: input({ shape: [64] }) }), status: 400, code: 'shape_mismatch' },
+  // Was a 500 after the model had run (and the request was charged): the outputs were not checked.
+  { name: 'an output the model lacks', method: 'POST', path: INFER_PATH, opts: asTenant({ body: { ...inferBody(1), outputs: [{ name: 'logits' }] } }), status: 400, code: 'unknown_output' },
   { name: 'zero batch', method: 'POST', path: INFER_PATH, opts: asTenant({ body: input({ shape: [0, 64], data: [] }) }), status: 400, code: 'shape_mismatch' },
   { name: 'data shorter than shape', method: 'POST', path: INFER_PATH, opts: asTenant({ body: input({ shape: [2, 64] }) }), status: 400, code: 'shape_mismatch' },
   { name: 'wrong datatype', method: 'POST', path: INFER_PATH, opts: asTenant({ body: input({ datatype: 'FP64' }) }), status: 400, code: 'datatype_mismatch' },
