@@ -1,9 +1,16 @@
+import { validateDetailed } from 'node-cron';
 import { z } from 'zod';
 
 /** Alert routing and evaluation (SPEC §6). */
 
+/** Where notifications are POSTed: any other scheme could never be delivered, only retried. */
+const httpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//i.test(u), 'an http:// or https:// URL');
+
 const webhookSchema = z.strictObject({
-  url: z.string().url(),
+  url: httpUrl,
   /** HMAC-SHA256 key for the `X-Inferledger-Signature` header; share it with the receiver. */
   secret: z.string().min(16, 'webhook secrets must be at least 16 characters'),
   /** Only alerts of these tenants (all when absent). */
@@ -13,11 +20,22 @@ const webhookSchema = z.strictObject({
 export const alertsConfigSchema = z
   .strictObject({
     /** Quota usage ratios that raise an alert, once per crossing. */
-    quota_thresholds: z.array(z.number().positive().max(10)).min(1).default([0.8, 1]),
+    quota_thresholds: z
+      .array(z.number().positive().max(10))
+      .min(1)
+      .refine((ts) => new Set(ts).size === ts.length, 'each threshold once (a repeated one would be one alert under two names)')
+      .default([0.8, 1]),
     /** A quota alert resolves when usage falls below threshold × (1 − hysteresis) or the period resets. */
     hysteresis: z.number().min(0).max(0.5).default(0.05),
     /** node-cron expression (seconds first) of the evaluation job. */
-    evaluate_cron: z.string().default('*/15 * * * * *'),
+    evaluate_cron: z
+      .string()
+      .superRefine((expression, ctx) => {
+        // Checked with node-cron itself, so a typo is a config error at start, not a crash in the scheduler.
+        const { valid, errors } = validateDetailed(expression);
+        if (!valid) ctx.addIssue({ code: 'custom', message: `not a cron expression (seconds first): ${errors.map((e) => e.message).join('; ')}` });
+      })
+      .default('*/15 * * * * *'),
     /** An anomaly condition must hold this long before its alert fires (pending → firing). */
     anomaly_for_s: z.number().nonnegative().default(0),
     /**
@@ -30,7 +48,7 @@ export const alertsConfigSchema = z
     alertmanager: z
       .strictObject({
         /** Base URL, e.g. http://alertmanager:9093 (alerts go to /api/v2/alerts). */
-        url: z.string().url(),
+        url: httpUrl,
         /** Alertmanager forgets an alert not re-sent within this time; we re-send firing alerts more often. */
         resend_s: z.number().positive().default(60),
       })

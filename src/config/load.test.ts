@@ -127,6 +127,26 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('refuses alert settings that could only fail later: other URL schemes, a repeated threshold, a bad cron', () => {
+    const cwd = dir();
+    writeFileSync(
+      join(cwd, 'inferledger.yaml'),
+      [
+        'alerts:',
+        '  quota_thresholds: [0.8, 1, 0.8]',
+        '  evaluate_cron: "61 * * * * *"',
+        '  webhooks: [{ url: "ftp://hooks.example", secret: "0123456789abcdef" }]',
+        '  alertmanager: { url: "file:///etc/alertmanager" }',
+      ].join('\n'),
+    );
+    expect(issuesOf(() => loadConfig({}, cwd)).sort()).toEqual([
+      'alerts.alertmanager.url: an http:// or https:// URL',
+      'alerts.evaluate_cron: not a cron expression (seconds first): 61 is a invalid expression for second',
+      'alerts.quota_thresholds: each threshold once (a repeated one would be one alert under two names)',
+      'alerts.webhooks.0.url: an http:// or https:// URL',
+    ]);
+  });
+
   it.each([
     ['a missing explicit file', { INFERLEDGER_CONFIG: '/nope/x.yaml' }, /file not found/],
     ['a non-mapping document', { INFERLEDGER_CONFIG: 'list.yaml' }, /top level must be a mapping/],
