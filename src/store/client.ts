@@ -77,7 +77,18 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   const { createChdbConnection } = await import('chdb/connection');
   // chdb implements @clickhouse/client-common's Connection; @clickhouse/client bundles its own copy
   // of the same types, so TypeScript sees two nominally different declarations of one contract.
-  const connection = createChdbConnection({ path }) as unknown as NonNullable<ClickHouseClientConfigOptions['connection']>;
+  let connection: NonNullable<ClickHouseClientConfigOptions['connection']>;
+  try {
+    connection = createChdbConnection({ path }) as unknown as NonNullable<ClickHouseClientConfigOptions['connection']>;
+  } catch (err) {
+    // The engine prints its reason itself (most often: another process holds the directory's
+    // lock) and throws a bare "Failed to create connection": say what usually causes it and what to do.
+    throw new AppError(
+      'unavailable',
+      `could not open the embedded ClickHouse in ${path} (${(err as Error).message}; the engine's reason is printed above). ` +
+        'One process per data directory: if an inferledger up or api is running on it, stop it, use another INFERLEDGER_DATA_DIR, or point CLICKHOUSE_URL at a ClickHouse server',
+    );
+  }
   const client = createClient({
     connection,
     clickhouse_settings: settings,
