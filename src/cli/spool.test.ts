@@ -42,6 +42,10 @@ describe('inferledger spool', () => {
     expect(listed).toMatch(/quarantine .*spool-quarantine: 1 batch\(es\)\n {2}resource_samples {2}1 rows {2}\S+\.jsonl\n {4}refused 3 times in a row; last: ClickHouse: Code: 41\./);
     expect(listed).toMatch(/OTLP span journal .*otlp-journal: 1 file\(s\) waiting for export\n$/);
 
+    const misspelt = io();
+    expect(runSpoolCommand(['requeue', '--table', 'resource_sample'], dataDir, misspelt.io)).toBe(1);
+    expect(misspelt.text().stderr).toBe('no quarantined batch for table "resource_sample"; in quarantine: resource_samples\n');
+
     const requeue = io();
     expect(runSpoolCommand(['requeue', '--table', 'resource_samples'], dataDir, requeue.io)).toBe(0);
     expect(requeue.text().stdout).toMatch(/^1 batch\(es\) back in the spool for resource_samples/);

@@ -41,6 +41,12 @@ export function runSpoolCommand(args: string[], dataDir: string, io: SpoolIo): n
     return 0;
   }
   if (sub === 'requeue') {
+    // A misspelt table would requeue nothing and say so as if all were well.
+    const inQuarantine = [...new Set(spool.quarantined().map((b) => b.table))].sort();
+    if (table !== undefined && !inQuarantine.includes(table)) {
+      io.stderr.write(`no quarantined batch for table "${table}"; in quarantine: ${inQuarantine.length ? inQuarantine.join(', ') : 'none'}\n`);
+      return 1;
+    }
     const moved = spool.requeue(table);
     io.stdout.write(`${moved} batch(es) back in the spool${table === undefined ? '' : ` for ${table}`}: the next drain (every 10 s in a running process) replays them\n`);
     return 0;
