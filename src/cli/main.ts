@@ -144,6 +144,10 @@ async function runServer(config: Readonly<Config>, kind: ProcessKind, demo: bool
   const base = `http://localhost:${platform.port}`;
   console.log(`inferledger ${kind} listening on ${base} (ClickHouse: ${platform.store.mode === 'embedded' ? `embedded, ${config.data_dir}/clickhouse` : 'server'})`);
   if (platform.otlpGrpcPort !== undefined) console.log(`OTLP/gRPC on ${config.server.host}:${platform.otlpGrpcPort}`);
+  if (kind === 'sidecar' && platform.store.mode === 'embedded') {
+    // Found by hand: keys made on an `api` with its own data directory answered 401 here, silently.
+    console.log('note: this sidecar reads API keys from its own embedded ClickHouse; keys created through an api on another data directory are unknown here (point every process at one ClickHouse server with CLICKHOUSE_URL)');
+  }
   if (platform.adminKey.generated) {
     console.log(`\nadmin key (shown once, saved to ${platform.adminKey.path} with mode 0600):\n  ${platform.adminKey.key}\n`);
   } else if (platform.adminKey.path) {
