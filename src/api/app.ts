@@ -74,7 +74,7 @@ export function createHttpApp(deps: HttpAppDeps): OpenAPIHono<AppEnv> {
   registerHealthRoutes(app, deps.readiness);
   if (deps.sidecar) registerOipRoutes(app, { keys: deps.keys, ...deps.sidecar });
   if (deps.api) {
-    registerKeyRoutes(app, deps.keys);
+    registerKeyRoutes(app, { keys: deps.keys, tenantExists: deps.tenantExists });
     registerUsageRoutes(app, deps);
     registerCostRoutes(app, { ...deps, costs: deps.api.costs });
     registerStatementRoutes(app, { ...deps, statements: deps.api.statements, focus: deps.api.focus });

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestStore } from '../../test/support/store.ts';
 import type { Store } from '../store/client.ts';
 import { resolveAdminKey } from './admin-key.ts';
-import { KeyService, requireTenantAccess } from './key-service.ts';
+import { KEY_REFRESH_MS, KeyService, requireTenantAccess } from './key-service.ts';
 import { bearerToken, hashKey } from './keys.ts';
 
 describe('bearerToken', () => {
@@ -34,13 +34,14 @@ describe('resolveAdminKey', () => {
   });
 });
 
-describe('KeyService (chdb)', () => {
-  let store: Store;
-  beforeAll(async () => {
-    ({ store } = await openTestStore());
-  });
-  afterAll(() => store.close());
+/** One embedded ClickHouse per process (and so per file): every KeyService test shares it. */
+let store: Store;
+beforeAll(async () => {
+  ({ store } = await openTestStore());
+});
+afterAll(() => store?.close());
 
+describe('KeyService (chdb)', () => {
   it('stores only the hash and authenticates the shown key', async () => {
     let now = 0;
     const keys = new KeyService(store, 'admin-key-for-tests-000', () => now);
@@ -79,6 +80,84 @@ describe('KeyService (chdb)', () => {
     now += 5_000; // past the reload rate limit
     expect(await replicaB.authenticate(key)).toMatchObject({ role: 'ingest', tenantId: 'globex' });
     expect(replicaB.tenantsWithKeys().has('globex')).toBe(true);
+  });
+});
+
+describe('KeyService revocation (chdb)', () => {
+  it("lists a tenant's live keys without the keys, and revokes one by id: at once here", async () => {
+    let now = Date.UTC(2026, 10, 1);
+    const keys = new KeyService(store, 'admin-key-for-tests-000', () => now);
+    await keys.load();
+    const first = await keys.create('rev-a', 'tenant');
+    now += 1_000;
+    const second = await keys.create('rev-a', 'ingest');
+    await keys.create('rev-b', 'tenant');
+
+    const listed = await keys.list('rev-a');
+    expect(listed).toEqual([
+      { id: hashKey(first.key).slice(0, 16), prefix: first.key.slice(0, 16), role: 'tenant', created_at: '2026-11-01T00:00:00.000Z' },
+      { id: hashKey(second.key).slice(0, 16), prefix: second.key.slice(0, 16), role: 'ingest', created_at: '2026-11-01T00:00:01.000Z' },
+    ]);
+    expect(JSON.stringify(listed)).not.toContain(first.key);
+    expect(first.id).toBe(listed[0]!.id);
+
+    await keys.revoke('rev-a', first.id);
+    expect(await keys.authenticate(first.key)).toBeUndefined();
+    expect(await keys.authenticate(second.key)).toMatchObject({ tenantId: 'rev-a', role: 'ingest' });
+    expect((await keys.list('rev-a')).map((k) => k.id)).toEqual([second.id]);
+    // Once revoked, or another tenant's: not found, the same way.
+    await expect(keys.revoke('rev-a', first.id)).rejects.toMatchObject({ kind: 'not_found', code: 'key_not_found' });
+    await expect(keys.revoke('rev-b', second.id)).rejects.toMatchObject({ kind: 'not_found', code: 'key_not_found' });
+    // A new process reads the revocation from the table.
+    const restarted = new KeyService(store, undefined);
+    await restarted.load();
+    expect(await restarted.authenticate(first.key)).toBeUndefined();
+    expect(await restarted.authenticate(second.key)).toMatchObject({ tenantId: 'rev-a' });
+  });
+
+  it('reaches another replica at its next refresh, never before it is due', async () => {
+    let now = Date.UTC(2026, 10, 2);
+    const revoker = new KeyService(store, undefined, () => now);
+    const replica = new KeyService(store, undefined, () => now);
+    await revoker.load();
+    const { key, id } = await revoker.create('rev-c', 'tenant');
+    await replica.load();
+    expect(await replica.authenticate(key)).toMatchObject({ tenantId: 'rev-c' });
+
+    await revoker.revoke('rev-c', id);
+    now += KEY_REFRESH_MS - 1;
+    await replica.refreshIfStale();
+    expect(await replica.authenticate(key)).toMatchObject({ tenantId: 'rev-c' });
+    now += 1;
+    await replica.refreshIfStale();
+    expect(await replica.authenticate(key)).toBeUndefined();
+  });
+
+  it('a reload whose query ran before a revocation does not bring the key back', async () => {
+    let now = Date.UTC(2026, 10, 3);
+    let release: () => void = () => {};
+    let holdReads = false;
+    const slow: Store = {
+      ...store,
+      query: (async (spec: Parameters<Store['query']>[0]) => {
+        const hold = holdReads; // decided when the read is sent
+        const rows = await store.query(spec);
+        if (hold) await new Promise<void>((r) => (release = r));
+        return rows;
+      }) as Store['query'],
+    };
+    const keys = new KeyService(slow, undefined, () => now);
+    await keys.load();
+    const { key, id } = await keys.create('rev-d', 'tenant');
+    await keys.load();
+    now += KEY_REFRESH_MS;
+    holdReads = true;
+    const stale = keys.refreshIfStale(); // reads the table (key live), then waits
+    holdReads = false;
+    await keys.revoke('rev-d', id);
+    release();
+    await stale;
+    expect(await keys.authenticate(key)).toBeUndefined();
   });
 });
 

@@ -8,20 +8,49 @@ const keyRow = z.object({
   key_prefix: z.string(),
   tenant_id: z.string(),
   role: z.enum(['tenant', 'ingest']),
+  created_ms: z.coerce.number(),
   revoked: z.coerce.number(),
 });
 
 /** How often an unknown key may trigger a reload (keys created on another API replica). */
 const RELOAD_MIN_INTERVAL_MS = 2_000;
+/**
+ * Known keys are reloaded in the background this often, so a key revoked on another replica
+ * stops working here within this time (at once on the replica that revoked it).
+ */
+export const KEY_REFRESH_MS = 30_000;
+
+/** A key as listed: never the key itself, only what identifies it. */
+export interface KeyInfo {
+  /** The first 16 hex digits of the key's SHA-256: what `revoke` takes. */
+  id: string;
+  /** The key's first characters, as logs show them. */
+  prefix: string;
+  role: Exclude<Role, 'admin'>;
+  created_at: string;
+}
+
+type KeyEntry = Principal & { hash: string; role: Exclude<Role, 'admin'>; tenantId: string; createdAt: string };
+
+const keyIdOf = (hash: string) => hash.slice(0, 16);
 
 /**
  * Authenticates bearer keys. Keys live hashed in ClickHouse and are cached in memory by hash;
  * an unknown hash reloads the table (rate-limited) so a key made on another replica works within
- * seconds. The found entry's digest is compared again in constant time.
+ * seconds, and the cache is refreshed every KEY_REFRESH_MS so that revocations reach every
+ * replica. The found entry's digest is compared again in constant time.
  */
 export class KeyService {
-  private byHash = new Map<string, Principal & { hash: string }>();
+  private byHash = new Map<string, KeyEntry>();
   private lastReload = 0;
+  /** The background refresh in progress, if any (one at a time). */
+  private refreshing: Promise<void> | undefined;
+  /**
+   * Keys this process created or revoked. A reload whose query ran before such a write must not
+   * undo it: a revoked key would work again until the next refresh.
+   */
+  private readonly createdHere = new Map<string, KeyEntry>();
+  private readonly revokedHere = new Set<string>();
   /** Absent for tools that only read keys (the CLI): then no key is admin. */
   private readonly adminHash: string | undefined;
 
@@ -34,22 +63,39 @@ export class KeyService {
   }
 
   async load(): Promise<void> {
+    const startedAt = this.now();
     const rows = await this.store.query({
-      query: 'SELECT key_hash, key_prefix, tenant_id, role, revoked FROM api_keys FINAL',
+      query: `SELECT key_hash, key_prefix, tenant_id, role, toString(toUnixTimestamp64Milli(created_at)) AS created_ms, revoked FROM api_keys FINAL`,
       schema: keyRow,
     });
-    const next = new Map<string, Principal & { hash: string }>();
+    const next = new Map<string, KeyEntry>();
     for (const r of rows) {
-      if (r.revoked) continue;
-      next.set(r.key_hash, { role: r.role, tenantId: r.tenant_id, keyPrefix: r.key_prefix, hash: r.key_hash });
+      this.createdHere.delete(r.key_hash); // in the table now: the reload has it
+      if (r.revoked || this.revokedHere.has(r.key_hash)) continue;
+      next.set(r.key_hash, { role: r.role, tenantId: r.tenant_id, keyPrefix: r.key_prefix, hash: r.key_hash, createdAt: new Date(r.created_ms).toISOString() });
     }
+    for (const [hash, entry] of this.createdHere) if (!this.revokedHere.has(hash)) next.set(hash, entry);
     this.byHash = next;
-    this.lastReload = this.now();
+    this.lastReload = startedAt;
+  }
+
+  /**
+   * Reloads in the background once the keys are KEY_REFRESH_MS old, without holding up the
+   * request: a failed reload keeps the keys as they were and is tried again at the next request.
+   * Resolves when that reload is done (tests wait on it).
+   */
+  refreshIfStale(): Promise<void> {
+    if (this.refreshing || this.now() - this.lastReload < KEY_REFRESH_MS) return this.refreshing ?? Promise.resolve();
+    this.refreshing = this.load()
+      .catch(() => {})
+      .finally(() => (this.refreshing = undefined));
+    return this.refreshing;
   }
 
   async authenticate(key: string): Promise<Principal | undefined> {
     const hash = hashKey(key);
     if (this.adminHash && digestsEqual(hash, this.adminHash)) return { role: 'admin', keyPrefix: keyPrefix(key) };
+    void this.refreshIfStale();
     let found = this.byHash.get(hash);
     if (!found && this.now() - this.lastReload >= RELOAD_MIN_INTERVAL_MS) {
       await this.load();
@@ -60,15 +106,44 @@ export class KeyService {
   }
 
   /** Creates a key for a tenant; the plain key is returned once and never stored. */
-  async create(tenantId: string, role: Exclude<Role, 'admin'>): Promise<{ key: string; role: Role; tenant: string }> {
+  async create(tenantId: string, role: Exclude<Role, 'admin'>): Promise<{ key: string; role: Role; tenant: string; id: string }> {
     const key = generateKey(role);
     const hash = hashKey(key);
     const at = new Date(this.now()).toISOString();
     await this.store.insert('api_keys', [
       { key_hash: hash, key_prefix: keyPrefix(key), tenant_id: tenantId, role, created_at: at, revoked: 0, version: at },
     ]);
-    this.byHash.set(hash, { role, tenantId, keyPrefix: keyPrefix(key), hash });
-    return { key, role, tenant: tenantId };
+    const entry: KeyEntry = { role, tenantId, keyPrefix: keyPrefix(key), hash, createdAt: at };
+    this.byHash.set(hash, entry);
+    this.createdHere.set(hash, entry);
+    return { key, role, tenant: tenantId, id: keyIdOf(hash) };
+  }
+
+  /** The tenant's live keys, oldest first, read afresh (keys made or revoked on other replicas too). */
+  async list(tenantId: string): Promise<KeyInfo[]> {
+    await this.load();
+    return [...this.byHash.values()]
+      .filter((k) => k.tenantId === tenantId)
+      .sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.hash < b.hash ? -1 : 1))
+      .map((k) => ({ id: keyIdOf(k.hash), prefix: k.keyPrefix, role: k.role, created_at: k.createdAt }));
+  }
+
+  /**
+   * Revokes one of the tenant's keys by id: it stops working at once here, and on other replicas
+   * at their next refresh (KEY_REFRESH_MS). A key that is not the tenant's is not found, whoever
+   * it belongs to.
+   */
+  async revoke(tenantId: string, id: string): Promise<void> {
+    await this.load();
+    const entry = [...this.byHash.values()].find((k) => k.tenantId === tenantId && keyIdOf(k.hash) === id);
+    if (!entry) throw new AppError('not_found', `tenant "${tenantId}" has no live key with id ${id}`, { code: 'key_not_found' });
+    // The row with the latest version wins (ReplacingMergeTree): strictly after the one it replaces.
+    const version = new Date(Math.max(this.now(), Date.parse(entry.createdAt) + 1)).toISOString();
+    await this.store.insert('api_keys', [
+      { key_hash: entry.hash, key_prefix: entry.keyPrefix, tenant_id: entry.tenantId, role: entry.role, created_at: entry.createdAt, revoked: 1, version },
+    ]);
+    this.revokedHere.add(entry.hash);
+    this.byHash.delete(entry.hash);
   }
 
   /** Tenants that hold at least one live key. */

@@ -186,10 +186,12 @@ describe('bad requests: a 4xx JSON error, nothing written', () => {
     const usagePath = await call(h.baseUrl, 'PUT', `/v1/tenants/${TENANT}/usage`, asTenant()());
     expect(usagePath.status).toBe(405);
     expect(usagePath.headers.get('allow')).toBe('GET, HEAD');
-    const keysPath = await call(h.baseUrl, 'GET', `/v1/tenants/${TENANT}/keys`, { key: ADMIN_KEY });
+    const keysPath = await call(h.baseUrl, 'PUT', `/v1/tenants/${TENANT}/keys`, { key: ADMIN_KEY });
     expect(keysPath.status).toBe(405);
-    expect(keysPath.headers.get('allow')).toBe('POST');
-    expect(expectErrorShape(keysPath).message).toBe(`GET is not allowed on /v1/tenants/${TENANT}/keys; allowed: POST`);
+    expect(keysPath.headers.get('allow')).toBe('GET, HEAD, POST');
+    expect(expectErrorShape(keysPath).message).toBe(`PUT is not allowed on /v1/tenants/${TENANT}/keys; allowed: GET, HEAD, POST`);
+    const keyPath = await call(h.baseUrl, 'GET', `/v1/tenants/${TENANT}/keys/0123456789abcdef`, { key: ADMIN_KEY });
+    expect(keyPath.headers.get('allow')).toBe('DELETE');
   });
 
   it('a chunked body without Content-Length over the limit is also 413', async () => {

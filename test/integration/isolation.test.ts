@@ -85,6 +85,9 @@ const ROUTES: RouteCase[] = [
   // Admin only, and about every tenant: a tenant key is refused outright (its own data or not).
   { route: 'GET /v1/attribution', request: () => ({ method: 'GET', path: '/v1/attribution' }), owner: 403, admin: 200, oip: false },
   { route: 'POST /v1/tenants/{tenant}/keys', request: (t) => ({ method: 'POST', path: `/v1/tenants/${t.tenant}/keys`, body: { role: 'tenant' } }), owner: 403, admin: 201, oip: false },
+  { route: 'GET /v1/tenants/{tenant}/keys', request: (t) => ({ method: 'GET', path: `/v1/tenants/${t.tenant}/keys` }), owner: 200, admin: 200, oip: false },
+  // No live key has this id: the admin learns that (404), a tenant key is refused outright.
+  { route: 'DELETE /v1/tenants/{tenant}/keys/{id}', request: (t) => ({ method: 'DELETE', path: `/v1/tenants/${t.tenant}/keys/0000000000000000` }), owner: 403, admin: 404, oip: false },
   // Inference needs a tenant: the bootstrap admin key names none, so it must send X-Tenant-Id.
   { route: 'GET /v2/models', request: () => ({ method: 'GET', path: '/v2/models' }), owner: 200, admin: 403, oip: true },
   { route: 'GET /v2/models/{model}', request: (t) => ({ method: 'GET', path: `/v2/models/${t.model}` }), owner: 200, admin: 403, oip: true },

@@ -1,18 +1,34 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import type { KeyService } from '../../auth/key-service.ts';
+import { requireTenantAccess, type KeyService } from '../../auth/key-service.ts';
 import { requireRole, type AuthEnv } from '../auth.ts';
 import { bearerSecurity, errorResponses, TenantParams } from '../schemas.ts';
 
 const CreateKeyBody = z.object({ role: z.enum(['tenant', 'ingest']).default('tenant') }).strict();
+const KEY_ID = z
+  .string()
+  .regex(/^[0-9a-f]{16}$/, 'a key id is 16 hex digits (as listed by GET /v1/tenants/{tenant}/keys)')
+  .openapi({ param: { name: 'id', in: 'path' }, example: '3f2a9c0d1e4b5a67' });
+const KeyParams = TenantParams.extend({ id: KEY_ID });
 const CreatedKey = z
-  .object({ key: z.string(), role: z.enum(['tenant', 'ingest']), tenant: z.string() })
+  .object({ key: z.string(), id: z.string(), role: z.enum(['tenant', 'ingest']), tenant: z.string() })
   .openapi('CreatedKey');
+const KeyList = z
+  .object({
+    tenant: z.string(),
+    keys: z.array(z.object({ id: z.string(), prefix: z.string(), role: z.enum(['tenant', 'ingest']), created_at: z.string() })),
+  })
+  .openapi('KeyList');
 
-export function registerKeyRoutes(app: OpenAPIHono<AuthEnv>, keys: KeyService): void {
-  const route = createRoute({
+export interface KeyRouteDeps {
+  keys: KeyService;
+  tenantExists: (tenantId: string) => boolean;
+}
+
+export function registerKeyRoutes(app: OpenAPIHono<AuthEnv>, { keys, tenantExists }: KeyRouteDeps): void {
+  const create = createRoute({
     method: 'post',
     path: '/v1/tenants/{tenant}/keys',
-    summary: 'Create an API key for a tenant (admin). The key is shown once.',
+    summary: 'Create an API key for a tenant (admin). The key is shown once; its id is what revoking takes.',
     security: bearerSecurity,
     middleware: [requireRole(keys, ['admin'])] as const,
     request: {
@@ -24,11 +40,41 @@ export function registerKeyRoutes(app: OpenAPIHono<AuthEnv>, keys: KeyService): 
       ...errorResponses,
     },
   });
-  app.openapi(route, async (c) => {
+  app.openapi(create, async (c) => {
     const { tenant } = c.req.valid('param');
     // The body is optional: without one (or without a JSON content type) no default was applied.
     const role = c.req.valid('json')?.role ?? 'tenant';
     const created = await keys.create(tenant, role);
-    return c.json({ key: created.key, role, tenant }, 201);
+    return c.json({ key: created.key, id: created.id, role, tenant }, 201);
+  });
+
+  const list = createRoute({
+    method: 'get',
+    path: '/v1/tenants/{tenant}/keys',
+    summary: "A tenant's live keys (admin, or that tenant): id, prefix, role and creation time, never the key.",
+    security: bearerSecurity,
+    middleware: [requireRole(keys, ['admin', 'tenant'])] as const,
+    request: { params: TenantParams },
+    responses: { 200: { description: 'keys', content: { 'application/json': { schema: KeyList } } }, ...errorResponses },
+  });
+  app.openapi(list, async (c) => {
+    const { tenant } = c.req.valid('param');
+    requireTenantAccess(c.get('principal'), tenant, tenantExists);
+    return c.json({ tenant, keys: await keys.list(tenant) }, 200);
+  });
+
+  const revoke = createRoute({
+    method: 'delete',
+    path: '/v1/tenants/{tenant}/keys/{id}',
+    summary: 'Revoke a key (admin): at once on this instance, within 30 s on other API replicas and sidecars.',
+    security: bearerSecurity,
+    middleware: [requireRole(keys, ['admin'])] as const,
+    request: { params: KeyParams },
+    responses: { 204: { description: 'revoked' }, ...errorResponses },
+  });
+  app.openapi(revoke, async (c) => {
+    const { tenant, id } = c.req.valid('param');
+    await keys.revoke(tenant, id);
+    return c.body(null, 204);
   });
 }
