@@ -59,7 +59,7 @@ describe('acceptance: keys, inference, usage, isolation, restart', () => {
         body: { role: 'tenant' },
       });
       expect(res.status).toBe(201);
-      expect(res.body).toEqual({ key: expect.any(String), role: 'tenant', tenant });
+      expect(res.body).toEqual({ key: expect.any(String), id: expect.stringMatching(/^[0-9a-f]{16}$/), role: 'tenant', tenant });
       expect(res.body.key.length).toBeGreaterThanOrEqual(32);
       keys[tenant] = res.body.key;
     }
