@@ -173,7 +173,7 @@ async function startDemo(platform: Platform, base: string): Promise<void> {
     const first = created[0]!;
     console.log(`\ntry:\n  curl -s -H "Authorization: Bearer ${first.key}" ${base}/v1/tenants/${first.tenant}/usage\n`);
   } else {
-    console.log('demo tenants already seeded (their keys were printed on first start; an admin can create more)');
+    console.log('demo tenants already seeded (their keys were printed on first start; an admin can list, revoke and create keys: GET, DELETE and POST /v1/tenants/{tenant}/keys)');
   }
   const sent = await driveDemoTraffic(platform);
   await platform.runRollup();
