@@ -347,7 +347,7 @@ export async function perUtcDay<T>(
   }
   const work = pieces.flatMap((p) => byHours.get(p) ?? [p]);
   const daysFromMemory = reusableDays.filter((p) => values.has(p)).length;
-  /** Days assembled from hours all found in memory or ClickHouse (counted as memory: no row was read). */
+  /** Days assembled from hours all found in memory (counted as memory: no row was read). */
   let daysAssembled = 0;
   let daysStored = 0;
   if (keep) {
