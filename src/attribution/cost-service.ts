@@ -9,6 +9,7 @@ import type { TimeRange } from '../store/queries/time.ts';
 import { attributeCostsByHour } from './attribute-costs.ts';
 import type { AttributionCache, DayAttribution, DayCache } from './day-cache.ts';
 import { mergeAttributionResults, mergeTenantHours } from './merge-results.ts';
+import { piecesInFlightOf } from './in-flight.ts';
 import type { PersistedDays } from './persisted-days.ts';
 import type { AttributionInput, AttributionResult, CapacityHour, TenantHours } from './types.ts';
 import { requestsByTenant, usageRecordsOf, usageTableBuilder, type UsageRecord, type UsageTable, type UsageTableOptions } from './usage-table.ts';
@@ -304,6 +305,9 @@ export interface PieceSources<T> {
  * hour, which was still in progress at the last call) priced. Results are exact either way: the
  * engine prices hour by hour and its results merge exactly (merge-results.ts).
  *
+ * Calls at the same time on one cache price each ended piece once: a later call waits for the
+ * pieces an earlier one is pricing (in-flight.ts).
+ *
  * Hours are not kept in ClickHouse: after a restart today is priced once more. Keeping them was
  * measured and dropped: an hour's value holds every tenant's result, nearly a day's size, so
  * reading 23 of them back took as long as pricing them (10M requests: 493 against 511 ms for a
@@ -346,49 +350,65 @@ export async function perUtcDay<T>(
     }
   }
   const work = pieces.flatMap((p) => byHours.get(p) ?? [p]);
-  const daysFromMemory = reusableDays.filter((p) => values.has(p)).length;
-  /** Days assembled from hours all found in memory (counted as memory: no row was read). */
-  let daysAssembled = 0;
-  let daysStored = 0;
-  if (keep) {
-    const wanted = work.filter((p) => pastDay(p) && !values.has(p));
-    const stored = await keep.days.load(wanted.map((p) => ({ day: p.from, fingerprint: keptKey(p) })));
-    for (const p of wanted) {
-      const value = stored.get(p.from);
-      if (value === undefined) continue;
-      values.set(p, value);
-      daysStored += 1;
-      cache?.set(p.from, memoryKey(p), value);
+  // Ended pieces priced by a concurrent call are waited for, not priced twice (in-flight.ts). The
+  // hour in progress is not shared: its value depends on each call's clock.
+  const flightKey = (p: TimeRange) => `${p.from} ${p.to} | ${memoryKey(p)}`;
+  const shared = cache ? work.filter((p) => (pastDay(p) || pastHour(p)) && !values.has(p)) : [];
+  const claim = cache ? piecesInFlightOf<T>(cache).claim(shared.map(flightKey)) : undefined;
+  try {
+    for (const p of shared) {
+      const value = await claim!.theirs.get(flightKey(p));
+      if (value !== undefined) values.set(p, value);
     }
-  }
-  let daysPriced = 0;
-  const priced = new Set<TimeRange>();
-  for (const run of missingRuns(work, values)) {
-    const computed = await compute(run);
-    if (computed.length !== run.length) throw new RangeError(`perUtcDay: compute gave ${computed.length} values for ${run.length} pieces`);
-    for (const [i, piece] of run.entries()) {
-      const value = computed[i]!;
-      values.set(piece, value);
-      priced.add(piece);
-      if (pastDay(piece) || pastHour(piece)) cache?.set(piece.from, memoryKey(piece), value);
-      if (pastDay(piece)) {
-        daysPriced += 1;
-        if (keep) await keep.days.save(piece.from, keptKey(piece), value);
+    // Days another call priced meanwhile count as memory: this call read no row for them.
+    const daysFromMemory = reusableDays.filter((p) => values.has(p)).length;
+    /** Days assembled from hours all found in memory (counted as memory: no row was read). */
+    let daysAssembled = 0;
+    let daysStored = 0;
+    if (keep) {
+      const wanted = work.filter((p) => pastDay(p) && !values.has(p));
+      const stored = await keep.days.load(wanted.map((p) => ({ day: p.from, fingerprint: keptKey(p) })));
+      for (const p of wanted) {
+        const value = stored.get(p.from);
+        if (value === undefined) continue;
+        values.set(p, value);
+        daysStored += 1;
+        cache?.set(p.from, memoryKey(p), value);
+        claim?.settle(flightKey(p), value);
       }
     }
+    let daysPriced = 0;
+    const priced = new Set<TimeRange>();
+    for (const run of missingRuns(work, values)) {
+      const computed = await compute(run);
+      if (computed.length !== run.length) throw new RangeError(`perUtcDay: compute gave ${computed.length} values for ${run.length} pieces`);
+      for (const [i, piece] of run.entries()) {
+        const value = computed[i]!;
+        values.set(piece, value);
+        priced.add(piece);
+        if (pastDay(piece) || pastHour(piece)) cache?.set(piece.from, memoryKey(piece), value);
+        claim?.settle(flightKey(piece), value);
+        if (pastDay(piece)) {
+          daysPriced += 1;
+          if (keep) await keep.days.save(piece.from, keptKey(piece), value);
+        }
+      }
+    }
+    for (const [day, hours] of byHours) {
+      if (hours.some((hour) => priced.has(hour))) daysPriced += 1;
+      else daysAssembled += 1;
+      const value = assemble!(hours.map((hour) => values.get(hour)!));
+      values.set(day, value);
+      cache?.set(day.from, memoryKey(day), value);
+      if (keep) await keep.days.save(day.from, keptKey(day), value);
+    }
+    kept?.observe?.('memory', daysFromMemory + daysAssembled);
+    kept?.observe?.('stored', daysStored);
+    kept?.observe?.('priced', daysPriced);
+    return pieces.map((p) => values.get(p)!);
+  } finally {
+    claim?.release();
   }
-  for (const [day, hours] of byHours) {
-    if (hours.some((hour) => priced.has(hour))) daysPriced += 1;
-    else daysAssembled += 1;
-    const value = assemble!(hours.map((hour) => values.get(hour)!));
-    values.set(day, value);
-    cache?.set(day.from, memoryKey(day), value);
-    if (keep) await keep.days.save(day.from, keptKey(day), value);
-  }
-  kept?.observe?.('memory', daysFromMemory + daysAssembled);
-  kept?.observe?.('stored', daysStored);
-  kept?.observe?.('priced', daysPriced);
-  return pieces.map((p) => values.get(p)!);
 }
 
 const DAY_MS = 24 * HOUR;

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openTestStore } from '../../test/support/store.ts';
 import { pricingSchema } from '../pricing/price-book.ts';
 import type { Store } from '../store/client.ts';
@@ -7,6 +7,7 @@ import { attributionReport, tenantCostReport } from './cost-reports.ts';
 import { attributeRange, pricingKeyOf, rangeAttributionOf, readAttributionData, type CostContext, type KeptDays, type RangeAttribution } from './cost-service.ts';
 import { createAttributionCache, createDayCache, type DayAttribution } from './day-cache.ts';
 import { DAY_FORMAT_VERSION, decodeDay, encodeDay } from './day-codec.ts';
+import { piecesInFlightOf } from './in-flight.ts';
 import { createPersistedDays } from './persisted-days.ts';
 
 /**
@@ -295,6 +296,48 @@ describe('the fingerprint days are kept under', () => {
       (await store.query<{ k: string }>({ query: `SELECT concat(toString(day), ' ', fingerprint) AS k FROM attribution_days FINAL WHERE kind = 'attribution'` })).map((r) => r.k),
     );
     for (const d of perDay) expect(stored).toContain(`${d.day} v${DAY_FORMAT_VERSION} | prices ${keep.key} | usage ${d.usage} | capacity ${d.capacity}`);
+  });
+});
+
+describe('attributeRange called twice at once on one cache', () => {
+  it('prices each ended piece once: the second call waits for the first instead of reading the month again', async () => {
+    const cache = createAttributionCache();
+    const usageQuery = attributionUsageQuery({ from: 0, to: 0 }).query;
+    // The first call's first usage read is held until released, so the second starts while the
+    // first is surely still pricing.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let holdNext = true;
+    let reads = 0;
+    const base = context(cache);
+    const holding: Store = {
+      ...base.store,
+      queryCompact: async (spec) => {
+        if (spec.query === usageQuery) {
+          reads += 1;
+          if (holdNext) {
+            holdNext = false;
+            await held;
+          }
+        }
+        return base.store.queryCompact(spec);
+      },
+    };
+    const ctx: CostContext = { ...base, store: holding };
+    const first = attributeRange(ctx, RANGE);
+    await vi.waitFor(() => expect(reads).toBe(1));
+    const second = attributeRange(ctx, RANGE);
+    // Let the second call read its fingerprints and reach its wait before the first goes on.
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    release();
+    const [a, b] = await Promise.all([first, second]);
+    const expected = await fresh();
+    expect(reports(ctx, a)).toBe(expected);
+    expect(reports(ctx, b)).toBe(expected);
+    // The first call's reads, and the second's hour in progress (never shared: it depends on the
+    // clock). Each pricing every piece itself would be 2 × COLD_READS.
+    expect(reads).toBe(COLD_READS + 1);
+    expect(piecesInFlightOf(cache).size()).toBe(0);
   });
 });
 
