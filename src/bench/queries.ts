@@ -127,6 +127,8 @@ export const queriesSuite: Suite = {
     let attributionKeptMs: number | null = null;
     let attributionStallMs: number | null = null;
     let attributionMidnightMs: number | null = null;
+    let attributionTwoAtOnceMs: number | null = null;
+    let attributionOneColdCachedMs: number | null = null;
     let attributionMidnightWholeMs: number | null = null;
     let tenantCostsMs: number | null = null;
     let tenantCostsWarmMs: number | null = null;
@@ -181,6 +183,15 @@ export const queriesSuite: Suite = {
       };
       attributionMidnightMs = await timePreparedP50(runs, primed(month.end), afterMidnight);
       attributionMidnightWholeMs = await timePreparedP50(runs, primed(lastDayStart), afterMidnight);
+      // Two calls at once on one cold cache (the cost gauge's refresh and an API request, say):
+      // the second waits for the pieces the first is pricing instead of pricing them again.
+      ctx.progress(`queries: attribution ${month.period}, ${runs} runs of two calls at once on a cold cache, and of one`);
+      const coldCached = () => ({ ...billing.costs, kept: undefined, now: inMonth, cache: createAttributionCache() });
+      attributionTwoAtOnceMs = await timeP50(runs, async () => {
+        const c = coldCached();
+        await Promise.all([attributeRange(c, range), attributeRange(c, range)]);
+      });
+      attributionOneColdCachedMs = await timeP50(runs, () => attributeRange(coldCached(), range));
       // GET /v1/tenants/{t}/costs for the month in daily steps: the same day cache serves it.
       ctx.progress(`queries: tenant costs ${tenant}/${month.period}, ${runs} runs without and with the day cache`);
       const tenantCosts = (c: CostContext) => async () => JSON.stringify(tenantCostReport(c, await attributeRange(c, range), tenant, 86_400));
@@ -202,6 +213,7 @@ export const queriesSuite: Suite = {
         metric('attribution p50, month cached by day, unchanged (baseline: uncached)', attributionWarmMs, 'ms', attributionMs),
         metric('attribution p50 after a restart, past days read back from attribution_days (baseline: uncached)', attributionKeptMs, 'ms', attributionMs),
         metric('attribution: longest event-loop stall while cold months are priced (baseline: attribution p50)', attributionStallMs, 'ms', attributionMs),
+        metric('attribution p50, two calls at once on a cold cache, each ended day priced once (baseline: one call)', attributionTwoAtOnceMs, 'ms', attributionOneColdCachedMs),
         metric('attribution p50 just after UTC midnight, the ended day assembled from its hours (baseline: that day priced whole)', attributionMidnightMs, 'ms', attributionMidnightWholeMs),
         metric('tenant costs p50, one tenant, month in daily steps, cached by day (baseline: uncached)', tenantCostsWarmMs, 'ms', tenantCostsMs),
       ],
