@@ -22,12 +22,12 @@ function usage(tenant: string, hour: number, model: string, requests: bigint, cp
   return { tenant_id: tenant, instance_id: 'i', hour_ms: T0 + hour * H, model, model_variant: model, requests, input_tokens: 0n, output_tokens: 0n, cpu_us: cpuUs, gpu_us: 0n, computed_ms: 0 };
 }
 
-function data(rows: UsageHourRow[], hours: number): AttributionData {
+function data(rows: UsageHourRow[], hours: number, instances: readonly string[] = ['i']): AttributionData {
   return attributionDataOf(
     { from: T0, to: T0 + hours * H },
-    Array.from({ length: hours }, (_, h) => ({
-      instanceId: 'i',
-      hour: T0 + h * H,
+    Array.from({ length: hours * instances.length }, (_, k) => ({
+      instanceId: instances[k % instances.length]!,
+      hour: T0 + Math.floor(k / instances.length) * H,
       cpuMillicoreMs: 2000n * BigInt(H),
       memoryByteMs: (4n << 30n) * BigInt(H),
       memoryUsedByteMs: (1n << 30n) * BigInt(H),
@@ -88,6 +88,38 @@ describe('tenantCostReport', () => {
     expect(a.series).toHaveLength(3);
     expect(a.series.reduce((s, p) => s + parseMoney(p.total), 0n)).toBe(parseMoney(a.total));
     expect(JSON.stringify(a)).not.toContain('"b"');
+  });
+
+  it('groups by model, variant or instance: usage its own, shares spread by usage, adding up to the total exactly', () => {
+    const on = (row: UsageHourRow, variant: string, instance: string): UsageHourRow => ({ ...row, model_variant: variant, instance_id: instance });
+    const grouped = [
+      on(usage('a', 0, 'small', 100n, 600_000_000n), 'small', 'i'),
+      on(usage('a', 1, 'small', 40n, 250_000_000n), 'small-int8', 'j'),
+      on(usage('a', 2, 'large', 10n, 1_200_000_000n), 'large', 'j'),
+      on(usage('b', 1, 'small', 50n, 300_000_000n), 'small', 'i'),
+    ];
+    const attribution = rangeAttributionOf(ctx, data(grouped, 3, ['i', 'j']));
+    const plain = tenantCostReport(ctx, attribution, 'a', 3600);
+    expect(plain).not.toHaveProperty('groups');
+    const keysOf = { model: ['large', 'small'], variant: ['large', 'small', 'small-int8'], instance: ['i', 'j'] } as const;
+    for (const by of ['model', 'variant', 'instance'] as const) {
+      const report = tenantCostReport(ctx, attribution, 'a', 3600, by);
+      const groups = report.groups!;
+      expect(groups.by).toBe(by);
+      expect(groups.entries.map((e) => e.key)).toEqual(keysOf[by]);
+      const sum = (field: 'cost' | 'usage_cost' | 'shared_cost') => groups.entries.reduce((acc, e) => acc + parseMoney(e[field]), 0n);
+      expect(sum('cost'), by).toBe(parseMoney(report.total));
+      expect(sum('usage_cost'), by).toBe(parseMoney(report.usage_cost));
+      expect(sum('shared_cost'), by).toBe(parseMoney(report.by_resource.idle_share) + parseMoney(report.by_resource.overhead_share));
+      for (const e of groups.entries) expect(parseMoney(e.cost)).toBe(parseMoney(e.usage_cost) + parseMoney(e.shared_cost));
+      // The other tenant's usage never appears in a's groups.
+      expect(JSON.stringify(groups)).not.toContain('"b"');
+    }
+    // Grouped by model, the groups are by_model.
+    const byModel = tenantCostReport(ctx, attribution, 'a', 3600, 'model');
+    expect(byModel.groups!.entries.map((e) => [e.key, e.cost])).toEqual(byModel.by_model.map((m) => [m.model, m.cost]));
+    // A tenant without usage has no groups and a zero total.
+    expect(tenantCostReport(ctx, attribution, 'nobody', 3600, 'instance')).toMatchObject({ total: '0.000000', groups: { by: 'instance', entries: [] } });
   });
 
   it('reports zero for a tenant without usage rather than failing', () => {

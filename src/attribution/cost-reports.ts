@@ -1,7 +1,7 @@
-import { formatMoney, type Micros } from '../money/money.ts';
+import { apportion, formatMoney, type Micros } from '../money/money.ts';
 import { microsToSeconds } from '../usage/units.ts';
 import { marginByModel, spansOf, type CostContext, type RangeAttribution } from './cost-service.ts';
-import type { AttributionResult, ResourceCosts } from './types.ts';
+import type { AttributionResult, ResourceCosts, TenantAttribution } from './types.ts';
 
 /** JSON shapes of the cost endpoints (SPEC §7): money as decimal strings, never numbers. */
 
@@ -79,7 +79,39 @@ function tenantCosts(result: AttributionResult, tenantId: string) {
  * this tenant's figures leave this function. The series is summed from the tenant's hourly
  * figures, which the engine computes per hour, so the buckets add up exactly to the total.
  */
-export function tenantCostReport(ctx: CostContext, attribution: RangeAttribution, tenantId: string, stepSeconds: number) {
+export type CostGroupBy = 'model' | 'variant' | 'instance';
+
+/**
+ * A tenant's cost over the range per model, model variant or instance. Usage cost is the
+ * group's own; the tenant's idle and overhead shares (`shared_cost`) are spread over its groups by
+ * usage (unrounded usage for models and variants, as `by_model` does; usage cost for instances),
+ * exactly, so the groups add up to the tenant's total. Grouped by model they are `by_model`.
+ */
+export function costGroups(t: TenantAttribution | undefined, by: CostGroupBy) {
+  const acc = new Map<string, { usage: Micros; weight: bigint }>();
+  const add = (key: string, usage: Micros, weight: bigint) => {
+    const g = acc.get(key) ?? { usage: 0n, weight: 0n };
+    g.usage += usage;
+    g.weight += weight;
+    acc.set(key, g);
+  };
+  if (by === 'instance') for (const i of t?.byInstance ?? []) add(i.instanceId, i.usageCost, i.usageCost);
+  else for (const m of t?.byModel ?? []) add(by === 'model' ? m.model : m.modelVariant, m.usageCost, m.usageValue);
+  const keys = [...acc.keys()].sort();
+  const pool = (t?.idleShare ?? 0n) + (t?.overheadShare ?? 0n);
+  const weights = keys.map((k) => acc.get(k)!.weight);
+  const shares = apportion(pool, weights) ?? apportion(pool, keys.map(() => 1n)) ?? [];
+  return {
+    by,
+    entries: keys.map((key, i) => {
+      const usage = acc.get(key)!.usage;
+      const shared = shares[i] ?? 0n;
+      return { key, cost: money(usage + shared), usage_cost: money(usage), shared_cost: money(shared) };
+    }),
+  };
+}
+
+export function tenantCostReport(ctx: CostContext, attribution: RangeAttribution, tenantId: string, stepSeconds: number, groupBy?: CostGroupBy) {
   const stepMs = Math.max(1, Math.round(stepSeconds / 3600)) * 3_600_000;
   const whole = attribution.result;
   const t = tenantCosts(whole, tenantId);
@@ -98,6 +130,7 @@ export function tenantCostReport(ctx: CostContext, attribution: RangeAttribution
     usage_cost: money(t?.usageCost ?? 0n),
     by_resource: { ...resources(t?.usageByResource ?? zero), idle_share: money(t?.idleShare ?? 0n), overhead_share: money(t?.overheadShare ?? 0n) },
     by_model: models.map((m) => ({ model: m.model, cost: money(m.cost) })),
+    ...(groupBy ? { groups: costGroups(t, groupBy) } : {}),
     series: buckets.map((b, i) => {
       const [usage, idle, overhead] = [sums[3 * i]!, sums[3 * i + 1]!, sums[3 * i + 2]!];
       return {

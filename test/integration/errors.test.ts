@@ -140,6 +140,7 @@ const BAD_REQUESTS: BadRequest[] = [
   { name: 'zero `step`', method: 'GET', path: `/v1/tenants/${TENANT}/usage?step=0`, opts: asTenant(), status: 400, code: 'invalid_step' },
   { name: 'too many points', method: 'GET', path: `/v1/tenants/${TENANT}/usage?from=0&to=86400000&step=1`, opts: asTenant(), status: 400, code: 'invalid_step' },
   { name: 'bad group_by', method: 'GET', path: `/v1/tenants/${TENANT}/usage?group_by=tenant`, opts: asTenant(), status: 400, code: 'invalid_request' },
+  { name: 'bad group_by on costs', method: 'GET', path: `/v1/tenants/${TENANT}/costs?group_by=tenant`, opts: asTenant(), status: 400, code: 'invalid_request' },
   { name: 'bad tenant id in path (tenant key)', method: 'GET', path: '/v1/tenants/Not_A%20Tenant/usage', opts: asTenant(), status: 400, code: 'invalid_request' },
   { name: 'bad tenant id in path (admin)', method: 'GET', path: '/v1/tenants/UPPER/usage', opts: () => ({ key: ADMIN_KEY }), status: 400, code: 'invalid_request' },
   { name: 'bad tenant id when creating a key', method: 'POST', path: '/v1/tenants/-leading-dash/keys', opts: () => ({ key: ADMIN_KEY, body: {} }), status: 400, code: 'invalid_request' },

@@ -75,6 +75,7 @@ interface RouteCase {
 const ROUTES: RouteCase[] = [
   { route: 'GET /v1/tenants/{tenant}/usage', request: (t) => ({ method: 'GET', path: `/v1/tenants/${t.tenant}/usage` }), owner: 200, admin: 200, oip: false },
   { route: 'GET /v1/tenants/{tenant}/costs', request: (t) => ({ method: 'GET', path: `/v1/tenants/${t.tenant}/costs` }), owner: 200, admin: 200, oip: false },
+  { route: 'GET /v1/tenants/{tenant}/costs?group_by=instance', request: (t) => ({ method: 'GET', path: `/v1/tenants/${t.tenant}/costs?group_by=instance` }), owner: 200, admin: 200, oip: false },
   ...(['json', 'csv', 'focus'] as const).map((format): RouteCase => ({
     route: `GET /v1/tenants/{tenant}/statements/{YYYY-MM}?format=${format}`,
     request: (t) => ({ method: 'GET', path: `/v1/tenants/${t.tenant}/statements/${PERIOD}?format=${format}` }),

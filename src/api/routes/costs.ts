@@ -6,7 +6,7 @@ import { requireRole } from '../auth.ts';
 import type { AppEnv } from '../env.ts';
 import { bearerSecurity, errorResponses, TenantParams } from '../schemas.ts';
 import { resolveRange } from '../time-params.ts';
-import { RangeQuery } from './usage.ts';
+import { RangeQuery, UsageQuery } from './usage.ts';
 
 /**
  * The longest range one cost request prices: a year with a margin. A cost range is priced a UTC
@@ -14,6 +14,9 @@ import { RangeQuery } from './usage.ts';
  * ran the process out of memory; ranges add up exactly, so longer spans are consecutive requests.
  */
 export const MAX_PRICED_RANGE_MS = 400 * 86_400_000;
+
+/** The same parameters as usage, `group_by` included (SPEC §7). */
+const CostsQuery = UsageQuery;
 
 const Money = z.string().openapi({ example: '12.345678', description: 'decimal amount in the currency' });
 const Resources = z.object({ cpu: Money, memory: Money, gpu: Money });
@@ -30,6 +33,13 @@ const CostsSchema = z
     usage_cost: Money,
     by_resource: Resources.extend({ idle_share: Money, overhead_share: Money }),
     by_model: z.array(z.object({ model: z.string(), cost: Money })),
+    groups: z
+      .object({
+        by: z.enum(['model', 'variant', 'instance']),
+        entries: z.array(z.object({ key: z.string(), cost: Money, usage_cost: Money, shared_cost: Money })),
+      })
+      .optional()
+      .openapi({ description: 'with group_by: the range per group; idle and overhead shares spread by usage, so the groups add up to total' }),
     series: z.array(z.object({ t: z.string(), total: Money, usage_cost: Money, idle_share: Money, overhead_share: Money })),
   })
   .openapi('Costs');
@@ -84,7 +94,7 @@ export function registerCostRoutes(app: OpenAPIHono<AppEnv>, deps: CostRouteDeps
     summary: "A tenant's attributed cost (usage + idle and overhead shares), by resource, model and time. Whole hours.",
     security: bearerSecurity,
     middleware: [requireRole(deps.keys, ['admin', 'tenant'])] as const,
-    request: { params: TenantParams, query: RangeQuery },
+    request: { params: TenantParams, query: CostsQuery },
     responses: { 200: { description: 'costs', content: { 'application/json': { schema: CostsSchema } } }, ...errorResponses },
   });
   app.openapi(tenantCosts, async (c) => {
@@ -93,7 +103,7 @@ export function registerCostRoutes(app: OpenAPIHono<AppEnv>, deps: CostRouteDeps
     const q = c.req.valid('query');
     const step = q.step === undefined ? undefined : Math.max(HOUR_S, q.step);
     const { range, stepSeconds } = resolveRange({ ...q, step }, deps.costs.now(), { maxRangeMs: MAX_PRICED_RANGE_MS });
-    return c.json(tenantCostReport(deps.costs, await attributeRange(deps.costs, range), tenant, Math.max(HOUR_S, stepSeconds)), 200);
+    return c.json(tenantCostReport(deps.costs, await attributeRange(deps.costs, range), tenant, Math.max(HOUR_S, stepSeconds), q.group_by), 200);
   });
 
   const attribution = createRoute({

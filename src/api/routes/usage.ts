@@ -12,7 +12,7 @@ export const RangeQuery = z.object({
   step: stepParam.optional().openapi({ type: 'string', description: 'series step: seconds or 30s, 5m, 1h, 1d' }),
 });
 
-const UsageQuery = RangeQuery.extend({
+export const UsageQuery = RangeQuery.extend({
   group_by: z.enum(['model', 'variant', 'instance']).optional(),
 });
 
