@@ -1,6 +1,6 @@
-import { apportion, formatMoney, type Micros } from '../money/money.ts';
+import { formatMoney, type Micros } from '../money/money.ts';
 import { microsToSeconds } from '../usage/units.ts';
-import { marginByModel, spansOf, type CostContext, type RangeAttribution } from './cost-service.ts';
+import { marginByModel, spansOf, spreadShares, type CostContext, type RangeAttribution } from './cost-service.ts';
 import type { AttributionResult, ResourceCosts, TenantAttribution } from './types.ts';
 
 /** JSON shapes of the cost endpoints (SPEC §7): money as decimal strings, never numbers. */
@@ -100,7 +100,7 @@ export function costGroups(t: TenantAttribution | undefined, by: CostGroupBy) {
   const keys = [...acc.keys()].sort();
   const pool = (t?.idleShare ?? 0n) + (t?.overheadShare ?? 0n);
   const weights = keys.map((k) => acc.get(k)!.weight);
-  const shares = apportion(pool, weights) ?? apportion(pool, keys.map(() => 1n)) ?? [];
+  const shares = spreadShares(pool, weights);
   return {
     by,
     entries: keys.map((key, i) => {

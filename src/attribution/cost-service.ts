@@ -184,6 +184,15 @@ export function revenueCounter(ctx: CostContext): RevenueCounter {
   };
 }
 
+/**
+ * A tenant's idle and overhead shares (`pool`) spread over its parts (models, variants,
+ * instances) by `weights`, exactly; evenly when no part has weight (the `even` idle policy charges
+ * tenants without usage too). No parts: nothing to spread over.
+ */
+export function spreadShares(pool: Micros, weights: readonly bigint[]): Micros[] {
+  return apportion(pool, weights) ?? apportion(pool, weights.map(() => 1n)) ?? [];
+}
+
 export interface ModelMargin {
   tenantId: string;
   model: string;
@@ -209,7 +218,7 @@ export function marginByModel(ctx: CostContext, result: AttributionResult, reven
     // (the `even` policy charges idle tenants too) they are split evenly across models.
     const pool = t.idleShare + t.overheadShare;
     const values = models.map((model) => usageValue.get(model) ?? 0n);
-    const shares = apportion(pool, values) ?? apportion(pool, models.map(() => 1n)) ?? [];
+    const shares = spreadShares(pool, values);
     models.forEach((model, i) => {
       out.push({ tenantId: t.tenantId, model, revenue: revenue.of(t.tenantId, model), cost: (usageCost.get(model) ?? 0n) + (shares[i] ?? 0n) });
     });
