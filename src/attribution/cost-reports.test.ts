@@ -88,6 +88,8 @@ describe('tenantCostReport', () => {
     expect(a.series).toHaveLength(3);
     expect(a.series.reduce((s, p) => s + parseMoney(p.total), 0n)).toBe(parseMoney(a.total));
     expect(JSON.stringify(a)).not.toContain('"b"');
+    // The tenant's by_model is the margin view's, to the micro.
+    expect(a.by_model).toEqual(whole.margin.by_model.filter((m) => m.tenant === 'a').map((m) => ({ model: m.model, cost: m.cost })));
   });
 
   it('groups by model, variant or instance: usage its own, shares spread by usage, adding up to the total exactly', () => {

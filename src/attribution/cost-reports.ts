@@ -74,11 +74,6 @@ function tenantCosts(result: AttributionResult, tenantId: string) {
   return result.tenants.find((t) => t.tenantId === tenantId);
 }
 
-/**
- * One tenant's costs. Attribution needs every tenant's usage (idle is shared by policy), but only
- * this tenant's figures leave this function. The series is summed from the tenant's hourly
- * figures, which the engine computes per hour, so the buckets add up exactly to the total.
- */
 export type CostGroupBy = 'model' | 'variant' | 'instance';
 
 /**
@@ -111,11 +106,15 @@ export function costGroups(t: TenantAttribution | undefined, by: CostGroupBy) {
   };
 }
 
+/**
+ * One tenant's costs. Attribution needs every tenant's usage (idle is shared by policy), but only
+ * this tenant's figures leave this function. The series is summed from the tenant's hourly
+ * figures, which the engine computes per hour, so the buckets add up exactly to the total.
+ */
 export function tenantCostReport(ctx: CostContext, attribution: RangeAttribution, tenantId: string, stepSeconds: number, groupBy?: CostGroupBy) {
   const stepMs = Math.max(1, Math.round(stepSeconds / 3600)) * 3_600_000;
   const whole = attribution.result;
   const t = tenantCosts(whole, tenantId);
-  const models = marginByModel(ctx, whole, attribution.revenue).filter((m) => m.tenantId === tenantId);
   const zero = { cpu: 0n, memory: 0n, gpu: 0n };
   const buckets = spansOf(attribution.range, stepMs);
   const sums = bucketSums(attribution, tenantId, stepMs, buckets.length);
@@ -129,7 +128,8 @@ export function tenantCostReport(ctx: CostContext, attribution: RangeAttribution
     total: money(t?.totalCost ?? 0n),
     usage_cost: money(t?.usageCost ?? 0n),
     by_resource: { ...resources(t?.usageByResource ?? zero), idle_share: money(t?.idleShare ?? 0n), overhead_share: money(t?.overheadShare ?? 0n) },
-    by_model: models.map((m) => ({ model: m.model, cost: money(m.cost) })),
+    // The same split as the margin view's by_model, for this tenant only (not every tenant's).
+    by_model: costGroups(t, 'model').entries.map((g) => ({ model: g.key, cost: g.cost })),
     ...(groupBy ? { groups: costGroups(t, groupBy) } : {}),
     series: buckets.map((b, i) => {
       const [usage, idle, overhead] = [sums[3 * i]!, sums[3 * i + 1]!, sums[3 * i + 2]!];
