@@ -140,6 +140,27 @@ describe('createDetector', () => {
     expect(scores[spikeAt]).toBeGreaterThan(Math.max(...scores.slice(900, spikeAt)));
   });
 
+  it('halves a residual that is small next to the range the series has shown lately, until that range ages out', () => {
+    const noise = gaussian(6);
+    // Busy at 90 for a day, then calm at 2 (σ 0.05); a blip of +1 is 20σ but 1/90 of the range.
+    const series = (days: number) => Array.from({ length: days * DAY_ROWS }, (_, i) => (i < DAY_ROWS ? 90 : 2) + 0.05 * noise());
+    const blipScores = (days: number) => {
+      const values = series(days);
+      values[values.length - 1] = 3;
+      const gated = scoreAll(values).at(-1)!;
+      const detector = createDetector({ minRangeFraction: 0 });
+      const ungated = values.map((v, i) => detector.update(T0 + i * FIVE_MIN, v)).at(-1)!;
+      return { gated, ungated };
+    };
+    const recent = blipScores(5);
+    expect(recent.ungated).toBeGreaterThan(0.5);
+    expect(recent.gated).toBeCloseTo(recent.ungated / 2, 12);
+    // 23 days on, the busy day has left the 22-day lookback: the blip is the series' range now.
+    const later = blipScores(24);
+    expect(later.gated).toBe(later.ungated);
+    expect(later.gated).toBeGreaterThan(0.5);
+  });
+
   it('is causal with a short relative-scale window too', () => {
     const noise = gaussian(5);
     const values = Array.from({ length: 700 }, (_, i) => (i % 97 === 0 ? 40 : 10) + noise());
