@@ -1,3 +1,5 @@
+import type { ZodError } from 'zod';
+
 /**
  * One error type for the whole product. `kind` is a closed set, mapped to an HTTP status in
  * exactly one place (`statusOf`), so a new failure mode cannot silently become a 500.
@@ -57,3 +59,8 @@ export function statusOf(kind: ErrorKind): 400 | 401 | 403 | 404 | 409 | 413 | 4
 export const invalid = (message: string, code = 'invalid', details?: unknown) =>
   new AppError('invalid', message, { code, details });
 export const notFound = (message: string, code = 'not_found') => new AppError('not_found', message, { code });
+
+/** A zod error as one line, `path: message; …`, for an error message or a log line. */
+export function zodMessage(error: ZodError): string {
+  return error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
+}

@@ -1,15 +1,12 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import type { ZodError } from 'zod';
-import { AppError, statusOf } from '../errors.ts';
+import { AppError, statusOf, zodMessage } from '../errors.ts';
+
+export { zodMessage };
 
 /** The one error body of the product: `{ "error": { "code", "message" } }` (+ `details`). */
 export function errorBody(code: string, message: string, details?: unknown) {
   return { error: details === undefined ? { code, message } : { code, message, details } };
-}
-
-export function zodMessage(error: ZodError): string {
-  return error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
 }
 
 /** The app's onError: every failure becomes a JSON error with the status its kind maps to. */

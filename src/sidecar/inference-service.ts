@@ -159,7 +159,9 @@ export class InferenceService {
   }
 
   private recordRejection(receivedAt: number, attributes: Attributes, reason: string, httpStatus = 429): void {
-    const span = this.deps.tracer.startSpan(INFERENCE_SPAN_NAME, { kind: SpanKind.SERVER, startTime: receivedAt, attributes });
+    // A refused request used no tokens: gen_ai.usage.* is what billing and the quotas count.
+    const { [ATTR.inputTokens]: _unused, ...refused } = attributes;
+    const span = this.deps.tracer.startSpan(INFERENCE_SPAN_NAME, { kind: SpanKind.SERVER, startTime: receivedAt, attributes: refused });
     span.setAttributes({ [ATTR.rejected]: true, [ATTR.rejectReason]: reason, [ATTR.errorType]: reason, [ATTR.httpStatus]: httpStatus, [ATTR.cpuSeconds]: 0 });
     span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
     span.end(preciseNow());

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClickHouseError, createClient, type ClickHouseClient, type ClickHouseClientConfigOptions, type ClickHouseSettings } from '@clickhouse/client';
 import type { z } from 'zod';
-import { AppError } from '../errors.ts';
+import { AppError, zodMessage } from '../errors.ts';
 
 /**
  * Settings applied to every query in both modes. Without the two quote settings, chdb returns
@@ -128,7 +128,7 @@ function wrapClient(client: ClickHouseClient, mode: StoreMode, cluster: string |
       return rows.map((row, i) => {
         const parsed = schema.safeParse(row);
         if (!parsed.success) {
-          throw new AppError('internal', `unexpected row ${i} from ClickHouse: ${parsed.error.message}`);
+          throw new AppError('internal', `unexpected row ${i} from ClickHouse: ${zodMessage(parsed.error)}`);
         }
         return parsed.data;
       });

@@ -10,7 +10,7 @@ import { ATTR, INFERENCE_SPAN_NAME } from './attributes.ts';
 import { formatHrTime, spanToRow, type OtelTraceRow } from './span-rows.ts';
 
 /** Real SDK spans -> rows -> otel_traces -> requests_mv -> requests / usage_hourly on chdb. */
-function makeSpans(tenant: string, n: number, opts: { error?: boolean } = {}): OtelTraceRow[] {
+function makeSpans(tenant: string, n: number, opts: { error?: boolean; rejected?: boolean; model?: string; inputTokens?: number } = {}): OtelTraceRow[] {
   const exporter = new InMemorySpanExporter();
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': 'sidecar-test', 'service.instance.id': 'i-1', 'host.name': 'h' }),
@@ -23,9 +23,11 @@ function makeSpans(tenant: string, n: number, opts: { error?: boolean } = {}): O
       attributes: {
         [ATTR.tenantId]: tenant,
         [ATTR.operationName]: 'inference',
-        [ATTR.requestModel]: 'classifier-small',
-        [ATTR.cpuSeconds]: 0.001234,
+        [ATTR.requestModel]: opts.model ?? 'classifier-small',
+        [ATTR.cpuSeconds]: opts.rejected ? 0 : 0.001234,
         [ATTR.batchSize]: 2,
+        ...(opts.inputTokens === undefined ? {} : { [ATTR.inputTokens]: opts.inputTokens }),
+        ...(opts.rejected ? { [ATTR.rejected]: true } : {}),
       },
     });
     if (opts.error) span.setStatus({ code: SpanStatusCode.ERROR, message: 'boom' });
@@ -89,5 +91,29 @@ describe('no double counting (chdb)', () => {
     expect(err.totals).toMatchObject({ requests: 2, errors: 2 });
     const ok = await readUsage(store, 't-ok', range, 60);
     expect(ok.totals).toMatchObject({ requests: 1, errors: 0 });
+  });
+
+  it("never counts a refused request's tokens, and reads a model that only refused requests reached", async () => {
+    // Refused spans from an emitter that still carries gen_ai.usage.* (our sidecar no longer does).
+    await store.insert('otel_traces', [
+      ...makeSpans('t-refused', 2, { model: 'tok', inputTokens: 64 }),
+      ...makeSpans('t-refused', 3, { model: 'tok', inputTokens: 1000, rejected: true }),
+      ...makeSpans('t-refused', 1, { model: 'never-served', inputTokens: 1000, rejected: true }),
+    ]);
+    const range = { from: Date.now() - 3_600_000, to: Date.now() + 60_000 };
+    const usage = await readUsage(store, 't-refused', range, 60, 'instance');
+    expect(usage.totals).toMatchObject({ requests: 2, rejected: 4, input_tokens: 128 });
+    expect(usage.series.reduce((sum, p) => sum + p.input_tokens, 0)).toBe(128);
+    expect(usage.by_model).toEqual([
+      expect.objectContaining({ model: 'never-served', requests: 0, input_tokens: 0, p50_ms: null, p95_ms: null, p99_ms: null }),
+      expect.objectContaining({ model: 'tok', requests: 2, input_tokens: 128 }),
+    ]);
+    expect(usage.groups?.entries).toEqual([expect.objectContaining({ key: 'i-1', requests: 2, input_tokens: 128 })]);
+
+    await refreshRollups(store, { rawTtlDays: 3650 });
+    const rolled = await store.query<{ input_tokens: string; rejected: string }>({
+      query: "SELECT sum(input_tokens) input_tokens, sum(rejected) rejected FROM usage_hourly FINAL WHERE tenant_id = 't-refused'",
+    });
+    expect(rolled).toEqual([{ input_tokens: '128', rejected: '4' }]);
   });
 });

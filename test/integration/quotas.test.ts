@@ -1,15 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_KEY, call, createKey, expectErrorShape, infer, startHarness, usage, waitFor, type Harness } from '../support/platform.ts';
+import { BUNDLED_MODELS } from '../../src/config/load.ts';
+import { ADMIN_KEY, bundledModelsConfig, call, createKey, expectErrorShape, infer, startHarness, usage, waitFor, type Harness } from '../support/platform.ts';
 
 /**
  * Quotas through the real all-in-one process (`inferledger up`: the API is the quota authority
  * and the sidecar leases from it in process). Tenant A may send 5 requests a minute; B has no
- * quotas; C may use one CPU microsecond a month.
+ * quotas; C may use one CPU microsecond a month; D may send 128 tokens a day to a token model
+ * (one 64-feature row is 64 tokens).
  */
 
 const A = 'quota-a';
 const B = 'quota-b';
 const C = 'quota-c';
+const D = 'quota-d';
+const TOKEN_MODEL = 'tok-small';
 const MINUTE = 60_000;
 
 interface QuotaItem {
@@ -38,10 +42,15 @@ beforeAll(async () => {
         [A]: { quotas: { requests_per_minute: 5 } },
         [B]: {},
         [C]: { quotas: { cpu_seconds_per_month: 0.000001 } },
+        [D]: { quotas: { tokens_per_day: 128 } },
       },
+      models: [
+        ...bundledModelsConfig(),
+        { name: TOKEN_MODEL, path: BUNDLED_MODELS.find((m) => m.name === 'classifier-small')!.path, version: '1', tokens: true },
+      ],
     },
   });
-  for (const t of [A, B, C]) keys[t] = await createKey(h.baseUrl, t);
+  for (const t of [A, B, C, D]) keys[t] = await createKey(h.baseUrl, t);
 });
 
 afterAll(async () => {
@@ -120,15 +129,40 @@ describe('requests_per_minute through the real app', () => {
   });
 
   it("A's usage counts the refused requests as rejected, not as requests", async () => {
+    // A model that only refused requests reached still reads (no latency: nothing was served).
+    expect((await infer(h.baseUrl, keys[A]!, 'classifier-large')).status).toBe(429);
+    rejected++;
     await h.platform.flushTelemetry();
     const a = await waitFor(async () => {
       const u = await usage(h.baseUrl, keys[A]!, A);
       return u.totals.requests + u.totals.rejected >= 5 + rejected ? u : undefined;
     }, "A's spans");
     expect(a.totals.requests).toBe(5);
-    expect(a.totals.rejected).toBe(3);
+    expect(a.totals.rejected).toBe(4);
+    expect(a.by_model.find((m) => m.model === 'classifier-large')).toMatchObject({ requests: 0, p50_ms: null, p95_ms: null, p99_ms: null });
     const b = await usage(h.baseUrl, keys[B]!, B);
     expect(b.totals).toMatchObject({ requests: 8, rejected: 0 });
+  });
+});
+
+describe('tokens_per_day through the real app', () => {
+  it("D's third 64-token request of the day is refused, and its tokens are neither used nor billed", async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) statuses.push((await infer(h.baseUrl, keys[D]!, TOKEN_MODEL)).status);
+    expect(statuses).toEqual([200, 200, 429]);
+    await h.platform.flushTelemetry();
+    const d = await waitFor(async () => {
+      const u = await usage(h.baseUrl, keys[D]!, D);
+      return u.totals.requests + u.totals.rejected >= 3 ? u : undefined;
+    }, "D's spans");
+    expect(d.totals).toMatchObject({ requests: 2, rejected: 1, input_tokens: 128 });
+    const quotas = await call<QuotasBody>(h.baseUrl, 'GET', `/v1/tenants/${D}/quotas`, { key: keys[D] });
+    expect(quotas.body.quotas).toEqual([expect.objectContaining({ quota: 'tokens_per_day', limit: 128, used: 128, remaining: 0 })]);
+    const raw = await h.platform.store.query<{ tokens: string }>({
+      query: "SELECT sum(input_tokens) AS tokens FROM requests FINAL WHERE tenant_id = {t:String} AND status = 'rejected'",
+      params: { t: D },
+    });
+    expect(raw).toEqual([{ tokens: '0' }]);
   });
 });
 

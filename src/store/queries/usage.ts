@@ -16,8 +16,8 @@ const AGGREGATES = `
     countIf(status = 'rejected') AS rejected,
     sum(cpu_us) AS cpu_us,
     sum(gpu_us) AS gpu_us,
-    sum(input_tokens) AS input_tokens,
-    sum(output_tokens) AS output_tokens`;
+    sumIf(input_tokens, status != 'rejected') AS input_tokens,
+    sumIf(output_tokens, status != 'rejected') AS output_tokens`;
 
 export const usageAggregateRow = z.object({
   requests: z.coerce.number(),
@@ -31,8 +31,8 @@ export const usageAggregateRow = z.object({
 
 export const usageGroupRow = usageAggregateRow.extend({
   key: z.string(),
-  /** [p50, p95, p99] in ms over served (non-rejected) requests; NaN when there were none. */
-  latency_ms: z.array(z.union([z.number(), z.string()]).transform(Number)),
+  /** [p50, p95, p99] in ms over served (non-rejected) requests: NaN or null (engine versions differ) when there were none. */
+  latency_ms: z.array(z.union([z.number(), z.string(), z.null()]).transform((v) => (v === null ? Number.NaN : Number(v)))),
 });
 
 export const usageSeriesRow = usageAggregateRow.extend({ t_ms: z.coerce.number() });
