@@ -108,6 +108,32 @@ describe('QuotaGate', () => {
     expect(await usedOf(inner, 'a', 'tokens_per_day')).toBe(80);
   });
 
+  it('with max_chunk 1, a request refused for concurrency or refunded is off the authority\'s count at once', async () => {
+    const { gate, inner, calls } = setup({ a: { requests_per_minute: 5, concurrent_requests: 1, tokens_per_day: 100 } }, { maxChunk: 1 });
+    const held = await gate.admit('a', 10);
+    expect(held.ok).toBe(true);
+    expect(await gate.admit('a', 10)).toMatchObject({ ok: false, kind: 'concurrent_requests' });
+    await Promise.resolve();
+    // One request served so far: the refused one's minute unit and tokens are the authority's again.
+    expect(await usedOf(inner, 'a', 'requests_per_minute')).toBe(1);
+    expect(await usedOf(inner, 'a', 'tokens_per_day')).toBe(10);
+    if (!held.ok) return;
+    held.refund(); // refused later in admission (the fair queue was full)
+    held.release();
+    await Promise.resolve();
+    expect(await usedOf(inner, 'a', 'requests_per_minute')).toBe(0);
+    expect(await usedOf(inner, 'a', 'tokens_per_day')).toBe(0);
+    expect(calls.release).toBeGreaterThanOrEqual(4);
+    // The minute's 5 requests are all still there, served one at a time.
+    const kinds: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const d = await gate.admit('a', 0);
+      kinds.push(d.ok ? 'ok' : d.reason === 'quota_exceeded' ? d.kind : d.reason);
+      if (d.ok) d.release();
+    }
+    expect(kinds).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'requests_per_minute']);
+  });
+
   it('holds a concurrency slot per admitted request until release (release is idempotent)', async () => {
     const { gate, inner } = setup({ a: { concurrent_requests: 2 } });
     const [one, two, three] = await admitMany(gate, 'a', 3);

@@ -190,8 +190,23 @@ export class QuotaGate implements QuotaAdmission {
     return run;
   }
 
+  /**
+   * Units of a request refused after they were spent go back to the local budget. With
+   * max_chunk 1 (exact mode, `up`) they go straight on to the authority: there every unit it
+   * counts must be a request served, or GET /quotas and quota alerts show a tenant at its limit
+   * (and page) for the lease ttl after a concurrency refusal. With chunks they stay here for the
+   * next request, inside the chunk tolerance.
+   */
   private refundAll(tenantId: string, spent: ReadonlyArray<[CounterKind, number]>): void {
-    for (const [kind, units] of spent) refund(this.budgets.get(budgetKey(tenantId, kind))?.budget, units, this.now());
+    const now = this.now();
+    for (const [kind, units] of spent) {
+      const budget = this.budgets.get(budgetKey(tenantId, kind))?.budget;
+      refund(budget, units, now);
+      if (this.opts.maxChunk !== 1 || !isCurrent(budget, now) || budget.unlimited) continue;
+      const back = Math.min(units, budget.units);
+      budget.units -= back;
+      if (back > 0) void this.sendRelease({ tenantId, kind, amount: back, holder: this.opts.holder, windowStart: budget.window.start }, now);
+    }
   }
 
   /** 'held': a slot to release; 'none': nothing to release (no limit, or admitted open). */
