@@ -38,18 +38,18 @@ describe('inferledger dashboards --check', () => {
     const board = join(dir, 'inferledger-fleet.json');
     writeFileSync(board, readFileSync(board, 'utf8').replace('Request rate by tenant', 'Request rate per tenant'));
     rmSync(join(dir, 'provisioning/datasources/inferledger.yaml'));
-    writeFileSync(join(dir, 'old-board.json'), '{}\n');
+    writeFileSync(join(dir, 'inferledger-old-board.json'), '{}\n'); // a board since renamed
 
     const check = await run(['--check'], cwd);
     expect(check.code).toBe(1);
     expect(check.stderr).toContain('inferledger-fleet.json (differs)');
     expect(check.stderr).toContain('provisioning/datasources/inferledger.yaml (missing)');
-    expect(check.stderr).toContain('old-board.json (not generated)');
+    expect(check.stderr).toContain('inferledger-old-board.json (not generated)');
 
     const write = await run([], cwd);
     expect(write.code).toBe(0);
-    expect(write.stdout).toContain('removed old-board.json');
-    expect(existsSync(join(dir, 'old-board.json'))).toBe(false);
+    expect(write.stdout).toContain('removed inferledger-old-board.json');
+    expect(existsSync(join(dir, 'inferledger-old-board.json'))).toBe(false);
     expect(await run(['--check'], cwd)).toMatchObject({ code: 0, stderr: '' });
   });
 
@@ -60,12 +60,17 @@ describe('inferledger dashboards --check', () => {
     expect((await run(['--dir', dir, '--check'])).code).toBe(0);
   });
 
-  it('keeps files it does not own', async () => {
+  it("keeps files it does not own: a Grafana folder's own boards and provisioning", async () => {
     const cwd = copyOfCommitted();
     writeFileSync(join(cwd, 'dashboards', 'NOTES.md'), 'hand-written\n');
+    writeFileSync(join(cwd, 'dashboards', 'my-board.json'), '{"title":"mine"}\n');
+    writeFileSync(join(cwd, 'dashboards', 'provisioning/datasources/prometheus.yaml'), 'apiVersion: 1\n');
+    writeFileSync(join(cwd, 'dashboards', 'provisioning/dashboards/team.yaml'), 'apiVersion: 1\n');
     expect((await run(['--check'], cwd)).code).toBe(0);
     expect((await run([], cwd)).code).toBe(0);
-    expect(existsSync(join(cwd, 'dashboards', 'NOTES.md'))).toBe(true);
+    for (const mine of ['NOTES.md', 'my-board.json', 'provisioning/datasources/prometheus.yaml', 'provisioning/dashboards/team.yaml']) {
+      expect(existsSync(join(cwd, 'dashboards', mine)), mine).toBe(true);
+    }
   });
 
   it('exits 2 on a usage error', async () => {

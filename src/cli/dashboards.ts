@@ -20,7 +20,9 @@ export interface DashboardsIo {
 const USAGE = `usage: inferledger dashboards [--check] [--dir DIR]
 
 Generates the Grafana dashboards (JSON) and provisioning files (datasources, dashboard folder)
-from src/dashboards into DIR (default: ./dashboards).
+from src/dashboards into DIR (default: ./dashboards). Only its own files are written or removed
+(inferledger-*.json, and provisioning YAML carrying its header): DIR may be a folder Grafana
+already reads, and other files there are left alone.
   --check   write nothing; exit 1 listing the files that differ from what the code generates`;
 
 export async function runDashboardsCommand(args: string[], io: DashboardsIo): Promise<number> {

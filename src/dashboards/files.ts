@@ -1,11 +1,11 @@
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { GeneratedFile } from './generate.ts';
+import { GENERATED_HEADER, type GeneratedFile } from './generate.ts';
 
 /**
- * Writing and checking dashboards/ against what the code generates. The generator owns the board
- * JSON at the top of the directory and the provisioning YAML below it; a file there that the code
- * no longer generates is stale too (a renamed board must not linger in Grafana).
+ * Writing and checking dashboards/ against what the code generates. A file the generator once
+ * made that the code no longer generates is stale too (a renamed board must not linger in
+ * Grafana); every other file in the directory is the user's.
  */
 
 export type StaleReason = 'missing' | 'differs' | 'not generated';
@@ -15,19 +15,30 @@ export interface StaleFile {
   reason: StaleReason;
 }
 
-/** Files the generator owns: `*.json` at the top, `provisioning/{datasources,dashboards}/*.yaml`. */
+/** Boards are named after their uids, which all carry this prefix (links.ts). */
+const BOARD_FILE_PREFIX = 'inferledger-';
+
+/**
+ * Files the generator made, and only those: `inferledger-*.json` at the top and
+ * `provisioning/{datasources,dashboards}/*.yaml` that start with its header. `--dir` may point
+ * at a folder Grafana already uses: the user's own boards and datasources are never touched.
+ */
 async function ownedFiles(dir: string): Promise<string[]> {
   const found: string[] = [];
-  const list = async (sub: string, ext: string) => {
+  const list = async (sub: string, owns: (name: string, path: string) => Promise<boolean>) => {
     const entries = await readdir(join(dir, sub), { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return [];
       throw err;
     });
-    for (const e of entries) if (e.isFile() && e.name.endsWith(ext)) found.push(sub ? `${sub}/${e.name}` : e.name);
+    for (const e of entries) {
+      const path = sub ? `${sub}/${e.name}` : e.name;
+      if (e.isFile() && (await owns(e.name, join(dir, path)))) found.push(path);
+    }
   };
-  await list('', '.json');
-  await list('provisioning/datasources', '.yaml');
-  await list('provisioning/dashboards', '.yaml');
+  const generatedYaml = async (name: string, path: string) => name.endsWith('.yaml') && (await readFile(path, 'utf8')).startsWith(GENERATED_HEADER);
+  await list('', async (name) => name.startsWith(BOARD_FILE_PREFIX) && name.endsWith('.json'));
+  await list('provisioning/datasources', generatedYaml);
+  await list('provisioning/dashboards', generatedYaml);
   return found.sort();
 }
 
