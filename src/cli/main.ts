@@ -12,7 +12,7 @@ import { runAnomaliesCommand } from './anomalies.ts';
 import { BENCH_USAGE, runBenchCommand } from './bench.ts';
 import { runDashboardsCommand } from './dashboards.ts';
 import { driveDemoTraffic, seedDemoTenants } from './demo.ts';
-import { runSpoolCommand } from './spool.ts';
+import { runSpoolCommand, SPOOL_USAGE } from './spool.ts';
 
 const USAGE = `inferledger — observability and cost attribution for multi-tenant AI inference
 
@@ -40,11 +40,74 @@ commands:
 environment: INFERLEDGER_CONFIG, INFERLEDGER_DATA_DIR, CLICKHOUSE_URL, CLICKHOUSE_CLUSTER,
              INFERLEDGER_PORT, INFERLEDGER_SIDECAR_PORT, INFERLEDGER_ADMIN_KEY (see README)`;
 
+/** The commands that need the config, their options and `--help` text. */
+const CONFIGURED_COMMANDS = {
+  up: {
+    options: { demo: { type: 'boolean' } },
+    usage: `usage: inferledger up [--demo]
+
+All-in-one: embedded ClickHouse (or CLICKHOUSE_URL), migrations, sidecar, API, OTLP ingest and
+scheduled jobs in one process on INFERLEDGER_PORT (default 8080).
+  --demo   seed demo tenants (their keys are printed once) and drive demo traffic`,
+  },
+  sidecar: {
+    options: {},
+    usage: `usage: inferledger sidecar
+
+The inference sidecar alone on INFERLEDGER_SIDECAR_PORT (default 8081). It exports its spans by
+OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, else writes them to ClickHouse (CLICKHOUSE_URL).`,
+  },
+  api: {
+    options: {},
+    usage: `usage: inferledger api
+
+API, OTLP ingest and scheduled jobs against the configured ClickHouse on INFERLEDGER_PORT
+(default 8080).`,
+  },
+  migrate: {
+    options: {},
+    usage: `usage: inferledger migrate
+
+Applies the schema migrations the configured ClickHouse lacks (idempotent: a second run applies
+nothing).`,
+  },
+  statement: {
+    options: { tenant: { type: 'string' }, period: { type: 'string' }, format: { type: 'string' } },
+    usage: `usage: inferledger statement --tenant T --period YYYY-MM [--format json|csv|focus]
+
+Prints a tenant's usage statement for a month (JSON by default). A month past its close grace is
+issued and frozen on first request, as through the API. With the embedded engine, run it while
+\`up\` is stopped.`,
+  },
+} as const satisfies Record<string, { options: Record<string, { type: 'boolean' | 'string' }>; usage: string }>;
+
+type ConfiguredCommand = keyof typeof CONFIGURED_COMMANDS;
+
+/** Options of a configured command, or the exit code after --help (0) or a usage error (2). */
+function commandArgs(command: ConfiguredCommand, args: string[]): Record<string, string | boolean | undefined> | number {
+  const { options, usage } = CONFIGURED_COMMANDS[command];
+  try {
+    const { values } = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false });
+    if (values.help) {
+      console.log(usage);
+      return 0;
+    }
+    return values as Record<string, string | boolean | undefined>;
+  } catch (err) {
+    console.error(`${command}: ${(err as Error).message}\n${usage}`);
+    return 2;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (!command || command === 'help' || command === '--help' || command === '-h') {
+  if (!command) {
+    console.error(USAGE);
+    return 2;
+  }
+  if (command === 'help' || command === '--help' || command === '-h') {
     console.log(USAGE);
-    return command ? 0 : 2;
+    return 0;
   }
   // Offline: needs no config and no store.
   if (command === 'anomalies') return runAnomaliesCommand(rest, { stdout: process.stdout, stderr: process.stderr });
@@ -57,24 +120,35 @@ async function main(argv: string[]): Promise<number> {
     }
     return runBenchCommand(rest, { stdout: process.stdout, stderr: process.stderr });
   }
+  if (command === 'spool' && ['help', '--help', '-h'].includes(rest[0] ?? '')) {
+    console.log(SPOOL_USAGE);
+    return 0;
+  }
+  if (command !== 'spool' && !(command in CONFIGURED_COMMANDS)) {
+    console.error(`unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+  // Arguments before the config: --help works with a broken config, and a usage error changes nothing.
+  const args = command === 'spool' ? {} : commandArgs(command as ConfiguredCommand, rest);
+  if (typeof args === 'number') return args;
+  if (command === 'statement') {
+    const problems = statementArgProblems(args);
+    if (problems.length) {
+      console.error(`${problems.join('\n')}\n${CONFIGURED_COMMANDS.statement.usage}`);
+      return 2;
+    }
+  }
   const config = readConfig();
   if (!config) return 1;
   switch (command) {
     case 'migrate':
       return runMigrate(config);
     case 'statement':
-      return runStatement(config, rest);
+      return runStatement(config, args.tenant as string, args.period as string, (args.format as StatementFormat | undefined) ?? 'json');
     case 'spool':
       return runSpoolCommand(rest, config.data_dir, { stdout: process.stdout, stderr: process.stderr });
-    case 'up':
-    case 'sidecar':
-    case 'api': {
-      const { values } = parseArgs({ args: rest, options: { demo: { type: 'boolean', default: false } }, strict: true });
-      return runServer(config, command, values.demo === true);
-    }
     default:
-      console.error(`unknown command "${command}"\n\n${USAGE}`);
-      return 2;
+      return runServer(config, command as ProcessKind, args.demo === true);
   }
 }
 
@@ -101,23 +175,19 @@ async function runMigrate(config: Readonly<Config>): Promise<number> {
   }
 }
 
-async function runStatement(config: Readonly<Config>, args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: { tenant: { type: 'string' }, period: { type: 'string' }, format: { type: 'string', default: 'json' } },
-    strict: true,
-  });
-  const tenant = tenantIdSchema.safeParse(values.tenant);
-  const format = values.format;
-  const problems = [
-    tenant.success ? undefined : '--tenant: a tenant id is required (a-z, 0-9, "_", "-")',
-    values.period && PERIOD_PATTERN.test(values.period) ? undefined : '--period: a month is required, as YYYY-MM',
+type StatementFormat = 'json' | 'csv' | 'focus';
+
+function statementArgProblems(values: Record<string, string | boolean | undefined>): string[] {
+  const format = values.format ?? 'json';
+  const period = typeof values.period === 'string' ? values.period : '';
+  return [
+    tenantIdSchema.safeParse(values.tenant).success ? undefined : '--tenant: a tenant id is required (a-z, 0-9, "_", "-")',
+    PERIOD_PATTERN.test(period) ? undefined : '--period: a month is required, as YYYY-MM',
     format === 'json' || format === 'csv' || format === 'focus' ? undefined : '--format: one of json, csv, focus',
   ].filter((p): p is string => p !== undefined);
-  if (problems.length || !tenant.success || !values.period) {
-    console.error(problems.join('\n'));
-    return 2;
-  }
+}
+
+async function runStatement(config: Readonly<Config>, tenantId: string, period: string, format: StatementFormat): Promise<number> {
   const store = await openStore({ url: config.clickhouse.url, cluster: config.clickhouse.cluster, dataDir: config.data_dir });
   try {
     await migrate(store, { cluster: config.clickhouse.cluster, rawTtlDays: config.clickhouse.raw_ttl_days });
@@ -125,13 +195,13 @@ async function runStatement(config: Readonly<Config>, args: string[]): Promise<n
     // freezing) an empty statement for a mistyped id.
     const keys = new KeyService(store, undefined);
     await keys.load();
-    if (!(tenant.data in config.tenants) && !keys.tenantsWithKeys().has(tenant.data)) {
-      console.error(`tenant "${tenant.data}" not found (not in the config and holds no API key)`);
+    if (!(tenantId in config.tenants) && !keys.tenantsWithKeys().has(tenantId)) {
+      console.error(`tenant "${tenantId}" not found (not in the config and holds no API key)`);
       return 1;
     }
     const billing = billingServices(config, store);
-    const { statement, json } = await getStatement(billing.statements, tenant.data, values.period);
-    process.stdout.write(format === 'json' ? json : format === 'csv' ? renderCsv(statement) : renderFocus(statement, billing.focus(tenant.data)));
+    const { statement, json } = await getStatement(billing.statements, tenantId, period);
+    process.stdout.write(format === 'json' ? json : format === 'csv' ? renderCsv(statement) : renderFocus(statement, billing.focus(tenantId)));
     return 0;
   } finally {
     await store.close();

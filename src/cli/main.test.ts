@@ -1,0 +1,66 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+/**
+ * The CLI's argument handling through the real binary: help and usage errors come before the
+ * config is read and before anything is opened, so `migrate --help` changes no schema and a
+ * broken config does not hide the help.
+ */
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const scratch = mkdtempSync(join(tmpdir(), 'inferledger-cli-'));
+/** A data directory that must not come into existence: nothing may open the store. */
+const untouched = join(scratch, 'never-created');
+const brokenConfig = join(scratch, 'broken.yaml');
+writeFileSync(brokenConfig, 'server:\n  port: "abc"\n');
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  const run = spawnSync(process.execPath, [join(ROOT, 'bin/inferledger.js'), ...args], {
+    cwd: scratch,
+    env: { ...process.env, INFERLEDGER_DATA_DIR: untouched, INFERLEDGER_CONFIG: '', ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+describe('inferledger CLI arguments', () => {
+  it('without a command prints the usage on stderr and exits 2', () => {
+    const run = cli([]);
+    expect(run).toMatchObject({ code: 2, stdout: '' });
+    expect(run.stderr).toContain('usage: inferledger <command>');
+  });
+
+  it.each([
+    [['migrate', '--help'], 'usage: inferledger migrate'],
+    [['up', '--help'], 'usage: inferledger up [--demo]'],
+    [['sidecar', '-h'], 'usage: inferledger sidecar'],
+    [['api', '--help'], 'usage: inferledger api'],
+    [['statement', '--help'], 'usage: inferledger statement --tenant T'],
+    [['spool', '--help'], 'usage: inferledger spool'],
+    [['anomalies', 'detect', '--help'], 'usage: inferledger anomalies detect'],
+  ])('%j prints its help on stdout and exits 0, opening nothing, even with a broken config', (args, usage) => {
+    const run = cli(args, { INFERLEDGER_CONFIG: brokenConfig });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain(usage);
+    expect(existsSync(untouched)).toBe(false);
+  });
+
+  it.each([
+    [['migrate', '--bogus'], "Unknown option '--bogus'"],
+    [['migrate', 'extra'], "Unexpected argument 'extra'"],
+    [['up', '--dmeo'], "Unknown option '--dmeo'"],
+    [['statement'], '--tenant: a tenant id is required'],
+    [['statement', '--tenant', 'acme', '--period', '2026-13'], '--period: a month is required'],
+    [['statement', '--tenant', 'acme', '--period', '2026-11', '--format', 'xml'], '--format: one of json, csv, focus'],
+  ])('%j is a usage error: exit 2 with the reason and the usage, nothing opened', (args, reason) => {
+    const run = cli(args);
+    expect(run.code, run.stdout).toBe(2);
+    expect(run.stderr).toContain(reason);
+    expect(run.stderr).toContain(`usage: inferledger ${args[0]}`);
+    expect(existsSync(untouched)).toBe(false);
+  });
+});
