@@ -54,7 +54,8 @@ describe('inferledger CLI arguments', () => {
     [['migrate', 'extra'], "Unexpected argument 'extra'"],
     [['up', '--dmeo'], "Unknown option '--dmeo'"],
     [['statement'], '--tenant: a tenant id is required'],
-    [['statement', '--tenant', 'acme', '--period', '2026-13'], '--period: a month is required'],
+    [['statement', '--tenant', 'acme', '--period', '0026-11'], '--period: a month from 1970-01 to 2099-12 is required'],
+    [['statement', '--tenant', 'acme', '--period', '2026-13'], '--period: a month from 1970-01 to 2099-12 is required'],
     [['statement', '--tenant', 'acme', '--period', '2026-11', '--format', 'xml'], '--format: one of json, csv, focus'],
   ])('%j is a usage error: exit 2 with the reason and the usage, nothing opened', (args, reason) => {
     const run = cli(args);

@@ -182,7 +182,7 @@ function statementArgProblems(values: Record<string, string | boolean | undefine
   const period = typeof values.period === 'string' ? values.period : '';
   return [
     tenantIdSchema.safeParse(values.tenant).success ? undefined : '--tenant: a tenant id is required (a-z, 0-9, "_", "-")',
-    PERIOD_PATTERN.test(period) ? undefined : '--period: a month is required, as YYYY-MM',
+    PERIOD_PATTERN.test(period) ? undefined : '--period: a month from 1970-01 to 2099-12 is required, as YYYY-MM',
     format === 'json' || format === 'csv' || format === 'focus' ? undefined : '--format: one of json, csv, focus',
   ].filter((p): p is string => p !== undefined);
 }

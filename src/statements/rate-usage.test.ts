@@ -6,7 +6,7 @@ import { diffForAdjustments, rateStatement, toAdjustment } from './rate-usage.ts
 import { renderJson } from './render.ts';
 import { adjustment, BEFORE, flat, H, OCT, rate, tiered, usageAt, version } from './test-support.ts';
 import type { MeteredHour } from './types.ts';
-import { METER_UNITS, quantityToBase } from './units.ts';
+import { METER_UNITS, periodBounds, quantityToBase } from './units.ts';
 
 /** [tier, quantity, included_quantity, amount] per line, the shape most expectations take. */
 const shape = (usage: MeteredHour[], versions = [version(BEFORE, { requests: TIERS })]) =>
@@ -127,6 +127,12 @@ describe('rateStatement', () => {
     const s = rate([usageAt(0, 'm', { requests: 250n })], versions, [adjustment('-1.000001'), adjustment('0.25')]);
     expect([s.subtotal, s.adjustments_total, s.total]).toEqual(['2.500000', '-0.750001', '1.749999']);
     expect(s.adjustments[0]).toEqual({ period: '2026-09', model: 'resnet', meter: 'requests', amount: '-1.000001', description: 'late usage for 2026-09' });
+  });
+
+  it('reads years below 100 as themselves, not as 19xx', () => {
+    expect(periodBounds('0026-11')).toEqual({ start: Date.parse('0026-11-01T00:00:00Z'), end: Date.parse('0026-12-01T00:00:00Z') });
+    expect(periodBounds('0099-12').end).toBe(Date.parse('0100-01-01T00:00:00Z'));
+    expect(periodBounds('2026-12')).toEqual({ start: Date.UTC(2026, 11, 1), end: Date.UTC(2027, 0, 1) });
   });
 
   it.each(['2026-13', '2026-1', 'October', ''])('rejects the period %j', (period) => {

@@ -34,7 +34,8 @@ export interface ServedStatement {
 /** How far back an issued month is re-checked for late usage. */
 const ADJUSTMENT_LOOKBACK_MONTHS = 12;
 const HOUR = 3_600_000;
-export const PERIOD_PATTERN = /^\d{4}-(0[1-9]|1[0-2])$/;
+/** A month in the span every instant of the API lies in (1970 to 2099, as `from`/`to`). */
+export const PERIOD_PATTERN = /^(19[7-9]\d|20\d\d)-(0[1-9]|1[0-2])$/;
 /** Sorts after every 'YYYY-MM' (as text): the open upper bound of a period range. */
 const AFTER_EVERY_PERIOD = '9999-99';
 

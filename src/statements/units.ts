@@ -43,7 +43,9 @@ export function periodBounds(period: string): { start: number; end: number } {
   if (!m) throw new RangeError(`period "${period}" is not a month in the form YYYY-MM`);
   const year = Number(m[1]);
   const month = Number(m[2]) - 1;
-  return { start: Date.UTC(year, month, 1), end: Date.UTC(year, month + 1, 1) };
+  // Date.UTC reads years 0–99 as 1900–1999: set the year apart so '0026-11' is not 1926.
+  const at = (y: number, mo: number) => new Date(Date.UTC(2000, mo, 1)).setUTCFullYear(y + Math.floor(mo / 12), mo % 12, 1);
+  return { start: at(year, month), end: at(year, month + 1) };
 }
 
 /**

@@ -283,6 +283,14 @@ describe('statements of the current month', () => {
   });
 });
 
+describe('statement periods', () => {
+  it.each(['0026-11', '1969-12', '2100-01', '2026-13', '2026-1'])('%s is 400, never a statement issued for the wrong month', async (period) => {
+    const res = await call(h.baseUrl, 'GET', `/v1/tenants/${A}/statements/${period}`, { key: ADMIN_KEY });
+    expect(res.status, res.text).toBe(400);
+    expect(expectErrorShape(res).message).toContain('1970-01 to 2099-12');
+  });
+});
+
 describe("one tenant never reads another's costs or statements", () => {
   const ofA = (): Array<{ what: string; path: string; headers: Record<string, string> }> => [
     { what: 'costs', path: `/v1/tenants/${A}/costs?${trafficRange()}`, headers: {} },

@@ -19,7 +19,7 @@ export function negotiateFormat(format: StatementFormat | undefined, accept: str
 
 const Params = z.object({
   tenant: TENANT_PARAM,
-  period: z.string().regex(PERIOD_PATTERN, 'period must be YYYY-MM').openapi({ param: { name: 'period', in: 'path' }, example: '2026-10' }),
+  period: z.string().regex(PERIOD_PATTERN, 'period must be a month from 1970-01 to 2099-12, as YYYY-MM').openapi({ param: { name: 'period', in: 'path' }, example: '2026-10' }),
 });
 
 export interface StatementRouteDeps {
