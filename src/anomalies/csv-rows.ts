@@ -17,10 +17,11 @@ export interface SeriesRow {
 export type RowResult = { ok: true; row: SeriesRow } | { ok: false; error: string };
 
 const MISSING = new Set(['', 'nan', 'null', 'na']);
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 export function checkHeader(line: string): string | undefined {
   const cols = splitFields(line.replace(/^\uFEFF/, '')).map((c) => c.toLowerCase());
-  return cols[0] === 'timestamp' && cols[1] === 'value'
+  return cols.length === 2 && cols[0] === 'timestamp' && cols[1] === 'value'
     ? undefined
     : `line 1: expected the header "timestamp,value", found "${line.slice(0, 80)}"`;
 }
@@ -32,8 +33,10 @@ export function parseRow(line: string, lineNumber: number, previousMs: number | 
   const timestampMs = parseTimestamp(timestampText);
   if (timestampMs === undefined) return fail('unparsable timestamp');
   if (previousMs !== undefined && timestampMs < previousMs) return fail('timestamp earlier than the previous row');
-  const value = MISSING.has(valueText.toLowerCase()) ? Number.NaN : Number(valueText);
-  if (!MISSING.has(valueText.toLowerCase()) && !Number.isFinite(value)) return fail('unparsable value');
+  const missing = MISSING.has(valueText.toLowerCase());
+  const value = missing ? Number.NaN : Number(valueText);
+  // Number() would also read '0x10' and '0b1'; a value in a CSV is a decimal number.
+  if (!missing && (!DECIMAL.test(valueText) || !Number.isFinite(value))) return fail('unparsable value');
   return { ok: true, row: { line: lineNumber, timestampText, timestampMs, valueText, value } };
 }
 

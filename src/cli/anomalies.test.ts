@@ -73,6 +73,9 @@ describe('inferledger anomalies detect', () => {
     { name: 'missing header', file: 'nohead.csv', text: '2015-07-10 14:24:00,5\n', message: 'line 1: expected the header "timestamp,value"' },
     { name: 'bad timestamp', file: 'badts.csv', text: 'timestamp,value\n2015-07-10 14:24:00,5\nlater,6\n', message: 'line 3: unparsable timestamp' },
     { name: 'bad value', file: 'badval.csv', text: 'timestamp,value\n2015-07-10 14:24:00,five\n', message: 'line 2: unparsable value' },
+    { name: 'a hexadecimal value', file: 'hex.csv', text: 'timestamp,value\n2015-07-10 14:24:00,0x10\n', message: 'line 2: unparsable value' },
+    { name: 'a third column in the header', file: 'head3.csv', text: 'timestamp,value,label\n2015-07-10 14:24:00,5\n', message: 'line 1: expected the header "timestamp,value"' },
+    { name: 'seconds past 59', file: 'sec.csv', text: 'timestamp,value\n2014-04-01 00:00:99,5\n', message: 'line 2: unparsable timestamp' },
     { name: 'extra column', file: 'cols.csv', text: 'timestamp,value\n2015-07-10 14:24:00,5,6\n', message: 'line 2: expected 2 columns' },
     {
       name: 'time going backwards',

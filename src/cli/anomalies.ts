@@ -18,7 +18,8 @@ export interface AnomaliesIo {
 const USAGE = `usage: inferledger anomalies detect <file.csv>
 
 Reads a CSV with header timestamp,value (timestamps: 'YYYY-MM-DD HH:MM:SS' as UTC, RFC 3339, or
-epoch milliseconds; empty or NaN values are missing) and writes timestamp,value,anomaly_score.
+epoch seconds or milliseconds, below 1e11 being seconds; empty or NaN values are missing) and
+writes timestamp,value,anomaly_score.
 Scores are in [0, 1] and causal: a row's score uses that row and earlier ones only.
 About 0.5 means "the largest deviation in the last 1000 rows"; higher is more surprising.`;
 
