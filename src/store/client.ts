@@ -1,6 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ClickHouseError, createClient, type ClickHouseClient, type ClickHouseClientConfigOptions, type ClickHouseSettings } from '@clickhouse/client';
+import {
+  ClickHouseError,
+  ClickHouseLogLevel,
+  createClient,
+  type ClickHouseClient,
+  type ClickHouseClientConfigOptions,
+  type ClickHouseSettings,
+  type Logger,
+} from '@clickhouse/client';
 import type { z } from 'zod';
 import { AppError, zodMessage } from '../errors.ts';
 
@@ -62,12 +70,38 @@ export interface StoreOptions {
   cluster?: string;
   /** Data directory: the embedded engine keeps its files in `<dataDir>/clickhouse`. */
   dataDir: string;
+  /** How long a server may take to answer the first contact (default 10 s). */
+  connectTimeoutMs?: number;
+}
+
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * The client's own log. Its default logger prints a failed request's arguments and a stack
+ * trace, twenty lines before our own message says the same in one: every error it logs is also
+ * thrown to the caller that made the request, which reports it (or the API answers it), so
+ * errors are left to them. Warnings (a setting the URL overrides, say) stay, on one line.
+ */
+class OneLineLogger implements Logger {
+  trace(): void {}
+  debug(): void {}
+  info(): void {}
+  warn({ module, message, err }: { module: string; message: string; err?: Error }): void {
+    console.warn(`[clickhouse] ${module}: ${message}${err ? `: ${err.message}` : ''}`);
+  }
+  error(): void {}
 }
 
 export async function openStore(opts: StoreOptions): Promise<Store> {
   const settings = opts.cluster ? { ...CLICKHOUSE_SETTINGS, ...CLUSTER_SETTINGS } : CLICKHOUSE_SETTINGS;
   if (opts.url) {
-    const client = createClient({ url: opts.url, clickhouse_settings: settings, request_timeout: 60_000 });
+    const client = createClient({
+      url: opts.url,
+      clickhouse_settings: settings,
+      request_timeout: 60_000,
+      log: { LoggerClass: OneLineLogger, level: ClickHouseLogLevel.WARN },
+    });
+    await probeServer(client, opts.url, opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS);
     return wrapClient(client, 'server', opts.cluster);
   }
   const path = join(opts.dataDir, 'clickhouse');
@@ -95,6 +129,35 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   });
   // A cluster for the embedded engine exists only in tests (one local shard from a config.xml).
   return wrapClient(client, 'embedded', opts.cluster);
+}
+
+/**
+ * The first contact, as a `SELECT 1` (unlike /ping it checks the credentials), within a short
+ * timeout: a wrong URL, a closed port, a server that never answers or refuses the user fails
+ * start-up at once with one line that names the server (never its password), instead of after
+ * the 60 s query timeout or deep inside the first migration.
+ */
+async function probeServer(client: ClickHouseClient, url: string, timeoutMs: number): Promise<void> {
+  const result = await client.ping({ select: true, abort_signal: AbortSignal.timeout(timeoutMs) });
+  if (result.success) return;
+  await client.close().catch(() => {});
+  const where = describeServer(url);
+  const err = result.error as Error & { code?: string };
+  const reason =
+    err.name === 'TimeoutError' || err.name === 'AbortError' || /abort/i.test(err.message)
+      ? `no answer within ${timeoutMs / 1000} s`
+      : err.message || `an error without a message (${err.name}): is this ClickHouse's HTTP interface (usually port 8123)?`;
+  throw new AppError('unavailable', `ClickHouse at ${where}: ${reason}`, { cause: err });
+}
+
+/** The URL without its credentials and query string: safe to print. */
+function describeServer(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`;
+  } catch {
+    return '(the configured URL)';
+  }
 }
 
 function wrapClient(client: ClickHouseClient, mode: StoreMode, cluster: string | undefined): Store {
@@ -171,6 +234,7 @@ async function runReportingErrors<T>(fn: () => Promise<T>): Promise<T> {
   } catch (err) {
     if (err instanceof AppError) throw err;
     const kind = err instanceof ClickHouseError ? 'internal' : 'unavailable';
-    throw new AppError(kind, `ClickHouse: ${(err as Error).message}`, { cause: err });
+    const e = err as Error;
+    throw new AppError(kind, `ClickHouse: ${e.message || `${e.name} without a message`}`, { cause: err });
   }
 }
