@@ -42,6 +42,8 @@ export interface HttpAppDeps {
   metrics?: Registry;
 }
 
+const OTLP_PATHS = new Set(['/v1/traces', '/v1/metrics']);
+
 /** One Hono app for every process kind; which route groups exist depends on the deps given. */
 export function createHttpApp(deps: HttpAppDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({
@@ -69,6 +71,17 @@ export function createHttpApp(deps: HttpAppDeps): OpenAPIHono<AppEnv> {
       },
     }),
   );
+  // Only the OTLP receivers inflate a compressed body; anywhere else a gzipped JSON body would be
+  // read as bytes and reported as malformed JSON, which sends the caller looking in the wrong place.
+  app.use('*', async (c, next) => {
+    const encoding = c.req.header('content-encoding')?.trim().toLowerCase();
+    if (encoding && encoding !== 'identity' && !OTLP_PATHS.has(c.req.path)) {
+      throw new AppError('unsupported_media_type', `Content-Encoding ${JSON.stringify(encoding)} is not accepted on ${c.req.path} (only the OTLP receivers take gzip): send the body uncompressed`, {
+        code: 'unsupported_encoding',
+      });
+    }
+    await next();
+  });
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
 
   registerHealthRoutes(app, deps.readiness);
