@@ -1,7 +1,7 @@
 import { episodeId } from '../lifecycle.ts';
 import type { Alert } from '../types.ts';
 import { describeUrl, type Destination } from './destination.ts';
-import { postWithRetry, type PostDeps } from './http-post.ts';
+import { postWithRetry, ReceiverBackoff, type PostDeps } from './http-post.ts';
 
 /** One item of Alertmanager's `POST /api/v2/alerts` body (postableAlerts). */
 export interface AlertmanagerAlert {
@@ -65,6 +65,7 @@ export function createAlertmanagerDestination(target: AlertmanagerTarget, deps: 
   let firing = new Map<string, Alert>();
   const resolved = new Map<string, Alert>();
   const lastSent = new Map<string, number>();
+  const backoff = new ReceiverBackoff(deps.policy, deps.now, deps.random);
 
   return {
     name,
@@ -84,10 +85,13 @@ export function createAlertmanagerDestination(target: AlertmanagerTarget, deps: 
       const due = [...firing].filter(([id]) => now - (lastSent.get(id) ?? -Infinity) >= resendMs);
       const ends = [...resolved];
       if (due.length === 0 && ends.length === 0) return;
+      const policy = backoff.permit();
+      if (!policy) return;
       const body = JSON.stringify([...due, ...ends].map(([, a]) => toAlertmanagerAlert(a, { now, resendMs, publicUrl: deps.publicUrl })));
-      const outcome = await postWithRetry(url, () => ({ body, headers: {} }), deps);
+      const outcome = await postWithRetry(url, () => ({ body, headers: {} }), { ...deps, policy });
+      backoff.record(outcome);
       if (!outcome.ok && outcome.retryable) {
-        deps.log(`${name}: delivery failed after ${outcome.attempts} attempts (${outcome.reason}); retried next run`);
+        deps.log(`${name}: delivery failed after ${outcome.attempts} attempt(s) (${outcome.reason}); next try in ${Math.ceil(backoff.waitMs() / 1000)} s or later`);
         return;
       }
       // A refusal (400: a payload Alertmanager rejects) would fail again at once: wait a resend.

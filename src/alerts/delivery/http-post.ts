@@ -78,3 +78,43 @@ export async function postWithRetry(url: string, build: () => { body: string; he
   }
   return { ok: false, retryable: true, reason, attempts: deps.policy.maxRetries + 1 };
 }
+
+/**
+ * Backoff that outlives one delivery run. Without it, every evaluation (every few seconds) starts
+ * a fresh burst of `maxRetries + 1` attempts at a receiver that is down, and a run queued behind
+ * a failed one fires right after that one's last attempt. After a failed run the next may post
+ * only once `notBefore` has passed, and then once, without retries; each further failure doubles
+ * the wait, up to `maxDelayMs`. A success, or a refusal (the receiver is up), starts afresh.
+ */
+export class ReceiverBackoff {
+  private failures = 0;
+  private notBefore = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly policy: RetryPolicy,
+    private readonly now: () => number,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  /** The retry policy for a run starting now, or undefined while the receiver is being left alone. */
+  permit(): RetryPolicy | undefined {
+    if (this.now() < this.notBefore) return undefined;
+    return this.failures === 0 ? this.policy : { ...this.policy, maxRetries: 0 };
+  }
+
+  /** Records a run's outcome. */
+  record(outcome: PostOutcome): void {
+    if (outcome.ok || !outcome.retryable) {
+      this.failures = 0;
+      this.notBefore = Number.NEGATIVE_INFINITY;
+      return;
+    }
+    this.failures++;
+    this.notBefore = this.now() + backoffDelay(this.policy.maxRetries + this.failures - 1, this.policy, this.random);
+  }
+
+  /** Milliseconds until the next run may post (0 when it may now). */
+  waitMs(): number {
+    return Math.max(0, this.notBefore - this.now());
+  }
+}

@@ -79,19 +79,39 @@ describe('webhook destination', () => {
     expect(d.pending()).toBe(0);
   });
 
-  it('keeps what failed for the next run, and sends it once then', async () => {
+  it('keeps what failed for a later run, leaves the receiver alone meanwhile, and sends it once then', async () => {
     server.respond(() => ({ status: 503 }));
-    const d = webhook();
+    const clock = { now: NOW };
+    const d = createWebhookDestination(
+      { url: `${server.url}/hooks/il?token=abc`, secret: SECRET },
+      { fetch, policy: { ...POLICY, baseDelayMs: 1000, maxDelayMs: 60_000 }, now: () => clock.now, log: (l) => logs.push(l), random: () => 0, sleep: async () => {} },
+    );
     const fired = quota([], [status('acme', 1)]);
     d.offer(fired.alerts, fired.transitions);
     await d.deliver();
     expect(server.received).toHaveLength(POLICY.maxRetries + 1);
     expect(d.pending()).toBe(2);
-    expect(logs.join('\n')).toMatch(/delivery failed after 3 attempts \(HTTP 503\); 2 kept/);
+    // Equal jitter at random() = 0: half of 1 s × 2^(maxRetries) = 2 s before the next try.
+    expect(logs.join('\n')).toMatch(/delivery failed after 3 attempt\(s\) \(HTTP 503\); 2 kept, next try in 2 s or later/);
     expect(logs.join('\n')).not.toContain('token=abc');
+
+    // Evaluations keep kicking delivery: nothing is sent before the backoff is over.
+    await d.deliver();
+    clock.now += 1999;
+    await d.deliver();
+    expect(server.received).toHaveLength(POLICY.maxRetries + 1);
+    // Then one attempt per run while the receiver is failing, the wait doubling: 4 s, then 8 s.
+    clock.now += 1;
+    await d.deliver();
+    expect(server.received).toHaveLength(POLICY.maxRetries + 2);
+    expect(logs.at(-1)).toMatch(/after 1 attempt\(s\).*next try in 4 s/);
+    clock.now += 4000;
+    await d.deliver();
+    expect(logs.at(-1)).toMatch(/next try in 8 s/);
 
     server.received.length = 0;
     server.respond(() => ({ status: 200 }));
+    clock.now += 8000;
     await d.deliver();
     await d.deliver();
     expect(delivered().map((a) => a.labels.threshold)).toEqual(['0.8', '1']);

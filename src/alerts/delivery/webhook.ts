@@ -2,7 +2,7 @@ import { alertToJson } from '../alert-json.ts';
 import { episodeId } from '../lifecycle.ts';
 import type { Alert, Transition } from '../types.ts';
 import { describeUrl, type Destination } from './destination.ts';
-import { postWithRetry, type PostDeps } from './http-post.ts';
+import { postWithRetry, ReceiverBackoff, type PostDeps } from './http-post.ts';
 import { memoryOutbox, type Outbox } from './outbox.ts';
 import { SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER } from './signature.ts';
 
@@ -34,7 +34,8 @@ export function isNotifiable(t: Transition): boolean {
 /**
  * Signed webhook delivery: POST `{ version: 1, alerts: [...] }` (the `GET /v1/alerts` item shape),
  * one notification per firing or resolve, in order. Network errors, 5xx and 429 are retried with
- * backoff, then kept for the next run; any other 4xx drops the batch (retrying cannot fix it).
+ * backoff, then kept for a later run (ReceiverBackoff spaces the runs); any other 4xx drops the
+ * batch (retrying cannot fix it).
  */
 export function createWebhookDestination(target: WebhookTarget, deps: WebhookDeps): Destination {
   const name = `webhook ${describeUrl(target.url)}`;
@@ -42,6 +43,7 @@ export function createWebhookDestination(target: WebhookTarget, deps: WebhookDep
   const maxOutbox = deps.maxOutbox ?? DEFAULT_MAX_OUTBOX;
   /** Insertion-ordered; keyed by episode and state so an offer repeated by a re-run is one entry. */
   const outbox = deps.outbox ?? memoryOutbox();
+  const backoff = new ReceiverBackoff(deps.policy, deps.now, deps.random);
 
   function enqueue(alert: Alert): void {
     outbox.set(`${episodeId(alert)}:${alert.state}`, alert);
@@ -53,6 +55,8 @@ export function createWebhookDestination(target: WebhookTarget, deps: WebhookDep
   }
 
   async function sendBatch(entries: Array<[string, Alert]>): Promise<boolean> {
+    const policy = backoff.permit();
+    if (!policy) return false;
     const body = JSON.stringify({ version: 1, alerts: entries.map(([, a]) => alertToJson(a)) });
     const outcome = await postWithRetry(
       target.url,
@@ -60,10 +64,13 @@ export function createWebhookDestination(target: WebhookTarget, deps: WebhookDep
         const ts = Math.floor(deps.now() / 1000);
         return { body, headers: { [TIMESTAMP_HEADER]: String(ts), [SIGNATURE_HEADER]: signWebhook(target.secret, ts, body) } };
       },
-      deps,
+      { ...deps, policy },
     );
+    backoff.record(outcome);
     if (!outcome.ok && outcome.retryable) {
-      deps.log(`${name}: delivery failed after ${outcome.attempts} attempts (${outcome.reason}); ${outbox.size} kept for the next run`);
+      deps.log(
+        `${name}: delivery failed after ${outcome.attempts} attempt(s) (${outcome.reason}); ${outbox.size} kept, next try in ${Math.ceil(backoff.waitMs() / 1000)} s or later`,
+      );
       return false;
     }
     if (!outcome.ok) deps.log(`${name}: receiver refused ${entries.length} notifications (${outcome.reason}); dropped`);
