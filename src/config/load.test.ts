@@ -79,6 +79,15 @@ describe('loadConfig', () => {
     expect(config.models).toEqual([{ name: 'm1', path: join(cwd, 'models/m1.onnx'), version: '1', tokens: false, device: 'cpu' }]);
   });
 
+  it('refuses a JSON config that names a key twice, as YAML does', () => {
+    const cwd = dir();
+    const path = join(cwd, 'conf.json');
+    writeFileSync(path, '{\n  "tenants": {\n    "acme": { "plan": "flat" },\n    "acme": {}\n  }\n}\n');
+    const issues = issuesOf(() => loadConfig({ INFERLEDGER_CONFIG: path }, '/'));
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toMatch(/conf\.json: duplicate key at line 4: Map keys must be unique/);
+  });
+
   it('places a model on a GPU with device cuda or cuda:N, and names a device it does not know', () => {
     const cwd = dir();
     writeFileSync(join(cwd, 'inferledger.yaml'), 'models: [{ name: a, path: a.onnx, device: cuda }, { name: b, path: b.onnx, device: "cuda:1" }]\n');

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument, parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
 
@@ -82,7 +82,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
 function readConfigFile(path: string, issues: string[]): Record<string, unknown> {
   try {
     const text = readFileSync(path, 'utf8');
-    const doc: unknown = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    const doc: unknown = path.endsWith('.json') ? parseJson(text) : parseYaml(text);
     if (doc === null || doc === undefined) return {};
     if (typeof doc !== 'object' || Array.isArray(doc)) {
       issues.push(`${path}: the top level must be a mapping`);
@@ -93,6 +93,18 @@ function readConfigFile(path: string, issues: string[]): Record<string, unknown>
     issues.push(`${path}: ${(err as Error).message}`);
     return {};
   }
+}
+
+/**
+ * JSON.parse keeps the last of two equal keys without a word, so a tenant or quota written twice
+ * would silently lose its first half; YAML refuses that, and so does this. JSON is YAML, so the
+ * YAML parser finds the duplicates; JSON.parse still decides what the document is.
+ */
+function parseJson(text: string): unknown {
+  const doc = JSON.parse(text) as unknown;
+  const duplicate = parseDocument(text).errors.find((e) => e.code === 'DUPLICATE_KEY');
+  if (duplicate) throw new Error(`duplicate key at line ${duplicate.linePos?.[0].line ?? '?'}: ${duplicate.message.split('\n')[0]}`);
+  return doc;
 }
 
 export function formatIssues(error: z.ZodError): string[] {
