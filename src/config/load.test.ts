@@ -136,6 +136,38 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('refuses values that would misbehave later: a misspelt plan weight, a bad webhook tenant, an empty host, an amount in exponent form', () => {
+    const cwd = dir();
+    writeFileSync(
+      join(cwd, 'inferledger.yaml'),
+      [
+        'server: { host: "" }',
+        'quotas: { plan_weights: { gold: 3 } }',
+        'alerts: { webhooks: [{ url: "https://hooks.example/x", secret: "0123456789abcdef", tenants: [acme, "BAD ID"] }] }',
+        'pricing:',
+        '  capacity: [{ effective_from: "2020-01-01T00:00:00Z", vcpu_hour: 0.04, memory_gib_hour: 1e-7 }]',
+        '  plans: { standard: [{ effective_from: "2020-01-01T00:00:00Z", meters: { requests: { unit_price: 0.0001 } } }] }',
+      ].join('\n'),
+    );
+    const issues = issuesOf(() => loadConfig({}, cwd));
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^server\.host: a host to listen on/),
+        expect.stringMatching(/^pricing\.capacity\.0\.memory_gib_hour: the number 1e-7 is in exponent form: write amounts as quoted decimal strings/),
+      ]),
+    );
+    expect(issues.join('\n')).not.toContain('vcpu_hour'); // an unquoted 0.04 is the decimal it looks like
+    // Cross-field checks run once every field is well-formed.
+    writeFileSync(
+      join(cwd, 'inferledger.yaml'),
+      ['quotas: { plan_weights: { gold: 3 } }', 'alerts: { webhooks: [{ url: "https://hooks.example/x", secret: "0123456789abcdef", tenants: [acme, "BAD ID"] }] }'].join('\n'),
+    );
+    expect(issuesOf(() => loadConfig({}, cwd))).toEqual([
+      expect.stringMatching(/^quotas\.plan_weights\.gold: unknown plan "gold" \(pricing\.plans has: /),
+      expect.stringMatching(/^alerts\.webhooks\.0\.tenants\.1: tenant ids are/),
+    ]);
+  });
+
   it('refuses alert settings that could only fail later: other URL schemes, a repeated threshold, a bad cron', () => {
     const cwd = dir();
     writeFileSync(

@@ -60,7 +60,7 @@ export const configSchema = z
     server: z
       .strictObject({
         port: z.number().int().min(0).max(65535).default(8080),
-        host: z.string().default('0.0.0.0'),
+        host: z.string().min(1, 'a host to listen on, e.g. 0.0.0.0 (all interfaces) or 127.0.0.1').default('0.0.0.0'),
         max_body_bytes: z.number().int().positive().default(8 * 1024 * 1024),
         /**
          * A second listener (same host) that serves only GET /metrics, without auth, for Prometheus.
@@ -144,6 +144,18 @@ export const configSchema = z
         if (!names.has(m)) ctx.addIssue({ code: 'custom', path: ['tenants', tenant, 'models', i], message: `unknown model "${m}"` });
       });
     }
+    // A weight for a misspelt plan would leave the real plan at weight 1 without a word.
+    for (const plan of Object.keys(cfg.quotas.plan_weights)) {
+      if (!(plan in cfg.pricing.plans)) {
+        ctx.addIssue({ code: 'custom', path: ['quotas', 'plan_weights', plan], message: `unknown plan "${plan}" (pricing.plans has: ${Object.keys(cfg.pricing.plans).join(', ')})` });
+      }
+    }
+    // Checked here, not in alerts/config.ts: the tenant id rule lives in this module.
+    cfg.alerts.webhooks.forEach((w, i) => {
+      w.tenants?.forEach((t, j) => {
+        if (!TENANT_ID_PATTERN.test(t)) ctx.addIssue({ code: 'custom', path: ['alerts', 'webhooks', i, 'tenants', j], message: TENANT_ID_RULE });
+      });
+    });
   });
 
 export type Config = z.infer<typeof configSchema>;

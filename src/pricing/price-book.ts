@@ -11,7 +11,14 @@ import { parseRate, type Rate } from '../money/money.ts';
 const decimalText = z
   .union([z.string(), z.number()])
   .transform((v) => String(v))
-  .refine((v) => /^\d{1,18}(\.\d{1,12})?$/.test(v), 'a non-negative decimal with at most 12 decimal places, e.g. "0.0004"');
+  .check((ctx) => {
+    if (/^\d{1,18}(\.\d{1,12})?$/.test(ctx.value)) return;
+    // An unquoted 0.0000001 reaches us as the number 1e-7: say so rather than blame its decimals.
+    const why = /e/i.test(ctx.value)
+      ? `the number ${ctx.value} is in exponent form: write amounts as quoted decimal strings, e.g. "0.0000001"`
+      : 'a non-negative decimal with at most 12 decimal places, e.g. "0.0004"';
+    ctx.issues.push({ code: 'custom', message: why, input: ctx.value });
+  });
 
 const rate = decimalText.transform((v): Rate => parseRate(v));
 
