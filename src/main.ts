@@ -88,6 +88,9 @@ export interface Platform {
 
 export async function startPlatform(config: Readonly<Config>, opts: StartOptions): Promise<Platform> {
   const log = opts.log ?? ((line: string) => console.log(line));
+  // The export settings are checked before anything is opened or migrated: a typo fails at once.
+  const exporter = telemetryExporter(config, opts.kind, opts.env ?? process.env);
+  const otlpProtocol = exporter === 'otlp' ? otlpProtocolOf(opts.env ?? process.env) : undefined;
   const store = await openStore({ url: config.clickhouse.url, cluster: config.clickhouse.cluster, dataDir: config.data_dir });
   const closers: Array<() => Promise<void>> = [() => store.close()];
   try {
@@ -170,8 +173,6 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     // Telemetry writers see a store that counts what it takes and what it refuses (ingest health).
     const telemetryStore = countInserts(store, metrics.ingest);
 
-    const exporter = telemetryExporter(config, opts.kind, opts.env ?? process.env);
-    const otlpProtocol = exporter === 'otlp' ? otlpProtocolOf(opts.env ?? process.env) : undefined;
     const sidecar = opts.kind === 'api' ? undefined : await startSidecar(config, telemetryStore, spool, exporter, quotaSource, metrics, log, otlpProtocol);
     if (sidecar) closers.unshift(() => stopSidecar(sidecar));
 

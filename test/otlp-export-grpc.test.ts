@@ -66,5 +66,9 @@ describe('standalone sidecar exporting by OTLP/gRPC', () => {
     expect(otlpProtocolOf({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' })).toBe('http/protobuf');
     expect(() => otlpProtocolOf({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' })).toThrow(ConfigError);
     expect(() => otlpProtocolOf({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' })).toThrow(/OTEL_EXPORTER_OTLP_PROTOCOL: the sidecar exports spans by http\/protobuf or grpc, not "http\/json"/);
+    // An endpoint the exporter cannot parse would silently become localhost.
+    expect(otlpProtocolOf({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector.internal:4318' })).toBe('http/protobuf');
+    expect(() => otlpProtocolOf({ OTEL_EXPORTER_OTLP_ENDPOINT: 'garbage' })).toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT: an http\(s\) URL such as http:\/\/collector:4318, not "garbage"/);
+    expect(() => otlpProtocolOf({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'ftp://x/v1/traces' })).toThrow(/OTEL_EXPORTER_OTLP_TRACES_ENDPOINT/);
   });
 });

@@ -57,8 +57,23 @@ export type OtlpProtocol = 'http/protobuf' | 'grpc';
 export function otlpProtocolOf(env: Record<string, string | undefined>): OtlpProtocol {
   const name = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
   const value = (env[name] || 'http/protobuf').trim();
-  if (value === 'http/protobuf' || value === 'grpc') return value;
-  throw new ConfigError([`${name}: the sidecar exports spans by http/protobuf or grpc, not ${JSON.stringify(value)}`]);
+  const problems: string[] = [];
+  if (value !== 'http/protobuf' && value !== 'grpc') problems.push(`${name}: the sidecar exports spans by http/protobuf or grpc, not ${JSON.stringify(value)}`);
+  // The exporters fall back to localhost on an endpoint they cannot parse, without a word:
+  // spans would pile up in the journal while the log blamed a refused connection.
+  for (const endpoint of ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']) {
+    const url = env[endpoint]?.trim();
+    if (!url) continue;
+    let protocol: string | undefined;
+    try {
+      protocol = new URL(url).protocol;
+    } catch {
+      protocol = undefined;
+    }
+    if (protocol !== 'http:' && protocol !== 'https:') problems.push(`${endpoint}: an http(s) URL such as http://collector:4318, not ${JSON.stringify(url)}`);
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return value as OtlpProtocol;
 }
 
 export function telemetryExporter(config: Readonly<Config>, kind: ProcessKind, env: Record<string, string | undefined>): 'clickhouse' | 'otlp' {
