@@ -101,6 +101,9 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       if (result.applied.length) log(`migrations applied: ${result.applied.join(', ')}`);
     }
     const adminKey = resolveAdminKey(config.admin_key, config.data_dir);
+    // Shown now, not once the process is up: a start that fails later (a port in use) must not
+    // leave a key on disk that was never shown.
+    if (adminKey.generated) log(`\nadmin key (shown once, saved to ${adminKey.path} with mode 0600):\n  ${adminKey.key}\n`);
     const keys = new KeyService(store, adminKey.key);
     await keys.load();
     const spool = new Spool(join(config.data_dir, 'spool'));

@@ -218,11 +218,8 @@ async function runServer(config: Readonly<Config>, kind: ProcessKind, demo: bool
     // Found by hand: keys made on an `api` with its own data directory answered 401 here, silently.
     console.log('note: this sidecar reads API keys from its own embedded ClickHouse; keys created through an api on another data directory are unknown here (point every process at one ClickHouse server with CLICKHOUSE_URL)');
   }
-  if (platform.adminKey.generated) {
-    console.log(`\nadmin key (shown once, saved to ${platform.adminKey.path} with mode 0600):\n  ${platform.adminKey.key}\n`);
-  } else if (platform.adminKey.path) {
-    console.log(`admin key: in ${platform.adminKey.path}`);
-  }
+  // A generated key was printed by startPlatform as soon as it was made.
+  if (!platform.adminKey.generated && platform.adminKey.path) console.log(`admin key: in ${platform.adminKey.path}`);
   let trickle: NodeJS.Timeout | undefined;
   if (demo && kind === 'up') {
     await startDemo(platform, base);
