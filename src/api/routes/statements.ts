@@ -1,3 +1,4 @@
+import { parseAccept } from 'hono/utils/accept';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { requireTenantAccess, type KeyService } from '../../auth/key-service.ts';
 import { renderCsv, renderFocus, type FocusContext } from '../../statements/render.ts';
@@ -9,11 +10,22 @@ import { bearerSecurity, errorResponses, TENANT_PARAM } from '../schemas.ts';
 export type StatementFormat = 'json' | 'csv' | 'focus';
 
 /** `?format=` wins; otherwise the Accept header; JSON by default. */
+/**
+ * `?format=` wins; else the Accept header with its q-values (RFC 9110 §12.5.1): the most
+ * preferred of JSON and CSV, `text/csv;q=0` refusing CSV; JSON when it names neither. FOCUS is
+ * CSV too, so it is asked for by `?format=focus` only.
+ */
 export function negotiateFormat(format: StatementFormat | undefined, accept: string | undefined): StatementFormat {
   if (format) return format;
-  const a = (accept ?? '').toLowerCase();
-  if (a.includes('focus')) return 'focus';
-  if (a.includes('text/csv')) return 'csv';
+  if (!accept) return 'json';
+  // Most preferred first (parseAccept sorts by q); q=0 means "not this".
+  for (const { type, q } of parseAccept(accept)) {
+    if (q <= 0) continue;
+    const t = type.toLowerCase();
+    if (t === 'text/csv') return 'csv';
+    if (t === 'application/json' || t === 'application/*' || t === '*/*') return 'json';
+    if (t === 'text/*') return 'csv';
+  }
   return 'json';
 }
 
