@@ -120,7 +120,8 @@ function routePattern(path: string): RegExp {
       .split('/')
       .map((part) => (part === '*' ? '.*' : part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
       .join('/');
-    patterns.set(path, (re = new RegExp(`^${source}/?$`)));
+    // Hono matches paths strictly: `/usage/` is not `/usage`, so it is a 404 here too, not a 405.
+    patterns.set(path, (re = new RegExp(`^${source}$`)));
   }
   return re;
 }

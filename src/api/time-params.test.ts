@@ -68,7 +68,21 @@ describe('time params', () => {
     const limit = 400 * 86_400_000;
     expect(resolveRange({ from: 0, to: limit }, 0, { maxRangeMs: limit }).range).toEqual({ from: 0, to: limit });
     expect(() => resolveRange({ from: 0, to: limit + 3_600_000 }, 0, { maxRangeMs: limit })).toThrow(
-      expect.objectContaining({ code: 'range_too_long', message: 'the range spans 400.04 days, at most 400 days per request: ask for consecutive ranges (their amounts add up exactly)' }),
+      expect.objectContaining({ code: 'range_too_long', message: 'the range spans 400.04166667 days, at most 400 days per request: ask for consecutive ranges (their amounts add up exactly)' }),
     );
+    // Found by hand: one second over the limit read "spans 400 days, at most 400 days".
+    expect(() => resolveRange({ from: 0, to: limit + 1000 }, 0, { maxRangeMs: limit })).toThrow('the range spans 400.00001157 days, at most 400 days');
+  });
+
+  it('with a step multiple (costs: whole hours), refuses another step and picks an automatic one that is a multiple', () => {
+    const hourly = { stepMultipleS: 3600 };
+    expect(() => resolveRange({ from: 0, to: 86_400_000, step: 300 }, 0, hourly)).toThrow(
+      expect.objectContaining({ code: 'invalid_step', message: '`step` must be a whole number of hours (costs are priced per hour): 1h, 6h, 1d, not 300 s' }),
+    );
+    expect(() => resolveRange({ from: 0, to: 86_400_000, step: 5400 }, 0, hourly)).toThrow(expect.objectContaining({ code: 'invalid_step' }));
+    expect(resolveRange({ from: 0, to: 86_400_000, step: 7200 }, 0, hourly).stepSeconds).toBe(7200);
+    // Without a step: 300 s would do for a day, but the first hourly one is taken.
+    expect(resolveRange({ from: 0, to: 86_400_000 }, 0, hourly).stepSeconds).toBe(3600);
+    expect(resolveRange({ from: 0, to: 86_400_000 }, 0).stepSeconds).toBe(300);
   });
 });

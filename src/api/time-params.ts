@@ -70,10 +70,12 @@ export interface RangeLimits {
   maxRangeMs?: number;
   /** The response has no series: `step` plays no part (`/v1/attribution`). */
   series?: boolean;
+  /** `step` must be a multiple of this (costs are priced per hour: 3600); the automatic step is one. */
+  stepMultipleS?: number;
 }
 
-/** Days, for messages: "400 days", "400.04 days". */
-const days = (ms: number) => `${Number((ms / 86_400_000).toFixed(2))} days`;
+/** Days, for messages: "400 days", "400.0000116 days" (never rounded onto the limit it exceeds). */
+const days = (ms: number) => `${Number((ms / 86_400_000).toFixed(8))} days`;
 
 /** Resolves defaults (last 24 h) and checks the range and step; pure, `now` passed in. */
 export function resolveRange(input: RangeInput, now: number, limits: RangeLimits = {}): { range: TimeRange; stepSeconds: number } {
@@ -86,9 +88,15 @@ export function resolveRange(input: RangeInput, now: number, limits: RangeLimits
     });
   }
   const spanS = (to - from) / 1000;
-  const stepSeconds = input.step ?? AUTO_STEPS_S.find((s) => spanS / s <= 300) ?? 86400;
+  const multiple = limits.stepMultipleS ?? 1;
+  const stepSeconds = input.step ?? AUTO_STEPS_S.find((s) => s % multiple === 0 && spanS / s <= 300) ?? 86400;
   if (limits.series === false) return { range: { from, to }, stepSeconds };
   if (stepSeconds < MIN_STEP_S) throw new AppError('invalid', '`step` must be at least 1 second', { code: 'invalid_step' });
+  if (stepSeconds % multiple !== 0) {
+    throw new AppError('invalid', `\`step\` must be a whole number of ${multiple === 3600 ? 'hours (costs are priced per hour): 1h, 6h, 1d' : `${multiple} s`}, not ${stepSeconds} s`, {
+      code: 'invalid_step',
+    });
+  }
   const points = Math.ceil(spanS / stepSeconds);
   if (points > MAX_POINTS) {
     const message =

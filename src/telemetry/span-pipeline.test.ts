@@ -93,6 +93,16 @@ describe('no double counting (chdb)', () => {
     expect(ok.totals).toMatchObject({ requests: 1, errors: 0 });
   });
 
+  it('series: one entry per step from `from` (not from the epoch), zeros included, adding up to the totals', async () => {
+    await store.insert('otel_traces', makeSpans('t-series', 4));
+    const from = Date.now() - 3_600_000 - 17_123; // deliberately off any step grid
+    const to = Date.now() + 60_000;
+    const usage = await readUsage(store, 't-series', { from, to }, 600);
+    expect(usage.series.map((p) => Date.parse(p.t))).toEqual(Array.from({ length: Math.ceil((to - from) / 600_000) }, (_, k) => from + k * 600_000));
+    expect(usage.series.reduce((n, p) => n + p.requests, 0)).toBe(4);
+    expect(usage.series.filter((p) => p.requests > 0)).toHaveLength(1);
+  });
+
   it("never counts a refused request's tokens, and reads a model that only refused requests reached", async () => {
     // Refused spans from an emitter that still carries gen_ai.usage.* (our sidecar no longer does).
     await store.insert('otel_traces', [

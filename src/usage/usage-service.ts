@@ -60,13 +60,25 @@ export async function readUsage(
     step_seconds: stepSeconds,
     totals: toTotals(byModel),
     by_model: byModel.map((r) => ({ model: r.key, ...toEntry(r) })),
-    series: series.map((r) => ({ t: new Date(r.t_ms).toISOString(), ...toTotals([r]) })),
+    series: denseSeries(range, stepSeconds, series),
   };
   if (groupBy) {
     const rows = groups ?? byModel;
     report.groups = { by: groupBy, entries: rows.map((r) => ({ key: r.key, ...toEntry(r) })) };
   }
   return report;
+}
+
+/** Every bucket of the range from its start, zeros where nothing was recorded: charts need no gap-filling and line up with the cost series. */
+function denseSeries(range: TimeRange, stepSeconds: number, rows: ReadonlyArray<AggregateRow & { bucket: number }>): Array<UsageTotals & { t: string }> {
+  const stepMs = stepSeconds * 1000;
+  const byBucket = new Map(rows.map((r) => [r.bucket, r]));
+  const out: Array<UsageTotals & { t: string }> = [];
+  for (let k = 0, t = range.from; t < range.to; k++, t += stepMs) {
+    const row = byBucket.get(k);
+    out.push({ t: new Date(t).toISOString(), ...toTotals(row ? [row] : []) });
+  }
+  return out;
 }
 
 /** Sums in integer microseconds first, converts once: seconds never accumulate float error. */

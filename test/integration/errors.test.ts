@@ -148,6 +148,8 @@ const BAD_REQUESTS: BadRequest[] = [
   { name: 'bad `step`', method: 'GET', path: `/v1/tenants/${TENANT}/usage?step=fortnight`, opts: asTenant(), status: 400, code: 'invalid_request' },
   { name: 'zero `step`', method: 'GET', path: `/v1/tenants/${TENANT}/usage?step=0`, opts: asTenant(), status: 400, code: 'invalid_step' },
   { name: 'too many points', method: 'GET', path: `/v1/tenants/${TENANT}/usage?from=0&to=86400000&step=1`, opts: asTenant(), status: 400, code: 'invalid_step' },
+  // Costs are priced per hour: a 5-minute step was silently rounded to an hour.
+  { name: 'a cost step that is not whole hours', method: 'GET', path: `/v1/tenants/${TENANT}/costs?step=5m`, opts: asTenant(), status: 400, code: 'invalid_step' },
   { name: 'bad group_by', method: 'GET', path: `/v1/tenants/${TENANT}/usage?group_by=tenant`, opts: asTenant(), status: 400, code: 'invalid_request' },
   { name: 'bad group_by on costs', method: 'GET', path: `/v1/tenants/${TENANT}/costs?group_by=tenant`, opts: asTenant(), status: 400, code: 'invalid_request' },
   { name: 'bad tenant id in path (tenant key)', method: 'GET', path: '/v1/tenants/Not_A%20Tenant/usage', opts: asTenant(), status: 400, code: 'invalid_request' },

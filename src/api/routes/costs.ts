@@ -16,7 +16,9 @@ import { RangeQuery, UsageQuery } from './usage.ts';
 export const MAX_PRICED_RANGE_MS = 400 * 86_400_000;
 
 /** The same parameters as usage, `group_by` included (SPEC §7). */
-const CostsQuery = UsageQuery;
+const CostsQuery = UsageQuery.extend({
+  step: RangeQuery.shape.step.openapi({ type: 'string', description: 'series step in whole hours: 1h, 6h, 1d (costs are priced per hour); points are counted from `from` widened to its hour' }),
+});
 
 const Money = z.string().openapi({ example: '12.345678', description: 'decimal amount in the currency' });
 const Resources = z.object({ cpu: Money, memory: Money, gpu: Money });
@@ -101,9 +103,8 @@ export function registerCostRoutes(app: OpenAPIHono<AppEnv>, deps: CostRouteDeps
     const { tenant } = c.req.valid('param');
     requireTenantAccess(c.get('principal'), tenant, deps.tenantExists);
     const q = c.req.valid('query');
-    const step = q.step === undefined ? undefined : Math.max(HOUR_S, q.step);
-    const { range, stepSeconds } = resolveRange({ ...q, step }, deps.costs.now(), { maxRangeMs: MAX_PRICED_RANGE_MS });
-    return c.json(tenantCostReport(deps.costs, await attributeRange(deps.costs, range), tenant, Math.max(HOUR_S, stepSeconds), q.group_by), 200);
+    const { range, stepSeconds } = resolveRange(q, deps.costs.now(), { maxRangeMs: MAX_PRICED_RANGE_MS, stepMultipleS: HOUR_S });
+    return c.json(tenantCostReport(deps.costs, await attributeRange(deps.costs, range), tenant, stepSeconds, q.group_by), 200);
   });
 
   const attribution = createRoute({

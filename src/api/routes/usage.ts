@@ -9,7 +9,7 @@ import { instantParam, resolveRange, stepParam } from '../time-params.ts';
 export const RangeQuery = z.object({
   from: instantParam.optional().openapi({ type: 'string', description: 'RFC 3339 or epoch ms (default: to - 24h)' }),
   to: instantParam.optional().openapi({ type: 'string', description: 'RFC 3339 or epoch ms, exclusive (default: now)' }),
-  step: stepParam.optional().openapi({ type: 'string', description: 'series step: seconds or 30s, 5m, 1h, 1d' }),
+  step: stepParam.optional().openapi({ type: 'string', description: 'series step: seconds or 30s, 5m, 1h, 1d; points are counted from `from`, every one present (zeros included)' }),
 });
 
 export const UsageQuery = RangeQuery.extend({

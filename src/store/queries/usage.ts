@@ -35,7 +35,7 @@ export const usageGroupRow = usageAggregateRow.extend({
   latency_ms: z.array(z.union([z.number(), z.string(), z.null()]).transform((v) => (v === null ? Number.NaN : Number(v)))),
 });
 
-export const usageSeriesRow = usageAggregateRow.extend({ t_ms: z.coerce.number() });
+export const usageSeriesRow = usageAggregateRow.extend({ bucket: z.coerce.number().int().nonnegative() });
 
 export function usageByGroupQuery(tenantId: string, range: TimeRange, group: UsageGroup) {
   return {
@@ -49,14 +49,19 @@ export function usageByGroupQuery(tenantId: string, range: TimeRange, group: Usa
   };
 }
 
+/**
+ * Usage per bucket of `stepSeconds` counted from the range's start (as a Prometheus range query
+ * steps from `start`, and as the cost series does): bucket k is [from + k·step, from + (k+1)·step).
+ * Only buckets with rows come back; the caller fills the others with zeros.
+ */
 export function usageSeriesQuery(tenantId: string, range: TimeRange, stepSeconds: number) {
   return {
-    query: `SELECT toUnixTimestamp64Milli(toDateTime64(toStartOfInterval(ts, toIntervalSecond({step:UInt32})), 3, 'UTC')) AS t_ms,
+    query: `SELECT intDiv(toUnixTimestamp64Milli(ts) - {from:Int64}, {step_ms:Int64}) AS bucket,
                    ${AGGREGATES}
             FROM requests FINAL
             WHERE tenant_id = {tenant:String} AND ${TS_RANGE}
-            GROUP BY t_ms
-            ORDER BY t_ms`,
-    params: { tenant: tenantId, from: range.from, to: range.to, step: stepSeconds },
+            GROUP BY bucket
+            ORDER BY bucket`,
+    params: { tenant: tenantId, from: range.from, to: range.to, step_ms: stepSeconds * 1000 },
   };
 }
