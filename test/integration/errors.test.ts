@@ -174,6 +174,8 @@ const BAD_REQUESTS: BadRequest[] = [
   { name: 'costs over decades', method: 'GET', path: `/v1/tenants/${TENANT}/costs?from=0&to=4102444800000`, opts: asTenant(), status: 400, code: 'range_too_long' },
   { name: 'attribution over decades', method: 'GET', path: '/v1/attribution?from=1970-01-01T00:00:00Z&to=2099-01-01T00:00:00Z', opts: () => ({ key: ADMIN_KEY }), status: 400, code: 'range_too_long' },
   { name: 'an instant past 2100', method: 'GET', path: `/v1/tenants/${TENANT}/usage?from=0&to=8640000000000000&step=9999999d`, opts: asTenant(), status: 400, code: 'invalid_request' },
+  // Found by hand: a 405 whose Allow listed the very method it refused.
+  { name: 'a trailing slash', method: 'GET', path: `/v1/tenants/${TENANT}/usage/`, opts: asTenant(), status: 404, code: 'not_found' },
   { name: 'a known path with another method', method: 'DELETE', path: `/v1/tenants/${TENANT}/usage`, opts: asTenant(), status: 405, code: 'method_not_allowed' },
   { name: 'malformed JSON when creating a key', method: 'POST', path: `/v1/tenants/${TENANT}/keys`, opts: () => ({ key: ADMIN_KEY, rawBody: '{"role": ' }), status: 400, code: 'invalid_json' },
 ];
