@@ -210,6 +210,12 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       opts.kind === 'sidecar'
         ? undefined
         : createOtlpReceiver({
+            spanWindow: () => {
+              const now = Date.now();
+              const ttlMs = config.clickhouse.raw_ttl_days * 86_400_000;
+              // A day's margin (half the TTL when it is shorter): the rollup must read a span before its part is dropped.
+              return { notBeforeMs: now - ttlMs + Math.min(86_400_000, ttlMs / 2), notAfterMs: now + 86_400_000 };
+            },
             sink: groupCommit(
               storeOrSpool(telemetryStore, spool, (err) => log(`otlp ingest: ${(err as Error).message} (spooled, will retry)`)),
               OTLP_GROUP_COMMIT,

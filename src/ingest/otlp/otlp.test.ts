@@ -171,6 +171,48 @@ describe('decoding and mapping traces', () => {
   });
 });
 
+describe('metered attributes and span times', () => {
+  const START_MS = Number(BigInt(START) / 1_000_000n);
+  const withAttribute = (key: string, value: Record<string, unknown>) => {
+    const req = jsonRequest();
+    const span = req.resourceSpans[0]!.scopeSpans[0]!.spans[0] as { attributes: unknown[] };
+    span.attributes = [...span.attributes.filter((kv) => (kv as { key: string }).key !== key), { key, value }];
+    return planTraceRows(INGEST, decodeTraceRequest('json', Buffer.from(JSON.stringify(req))));
+  };
+
+  // Found by hand: "inf" CPU seconds were stored saturated and billed $1.38 billion.
+  it.each([
+    ['inferledger.cpu_seconds', { stringValue: 'inf' }],
+    ['inferledger.cpu_seconds', { stringValue: 'NaN' }],
+    ['inferledger.cpu_seconds', { doubleValue: 1e15 }],
+    ['inferledger.cpu_seconds', { stringValue: '1537' }], // more than 1,024 cores for the 0.5 s span (+1 s)
+    ['inferledger.gpu_seconds', { stringValue: '97' }],
+    ['gen_ai.usage.input_tokens', { intValue: '1000000001' }],
+    ['gen_ai.usage.output_tokens', { stringValue: 'Infinity' }],
+  ])('refuses %s = %j, saying which and why', (key, value) => {
+    const plan = withAttribute(key, value);
+    expect(plan.rows).toHaveLength(0);
+    expect(plan.rejections.message('spans')).toContain(`${key} out of range`);
+  });
+
+  it.each([
+    ['inferledger.cpu_seconds', { stringValue: '1.5' }],
+    ['inferledger.cpu_seconds', { stringValue: 'not a number' }], // read as 0: billed nothing
+    ['inferledger.gpu_seconds', { doubleValue: 0.4 }],
+    ['gen_ai.usage.input_tokens', { intValue: '200000' }],
+  ])('accepts %s = %j', (key, value) => {
+    expect(withAttribute(key, value).rows).toHaveLength(1);
+  });
+
+  it('refuses spans older than the retention window or far ahead of the clock, when given one', () => {
+    const plan = (notBeforeMs: number, notAfterMs: number) =>
+      planTraceRows(INGEST, decodeTraceRequest('json', Buffer.from(JSON.stringify(jsonRequest()))), { notBeforeMs, notAfterMs });
+    expect(plan(START_MS - 1, START_MS + 1).rows).toHaveLength(1);
+    expect(plan(START_MS + 1, START_MS + 10).rejections.message('spans')).toContain('older than the raw data retention');
+    expect(plan(START_MS - 10, START_MS - 1).rejections.message('spans')).toContain('ahead of the server clock');
+  });
+});
+
 describe('tenant of a span', () => {
   const attrs = (t?: unknown) => (t === undefined ? [] : [{ key: 'tenant.id', value: typeof t === 'string' ? { stringValue: t } : { intValue: String(t) } }]);
   it.each<[string, OtlpSender, unknown, unknown, string | RegExp]>([

@@ -8,7 +8,7 @@ import type { MetricsRequest, TraceRequest } from './model.ts';
 import { otlpTypes, toPlain } from './proto.ts';
 import { ResentExports } from './resent-exports.ts';
 import type { OtlpSender, Rejections } from './tenancy.ts';
-import { malformedIdReason, planTraceRows } from './trace-rows.ts';
+import { malformedIdReason, planTraceRows, type SpanTimeWindow } from './trace-rows.ts';
 import type { OtlpEncoding } from './transport.ts';
 
 /**
@@ -34,7 +34,12 @@ export interface OtlpReceiver {
  * resent-exports.ts. For metrics that is the only protection (data points have no id); for spans
  * it keeps `otel_traces` free of the copy, while billing counts a span id once regardless.
  */
-export function createOtlpReceiver(deps: { sink: RowSink; resent?: { traces: ResentExports<ExportResult>; metrics: ResentExports<ExportResult> } }): OtlpReceiver {
+export function createOtlpReceiver(deps: {
+  sink: RowSink;
+  resent?: { traces: ResentExports<ExportResult>; metrics: ResentExports<ExportResult> };
+  /** When spans may start (the raw retention, the clock); unchecked when absent. */
+  spanWindow?: () => SpanTimeWindow;
+}): OtlpReceiver {
   const resent = deps.resent ?? { traces: new ResentExports<ExportResult>(), metrics: new ResentExports<ExportResult>() };
   return {
     exportTraces: (sender, encoding, body) => resent.traces.once(sender, encoding, body, () => storeTraces(sender, encoding, body)),
@@ -43,7 +48,7 @@ export function createOtlpReceiver(deps: { sink: RowSink; resent?: { traces: Res
 
   async function storeTraces(sender: OtlpSender, encoding: OtlpEncoding, body: Buffer): Promise<ExportResult> {
     const request = decodeTraceRequest(encoding, body);
-    const plan = planTraceRows(sender, request);
+    const plan = planTraceRows(sender, request, deps.spanWindow?.());
     refuseIfNothingUsable(sender, plan.rows.length, plan.rejections, 'spans');
     await deps.sink.write(TRACES_TABLE, plan.rows);
     const partial = plan.rejections.total > 0 ? { rejectedSpans: String(plan.rejections.total), errorMessage: plan.rejections.message('spans') } : undefined;

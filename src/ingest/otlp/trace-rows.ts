@@ -1,7 +1,7 @@
 import { ATTR } from '../../telemetry/attributes.ts';
 import { formatUnixNanos, otlpSpanKindName, otlpStatusName, type OtelTraceRow } from '../../telemetry/span-rows.ts';
 import { anyValueAsString, attributesToMap } from './any-value.ts';
-import type { InstrumentationScope, Resource, Span, TraceRequest } from './model.ts';
+import type { AnyValue, InstrumentationScope, Resource, Span, TraceRequest } from './model.ts';
 import { decideTenant, Rejections, type OtlpSender } from './tenancy.ts';
 
 /** DateTime64(9) holds nanoseconds in an Int64: later times cannot be stored (year 2262). */
@@ -12,19 +12,38 @@ export interface TracePlan {
   rejections: Rejections;
 }
 
+/** When spans may start, in epoch ms: outside it they would be dropped on arrival or billed in months to come. */
+export interface SpanTimeWindow {
+  /** Spans older than the raw tables' TTL (less a margin) are gone before the rollup reads them. */
+  notBeforeMs: number;
+  notAfterMs: number;
+}
+
+/**
+ * Per-request ceilings of the metered attributes. Past them a value is a broken or hostile
+ * emitter, not a request: "inf" CPU seconds became 9.2e12 s and a billion-dollar statement line.
+ * Generous: 1,024 cores and 64 GPUs busy for the whole span (plus a second), a billion tokens.
+ */
+const METERED_ATTRIBUTES: ReadonlyArray<{ key: string; ceiling: (durationS: number) => number }> = [
+  { key: ATTR.cpuSeconds, ceiling: (d) => (d + 1) * 1024 },
+  { key: ATTR.gpuSeconds, ceiling: (d) => (d + 1) * 64 },
+  { key: ATTR.inputTokens, ceiling: () => 1e9 },
+  { key: ATTR.outputTokens, ceiling: () => 1e9 },
+];
+
 /**
  * Decides every span of a request before anything is written: the accepted ones become
  * `otel_traces` rows, the others are counted with their reason. Pure: the same request and sender
  * always give the same plan.
  */
-export function planTraceRows(sender: OtlpSender, request: TraceRequest): TracePlan {
+export function planTraceRows(sender: OtlpSender, request: TraceRequest, window?: SpanTimeWindow): TracePlan {
   const rows: OtelTraceRow[] = [];
   const rejections = new Rejections();
   for (const rs of request.resourceSpans) {
     const resourceAttrs = rs.resource?.attributes ?? [];
     for (const ss of rs.scopeSpans) {
       for (const span of ss.spans) {
-        const invalid = invalidSpanReason(span);
+        const invalid = invalidSpanReason(span, window);
         if (invalid) {
           rejections.add(invalid);
           continue;
@@ -64,11 +83,32 @@ export function malformedIdReason(request: TraceRequest): string | undefined {
   return undefined;
 }
 
-function invalidSpanReason(span: Span): string | undefined {
+function invalidSpanReason(span: Span, window: SpanTimeWindow | undefined): string | undefined {
   if (isEmptyId(span.traceId) || isEmptyId(span.spanId)) return 'missing or all-zero traceId/spanId';
   const times = [span.startTimeUnixNano, span.endTimeUnixNano, ...span.events.map((e) => e.timeUnixNano)];
   if (times.some((t) => t !== undefined && BigInt(t) > MAX_NANOS)) return 'timestamp after 2262-04-11 (not storable)';
+  const startMs = Number(BigInt(span.startTimeUnixNano ?? '0') / 1_000_000n);
+  if (window && startMs < window.notBeforeMs) return 'start time older than the raw data retention (clickhouse.raw_ttl_days, less a day): it would be dropped on arrival';
+  if (window && startMs > window.notAfterMs) return 'start time more than a day ahead of the server clock';
+  const durationS = Math.max(0, Number(BigInt(span.endTimeUnixNano ?? '0') - BigInt(span.startTimeUnixNano ?? '0')) / 1e9);
+  for (const { key, ceiling } of METERED_ATTRIBUTES) {
+    const value = meteredValue(span.attributes.find((kv) => kv.key === key)?.value);
+    if (value !== undefined && !(value <= ceiling(durationS))) return `${key} out of range (${value}): at most ${ceiling(durationS)} for this span`;
+  }
   return undefined;
+}
+
+/**
+ * A metered attribute as `requests_mv` will read it (toFloat64OrZero of its text, which takes
+ * "inf" and "nan"); undefined when absent or when it reads as 0 anyway.
+ */
+function meteredValue(value: AnyValue | undefined): number | undefined {
+  if (!value) return undefined;
+  const text = anyValueAsString(value).trim().toLowerCase();
+  if (/^[+-]?(inf|infinity)$/.test(text)) return Number.POSITIVE_INFINITY;
+  if (text === 'nan' || text === '+nan' || text === '-nan') return Number.NaN;
+  const n = Number(text);
+  return Number.isFinite(n) && n !== 0 ? n : undefined;
 }
 
 /**
