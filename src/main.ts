@@ -22,6 +22,7 @@ import { createCostSnapshot } from './telemetry/cost-snapshot.ts';
 import { countInserts } from './telemetry/ingest-metrics.ts';
 import { createMetrics, TenantLabeler } from './telemetry/metrics.ts';
 import { refreshRollups } from './jobs/rollup.ts';
+import { TenantsWithUsage } from './usage/tenants-with-usage.ts';
 import { startJobs, type JobScheduler, type JobSpec } from './jobs/scheduler.ts';
 import type { InferenceService } from './sidecar/inference-service.ts';
 import type { LocalQuotaAuthority } from './quotas/authority.ts';
@@ -198,9 +199,15 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
           ),
         ),
     });
+    const tenantsWithUsage = new TenantsWithUsage(store);
     const rollupOptions = { rawTtlDays: config.clickhouse.raw_ttl_days };
+    const runRollups = async () => {
+      await refreshRollups(store, rollupOptions);
+      await tenantsWithUsage.refresh();
+    };
     if (billing) {
-      jobs.push({ name: 'rollups', cron: '*/30 * * * * *', run: () => refreshRollups(store, rollupOptions) });
+      await tenantsWithUsage.refresh().catch((err: unknown) => log(`tenants with usage: ${(err as Error).message} (known after the next rollup)`));
+      jobs.push({ name: 'rollups', cron: '*/30 * * * * *', run: runRollups });
       jobs.push({ name: 'issue-statements', cron: '0 5 * * * *', run: () => issueClosedStatements(billing.statements) });
     }
     const scheduler: JobScheduler = startJobs(jobs, (job, err) => log(`job ${job} failed: ${(err as Error).message}`), { metrics: metrics.jobs, log });
@@ -224,7 +231,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     const app = createHttpApp({
       store,
       keys,
-      tenantExists: (t) => t in config.tenants || keys.tenantsWithKeys().has(t),
+      tenantExists: (t) => t in config.tenants || keys.tenantsWithKeys().has(t) || tenantsWithUsage.has(t),
       readiness: [{ name: 'clickhouse', check: () => store.ping() }],
       maxBodyBytes: config.server.max_body_bytes,
       now: Date.now,
@@ -265,9 +272,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
         await sidecar.sampler.sampleNow();
         await sidecar.tracing.flush();
       },
-      async runRollup() {
-        await refreshRollups(store, rollupOptions);
-      },
+      runRollup: runRollups,
       pauseJobs: () => scheduler.pause(),
       resumeJobs: () => scheduler.resume(),
       async evaluateAlerts() {
