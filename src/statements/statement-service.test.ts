@@ -159,8 +159,8 @@ describe('an open month', () => {
     expect(statement.adjustments).toEqual([]);
     expect(statement.adjustments_total).toBe('0.000000');
     expect(statement.total).toBe('0.157700');
-    // Stamped with the latest hour of data (2025-03-05T00), not the clock.
-    expect(statement.generated_at).toBe('2025-03-05T00:00:00Z');
+    // Stamped with the end of the latest hour of data (2025-03-05T00–01), as README says, not the clock.
+    expect(statement.generated_at).toBe('2025-03-05T01:00:00Z');
     expect(json).toBe(renderJson(statement));
     expect(await storedStatements(tenant)).toEqual([]);
   });

@@ -35,6 +35,8 @@ export interface ServedStatement {
 const ADJUSTMENT_LOOKBACK_MONTHS = 12;
 const HOUR = 3_600_000;
 /** A month in the span every instant of the API lies in (1970 to 2099, as `from`/`to`). */
+const HOUR_MS = 3_600_000;
+
 export const PERIOD_PATTERN = /^(19[7-9]\d|20\d\d)-(0[1-9]|1[0-2])$/;
 /** Sorts after every 'YYYY-MM' (as text): the open upper bound of a period range. */
 const AFTER_EVERY_PERIOD = '9999-99';
@@ -78,10 +80,11 @@ async function computeStatement(
     usage: toMeteredHours(rows),
     adjustments: adjustments.map(toAdjustment),
     status,
-    // An open statement is stamped with the start of the latest hour its data covers, not the
-    // clock (nor the rollup's computed_at, which a harmless recompute moves): the same data gives
-    // the same bytes. An issued one carries the moment it was frozen.
-    generatedAt: status === 'issued' ? now : rows.reduce((m, r) => Math.max(m, r.hour_ms), start),
+    // An open statement is stamped with the end of the latest hour its data covers ("usage up to
+    // here"), not the clock (nor the rollup's computed_at, which a harmless recompute moves): the
+    // same data gives the same bytes. With no usage yet, the month's start. An issued one carries
+    // the moment it was frozen.
+    generatedAt: status === 'issued' ? now : rows.length ? rows.reduce((m, r) => Math.max(m, r.hour_ms), start) + HOUR_MS : start,
   });
 }
 
