@@ -213,6 +213,16 @@ describe('statements of the current month', () => {
     for (const [tenant, key] of [[A, keys.a], [B, keys.b]] as const) statements[tenant] = await statementTwice(tenant, key);
   });
 
+  it('the OpenAPI document describes the statement as served: the same fields, in the statement and in its lines', async () => {
+    type Schema = { properties: Record<string, { items?: { properties: Record<string, unknown> } }>; required?: string[] };
+    const doc = (await call<{ components: { schemas: Record<string, Schema> } }>(h.baseUrl, 'GET', '/openapi.json')).body;
+    const schema = doc.components.schemas.Statement!;
+    const { statement } = statements[A]!;
+    expect(Object.keys(schema.properties).sort()).toEqual(Object.keys(statement).sort());
+    expect([...(schema.required ?? [])].sort()).toEqual(Object.keys(statement).sort());
+    expect(Object.keys(schema.properties.lines!.items!.properties).sort()).toEqual(Object.keys(statement.lines[0]!).sort());
+  });
+
   it.each([A, B])('%s: lines are its usage, priced by the flat plan, and the total is its list revenue', async (tenant) => {
     const { statement } = statements[tenant]!;
     const u: UsageBody = await usage(h.baseUrl, ADMIN_KEY, tenant);

@@ -1,6 +1,7 @@
 import { parseAccept } from 'hono/utils/accept';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { requireTenantAccess, type KeyService } from '../../auth/key-service.ts';
+import { METERS } from '../../pricing/price-book.ts';
 import { renderCsv, renderFocus, type FocusContext } from '../../statements/render.ts';
 import { getStatement, PERIOD_PATTERN, type StatementContext } from '../../statements/statement-service.ts';
 import { requireRole } from '../auth.ts';
@@ -34,6 +35,39 @@ const Params = z.object({
   period: z.string().regex(PERIOD_PATTERN, 'period must be a month from 1970-01 to 2099-12, as YYYY-MM').openapi({ param: { name: 'period', in: 'path' }, example: '2026-10' }),
 });
 
+const Money = z.string().openapi({ example: '12.345678', description: 'decimal amount in the currency' });
+
+/** The JSON statement (statements/types.ts `Statement`), for the OpenAPI document. */
+const StatementSchema = z
+  .object({
+    tenant: z.string(),
+    period: z.string().openapi({ example: '2026-10' }),
+    period_start: z.string().openapi({ description: 'RFC 3339, inclusive' }),
+    period_end: z.string().openapi({ description: 'RFC 3339, exclusive' }),
+    currency: z.string().openapi({ example: 'USD' }),
+    plan: z.string(),
+    status: z.enum(['open', 'issued']),
+    generated_at: z.string().openapi({ description: 'open: end of the last hour with usage; issued: when it was frozen' }),
+    lines: z.array(
+      z.object({
+        model: z.string(),
+        meter: z.enum(METERS),
+        tier: z.number().int().openapi({ description: '1-based tier, 0 for a flat price' }),
+        price_effective_from: z.string(),
+        quantity: z.number().openapi({ description: 'in `unit`' }),
+        unit: z.enum(['request', '1k tokens', 'second']),
+        unit_price: Money,
+        amount: Money,
+        included_quantity: z.number().openapi({ description: "part of `quantity` covered by the plan's allowance" }),
+      }),
+    ),
+    subtotal: Money,
+    adjustments: z.array(z.object({ period: z.string(), model: z.string(), meter: z.string(), amount: Money, description: z.string() })),
+    adjustments_total: Money,
+    total: Money,
+  })
+  .openapi('Statement');
+
 export interface StatementRouteDeps {
   statements: StatementContext;
   focus: (tenantId: string) => FocusContext;
@@ -52,7 +86,7 @@ export function registerStatementRoutes(app: OpenAPIHono<AppEnv>, deps: Statemen
     responses: {
       200: {
         description: 'statement',
-        content: { 'application/json': { schema: z.object({}).passthrough() }, 'text/csv': { schema: z.string() } },
+        content: { 'application/json': { schema: StatementSchema }, 'text/csv': { schema: z.string().openapi({ description: 'the statement as CSV, or FOCUS 1.2 rows with ?format=focus' }) } },
       },
       ...errorResponses,
     },
