@@ -189,6 +189,9 @@ describe('metered attributes and span times', () => {
     ['inferledger.gpu_seconds', { stringValue: '97' }],
     ['gen_ai.usage.input_tokens', { intValue: '1000000001' }],
     ['gen_ai.usage.output_tokens', { stringValue: 'Infinity' }],
+    // Found by a second look: a number past float range is Infinity to JS and +inf to ClickHouse.
+    ['inferledger.cpu_seconds', { stringValue: '1e400' }],
+    ['inferledger.gpu_seconds', { stringValue: '1e309' }],
   ])('refuses %s = %j, saying which and why', (key, value) => {
     const plan = withAttribute(key, value);
     expect(plan.rows).toHaveLength(0);
@@ -202,6 +205,19 @@ describe('metered attributes and span times', () => {
     ['gen_ai.usage.input_tokens', { intValue: '200000' }],
   ])('accepts %s = %j', (key, value) => {
     expect(withAttribute(key, value).rows).toHaveLength(1);
+  });
+
+  it('checks the value that is billed when a metered key repeats: the last one', () => {
+    const req = jsonRequest();
+    const span = req.resourceSpans[0]!.scopeSpans[0]!.spans[0] as { attributes: unknown[] };
+    span.attributes.push({ key: 'inferledger.cpu_seconds', value: { doubleValue: 0.5 } }, { key: 'inferledger.cpu_seconds', value: { stringValue: 'inf' } });
+    const plan = planTraceRows(INGEST, decodeTraceRequest('json', Buffer.from(JSON.stringify(req))));
+    expect(plan.rows).toHaveLength(0);
+    expect(plan.rejections.message('spans')).toContain('inferledger.cpu_seconds out of range (Infinity)');
+    // ...and a harmless last value after a wild first one is what would be billed: accepted, stored as that.
+    (span.attributes as unknown[]).splice(-2, 2, { key: 'inferledger.cpu_seconds', value: { stringValue: 'inf' } }, { key: 'inferledger.cpu_seconds', value: { doubleValue: 0.5 } });
+    const ok = planTraceRows(INGEST, decodeTraceRequest('json', Buffer.from(JSON.stringify(req))));
+    expect(ok.rows[0]!.SpanAttributes['inferledger.cpu_seconds']).toBe('0.5');
   });
 
   it('refuses spans older than the retention window or far ahead of the clock, when given one', () => {

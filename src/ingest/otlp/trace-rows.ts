@@ -1,7 +1,7 @@
 import { ATTR } from '../../telemetry/attributes.ts';
 import { formatUnixNanos, otlpSpanKindName, otlpStatusName, type OtelTraceRow } from '../../telemetry/span-rows.ts';
 import { anyValueAsString, attributesToMap } from './any-value.ts';
-import type { AnyValue, InstrumentationScope, Resource, Span, TraceRequest } from './model.ts';
+import type { AnyValue, InstrumentationScope, KeyValue, Resource, Span, TraceRequest } from './model.ts';
 import { decideTenant, Rejections, type OtlpSender } from './tenancy.ts';
 
 /** DateTime64(9) holds nanoseconds in an Int64: later times cannot be stored (year 2262). */
@@ -92,15 +92,21 @@ function invalidSpanReason(span: Span, window: SpanTimeWindow | undefined): stri
   if (window && startMs > window.notAfterMs) return 'start time more than a day ahead of the server clock';
   const durationS = Math.max(0, Number(BigInt(span.endTimeUnixNano ?? '0') - BigInt(span.startTimeUnixNano ?? '0')) / 1e9);
   for (const { key, ceiling } of METERED_ATTRIBUTES) {
-    const value = meteredValue(span.attributes.find((kv) => kv.key === key)?.value);
+    // The last of repeated keys: the one attributesToMap keeps and requests_mv bills.
+    const value = meteredValue(lastValueOf(span.attributes, key));
     if (value !== undefined && !(value <= ceiling(durationS))) return `${key} out of range (${value}): at most ${ceiling(durationS)} for this span`;
   }
   return undefined;
 }
 
+function lastValueOf(attrs: readonly KeyValue[], key: string): AnyValue | undefined {
+  for (let i = attrs.length - 1; i >= 0; i--) if (attrs[i]!.key === key) return attrs[i]!.value;
+  return undefined;
+}
+
 /**
  * A metered attribute as `requests_mv` will read it (toFloat64OrZero of its text, which takes
- * "inf" and "nan"); undefined when absent or when it reads as 0 anyway.
+ * "inf", "nan" and overflowing exponents as ±inf); undefined when absent or when it reads as 0.
  */
 function meteredValue(value: AnyValue | undefined): number | undefined {
   if (!value) return undefined;
@@ -108,7 +114,8 @@ function meteredValue(value: AnyValue | undefined): number | undefined {
   if (/^[+-]?(inf|infinity)$/.test(text)) return Number.POSITIVE_INFINITY;
   if (text === 'nan' || text === '+nan' || text === '-nan') return Number.NaN;
   const n = Number(text);
-  return Number.isFinite(n) && n !== 0 ? n : undefined;
+  // '1e400' is Infinity here and +inf to ClickHouse: out of range, never "absent".
+  return Number.isNaN(n) || n === 0 ? undefined : n;
 }
 
 /**
