@@ -47,8 +47,12 @@ describe('renderStatements (cluster layout)', () => {
     const view = statements.find((s) => s.startsWith('CREATE MATERIALIZED VIEW'))!;
     expect(view).toMatch(/^CREATE MATERIALIZED VIEW IF NOT EXISTS requests_mv ON CLUSTER main TO requests_local AS/);
     expect(view).toMatch(/FROM otel_traces_local\s+WHERE/);
+    // Its later SELECT (MODIFY QUERY) reads the local spans too.
+    const modified = statements.filter((s) => /^ALTER TABLE requests_mv ON CLUSTER main MODIFY QUERY/.test(s));
+    expect(modified).toHaveLength(1);
+    expect(modified[0]).toMatch(/FROM otel_traces_local\s+WHERE/);
     // A column added later is added to the local table first, then to the Distributed one.
-    const alters = statements.filter((s) => s.startsWith('ALTER TABLE'));
+    const alters = statements.filter((s) => s.startsWith('ALTER TABLE') && !s.includes('MODIFY QUERY'));
     expect(alters.map((s) => s.split(' ADD')[0])).toEqual(['ALTER TABLE resource_samples_local ON CLUSTER main', 'ALTER TABLE resource_samples ON CLUSTER main']);
   });
 

@@ -123,6 +123,10 @@ export function renderStatements(sql: string, opts: RenderOptions): string[] {
       // inserts by default), and a Distributed table takes no MergeTree settings.
       return opts.withoutReplication ? [renderMigration(template.replace(`TABLE ${altered} `, `TABLE ${altered}_local `), opts)] : [];
     }
+    if (altered !== undefined && /MODIFY QUERY/.test(template)) {
+      // A view's new SELECT reads the local tables, as its CREATE does.
+      return [renderMigration(template.replace(/\bFROM (\w+)\b/g, (m, name: string) => (name in SHARDING_KEYS ? `FROM ${name}_local` : m)), opts)];
+    }
     if (altered !== undefined && altered in SHARDING_KEYS) {
       // The Distributed table has the columns too: change the local table first, then it.
       return [renderMigration(template.replace(`TABLE ${altered} `, `TABLE ${altered}_local `), opts), renderMigration(template, opts)];

@@ -103,6 +103,30 @@ describe('no double counting (chdb)', () => {
     expect(usage.series.filter((p) => p.requests > 0)).toHaveLength(1);
   });
 
+  it('a span as vLLM emits it (no gen_ai.operation.name, response model, prompt/completion tokens) is a request', async () => {
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({
+      resource: resourceFromAttributes({ 'service.name': 'vllm', 'tenant.id': 't-vllm' }),
+      spanProcessors: [new SimpleSpanProcessor(exporter)],
+    });
+    const span = provider.getTracer('vllm.tracing').startSpan('llm_request', {
+      kind: SpanKind.SERVER,
+      attributes: {
+        'tenant.id': 't-vllm',
+        'gen_ai.response.model': 'meta-llama/Llama-3.1-8B-Instruct',
+        'gen_ai.request.id': 'cmpl-1',
+        'gen_ai.usage.prompt_tokens': 700,
+        'gen_ai.usage.completion_tokens': 200,
+        'gen_ai.latency.time_in_queue': 0.01,
+      },
+    });
+    span.end();
+    await store.insert('otel_traces', exporter.getFinishedSpans().map(spanToRow));
+    const usage = await readUsage(store, 't-vllm', { from: Date.now() - 3_600_000, to: Date.now() + 60_000 }, 3600);
+    expect(usage.totals).toMatchObject({ requests: 1, input_tokens: 700, output_tokens: 200 });
+    expect(usage.by_model).toEqual([expect.objectContaining({ model: 'meta-llama/Llama-3.1-8B-Instruct', requests: 1 })]);
+  });
+
   it("never counts a refused request's tokens, and reads a model that only refused requests reached", async () => {
     // Refused spans from an emitter that still carries gen_ai.usage.* (our sidecar no longer does).
     await store.insert('otel_traces', [

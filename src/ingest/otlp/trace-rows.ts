@@ -29,6 +29,9 @@ const METERED_ATTRIBUTES: ReadonlyArray<{ key: string; ceiling: (durationS: numb
   { key: ATTR.gpuSeconds, ceiling: (d) => (d + 1) * 64 },
   { key: ATTR.inputTokens, ceiling: () => 1e9 },
   { key: ATTR.outputTokens, ceiling: () => 1e9 },
+  // The names vLLM still sets, which requests_mv reads when the current ones are absent.
+  { key: 'gen_ai.usage.prompt_tokens', ceiling: () => 1e9 },
+  { key: 'gen_ai.usage.completion_tokens', ceiling: () => 1e9 },
 ];
 
 /**
