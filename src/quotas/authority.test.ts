@@ -8,6 +8,7 @@ import type { QuotaLimits } from './config.ts';
 import type { MonthToDate } from './monthly.ts';
 import type { QuotaAuthority } from './types.ts';
 import { createMonthlyUsageReader } from './monthly-usage.ts';
+import { LeaseGrantBody, leaseGrantFromJson, leaseGrantToJson } from './wire.ts';
 
 /**
  * The in-memory quota authority: counter leases, releases, concurrency slots with reclaim,
@@ -268,6 +269,18 @@ describe('a restarted authority carries over the minute and day in progress (req
     // Re-reading does not count the new authority's own admissions a second time (the 12:00:30 row).
     await authority.refresh();
     expect(await usedOf(authority, 'restarted')).toMatchObject({ tokens_per_day: 1000 });
+  });
+
+  // Found by dogfooding: after a fail-open outage the read-back usage exceeded the limit, the lease
+  // answer said remaining -4, and sidecars refused that answer and fell into fail mode.
+  it('answers remaining 0, never less, when the usage read back is over the limit; the wire takes an old negative one as 0', async () => {
+    const { authority } = restarted(async () => new Map([['restarted', { tokensToday: 1500, requestsThisMinute: 9 }]]));
+    await authority.refresh();
+    const minute = await authority.lease({ tenantId: 'restarted', kind: 'requests_per_minute', amount: 1, holder: 's1' });
+    expect(minute).toMatchObject({ granted: 0, limit: 5, remaining: 0 });
+    expect(minute.retryAfterMs).toBeGreaterThan(0);
+    const wire = LeaseGrantBody.parse(leaseGrantToJson({ ...minute, remaining: -4 }));
+    expect(leaseGrantFromJson(wire).remaining).toBe(0);
   });
 
   it('stops carrying over when the minute and the day end', async () => {

@@ -94,7 +94,8 @@ class MemoryQuotaAuthority implements LocalQuotaAuthority {
     // Prefetch shrinks with what the window has left, so replicas share the tail evenly.
     const amount = req.need === undefined ? req.amount : Math.min(req.amount, Math.max(req.need, Math.ceil(left / CHUNK_SPREAD)));
     const t = this.ledger.take(req.tenantId, req.kind, req.holder, amount, limit, now);
-    const grant: LeaseGrant = { granted: t.granted, windowStart: t.window.start, windowEnd: t.window.end, limit, remaining: limit - t.used };
+    // Usage read back after a restart or a fail-open outage can exceed the limit: nothing is left, not less than nothing.
+    const grant: LeaseGrant = { granted: t.granted, windowStart: t.window.start, windowEnd: t.window.end, limit, remaining: Math.max(0, limit - t.used) };
     if (t.granted < amount) grant.retryAfterMs = t.window.end - now;
     return grant;
   }
@@ -173,7 +174,7 @@ class MemoryQuotaAuthority implements LocalQuotaAuthority {
   private leaseSlots(req: LeaseRequest, limit: number | undefined, now: number): LeaseGrant {
     if (limit === undefined) return { granted: req.amount, unlimited: true };
     const a = this.ledger.acquire(req.tenantId, req.holder, req.amount, limit, now);
-    const grant: LeaseGrant = { granted: a.granted, limit, remaining: limit - a.inUse };
+    const grant: LeaseGrant = { granted: a.granted, limit, remaining: Math.max(0, limit - a.inUse) };
     if (a.granted < req.amount) grant.retryAfterMs = CONCURRENCY_RETRY_MS;
     return grant;
   }

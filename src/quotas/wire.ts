@@ -24,7 +24,9 @@ export const LeaseGrantBody = z.object({
   retry_after_ms: epochMs.optional(),
   unlimited: z.boolean().optional(),
   limit: units.optional(),
-  remaining: units.optional(),
+  // An authority before the clamp answered a negative remaining once usage read back exceeded the
+  // limit; refusing that as "an unexpected answer" put the sidecar in fail mode for the window.
+  remaining: z.number().int().transform((v) => Math.max(0, v)).optional(),
 });
 export const MonthlyBlocksBody = z.object({
   tenant: z.string(),
