@@ -29,7 +29,7 @@ import type { LocalQuotaAuthority } from './quotas/authority.ts';
 import { createTakeoverAuthority } from './quotas/failover-authority.ts';
 import { openStore, type Store } from './store/client.ts';
 import { migrate } from './store/migrate.ts';
-import { billingServices, keptAnomalyCosts, localQuotaAuthority, newQuotaAuthority, quotaSourceOf } from './wiring/billing.ts';
+import { billingServices, keptAnomalyCosts, localQuotaAuthority, newQuotaAuthority, quotaSourceOf, checkQuotaAuthorities } from './wiring/billing.ts';
 import { otlpProtocolOf, startSidecar, stopSidecar, telemetryExporter } from './wiring/sidecar.ts';
 
 /**
@@ -119,6 +119,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     const takeover = opts.kind === 'api' && config.quotas.standby ? createTakeoverAuthority(() => newQuotaAuthority(config, 'api', store, keys)) : undefined;
     if (config.quotas.standby && !takeover) log(`quotas.standby applies to \`api\` only: this ${opts.kind} ignores it`);
     const quotaSource = quotaSourceOf(config, quotas, adminKey.key, { takeover, log });
+    if (!quotaSource.inProcess) await checkQuotaAuthorities(config, adminKey.key, log);
     const { recheckPrimary } = quotaSource;
     if (recheckPrimary) jobs.push({ name: 'quota-primary-check', cron: '*/15 * * * * *', run: recheckPrimary });
     if (takeover) jobs.push({ name: 'quota-usage', cron: '*/15 * * * * *', run: () => takeover.refresh() });

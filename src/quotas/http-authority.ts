@@ -91,3 +91,31 @@ function parseJson(text: string): unknown {
     return undefined; // fails the schema check, with the status in the message
   }
 }
+
+/**
+ * Whether `key` is accepted by the authority at `baseUrl`, asked once at start: a wrong key or
+ * URL would otherwise look like an unreachable authority for ever, and under fail_mode open
+ * silently turn global quotas off. A blocks read for a tenant that does not exist passes
+ * authentication first: 404 tenant_not_found means the key is good (an ingest key meets it for
+ * any other tenant), 401/403 that it is not, any other 404 that the URL is no inferledger API.
+ * Returns the problem as a sentence, 'unreachable' when nobody answered (the fail mode's case),
+ * or undefined when all is well.
+ */
+export async function checkAuthorityKey(baseUrl: string, key: string, fetchFn: typeof fetch = fetch): Promise<string | 'unreachable' | undefined> {
+  const url = `${baseUrl.replace(/\/+$/, '')}/v1/quota/blocks/inferledger-key-check`;
+  let res: Response;
+  try {
+    res = await fetchFn(url, { headers: { authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(DEFAULT_TIMEOUT_MS) });
+  } catch {
+    return 'unreachable';
+  }
+  const text = await res.text().catch(() => '');
+  if (res.ok) return undefined;
+  const code = (parseJson(text) as { error?: { code?: string } } | undefined)?.error?.code;
+  if (res.status === 404 && code === 'tenant_not_found') return undefined;
+  if (res.status >= 500) return 'unreachable';
+  if (res.status === 401 || res.status === 403) {
+    return `the quota authority ${baseUrl} refused this process's key (${res.status} ${code ?? ''}): set quotas.authority_key to an admin key of that API (or the ingest key of the one tenant this sidecar serves)`;
+  }
+  return `${baseUrl} does not answer as an inferledger API (${res.status} ${code ?? text.slice(0, 80)} for GET /v1/quota/blocks/…): check quotas.authority_url (the API's base URL, e.g. http://api:8080)`;
+}

@@ -10,13 +10,14 @@ import type { ProcessKind } from '../main.ts';
 import { createQuotaAuthority, type LocalQuotaAuthority } from '../quotas/authority.ts';
 import type { QuotaLimits } from '../quotas/config.ts';
 import { createFailoverQuotaAuthority, type FailoverMember, type TakeoverAuthority } from '../quotas/failover-authority.ts';
-import { createHttpQuotaAuthority } from '../quotas/http-authority.ts';
+import { checkAuthorityKey, createHttpQuotaAuthority } from '../quotas/http-authority.ts';
 import { createCarriedUsageReader } from '../quotas/carried-usage.ts';
 import { createMonthlyUsageReader } from '../quotas/monthly-usage.ts';
 import type { FocusContext } from '../statements/render.ts';
 import type { Store } from '../store/client.ts';
 import type { KeptDaysMetrics } from '../telemetry/kept-days-metrics.ts';
 import type { QuotaSource } from './sidecar.ts';
+import { ConfigError } from '../config/load.ts';
 
 /** Part of the composition root (src/main.ts): billing contexts and the quota authority. */
 
@@ -139,6 +140,23 @@ export function quotaSourceOf(
     },
   });
   return { authority, inProcess: false, standbyInUse: () => authority.standbyInUse(), recheckPrimary: () => authority.recheckPrimary() };
+}
+
+/**
+ * At start, the remote authorities must accept this process's key: a 401/403/404 is a
+ * configuration error (ConfigError, the process does not start), not an outage for fail_mode to
+ * paper over. An authority that does not answer yet is only logged: fail_mode is for that.
+ */
+export async function checkQuotaAuthorities(config: Readonly<Config>, adminKey: string, log: (line: string) => void): Promise<void> {
+  const key = config.quotas.authority_key ?? adminKey;
+  const urls = [config.quotas.authority_url, ...(config.quotas.standby ? [] : config.quotas.standby_authority_urls)].filter((u): u is string => u !== undefined);
+  const problems: string[] = [];
+  for (const url of urls) {
+    const problem = await checkAuthorityKey(url, key);
+    if (problem === 'unreachable') log(`quota authority ${url}: not answering yet (fail_mode ${config.quotas.fail_mode} applies until it does)`);
+    else if (problem) problems.push(`quotas: ${problem}`);
+  }
+  if (problems.length) throw new ConfigError(problems);
 }
 
 /** A tenant's own quota limits replace the defaults as a whole (config: `tenants.<id>.quotas`). */

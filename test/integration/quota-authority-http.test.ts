@@ -6,7 +6,7 @@ import { createHttpApp } from '../../src/api/app.ts';
 import { KeyService } from '../../src/auth/key-service.ts';
 import { createQuotaAuthority, type LocalQuotaAuthority } from '../../src/quotas/authority.ts';
 import type { QuotaLimits } from '../../src/quotas/config.ts';
-import { createHttpQuotaAuthority } from '../../src/quotas/http-authority.ts';
+import { checkAuthorityKey, createHttpQuotaAuthority } from '../../src/quotas/http-authority.ts';
 import { QuotaGate } from '../../src/sidecar/quota-client.ts';
 import type { Store } from '../../src/store/client.ts';
 import { openTestStore } from '../support/store.ts';
@@ -128,6 +128,18 @@ describe('QuotaGate over HTTP', () => {
     const other = gate({ key: ingest.key, failMode: 'closed' });
     expect(await other.gate.admit('fleet', 0)).toEqual({ ok: false, reason: 'quota_authority_unavailable', retryAfterSeconds: 1 });
     expect(other.errors.join('\n')).toContain('404');
+  });
+});
+
+// Found by dogfooding: a wrong authority_key looked like an unreachable authority, and under
+// fail_mode open a sidecar then admitted without any global limit, saying little.
+describe('checkAuthorityKey (asked once at a sidecar\'s start)', () => {
+  it('passes the admin key and an ingest key; names a refused key and a URL that is no inferledger API', async () => {
+    expect(await checkAuthorityKey(baseUrl, ADMIN)).toBeUndefined();
+    expect(await checkAuthorityKey(`${baseUrl}/`, (await keys.create('fleet', 'ingest')).key)).toBeUndefined();
+    expect(await checkAuthorityKey(baseUrl, 'il_admin_not-a-real-key-0123456789abcdef')).toMatch(/refused this process's key \(401 invalid_key\): set quotas\.authority_key/);
+    expect(await checkAuthorityKey(baseUrl, (await keys.create('fleet', 'tenant')).key)).toMatch(/refused this process's key \(403 wrong_role\)/);
+    expect(await checkAuthorityKey(`${baseUrl}/v1/quota`, ADMIN)).toMatch(/does not answer as an inferledger API \(404 not_found/);
   });
 });
 
