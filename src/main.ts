@@ -30,7 +30,7 @@ import { createTakeoverAuthority } from './quotas/failover-authority.ts';
 import { openStore, type Store } from './store/client.ts';
 import { migrate } from './store/migrate.ts';
 import { billingServices, keptAnomalyCosts, localQuotaAuthority, newQuotaAuthority, quotaSourceOf, checkQuotaAuthorities } from './wiring/billing.ts';
-import { otlpProtocolOf, startSidecar, stopSidecar, telemetryExporter } from './wiring/sidecar.ts';
+import { otlpExportNotes, otlpProtocolOf, startSidecar, stopSidecar, telemetryExporter } from './wiring/sidecar.ts';
 
 /**
  * OTLP writes that arrive while an insert is in flight go out together (one part per insert, not
@@ -92,6 +92,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
   // The export settings are checked before anything is opened or migrated: a typo fails at once.
   const exporter = telemetryExporter(config, opts.kind, opts.env ?? process.env);
   const otlpProtocol = exporter === 'otlp' ? otlpProtocolOf(opts.env ?? process.env) : undefined;
+  if (exporter === 'otlp') for (const note of otlpExportNotes(opts.env ?? process.env, config.clickhouse.url ? 'server' : 'embedded')) log(note);
   const store = await openStore({ url: config.clickhouse.url, cluster: config.clickhouse.cluster, dataDir: config.data_dir });
   const closers: Array<() => Promise<void>> = [() => store.close()];
   try {

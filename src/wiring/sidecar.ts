@@ -1,3 +1,4 @@
+import { diag, DiagLogLevel } from '@opentelemetry/api';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../config/load.ts';
@@ -76,6 +77,31 @@ export function otlpProtocolOf(env: Record<string, string | undefined>): OtlpPro
   return value as OtlpProtocol;
 }
 
+/**
+ * What an operator must know about a sidecar that exports by OTLP, said at start. Found by
+ * dogfooding: spans of other tenants sent with one tenant's ingest key were refused by the API
+ * (OTLP partial success) and the sidecar said nothing; resource samples went to the sidecar's own
+ * embedded engine, which no API reads, so capacity cost was zero.
+ */
+export function otlpExportNotes(env: Record<string, string | undefined>, storeMode: 'embedded' | 'server'): string[] {
+  const notes: string[] = [];
+  const headers = `${env.OTEL_EXPORTER_OTLP_HEADERS ?? ''},${env.OTEL_EXPORTER_OTLP_TRACES_HEADERS ?? ''}`;
+  if (/\bil_ingest_/.test(headers)) {
+    notes.push('note: spans are exported with an ingest key, which writes for its own tenant only: the API refuses spans of every other tenant this sidecar serves (logged as a partial success); a sidecar serving several tenants exports with the admin key');
+  }
+  if (storeMode === 'embedded') {
+    notes.push('warning: resource samples (the capacity that cost attribution prices) are written to this sidecar\'s own embedded ClickHouse, which no API reads: set CLICKHOUSE_URL to the ClickHouse server the API uses, or its costs will have no capacity from this sidecar');
+  }
+  return notes;
+}
+
+/** An export failure with what the server said: "Not Found" alone does not say which URL or why. */
+function describeExportError(err: unknown): string {
+  const e = err as Error & { code?: number; data?: string };
+  const body = typeof e.data === 'string' && e.data ? `: ${e.data.slice(0, 200)}` : '';
+  return `${e.message}${e.code !== undefined ? ` (HTTP ${e.code}${body})` : ''}`;
+}
+
 export function telemetryExporter(config: Readonly<Config>, kind: ProcessKind, env: Record<string, string | undefined>): 'clickhouse' | 'otlp' {
   if (kind === 'sidecar' && (env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)) return 'otlp';
   return config.telemetry.exporter;
@@ -101,7 +127,13 @@ export async function startSidecar(
     [RESOURCE_ATTR.hostName]: hostname(),
     ...(gpus.length ? { [RESOURCE_ATTR.gpuModel]: gpus[0]!.name, [RESOURCE_ATTR.gpuCount]: gpus.length } : {}),
   };
-  const onError = (err: unknown) => log(`telemetry: ${(err as Error).message} (spooled, will retry)`);
+  const onError = (err: unknown) => log(`telemetry: ${describeExportError(err)} (spooled, will retry)`);
+  if (exporter === 'otlp') {
+    // The OTLP exporters report a partial success (spans the API refused, and why) only through
+    // OTel's diag logger, which is silent unless set: route its warnings and errors to the log.
+    const toLog = (message: string, ...args: unknown[]) => log(`telemetry: ${[message, ...args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a)))].join(' ')}`);
+    diag.setLogger({ error: toLog, warn: toLog, info: () => {}, debug: () => {}, verbose: () => {} }, DiagLogLevel.WARN);
+  }
   const tracing =
     exporter === 'otlp'
       ? createTracing({
