@@ -93,7 +93,11 @@ function persistedDays<T>(store: Store, kind: string, version: number, codec: Da
  * hence the warning.
  */
 export function localQuotaAuthority(config: Readonly<Config>, kind: ProcessKind, store: Store, keys: KeyService, log: (line: string) => void): LocalQuotaAuthority | undefined {
-  if (kind !== 'up' && config.quotas.authority_url) return undefined;
+  if (kind !== 'up' && config.quotas.authority_url) {
+    // Found by dogfooding: limits in a sidecar's own config looked enforced and were not.
+    if (kind === 'sidecar' && hasQuotas(config)) log(`quotas: limits are the authority's (${config.quotas.authority_url}); the quotas in this sidecar's config are not used`);
+    return undefined;
+  }
   if (kind === 'sidecar' && hasQuotas(config)) log('quotas: no quotas.authority_url: this sidecar enforces quotas on its own (per replica, not global)');
   return newQuotaAuthority(config, kind, store, keys);
 }
