@@ -9,6 +9,12 @@ export function errorBody(code: string, message: string, details?: unknown) {
   return { error: details === undefined ? { code, message } : { code, message, details } };
 }
 
+/**
+ * 503s that are a known state, already logged where it is detected (the quota gate, the ingest
+ * queue): one line per refused request would flood the log during an outage.
+ */
+const EXPECTED_UNAVAILABLE = new Set(['quota_authority_unavailable', 'ingest_overloaded']);
+
 /** The app's onError: every failure becomes a JSON error with the status its kind maps to. */
 export function handleError(err: Error, c: Context): Response {
   if (err instanceof AppError) {
@@ -19,14 +25,14 @@ export function handleError(err: Error, c: Context): Response {
     // The body was not read: closing keeps the unread bytes from corrupting the next request on
     // this keep-alive connection.
     if (status === 413) c.header('Connection', 'close');
-    if (status >= 500) console.error(`[api] ${c.req.method} ${c.req.path}: ${err.message}`);
+    if (status >= 500 && !EXPECTED_UNAVAILABLE.has(err.code)) console.error(`[http] ${c.req.method} ${c.req.path}: ${err.message}`);
     const details = err.kind === 'internal' || err.details === undefined ? undefined : err.details;
     return c.json(errorBody(err.code, err.message, details), status);
   }
   if (err instanceof HTTPException) {
     return c.json(errorBody(httpCode(err.status, err.message), err.message || 'request failed'), err.status);
   }
-  console.error(`[api] ${c.req.method} ${c.req.path}: unexpected error`, err);
+  console.error(`[http] ${c.req.method} ${c.req.path}: unexpected error`, err);
   return c.json(errorBody('internal', 'internal error'), 500);
 }
 

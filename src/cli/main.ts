@@ -211,7 +211,9 @@ async function runStatement(config: Readonly<Config>, tenantId: string, period: 
 async function runServer(config: Readonly<Config>, kind: ProcessKind, demo: boolean): Promise<number> {
   const port = kind === 'sidecar' ? config.sidecar.port : config.server.port;
   const platform = await startPlatform(config, { kind, port });
-  const base = `http://localhost:${platform.port}`;
+  // The address it listens on; localhost when that is every interface.
+  const host = ['0.0.0.0', '::', ''].includes(config.server.host) ? 'localhost' : config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+  const base = `http://${host}:${platform.port}`;
   console.log(`inferledger ${kind} listening on ${base} (ClickHouse: ${platform.store.mode === 'embedded' ? `embedded, ${config.data_dir}/clickhouse` : 'server'})`);
   if (platform.otlpGrpcPort !== undefined) console.log(`OTLP/gRPC on ${config.server.host}:${platform.otlpGrpcPort}`);
   if (kind === 'sidecar' && platform.store.mode === 'embedded') {
