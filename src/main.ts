@@ -219,6 +219,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       opts.kind === 'sidecar'
         ? undefined
         : createOtlpReceiver({
+            onRefused: (signal, count) => metrics.ingest.refused(signal, count),
             spanWindow: () => {
               const now = Date.now();
               const ttlMs = config.clickhouse.raw_ttl_days * 86_400_000;

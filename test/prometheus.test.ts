@@ -108,6 +108,7 @@ describe('GET /metrics of a running app', () => {
     ['inferledger_spool_replayed_batches_total', 'counter'],
     ['inferledger_ingest_rows_written_total', 'counter'],
     ['inferledger_ingest_write_failures_total', 'counter'],
+    ['inferledger_otlp_refused_total', 'counter'],
     ['inferledger_job_runs_total', 'counter'],
     ['inferledger_job_skipped_runs_total', 'counter'],
     ['inferledger_job_duration_seconds', 'histogram'],

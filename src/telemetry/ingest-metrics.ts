@@ -8,14 +8,27 @@ import { TRACES_TABLE } from './span-writer.ts';
  * waiting and replayed. Together they say whether billing data is flowing or piling up on disk.
  */
 
-/** Tables the sidecar writes telemetry to; their counters start at 0 so rate() works at once. */
-export const INGEST_TABLES = [TRACES_TABLE, 'resource_samples', 'gpu_samples'] as const;
+/** Tables telemetry is written to (the sidecar's, and the OTLP receiver's metric tables); their counters start at 0 so rate() works at once. */
+export const INGEST_TABLES = [
+  TRACES_TABLE,
+  'resource_samples',
+  'gpu_samples',
+  'otel_metrics_gauge',
+  'otel_metrics_sum',
+  'otel_metrics_histogram',
+  'otel_metrics_exponential_histogram',
+  'otel_metrics_summary',
+] as const;
+
+export type OtlpSignal = 'spans' | 'data_points';
 
 export interface IngestMetrics {
   written(table: string, rows: number): void;
   failed(table: string): void;
   /** Spooled batches a drain wrote to ClickHouse. */
   replayed(batches: number): void;
+  /** Spans or metric points an OTLP export carried that the receiver refused (partial success). */
+  refused(signal: OtlpSignal, count: number): void;
 }
 
 export function registerIngestMetrics(registry: Registry, spoolPending: () => number, spoolQuarantined: () => number = () => 0): IngestMetrics {
@@ -53,14 +66,24 @@ export function registerIngestMetrics(registry: Registry, spoolPending: () => nu
     help: 'Spooled batches replayed into ClickHouse.',
     registers,
   });
+  const refused = new Counter({
+    name: 'inferledger_otlp_refused_total',
+    help: 'Spans and metric data points the OTLP receiver refused (partial success: wrong tenant, unstorable time, out-of-range metered value), by signal.',
+    labelNames: ['signal'] as const,
+    registers,
+  });
   for (const table of INGEST_TABLES) {
     written.inc({ table }, 0);
     failures.inc({ table }, 0);
   }
+  for (const signal of ['spans', 'data_points'] as const) refused.inc({ signal }, 0);
   return {
     written: (table, rows) => written.inc({ table }, rows),
     failed: (table) => failures.inc({ table }),
     replayed: (batches) => replayed.inc(batches),
+    refused: (signal, count) => {
+      if (count > 0) refused.inc({ signal }, count);
+    },
   };
 }
 

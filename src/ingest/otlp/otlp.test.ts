@@ -504,7 +504,8 @@ describe('receiver', () => {
 
   it('answers in the encoding of the request, with partial success only when something was refused', async () => {
     const { sink, written } = fakeSink();
-    const receiver = createOtlpReceiver({ sink });
+    const refused: Array<[string, number]> = [];
+    const receiver = createOtlpReceiver({ sink, onRefused: (signal, n) => refused.push([signal, n]) });
     const ok = await receiver.exportTraces(INGEST, 'protobuf', protobufRequest());
     expect(ok).toMatchObject({ accepted: 1, rejected: 0 });
     expect((ok.body as Uint8Array).length).toBe(0);
@@ -523,6 +524,8 @@ describe('receiver', () => {
     ]);
     const decoded = otlpTypes().traceResponse.toObject(otlpTypes().traceResponse.decode(ok.body as Uint8Array));
     expect(decoded).toEqual({});
+    // The refusal counter hears of every export, refused or not (inferledger_otlp_refused_total).
+    expect(refused).toEqual([['spans', 0], ['spans', 1], ['spans', 0]]);
   });
 
   it('metrics: one write per table, exponential histograms and summaries included, all counted as accepted', async () => {

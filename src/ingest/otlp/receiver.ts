@@ -39,6 +39,8 @@ export function createOtlpReceiver(deps: {
   resent?: { traces: ResentExports<ExportResult>; metrics: ResentExports<ExportResult> };
   /** When spans may start (the raw retention, the clock); unchecked when absent. */
   spanWindow?: () => SpanTimeWindow;
+  /** Told how many spans or points of an export were refused (for the refusal counter). */
+  onRefused?: (signal: 'spans' | 'data_points', count: number) => void;
 }): OtlpReceiver {
   const resent = deps.resent ?? { traces: new ResentExports<ExportResult>(), metrics: new ResentExports<ExportResult>() };
   return {
@@ -51,6 +53,7 @@ export function createOtlpReceiver(deps: {
     const plan = planTraceRows(sender, request, deps.spanWindow?.());
     refuseIfNothingUsable(sender, plan.rows.length, plan.rejections, 'spans');
     await deps.sink.write(TRACES_TABLE, plan.rows);
+    deps.onRefused?.('spans', plan.rejections.total);
     const partial = plan.rejections.total > 0 ? { rejectedSpans: String(plan.rejections.total), errorMessage: plan.rejections.message('spans') } : undefined;
     return { body: encodeResponse(otlpTypes().traceResponse, encoding, partial), accepted: plan.rows.length, rejected: plan.rejections.total };
   }
@@ -62,6 +65,7 @@ export function createOtlpReceiver(deps: {
     refuseIfNothingUsable(sender, accepted, plan.rejections, 'data points');
     // One insert per table; each failed one is spooled, so all of them are stored or spooled.
     for (const kind of Object.keys(METRIC_TABLES) as MetricKind[]) await deps.sink.write(METRIC_TABLES[kind], plan[kind]);
+    deps.onRefused?.('data_points', plan.rejections.total);
     const partial =
       plan.rejections.total > 0 ? { rejectedDataPoints: String(plan.rejections.total), errorMessage: plan.rejections.message('data points') } : undefined;
     return { body: encodeResponse(otlpTypes().metricsResponse, encoding, partial), accepted, rejected: plan.rejections.total };
