@@ -1,6 +1,6 @@
 import { ATTR } from '../../telemetry/attributes.ts';
 import { formatUnixNanos } from '../../telemetry/span-rows.ts';
-import { attributesToMap } from './any-value.ts';
+import { attributesToMap, stringAttribute } from './any-value.ts';
 import type {
   Exemplar,
   ExponentialHistogramDataPoint,
@@ -105,7 +105,7 @@ interface PointTimes {
  */
 function pointColumns(head: Row, dp: PointTimes, rejections: Rejections): Row | undefined {
   const exemplars = dp.exemplars ?? [];
-  const bad = badTimes([dp.startTimeUnixNano, dp.timeUnixNano, ...exemplars.map((e) => e.timeUnixNano)]);
+  const bad = badTimes([dp.startTimeUnixNano, dp.timeUnixNano, ...exemplars.map((e) => e.timeUnixNano)]) ?? otherTenant(head, dp.attributes);
   if (bad) {
     rejections.add(bad);
     return undefined;
@@ -199,6 +199,17 @@ const time = (nanos: string | undefined): string => formatUnixNanos(BigInt(nanos
 
 function fullHex(id: Uint8Array | undefined, size: number): string {
   return id && id.length === size ? Buffer.from(id).toString('hex') : '0'.repeat(size * 2);
+}
+
+/**
+ * A point's own tenant.id must agree with its resource's, as a span's must: the row is filed
+ * under the resource's tenant, and a query on the point's attribute would find it under another.
+ */
+function otherTenant(head: Row, attributes: NumberDataPoint['attributes']): string | undefined {
+  const own = stringAttribute(attributes ?? [], ATTR.tenantId);
+  if (!own.present) return undefined;
+  const tenant = (head.ResourceAttributes as Record<string, string>)[ATTR.tenantId];
+  return own.value === tenant ? undefined : `a data point's ${ATTR.tenantId} names a tenant other than its resource's`;
 }
 
 function badTimes(times: ReadonlyArray<string | undefined>): string | undefined {

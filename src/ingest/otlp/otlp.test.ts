@@ -461,6 +461,15 @@ describe('metrics', () => {
     expect(() => decodeMetricsRequest('json', body)).toThrow(expect.objectContaining({ kind: 'invalid', code: 'invalid_otlp' }));
   });
 
+  // Found by dogfooding: a point naming another tenant was filed under the key's tenant as it was.
+  it("refuses a data point whose own tenant.id is not its resource's; one that agrees is kept", () => {
+    const point = (tenant: string) => ({ timeUnixNano: '1700000000000000000', asDouble: 1, attributes: [{ key: 'tenant.id', value: { stringValue: tenant } }] });
+    const body = { resourceMetrics: [{ resource: { attributes: [] }, scopeMetrics: [{ metrics: [{ name: 'g', gauge: { dataPoints: [point('acme'), point('globex')] } }] }] }] };
+    const plan = planMetricRows(INGEST, decodeMetricsRequest('json', Buffer.from(JSON.stringify(body))));
+    expect(plan.gauge).toHaveLength(1);
+    expect(plan.rejections.message('data points')).toContain("a data point's tenant.id names a tenant other than its resource's (1)");
+  });
+
   it('admin: a resource without tenant.id is refused as a whole', () => {
     const plan = planMetricRows(ADMIN, decodeMetricsRequest('json', Buffer.from(JSON.stringify(request))));
     expect(plan.gauge).toHaveLength(0);
