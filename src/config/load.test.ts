@@ -124,6 +124,16 @@ describe('loadConfig', () => {
     );
   });
 
+  // Found by dogfooding: a type error anywhere hid every cross-field problem until it was fixed.
+  it('reports a cross-field problem alongside a type error in another section', () => {
+    const cwd = dir();
+    writeFileSync(join(cwd, 'inferledger.yaml'), 'server:\n  port: "abc"\ntenants:\n  acme: { plan: gold }\n');
+    expect(issuesOf(() => loadConfig({}, cwd))).toEqual([
+      'server.port: Invalid input: expected number, received string',
+      'tenants.acme.plan: unknown plan "gold" (pricing.plans has: standard)',
+    ]);
+  });
+
   it('reports cross-field problems: duplicates and unknown variants', () => {
     const cwd = dir();
     writeFileSync(

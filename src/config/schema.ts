@@ -45,6 +45,13 @@ const tenantSchema = z.strictObject({
   quotas: quotaLimitsSchema.optional(),
 });
 
+/**
+ * The sections the cross-field checks below read. zod skips a refinement once any field has
+ * failed; these checks run as long as the sections they read parsed, so a type error elsewhere
+ * (server.port: "abc") does not hide an unknown plan: every problem is listed at once.
+ */
+const CROSS_CHECKED_SECTIONS = new Set(['clickhouse', 'models', 'tenants', 'pricing', 'quotas', 'alerts']);
+
 export const configSchema = z
   .strictObject({
     data_dir: z.string().min(1).default('./data'),
@@ -156,7 +163,7 @@ export const configSchema = z
         if (!TENANT_ID_PATTERN.test(t)) ctx.addIssue({ code: 'custom', path: ['alerts', 'webhooks', i, 'tenants', j], message: TENANT_ID_RULE });
       });
     });
-  });
+  }, { when: (payload) => payload.issues.every((issue) => !CROSS_CHECKED_SECTIONS.has(String(issue.path?.[0]))) });
 
 export type Config = z.infer<typeof configSchema>;
 export type ModelConfig = Config['models'][number];
