@@ -1,4 +1,5 @@
 import type { Platform } from '../main.ts';
+import { AppError } from '../errors.ts';
 
 /** Demo tenants: who uses which bundled model, and how much. */
 export const DEMO_TENANTS = [
@@ -35,7 +36,12 @@ export async function seedDemoTenants(platform: Platform): Promise<Array<{ tenan
 }
 
 /** Real inferences through the sidecar service (spans, CPU attribution and all), not fake rows. */
-export async function driveDemoTraffic(platform: Platform, scale = 1): Promise<number> {
+/**
+ * Real requests for the demo tenants. A tenant the config does not let use a model, or one over a
+ * quota, is skipped with a note (`onSkip`) instead of stopping `up --demo`: found by dogfooding,
+ * a config limiting a demo tenant's models made the whole process exit at start.
+ */
+export async function driveDemoTraffic(platform: Platform, scale = 1, onSkip: (note: string) => void = () => {}): Promise<number> {
   const inference = platform.inference;
   if (!inference) return 0;
   let sent = 0;
@@ -43,7 +49,13 @@ export async function driveDemoTraffic(platform: Platform, scale = 1): Promise<n
     for (const { model, requests } of traffic) {
       const n = Math.max(1, Math.round(requests * scale));
       for (let i = 0; i < n; i++) {
-        await inference.infer(tenant, model, demoInput(1 + (i % 4), sent + 1));
+        try {
+          await inference.infer(tenant, model, demoInput(1 + (i % 4), sent + 1));
+        } catch (err) {
+          if (!(err instanceof AppError) || err.kind === 'internal') throw err;
+          onSkip(`demo traffic: ${tenant} → ${model} skipped (${err.code}: ${err.message})`);
+          break;
+        }
         sent++;
       }
     }

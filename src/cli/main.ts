@@ -244,7 +244,7 @@ async function startDemo(platform: Platform, base: string): Promise<void> {
   } else {
     console.log('demo tenants already seeded (their keys were printed on first start; an admin can list, revoke and create keys: GET, DELETE and POST /v1/tenants/{tenant}/keys)');
   }
-  const sent = await driveDemoTraffic(platform);
+  const sent = await driveDemoTraffic(platform, 1, (note) => console.log(note));
   await platform.runRollup();
   console.log(`demo traffic: ${sent} real inference requests recorded; more every 15 s`);
 }

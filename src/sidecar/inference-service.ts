@@ -57,8 +57,8 @@ export class InferenceService {
     return this.deps.registry.metadata(this.resolve(tenantId, model));
   }
 
-  async infer(tenantId: string, model: string, body: unknown): Promise<InferResult> {
-    const receivedAt = preciseNow();
+  /** `receivedAt`: when the request arrived (the HTTP layer knows; default now). */
+  async infer(tenantId: string, model: string, body: unknown, receivedAt = preciseNow()): Promise<InferResult> {
     const resolved = this.resolve(tenantId, model);
     // Requested outputs are checked before admission: a name the model lacks is the caller's 400,
     // not a 500 after the model ran and the request was charged.
@@ -245,4 +245,5 @@ const round3 = (ms: number) => Math.round(ms * 1000) / 1000;
  * from it: given only a start time, the SDK ends the span at Date.now(), quantising Duration
  * (and so every latency percentile) to whole milliseconds.
  */
-const preciseNow = () => performance.timeOrigin + performance.now();
+/** Epoch ms with sub-ms precision (span times are nanoseconds). */
+export const preciseNow = (): number => performance.timeOrigin + performance.now();

@@ -65,6 +65,9 @@ describe('decodeInferRequest errors', () => {
     ['an element count over the cap', fp32([MAX_INPUT_ELEMENTS / 4 + 1, 4], []), CLASSIFIER, 'too_large'],
     ['a huge declared shape', fp32([2 ** 40, 4], [1]), CLASSIFIER, 'too_large'],
     ['an output the model lacks', fp32([1, 4], [1, 2, 3, 4], { outputs: [{ name: 'logits' }] }), CLASSIFIER, 'unknown_output'],
+    // Found by dogfooding: Triton's extensions were read as malformed JSON data, or ignored.
+    ['binary tensor data', { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', parameters: { binary_data_size: 16 } }] }, CLASSIFIER, 'binary_data_unsupported'],
+    ['the classification extension', fp32([1, 4], [1, 2, 3, 4], { outputs: [{ name: 'label', parameters: { classification: 3 } }] }), CLASSIFIER, 'classification_unsupported'],
   ])('rejects %s', (_label, body, specs, code) => {
     const err = caught(() => decodeInferRequest(body, specs, OUTPUTS));
     expect(err.code).toBe(code);
@@ -82,6 +85,8 @@ describe('decodeInferRequest errors', () => {
     ['70000 for FP16', { name: 'x', datatype: 'FP16', shape: [-1] }, [70000]],
     ['1 for BOOL', { name: 'x', datatype: 'BOOL', shape: [-1] }, [1]],
     ['a number for BYTES', { name: 'x', datatype: 'BYTES', shape: [-1] }, [1]],
+    // onnxruntime's string tensors end at a NUL: "a\u0000b" came back as "a".
+    ['a string with a NUL for BYTES', { name: 'x', datatype: 'BYTES', shape: [-1] }, ['a\u0000b']],
   ])('rejects %s as invalid_data', (_label, spec, data) => {
     const { body, specs } = one(spec, data);
     const err = caught(() => decodeInferRequest(body, specs));

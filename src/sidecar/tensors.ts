@@ -101,8 +101,9 @@ const CODECS: Readonly<Record<Datatype, ElementCodec>> = {
   FP32: numeric('float32', isFloatIn(FP32_MAX), 'a finite number within the float32 range'),
   FP64: numeric('float64', isFloatIn(Number.MAX_VALUE), 'a finite number'),
   BYTES: {
-    accepts: (v) => typeof v === 'string',
-    expected: 'a string',
+    // onnxruntime-node's string tensors are C strings: "a\u0000b" would come back as "a".
+    accepts: (v) => typeof v === 'string' && !v.includes('\u0000'),
+    expected: 'a string without NUL characters (a string tensor ends at the first NUL)',
     build: (values, dims) => new ort.Tensor('string', values as string[], dims),
   },
 };
@@ -113,6 +114,7 @@ const CODECS: Readonly<Record<Datatype, ElementCodec>> = {
  * Checks run cheapest first and nothing large is allocated before the element cap is enforced.
  */
 export function decodeInferRequest(body: unknown, inputs: TensorSpec[], outputs?: TensorSpec[]): DecodedRequest {
+  refuseUnsupportedExtensions(body);
   const parsed = inferRequestSchema.safeParse(body);
   if (!parsed.success) throw invalid(`invalid infer request: ${formatIssues(parsed.error)}`, 'invalid_request');
   const req = parsed.data;
@@ -239,6 +241,23 @@ function flattenInto(out: unknown[], data: readonly unknown[], depth: number, li
     }
   }
   return true;
+}
+
+/**
+ * Triton's binary-tensor and classification extensions change what the request or the answer
+ * means; accepting them silently would answer something else than was asked (full probabilities
+ * for a top-k request) or fail with a misleading "data: expected array". Refused by name.
+ */
+function refuseUnsupportedExtensions(body: unknown): void {
+  const b = body as { inputs?: Array<{ parameters?: Record<string, unknown> }>; outputs?: Array<{ parameters?: Record<string, unknown> }> } | null;
+  if (typeof b !== 'object' || b === null) return;
+  const has = (items: unknown, key: string) => Array.isArray(items) && items.some((i) => typeof i?.parameters === 'object' && i.parameters !== null && key in i.parameters);
+  if (has(b.inputs, 'binary_data_size')) {
+    throw invalid('binary tensor data (parameters.binary_data_size) is not supported: send the tensor in "data" as JSON', 'binary_data_unsupported');
+  }
+  if (has(b.outputs, 'classification')) {
+    throw invalid('the classification extension (outputs[].parameters.classification) is not supported: request the output tensor and take its top k', 'classification_unsupported');
+  }
 }
 
 function requestedOutputs(requested: Array<{ name: string }>, outputs: TensorSpec[] | undefined): string[] {

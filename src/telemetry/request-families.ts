@@ -22,7 +22,7 @@ export function registerRequestMetrics(registry: Registry, labeler: TenantLabele
   });
   const duration = new Histogram({
     name: 'inferledger_request_duration_seconds',
-    help: 'Inference request duration from receipt to response, queue wait included, by tenant, model and status.',
+    help: 'Inference request duration from receipt (before the body is read) to the result, queue wait included, by tenant, model and status.',
     labelNames: ['tenant', 'model', 'status'] as const,
     buckets: REQUEST_DURATION_BUCKETS,
     registers,

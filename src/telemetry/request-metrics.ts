@@ -12,7 +12,7 @@ export interface RequestObservation {
   /** The logical model name the tenant asked for (bounded by configuration, not by input). */
   model: string;
   status: RequestStatus;
-  /** From receipt to response, queue wait included. */
+  /** From receipt (before the body is read) to the result, queue wait included; the answer's serialisation is not in it. */
   durationS: number;
   /** Time waiting for an inference slot; absent for requests refused before the queue. */
   queueS?: number;

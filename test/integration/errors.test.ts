@@ -107,6 +107,15 @@ const BAD_REQUESTS: BadRequest[] = [
   { name: 'body is a JSON array', method: 'POST', path: INFER_PATH, opts: asTenant({ body: [1, 2, 3] }), status: 400, code: 'invalid_request' },
   { name: 'malformed JSON', method: 'POST', path: INFER_PATH, opts: asTenant({ rawBody: '{"inputs": [' }), status: 400, code: 'invalid_json' },
   { name: 'empty body', method: 'POST', path: INFER_PATH, opts: asTenant({ rawBody: '' }), status: 400, code: 'invalid_json' },
+  // Found by hand: tritonclient's default binary tensors were answered as malformed JSON.
+  {
+    name: 'a binary-tensor inference body (Triton extension)',
+    method: 'POST',
+    path: INFER_PATH,
+    opts: asTenant({ rawBody: '{"inputs":[]}', headers: { 'inference-header-content-length': '13' } }),
+    status: 415,
+    code: 'binary_data_unsupported',
+  },
   // Found by hand: a gzipped body was read as bytes and answered as malformed JSON.
   {
     name: 'a gzip-encoded inference body',

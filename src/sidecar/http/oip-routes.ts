@@ -2,7 +2,7 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { KeyService } from '../../auth/key-service.ts';
 import { AppError } from '../../errors.ts';
 import { bearerSecurity, errorResponses, ModelParams } from '../../api/schemas.ts';
-import type { InferenceService } from '../inference-service.ts';
+import { preciseNow, type InferenceService } from '../inference-service.ts';
 import { resolveTenant, type SidecarEnv } from './tenant-auth.ts';
 
 /** Open Inference Protocol v2 (KServe / Triton REST) over the inference service. */
@@ -92,8 +92,16 @@ export function registerOipRoutes(app: OpenAPIHono<SidecarEnv>, deps: OipRouteDe
       },
     }),
     async (c) => {
+      // From here, not from after the body was read and parsed: a large request's upload and
+      // parse are part of the latency its client sees, and of what usage and /metrics report.
+      const receivedAt = preciseNow();
+      if (c.req.header('inference-header-content-length') !== undefined) {
+        throw new AppError('unsupported_media_type', 'binary tensor data (Inference-Header-Content-Length) is not supported: send a JSON body with the tensors in "data"', {
+          code: 'binary_data_unsupported',
+        });
+      }
       const body = await readJsonBody(c.req.raw);
-      return c.json(await deps.inference.infer(c.get('tenantId'), c.req.valid('param').model, body), 200);
+      return c.json(await deps.inference.infer(c.get('tenantId'), c.req.valid('param').model, body, receivedAt), 200);
     },
   );
 }
