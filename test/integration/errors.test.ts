@@ -107,6 +107,9 @@ const BAD_REQUESTS: BadRequest[] = [
   { name: 'body is a JSON array', method: 'POST', path: INFER_PATH, opts: asTenant({ body: [1, 2, 3] }), status: 400, code: 'invalid_request' },
   { name: 'malformed JSON', method: 'POST', path: INFER_PATH, opts: asTenant({ rawBody: '{"inputs": [' }), status: 400, code: 'invalid_json' },
   { name: 'empty body', method: 'POST', path: INFER_PATH, opts: asTenant({ rawBody: '' }), status: 400, code: 'invalid_json' },
+  // Found by hand: a client pinning a version got "no route".
+  { name: 'a version the model does not serve', method: 'GET', path: '/v2/models/classifier-small/versions/9', opts: asTenant(), status: 404, code: 'model_not_found' },
+  { name: 'inference on a version the model does not serve', method: 'POST', path: '/v2/models/classifier-small/versions/9/infer', opts: asTenant({ body: inferBody(1) }), status: 404, code: 'model_not_found' },
   // Found by hand: tritonclient's default binary tensors were answered as malformed JSON.
   {
     name: 'a binary-tensor inference body (Triton extension)',
@@ -256,6 +259,19 @@ describe('bad requests: a 4xx JSON error, nothing written', () => {
     expect(ok.status, ok.text).toBe(200);
     await h.platform.flushTelemetry();
     expect((await usage(h.baseUrl, tenantKey, TENANT)).totals.requests).toBe(2);
+  });
+});
+
+describe('OIP server metadata and version-scoped routes', () => {
+  it('GET /v2 names the server; the model\'s own version serves metadata, readiness and inference', async () => {
+    expect((await call(h.baseUrl, 'GET', '/v2')).body).toEqual({ name: 'inferledger', version: '0.1.0', extensions: [] });
+    const meta = await call<{ name: string; versions: string[] }>(h.baseUrl, 'GET', '/v2/models/classifier-small/versions/1', { key: tenantKey });
+    expect(meta.status, meta.text).toBe(200);
+    expect(meta.body).toMatchObject({ name: 'classifier-small', versions: ['1'] });
+    expect((await call(h.baseUrl, 'GET', '/v2/models/classifier-small/versions/1/ready', { key: tenantKey })).body).toEqual({ name: 'classifier-small', ready: true });
+    const res = await call<{ model_version: string }>(h.baseUrl, 'POST', '/v2/models/classifier-small/versions/1/infer', { key: tenantKey, body: inferBody(1) });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.model_version).toBe('1');
   });
 });
 

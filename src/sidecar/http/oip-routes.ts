@@ -46,6 +46,15 @@ export function registerOipRoutes(app: OpenAPIHono<SidecarEnv>, deps: OipRouteDe
   app.openapi(
     createRoute({
       method: 'get',
+      path: '/v2',
+      summary: 'Server metadata (OIP): name, version, extensions',
+      responses: { 200: json(z.object({ name: z.string(), version: z.string(), extensions: z.array(z.string()) }), 'server metadata') },
+    }),
+    (c) => c.json({ name: 'inferledger', version: SERVER_VERSION, extensions: [] }, 200),
+  );
+  app.openapi(
+    createRoute({
+      method: 'get',
       path: '/v2/models',
       summary: 'Extension: the models the caller may use',
       ...authed,
@@ -95,15 +104,70 @@ export function registerOipRoutes(app: OpenAPIHono<SidecarEnv>, deps: OipRouteDe
       // From here, not from after the body was read and parsed: a large request's upload and
       // parse are part of the latency its client sees, and of what usage and /metrics report.
       const receivedAt = preciseNow();
-      if (c.req.header('inference-header-content-length') !== undefined) {
-        throw new AppError('unsupported_media_type', 'binary tensor data (Inference-Header-Content-Length) is not supported: send a JSON body with the tensors in "data"', {
-          code: 'binary_data_unsupported',
-        });
-      }
-      const body = await readJsonBody(c.req.raw);
+      const body = await readInferBody(c.req.raw);
       return c.json(await deps.inference.infer(c.get('tenantId'), c.req.valid('param').model, body, receivedAt), 200);
     },
   );
+
+  // Version-scoped forms of the same routes (tritonclient and KServe clients that pin a version):
+  // each model serves one version, so another version is model_not_found, never "no route".
+  const versioned = (tenantId: string, model: string, version: string) => {
+    const metadata = deps.inference.modelMetadata(tenantId, model);
+    if (!metadata.versions.includes(version)) {
+      throw new AppError('not_found', `version "${version}" of model "${model}" not found (serving: ${metadata.versions.join(', ')})`, { code: 'model_not_found' });
+    }
+    return metadata;
+  };
+  app.openapi(
+    createRoute({ method: 'get', path: '/v2/models/{model}/versions/{version}', ...authed, request: { params: VersionParams }, responses: { 200: json(ModelMetadata, 'metadata'), ...errorResponses } }),
+    (c) => {
+      const { model, version } = c.req.valid('param');
+      return c.json(versioned(c.get('tenantId'), model, version), 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v2/models/{model}/versions/{version}/ready',
+      ...authed,
+      request: { params: VersionParams },
+      responses: { 200: json(z.object({ name: z.string(), ready: z.boolean() }), 'ready'), ...errorResponses },
+    }),
+    (c) => {
+      const { model, version } = c.req.valid('param');
+      versioned(c.get('tenantId'), model, version);
+      return c.json({ name: model, ready: deps.isReady() }, 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v2/models/{model}/versions/{version}/infer',
+      ...authed,
+      request: { params: VersionParams },
+      responses: { 200: json(InferResponse, 'outputs'), ...errorResponses },
+    }),
+    async (c) => {
+      const receivedAt = preciseNow();
+      const { model, version } = c.req.valid('param');
+      versioned(c.get('tenantId'), model, version);
+      const body = await readInferBody(c.req.raw);
+      return c.json(await deps.inference.infer(c.get('tenantId'), model, body, receivedAt), 200);
+    },
+  );
+}
+
+const SERVER_VERSION = '0.1.0';
+const VersionParams = ModelParams.extend({ version: z.string().min(1).max(64).openapi({ param: { name: 'version', in: 'path' }, example: '1' }) });
+
+/** Triton's binary-tensor extension (a JSON header, then raw bytes) is refused by name, not as malformed JSON. */
+async function readInferBody(req: Request): Promise<unknown> {
+  if (req.headers.get('inference-header-content-length') !== null) {
+    throw new AppError('unsupported_media_type', 'binary tensor data (Inference-Header-Content-Length) is not supported: send a JSON body with the tensors in "data"', {
+      code: 'binary_data_unsupported',
+    });
+  }
+  return readJsonBody(req);
 }
 
 async function readJsonBody(req: Request): Promise<unknown> {
