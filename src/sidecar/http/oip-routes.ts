@@ -21,6 +21,14 @@ const InferResponse = z
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
 
+/** Shared by the plain and the version-scoped routes, so their OpenAPI descriptions cannot drift apart. */
+const READY_RESPONSES = { 200: json(z.object({ name: z.string(), ready: z.boolean() }), 'ready'), ...errorResponses };
+const INFER_RESPONSES = {
+  200: json(InferResponse, 'outputs'),
+  ...errorResponses,
+  429: json(z.object({ error: z.object({ code: z.string(), message: z.string() }) }), 'saturated or over quota; see Retry-After'),
+};
+
 export interface OipRouteDeps {
   keys: KeyService;
   inference: InferenceService;
@@ -79,7 +87,7 @@ export function registerOipRoutes(app: OpenAPIHono<SidecarEnv>, deps: OipRouteDe
       path: '/v2/models/{model}/ready',
       ...authed,
       request: { params: ModelParams },
-      responses: { 200: json(z.object({ name: z.string(), ready: z.boolean() }), 'ready'), ...errorResponses },
+      responses: READY_RESPONSES,
     }),
     (c) => {
       const { model } = c.req.valid('param');
@@ -94,11 +102,7 @@ export function registerOipRoutes(app: OpenAPIHono<SidecarEnv>, deps: OipRouteDe
       summary: 'Run inference: body {"inputs":[{"name","shape","datatype","data"}]} (validated against the model metadata)',
       ...authed,
       request: { params: ModelParams },
-      responses: {
-        200: json(InferResponse, 'outputs'),
-        ...errorResponses,
-        429: json(z.object({ error: z.object({ code: z.string(), message: z.string() }) }), 'saturated or over quota; see Retry-After'),
-      },
+      responses: INFER_RESPONSES,
     }),
     async (c) => {
       // From here, not from after the body was read and parsed: a large request's upload and
@@ -131,7 +135,7 @@ export function registerOipRoutes(app: OpenAPIHono<SidecarEnv>, deps: OipRouteDe
       path: '/v2/models/{model}/versions/{version}/ready',
       ...authed,
       request: { params: VersionParams },
-      responses: { 200: json(z.object({ name: z.string(), ready: z.boolean() }), 'ready'), ...errorResponses },
+      responses: READY_RESPONSES,
     }),
     (c) => {
       const { model, version } = c.req.valid('param');
@@ -145,7 +149,7 @@ export function registerOipRoutes(app: OpenAPIHono<SidecarEnv>, deps: OipRouteDe
       path: '/v2/models/{model}/versions/{version}/infer',
       ...authed,
       request: { params: VersionParams },
-      responses: { 200: json(InferResponse, 'outputs'), ...errorResponses },
+      responses: INFER_RESPONSES,
     }),
     async (c) => {
       const receivedAt = preciseNow();
