@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { createQuotaAuthority } from '../quotas/authority.ts';
 import type { QuotaStatus } from '../quotas/types.ts';
 import { createAlertingService, serialRunner, type AlertingPorts } from './alerting.ts';
 import type { Destination } from './delivery/destination.ts';
@@ -192,6 +193,83 @@ describe('alerting service', () => {
 
   it('has one job on the configured schedule', () => {
     expect(setup().alerting.jobs.map((j) => [j.name, j.cron])).toEqual([['alerts', '*/15 * * * * *']]);
+  });
+});
+
+describe('alerting service with the quota authority: limits reached between evaluations', () => {
+  const MINUTE = Date.UTC(2025, 0, 15, 10, 0);
+  function withAuthority() {
+    let clock = MINUTE;
+    const authority = createQuotaAuthority({
+      limitsOf: () => ({ requests_per_minute: 10, concurrent_requests: 4 }),
+      now: () => clock,
+      readMonthlyUsage: async () => new Map(),
+      leaseTtlS: 5,
+    });
+    const repository = memoryRepository();
+    const alerting = createAlertingService({
+      repository,
+      destinations: [],
+      quotaAuthority: authority,
+      tenants: () => ['acme'],
+      config: CONFIG,
+      now: () => clock,
+      log: () => {},
+    });
+    const at = (offsetMs: number) => (clock = MINUTE + offsetMs);
+    const lease = (amount: number) => authority.lease({ tenantId: 'acme', kind: 'requests_per_minute', amount, holder: 'sidecar', need: amount });
+    const episodes = async () =>
+      (await repository.list({ from: 0, to: Infinity, limit: 100 }))
+        .map((a) => `${a.labels.quota}@${a.labels.threshold}:${a.state}${a.annotations.resolved_reason ? `(${a.annotations.resolved_reason})` : ''}`)
+        .sort();
+    return { authority, alerting, at, lease, episodes, repository };
+  }
+
+  it("a per-minute limit reached in the minute's last seconds fires once per threshold in the next minute, then resets", async () => {
+    const s = withAuthority();
+    s.at(45_000);
+    await s.alerting.evaluate();
+    s.at(58_000);
+    expect((await s.lease(10)).granted).toBe(10);
+    expect((await s.lease(1)).granted).toBe(0); // refused: the tenant got 429s
+    s.at(60_000 + 0);
+    await s.alerting.evaluate();
+    expect(await s.episodes()).toEqual(['requests_per_minute@0.8:firing', 'requests_per_minute@1:firing']);
+    s.at(75_000);
+    await s.alerting.evaluate();
+    expect(await s.episodes()).toEqual(['requests_per_minute@0.8:resolved(window_reset)', 'requests_per_minute@1:resolved(window_reset)']);
+    expect([...s.repository.events.values()].map((t) => t.to).sort()).toEqual(['firing', 'firing', 'resolved', 'resolved']);
+  });
+
+  it('a concurrency burst between two evaluations fires, and resolves once the next interval stays low', async () => {
+    const s = withAuthority();
+    await s.alerting.evaluate();
+    s.at(5_000);
+    expect((await s.authority.lease({ tenantId: 'acme', kind: 'concurrent_requests', amount: 4, holder: 'sidecar' })).granted).toBe(4);
+    s.at(6_000);
+    await s.authority.release({ tenantId: 'acme', kind: 'concurrent_requests', amount: 4, holder: 'sidecar' });
+    s.at(15_000);
+    await s.alerting.evaluate();
+    expect(await s.episodes()).toEqual(['concurrent_requests@0.8:firing', 'concurrent_requests@1:firing']);
+    s.at(30_000);
+    await s.alerting.evaluate();
+    expect(await s.episodes()).toEqual(['concurrent_requests@0.8:resolved(below_threshold)', 'concurrent_requests@1:resolved(below_threshold)']);
+  });
+
+  it('peaks taken by an evaluation that failed to save are evaluated by the next one', async () => {
+    const s = withAuthority();
+    s.at(58_000);
+    await s.lease(10);
+    const save = s.repository.save;
+    s.repository.save = async () => {
+      throw new Error('ClickHouse: insert failed');
+    };
+    s.at(60_000);
+    await expect(s.alerting.evaluate()).rejects.toThrow(/insert failed/);
+    s.repository.save = save;
+    s.at(75_000);
+    await s.alerting.evaluate();
+    expect(await s.episodes()).toEqual(['requests_per_minute@0.8:firing', 'requests_per_minute@1:firing']);
   });
 });
 

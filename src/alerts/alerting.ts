@@ -3,7 +3,7 @@ import type { QuotaAuthority, QuotaStatus } from '../quotas/types.ts';
 import { evaluateAnomalyAlerts } from './anomaly-rules.ts';
 import type { AlertsConfig } from './config.ts';
 import type { Destination } from './delivery/destination.ts';
-import { evaluateQuotaAlerts } from './quota-rules.ts';
+import { compactPeaks, evaluateQuotaAlerts } from './quota-rules.ts';
 import type { Alert, AlertRepository, AnomalyFinding, Evaluation } from './types.ts';
 
 /**
@@ -16,7 +16,11 @@ import type { Alert, AlertRepository, AnomalyFinding, Evaluation } from './types
 export interface AlertingPorts {
   repository: AlertRepository;
   destinations: readonly Destination[];
-  quotaAuthority: Pick<QuotaAuthority, 'status'>;
+  /**
+   * `takePeaks`: usage peaks since the last call (LocalQuotaAuthority.takePeaks), so that a
+   * limit reached between two evaluations alerts; without it only the usage at evaluation counts.
+   */
+  quotaAuthority: Pick<QuotaAuthority, 'status'> & { takePeaks?: () => Promise<QuotaStatus[]> };
   /** Every tenant to evaluate quotas for. */
   tenants: () => Iterable<string>;
   /**
@@ -47,6 +51,8 @@ const STATUS_CONCURRENCY = 16;
 
 export function createAlertingService(ports: AlertingPorts): Alerting {
   let current: Alert[] = [];
+  // Peaks taken from the authority by an evaluation that then failed: the next one reads them.
+  let unsavedPeaks: QuotaStatus[] = [];
   const runners = ports.destinations.map((d) => serialRunner(() => d.deliver().catch((err: unknown) => ports.log(`${d.name}: ${(err as Error).message}`))));
   const kick = () => Promise.all(runners.map((run) => run())).then(() => undefined);
 
@@ -63,7 +69,9 @@ export function createAlertingService(ports: AlertingPorts): Alerting {
     try {
       const now = ports.now();
       const prev = await ports.repository.loadActive({ resolvedSince: now - RECENT_RESOLVED_MS });
-      const quota = await evaluateQuotas(ports, prev, now);
+      const peaks = compactPeaks([...unsavedPeaks, ...((await ports.quotaAuthority.takePeaks?.()) ?? [])], now);
+      unsavedPeaks = peaks;
+      const quota = await evaluateQuotas(ports, prev, now, peaks);
       const anomaly = await evaluateAnomalies(ports, prev, now);
       const alerts = [...quota.alerts, ...anomaly.alerts];
       const transitions = [...quota.transitions, ...anomaly.transitions];
@@ -71,6 +79,7 @@ export function createAlertingService(ports: AlertingPorts): Alerting {
         alerts.filter((a) => a.updatedAt === now),
         transitions,
       );
+      unsavedPeaks = [];
       current = alerts.filter((a) => a.state !== 'resolved');
       for (const t of transitions) ports.log(`alert ${t.to}: ${t.name} tenant=${t.tenantId} ${t.severity} (${t.key.slice(0, 12)})`);
       for (const d of ports.destinations) d.offer(alerts, transitions);
@@ -89,7 +98,7 @@ export function createAlertingService(ports: AlertingPorts): Alerting {
   };
 }
 
-async function evaluateQuotas(ports: AlertingPorts, prev: readonly Alert[], now: number): Promise<Evaluation> {
+async function evaluateQuotas(ports: AlertingPorts, prev: readonly Alert[], now: number, peaks: readonly QuotaStatus[]): Promise<Evaluation> {
   // Tenants with open quota alerts are read too, so a tenant removed from the config resolves.
   const tenants = new Set(ports.tenants());
   for (const a of prev) if (a.kind === 'quota' && a.state !== 'resolved') tenants.add(a.tenantId);
@@ -99,6 +108,7 @@ async function evaluateQuotas(ports: AlertingPorts, prev: readonly Alert[], now:
     hysteresis: ports.config.hysteresis,
     now,
     tenants: complete,
+    peaks,
   });
 }
 

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import type { QuotaAuthority } from '../quotas/types.ts';
 import type { Store } from '../store/client.ts';
-import { createAlertingService, type Alerting } from './alerting.ts';
+import { createAlertingService, type Alerting, type AlertingPorts } from './alerting.ts';
 import type { AlertsConfig } from './config.ts';
 import { createAlertmanagerDestination } from './delivery/alertmanager.ts';
 import type { Destination } from './delivery/destination.ts';
@@ -15,7 +14,7 @@ import type { AnomalyFinding } from './types.ts';
 export interface CreateAlertingOptions {
   store: Store;
   config: Readonly<AlertsConfig>;
-  quotaAuthority: Pick<QuotaAuthority, 'status'>;
+  quotaAuthority: AlertingPorts['quotaAuthority'];
   tenants: () => Iterable<string>;
   now: () => number;
   log: (line: string) => void;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { QuotaStatus } from '../quotas/types.ts';
 import { alertKey } from './lifecycle.ts';
-import { evaluateQuotaAlerts, QUOTA_ALERT_NAME } from './quota-rules.ts';
+import { compactPeaks, evaluateQuotaAlerts, QUOTA_ALERT_NAME } from './quota-rules.ts';
 import type { Alert, AlertState } from './types.ts';
 
 const T0 = Date.UTC(2025, 0, 15, 10, 0, 0);
@@ -160,6 +160,66 @@ describe('evaluateQuotaAlerts: re-running', () => {
     const r = evaluateQuotaAlerts(first.alerts, [status(0.9)], { ...OPTS, now: NOW + 15_000 });
     expect(r.transitions).toEqual([]);
     expect(r.alerts[0]).toMatchObject({ value: 0.9, startsAt: NOW, updatedAt: NOW + 15_000, state: 'firing' });
-    expect(r.alerts[0]!.annotations.summary).toBe('Tenant acme is at 90% of its tokens_per_day quota (threshold 80%)');
+    expect(r.alerts[0]!.annotations.summary).toBe('Tenant acme reached 90% of its tokens_per_day quota (threshold 80%)');
+  });
+});
+
+describe('evaluateQuotaAlerts: peaks between evaluations', () => {
+  const peak = (ratio: number, windowStart: number | undefined = WINDOW) => status(ratio, windowStart);
+
+  it('a current peak above the usage now fires, and keeps the episode open until usage falls between two evaluations', () => {
+    const r = evaluateQuotaAlerts([], [status(0.5)], { ...OPTS, peaks: [peak(0.9)] });
+    expect(summary(r)).toEqual({ transitions: ['acme/warning/none->firing'], open: ['0.8:firing'] });
+    expect(r.alerts[0]).toMatchObject({ value: 0.9, annotations: { used: '900' } });
+    // Next evaluation: no new peak, usage still 50%: now it resolves.
+    const next = evaluateQuotaAlerts(r.alerts, [status(0.5)], { ...OPTS, now: NOW + 15_000 });
+    expect(summary(next)).toEqual({ transitions: ['acme/warning/firing->resolved'], open: [] });
+  });
+
+  it('a peak lower than the usage now changes nothing', () => {
+    expect(summary(evaluateQuotaAlerts([], [status(0.85)], { ...OPTS, peaks: [peak(0.5)] }))).toEqual({
+      transitions: ['acme/warning/none->firing'],
+      open: ['0.8:firing'],
+    });
+  });
+
+  it('a window that ended over the threshold fires once, from its peak, and resets at the next evaluation', () => {
+    const first = evaluateQuotaAlerts([], [status(0.1, NEXT_WINDOW)], { ...OPTS, now: NEXT_WINDOW + 5_000, peaks: [peak(1)] });
+    expect(summary(first)).toEqual({ transitions: ['acme/warning/none->firing', 'acme/critical/none->firing'], open: ['0.8:firing', '1:firing'] });
+    expect(first.alerts[0]!.annotations).toMatchObject({ window_start: new Date(WINDOW).toISOString(), used: '1000' });
+    const second = evaluateQuotaAlerts(first.alerts, [status(0.1, NEXT_WINDOW)], { ...OPTS, now: NEXT_WINDOW + 20_000 });
+    expect(summary(second)).toEqual({ transitions: ['acme/warning/firing->resolved', 'acme/critical/firing->resolved'], open: [] });
+    expect(second.alerts.map((a) => a.annotations.resolved_reason)).toEqual(['window_reset', 'window_reset']);
+  });
+
+  it('an episode already open in the ended window takes its peak and resets now; only the new threshold fires', () => {
+    const r = evaluateQuotaAlerts([episode(0.8, 'firing')], [status(0.1, NEXT_WINDOW)], { ...OPTS, now: NEXT_WINDOW + 5_000, peaks: [peak(1)] });
+    expect(summary(r)).toEqual({ transitions: ['acme/critical/none->firing', 'acme/warning/firing->resolved'], open: ['1:firing'] });
+    expect(r.alerts[0]).toMatchObject({ value: 1, annotations: { resolved_reason: 'window_reset' } });
+  });
+
+  it('a concurrency burst (no window) fires from its peak', () => {
+    const r = evaluateQuotaAlerts([], [status(0, undefined)], { ...OPTS, peaks: [peak(1, undefined)] });
+    expect(summary(r).open).toEqual(['0.8:firing', '1:firing']);
+  });
+
+  it('a peak of a quota no longer reported, in a window still running, is ignored', () => {
+    const r = evaluateQuotaAlerts([], [], { ...OPTS, peaks: [peak(1, NEXT_WINDOW)] });
+    expect(r.transitions).toEqual([]);
+  });
+});
+
+describe('compactPeaks', () => {
+  it('keeps, per tenant × quota, the highest ended window and the highest of each running one', () => {
+    const now = NEXT_WINDOW + 1;
+    const kept = compactPeaks(
+      [status(0.5, WINDOW - 86_400_000), status(0.9, WINDOW), status(0.7, WINDOW), status(0.3, NEXT_WINDOW), status(0.6, NEXT_WINDOW), status(0.4, NEXT_WINDOW, 'globex')],
+      now,
+    );
+    expect(kept.map((p) => [p.tenantId, p.windowStart, p.ratio])).toEqual([
+      ['acme', WINDOW, 0.9],
+      ['acme', NEXT_WINDOW, 0.6],
+      ['globex', NEXT_WINDOW, 0.4],
+    ]);
   });
 });

@@ -45,6 +45,14 @@ export interface LocalQuotaAuthority extends QuotaAuthority {
    * started, from ClickHouse; on failure keeps the last values and rethrows.
    */
   refresh(): Promise<void>;
+  /**
+   * The highest usage each leased quota reached since the last call, as statuses at that peak:
+   * quota alerts read these so that a limit reached between two evaluations (in a minute's last
+   * seconds, or in a concurrency burst) still alerts. A status whose `resetAt` has passed is the
+   * peak of a window that ended since. Only what rose since the last call is reported, so there
+   * must be one reader per authority (the alert evaluation).
+   */
+  takePeaks(): Promise<QuotaStatus[]>;
 }
 
 /** Holders renew every ttl/2; three whole ttls of silence means the holder is gone. */
@@ -141,6 +149,19 @@ class MemoryQuotaAuthority implements LocalQuotaAuthority {
     const [monthly, carried] = await Promise.allSettled([this.refreshMonthly(now), this.refreshCarried(now)]);
     if (monthly.status === 'rejected') throw monthly.reason;
     if (carried.status === 'rejected') throw carried.reason;
+  }
+
+  async takePeaks(): Promise<QuotaStatus[]> {
+    const out: QuotaStatus[] = [];
+    for (const p of this.ledger.drainPeaks(this.deps.now())) {
+      const limit = this.deps.limitsOf(p.tenantId)[p.kind];
+      // A quota removed from the config since: nothing to compare the peak with.
+      if (limit === undefined) continue;
+      const status: QuotaStatus = { tenantId: p.tenantId, kind: p.kind, limit, used: p.peak, ratio: p.peak / limit };
+      if (p.window) Object.assign(status, { windowStart: p.window.start, resetAt: p.window.end });
+      out.push(status);
+    }
+    return out;
   }
 
   private async refreshMonthly(now: number): Promise<void> {

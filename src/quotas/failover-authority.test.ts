@@ -150,6 +150,9 @@ describe('createTakeoverAuthority', () => {
       async status() {
         return [];
       },
+      async takePeaks() {
+        return [];
+      },
     } satisfies LocalQuotaAuthority;
   }
 

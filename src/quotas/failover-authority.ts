@@ -1,6 +1,6 @@
 import type { LocalQuotaAuthority } from './authority.ts';
 import { QuotaAuthorityError } from './http-authority.ts';
-import type { QuotaAuthority } from './types.ts';
+import type { QuotaAuthority, QuotaStatus } from './types.ts';
 
 /**
  * Quota authorities in order of preference: the primary (`quotas.authority_url`), then standbys.
@@ -112,6 +112,8 @@ export function isUnreachable(err: unknown): boolean {
 export interface TakeoverAuthority extends QuotaAuthority {
   /** The refresh job: re-reads usage while this instance is in charge; nothing otherwise. */
   refresh(): Promise<void>;
+  /** Peaks of the counters in use (see LocalQuotaAuthority.takePeaks); none while standing by. */
+  takePeaks(): Promise<QuotaStatus[]>;
   /** The primary answers again: forget these counters. */
   standDown(): void;
   active(): boolean;
@@ -135,6 +137,7 @@ export function createTakeoverAuthority(create: () => LocalQuotaAuthority): Take
     refresh: async () => {
       if (local) await (await local).refresh();
     },
+    takePeaks: async () => (local ? (await local).takePeaks() : []),
     standDown: () => {
       local = undefined;
     },

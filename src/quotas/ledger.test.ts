@@ -158,3 +158,51 @@ describe('concurrency gauge', () => {
     expect(ledger.acquire('t', 'other', 1, 2, T0 + 40_000).granted).toBe(1);
   });
 });
+
+describe('peaks between drains', () => {
+  const MINUTE = Date.parse('2026-03-14T09:26:00Z');
+  const summary = (ledger: LeaseLedger, now: number) => ledger.drainPeaks(now).map((p) => [p.tenantId, p.kind, p.peak, p.window?.start ?? null]);
+
+  it('reports the highest value a counter reached since the last drain, once', () => {
+    const ledger = new LeaseLedger(RECLAIM_MS);
+    const { window } = ledger.take('t', 'requests_per_minute', 'h', 9, 10, T0);
+    ledger.giveBack('t', 'requests_per_minute', 'h', 5, window.start, T0 + 1);
+    expect(summary(ledger, T0 + 2)).toEqual([['t', 'requests_per_minute', 9, MINUTE]]);
+    expect(summary(ledger, T0 + 3)).toEqual([]);
+    // Back up, but not above what the last drain saw (4): nothing new.
+    ledger.take('t', 'requests_per_minute', 'h', 0, 10, T0 + 4);
+    expect(summary(ledger, T0 + 5)).toEqual([]);
+    ledger.take('t', 'requests_per_minute', 'h', 3, 10, T0 + 6);
+    expect(summary(ledger, T0 + 7)).toEqual([['t', 'requests_per_minute', 7, MINUTE]]);
+  });
+
+  it("reports the peak of a window that ended before the drain, whether or not a new window's counter replaced it", () => {
+    const ledger = new LeaseLedger(RECLAIM_MS);
+    ledger.take('a', 'requests_per_minute', 'h', 10, 10, NEXT_MINUTE - 1000);
+    ledger.take('b', 'requests_per_minute', 'h', 10, 10, NEXT_MINUTE - 1000);
+    ledger.take('b', 'requests_per_minute', 'h', 2, 10, NEXT_MINUTE + 1000); // b's minute rolls over
+    expect(summary(ledger, NEXT_MINUTE + 5000)).toEqual([
+      ['b', 'requests_per_minute', 10, MINUTE],
+      ['a', 'requests_per_minute', 10, MINUTE],
+      ['b', 'requests_per_minute', 2, NEXT_MINUTE],
+    ]);
+    expect(summary(ledger, NEXT_MINUTE + 6000)).toEqual([]);
+  });
+
+  it('counts usage carried over from before a restart as a rise', () => {
+    const ledger = new LeaseLedger(RECLAIM_MS);
+    ledger.carryOver('t', 'tokens_per_day', Date.parse('2026-03-14T00:00:00Z'), 500, T0);
+    expect(summary(ledger, T0)).toEqual([['t', 'tokens_per_day', 500, Date.parse('2026-03-14T00:00:00Z')]]);
+  });
+
+  it('reports a concurrency burst that came and went between two drains', () => {
+    const ledger = new LeaseLedger(RECLAIM_MS);
+    ledger.acquire('t', 'h1', 2, 5, T0);
+    ledger.acquire('t', 'h2', 3, 5, T0);
+    ledger.free('t', 'h1', 2, T0 + 1);
+    ledger.free('t', 'h2', 3, T0 + 1);
+    expect(ledger.inUse('t', T0 + 2)).toBe(0);
+    expect(summary(ledger, T0 + 2)).toEqual([['t', 'concurrent_requests', 5, null]]);
+    expect(summary(ledger, T0 + 3)).toEqual([]);
+  });
+});

@@ -14,6 +14,12 @@ import { windowOf, type QuotaWindow } from './windows.ts';
  * Concurrency is a gauge of slots per holder. A holder renews its slots with every lease (a lease
  * of 0 is a pure renewal); slots of a holder silent for `reclaimAfterMs` are reclaimed, so a
  * crashed sidecar cannot pin a tenant's concurrency forever.
+ *
+ * Peaks. Quota alerts are evaluated every few seconds, but a per-minute quota can be reached in
+ * the last seconds of its minute and a concurrency burst can come and go between two
+ * evaluations. So the book also keeps, per counter and per gauge, the highest value reached since
+ * the last `drainPeaks()` (only when it rose above what that call saw), and for a counter whose
+ * window ended before anyone drained it, that window's peak.
  */
 
 export type CounterKind = Exclude<LeasedKind, 'concurrent_requests'>;
@@ -31,7 +37,24 @@ export interface Acquire {
   inUse: number;
 }
 
-interface Counter {
+/** The highest value a counter (with its window) or a gauge (without) reached since the last drain. */
+export interface LedgerPeak {
+  tenantId: string;
+  kind: LeasedKind;
+  peak: number;
+  /** Counters: the window of the peak (it may have ended). Absent for concurrency. */
+  window?: QuotaWindow;
+}
+
+/** What the last drain saw, and the highest value since when it rose above that. */
+interface PeakTrack {
+  seen: number;
+  peak?: number;
+}
+
+interface Counter extends PeakTrack {
+  tenantId: string;
+  kind: CounterKind;
   window: QuotaWindow;
   /** Units leased by this ledger in the window and not given back. */
   used: number;
@@ -50,6 +73,9 @@ const key = (tenantId: string, kind: string) => `${tenantId}\u0000${kind}`;
 export class LeaseLedger {
   private readonly counters = new Map<string, Counter>();
   private readonly gauges = new Map<string, Map<string, Slots>>();
+  private readonly gaugePeaks = new Map<string, PeakTrack>();
+  /** Per counter key: the peak of a window that ended before a drain saw it (the highest, if several). */
+  private readonly endedPeaks = new Map<string, LedgerPeak>();
 
   constructor(private readonly reclaimAfterMs: number) {}
 
@@ -59,6 +85,7 @@ export class LeaseLedger {
     if (granted > 0) {
       c.used += granted;
       c.byHolder.set(holder, (c.byHolder.get(holder) ?? 0) + granted);
+      rise(c, c.used + c.carried);
     }
     return { granted, used: c.used + c.carried, window: c.window };
   }
@@ -86,6 +113,7 @@ export class LeaseLedger {
     const c = this.counter(tenantId, kind, now);
     if (c.window.start !== windowStart || !(units > c.carried)) return;
     c.carried = units;
+    rise(c, c.used + c.carried);
   }
 
   /** Units counted so far in the current window of `kind` (leased + carried over). */
@@ -101,7 +129,9 @@ export class LeaseLedger {
     mine.held += granted;
     mine.seenAt = now;
     holders.set(holder, mine);
-    return { granted, inUse: sumHeld(holders) };
+    const inUse = sumHeld(holders);
+    if (granted > 0) rise(this.gaugePeak(tenantId), inUse);
+    return { granted, inUse };
   }
 
   free(tenantId: string, holder: string, amount: number, now: number): void {
@@ -116,14 +146,54 @@ export class LeaseLedger {
     return sumHeld(this.holders(tenantId, now));
   }
 
+  /**
+   * Every peak since the last drain: counters and gauges that rose above what the last drain saw
+   * (with their current window), and the peaks of windows that ended in between. What each one
+   * holds now becomes what this drain saw, so a value is reported once, until it rises again.
+   */
+  drainPeaks(now: number): LedgerPeak[] {
+    const out: LedgerPeak[] = [...this.endedPeaks.values()];
+    this.endedPeaks.clear();
+    for (const [k, c] of this.counters) {
+      if (now >= c.window.end) {
+        // Ended and not yet replaced by a new window's counter: its last rise is final.
+        if (c.peak !== undefined) out.push({ tenantId: c.tenantId, kind: c.kind, peak: c.peak, window: c.window });
+        this.counters.delete(k);
+        continue;
+      }
+      if (c.peak !== undefined) out.push({ tenantId: c.tenantId, kind: c.kind, peak: c.peak, window: c.window });
+      c.seen = c.used + c.carried;
+      c.peak = undefined;
+    }
+    for (const [tenantId, track] of this.gaugePeaks) {
+      if (track.peak !== undefined) out.push({ tenantId, kind: 'concurrent_requests', peak: track.peak });
+      track.seen = this.inUse(tenantId, now);
+      track.peak = undefined;
+    }
+    return out;
+  }
+
   /** The tenant's counter for the window holding `now`, started afresh when the window moved on. */
   private counter(tenantId: string, kind: CounterKind, now: number): Counter {
     const k = key(tenantId, kind);
     const current = this.counters.get(k);
     if (current && now >= current.window.start && now < current.window.end) return current;
-    const fresh: Counter = { window: windowOf(kind, now)!, used: 0, carried: 0, byHolder: new Map() };
+    if (current?.peak !== undefined) {
+      const kept = this.endedPeaks.get(k);
+      if (!kept || current.peak >= kept.peak) this.endedPeaks.set(k, { tenantId, kind, peak: current.peak, window: current.window });
+    }
+    const fresh: Counter = { tenantId, kind, window: windowOf(kind, now)!, used: 0, carried: 0, byHolder: new Map(), seen: 0 };
     this.counters.set(k, fresh);
     return fresh;
+  }
+
+  private gaugePeak(tenantId: string): PeakTrack {
+    let track = this.gaugePeaks.get(tenantId);
+    if (!track) {
+      track = { seen: 0 };
+      this.gaugePeaks.set(tenantId, track);
+    }
+    return track;
   }
 
   /** The tenant's slot holders, with silent ones reclaimed. */
@@ -138,6 +208,11 @@ export class LeaseLedger {
     }
     return holders;
   }
+}
+
+/** Records `value` as the peak when it is above both what the last drain saw and the peak so far. */
+function rise(track: PeakTrack, value: number): void {
+  if (value > track.seen && (track.peak === undefined || value > track.peak)) track.peak = value;
 }
 
 function sumHeld(holders: Map<string, Slots>): number {
