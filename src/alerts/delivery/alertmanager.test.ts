@@ -100,6 +100,21 @@ describe('Alertmanager destination (local stand-in)', () => {
     expect(d.pending()).toBe(0);
   });
 
+  it('after a restart, sends again the resolves Alertmanager may still hold as firing (within 4 × resend_s), once', async () => {
+    const fired = quota([], 0.9, NOW);
+    const recent = quota(fired.alerts, 0.1, NOW + 1000).alerts; // resolved, then this process stopped
+    const old = quota([], 1.2, NOW - 600_000).alerts.filter((a) => a.labels.threshold === '1');
+    const oldResolved = evaluateQuotaAlerts(old, [{ ...status(0.1), windowStart: Date.UTC(2025, 0, 1) }], { thresholds: [1], hysteresis: 0.05, now: NOW - 300_000 }).alerts;
+    clock = NOW + 60_000;
+    const d = destination(); // the restarted process's first evaluation: no transitions, the stored state
+    d.offer([...recent, ...oldResolved], []);
+    await d.deliver();
+    expect(sent()).toEqual([['0.8:ended']]);
+    d.offer([...recent, ...oldResolved], []);
+    await d.deliver();
+    expect(server.received).toHaveLength(1);
+  });
+
   it('never sends pending alerts', async () => {
     const d = destination();
     const finding = { tenantId: 'acme', metric: 'error_rate', at: clock, score: 0.99, expected: 0, actual: 1, impact: { absolute: 1, percent: 100 }, severity: 'warning' as const, topContributors: [] };

@@ -57,6 +57,11 @@ export function toAlertmanagerAlert(a: Alert, opts: { now: number; resendMs: num
  * current firing set and re-sends each member every `resendS` (at the first `deliver` after it
  * starts firing, and after a restart of this process). A resolve is sent once, with endsAt; if it
  * fails, it is retried on the next run. Pending alerts are never sent (as in Prometheus).
+ *
+ * Unsent resolves live in memory, so the first offer after a start (which carries the episodes
+ * resolved in the last hour, from the store) sends again every resolve that Alertmanager may still
+ * hold as firing: those that ended within one alert lifetime (LIFETIME_RESENDS × resend_s). A
+ * resolve it already had changes nothing there (no second notification).
  */
 export function createAlertmanagerDestination(target: AlertmanagerTarget, deps: AlertmanagerDeps): Destination {
   const url = `${target.url.replace(/\/+$/, '')}/api/v2/alerts`;
@@ -66,10 +71,18 @@ export function createAlertmanagerDestination(target: AlertmanagerTarget, deps: 
   const resolved = new Map<string, Alert>();
   const lastSent = new Map<string, number>();
   const backoff = new ReceiverBackoff(deps.policy, deps.now, deps.random);
+  let started = false;
 
   return {
     name,
     offer(alerts, transitions) {
+      if (!started) {
+        started = true;
+        const now = deps.now();
+        for (const a of alerts) {
+          if (a.state === 'resolved' && a.endsAt !== undefined && now - a.endsAt < LIFETIME_RESENDS * resendMs) resolved.set(episodeId(a), a);
+        }
+      }
       firing = new Map(alerts.filter((a) => a.state === 'firing').map((a) => [episodeId(a), a]));
       const byEpisode = new Map(alerts.map((a) => [episodeId(a), a]));
       for (const t of transitions) {
