@@ -47,12 +47,12 @@ describe('evaluateAnomalyAlerts: transitions', () => {
     { name: 'new finding: pending while shorter than forSeconds', prev: [], findings: [finding(T0)], now: T0 + 10_000, forSeconds: FOR_S, expected: ['none->pending'] },
     { name: 'new finding with forSeconds 0: fires at once', prev: [], findings: [finding(T0)], now: T0, forSeconds: 0, expected: ['none->firing'] },
     {
-      name: 'new finding that already held forSeconds (late detector): fires at once',
+      name: "a finding an hour old when first seen (an hour's score): pending, forSeconds counts from detection",
       prev: [],
       findings: [finding(T0)],
-      now: T0 + FOR_S * 1000,
+      now: T0 + 3_600_000 + 5_000,
       forSeconds: FOR_S,
-      expected: ['none->firing'],
+      expected: ['none->pending'],
     },
     { name: 'pending, still short of forSeconds: stays pending', prev: [episode('pending')], findings: [finding(T0 + 60_000)], now: T0 + 60_000, forSeconds: FOR_S, expected: [] },
     {
@@ -76,6 +76,24 @@ describe('evaluateAnomalyAlerts: transitions', () => {
     },
   ])('$name', ({ prev, findings, now, forSeconds, expected }) => {
     expect(transitions(evaluateAnomalyAlerts(prev, findings, { forSeconds, now }))).toEqual(expected);
+  });
+});
+
+describe('evaluateAnomalyAlerts: anomaly_for_s counts from detection', () => {
+  it("an hour's finding first seen after the hour fires forSeconds later, and startsAt stays the hour", () => {
+    const detected = T0 + 3_600_000 + 5_000;
+    const first = evaluateAnomalyAlerts([], [finding(T0)], { forSeconds: FOR_S, now: detected });
+    expect(first.alerts[0]).toMatchObject({ state: 'pending', startsAt: T0, annotations: { detected_at: new Date(detected).toISOString() } });
+    const early = evaluateAnomalyAlerts(first.alerts, [finding(T0)], { forSeconds: FOR_S, now: detected + FOR_S * 1000 - 1 });
+    expect(transitions(early)).toEqual([]);
+    const held = evaluateAnomalyAlerts(early.alerts, [finding(T0)], { forSeconds: FOR_S, now: detected + FOR_S * 1000 });
+    expect(transitions(held)).toEqual(['pending->firing']);
+    expect(held.alerts[0]!.annotations.detected_at).toBe(new Date(detected).toISOString());
+  });
+
+  it('a finding gone before forSeconds passed never fires', () => {
+    const first = evaluateAnomalyAlerts([], [finding(T0)], { forSeconds: FOR_S, now: T0 + 3_700_000 });
+    expect(transitions(evaluateAnomalyAlerts(first.alerts, [], { forSeconds: FOR_S, now: T0 + 3_800_000 }))).toEqual(['pending->resolved']);
   });
 });
 

@@ -15,8 +15,13 @@ export interface AnomalyAlertOptions {
  * Anomaly alerts (SPEC §6), one alert per tenant × metric. `findings` is the complete current
  * state: a tenant × metric with an open episode and no anomalous finding has recovered.
  * 1. A finding with no open episode starts one at the finding's time (never before the previous
- *    episode of the same alert ended): pending, or firing at once when it already held forSeconds.
- * 2. Pending becomes firing once now − startsAt ≥ forSeconds.
+ *    episode of the same alert ended), and is detected now (annotation `detected_at`): pending, or
+ *    firing at once when forSeconds is 0.
+ * 2. Pending becomes firing once now − detected_at ≥ forSeconds. Counted from detection, as
+ *    Prometheus counts `for` from the first evaluation that saw the condition, not from the
+ *    finding's hour: a finding is always at least an hour old when its hour is scored, so any
+ *    `for` under an hour would be met at once. Episodes stored before `detected_at` existed count
+ *    from startsAt.
  * 3. While open, value, severity and annotations follow the latest finding.
  * 4. No anomalous finding: the episode resolves (`recovered`); a pending one resolves without ever firing.
  * Of several findings for one tenant × metric, the latest counts; one scoring below `minScore`
@@ -35,15 +40,16 @@ export function evaluateAnomalyAlerts(prev: readonly Alert[], findings: readonly
     open.delete(key);
     if (!current) {
       const startsAt = Math.max(Math.round(finding.at), lastEnd.get(key) ?? -Infinity);
-      const opened = openAnomalyAlert(finding, startsAt, opts.now - startsAt >= forMs, opts.now);
+      const opened = openAnomalyAlert(finding, startsAt, forMs === 0, opts.now);
       result.alerts.push(opened.alert);
       result.transitions.push(opened.transition);
       continue;
     }
-    const state = current.state === 'pending' && opts.now - current.startsAt < forMs ? 'pending' : 'firing';
+    const detectedAt = current.annotations.detected_at ?? isoTime(current.startsAt);
+    const state = current.state === 'pending' && opts.now - Date.parse(detectedAt) < forMs ? 'pending' : 'firing';
     const revised = reviseEpisode(
       current,
-      { state, severity: alertSeverity(finding.severity), value: finding.actual, annotations: anomalyAnnotations(finding) },
+      { state, severity: alertSeverity(finding.severity), value: finding.actual, annotations: anomalyAnnotations(finding, detectedAt) },
       opts.now,
     );
     result.alerts.push(revised.alert);
@@ -58,16 +64,16 @@ export function evaluateAnomalyAlerts(prev: readonly Alert[], findings: readonly
   return result;
 }
 
-function openAnomalyAlert(finding: AnomalyFinding, startsAt: number, held: boolean, now: number) {
+function openAnomalyAlert(finding: AnomalyFinding, startsAt: number, firesAtOnce: boolean, now: number) {
   return openEpisode(
     {
       kind: 'anomaly',
       tenantId: finding.tenantId,
       name: ANOMALY_ALERT_NAME,
       severity: alertSeverity(finding.severity),
-      state: held ? 'firing' : 'pending',
+      state: firesAtOnce ? 'firing' : 'pending',
       labels: { metric: finding.metric },
-      annotations: anomalyAnnotations(finding),
+      annotations: anomalyAnnotations(finding, isoTime(now)),
       value: finding.actual,
       startsAt,
     },
@@ -102,7 +108,7 @@ export function alertSeverity(s: FindingSeverity): Severity {
   }
 }
 
-function anomalyAnnotations(f: AnomalyFinding): Record<string, string> {
+function anomalyAnnotations(f: AnomalyFinding, detectedAt: string): Record<string, string> {
   const pct = f.impact.percent;
   const change = pct === null ? '' : ` (${pct >= 0 ? '+' : ''}${formatNumber(pct, 4)}%)`;
   const contributors = f.topContributors.map((c) => `${c.dimension}=${c.key} (${formatNumber(c.expected)} → ${formatNumber(c.actual)})`);
@@ -110,6 +116,7 @@ function anomalyAnnotations(f: AnomalyFinding): Record<string, string> {
     summary: `${f.metric} of tenant ${f.tenantId} is ${formatNumber(f.actual)}, expected ${formatNumber(f.expected)}${change}`,
     description: contributors.length ? `Top contributors: ${contributors.join(', ')}` : 'No contributor breakdown available',
     observed_at: isoTime(f.at),
+    detected_at: detectedAt,
     score: formatNumber(f.score),
     anomaly_severity: f.severity,
     expected: formatNumber(f.expected),
