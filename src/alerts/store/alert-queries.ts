@@ -40,8 +40,10 @@ export function activeAlertsQuery(resolvedSince: number) {
 
 /**
  * Episodes overlapping [from, to): started before `to` and not ended before `from`, so an alert
- * firing for days shows in today's range. The optional filters are fixed SQL fragments; only
- * their values are parameters.
+ * firing for days shows in today's range. Open episodes (pending, firing) come first, then the
+ * newest: an anomaly episode starts at its hour, earlier than the quota episodes of the minutes
+ * since, and must not fall behind a page of resolved ones. The optional filters are fixed SQL
+ * fragments; only their values are parameters.
  */
 export function listAlertsQuery(f: AlertFilter) {
   const where = [
@@ -61,7 +63,7 @@ export function listAlertsQuery(f: AlertFilter) {
     query: `SELECT ${COLUMNS}
             FROM alerts FINAL
             WHERE ${where.join('\n              AND ')}
-            ORDER BY starts_at DESC, tenant_id, alert_key
+            ORDER BY state = 'resolved', starts_at DESC, tenant_id, alert_key
             LIMIT {limit:UInt32}`,
     params,
   };

@@ -108,4 +108,20 @@ describe('AlertStore (chdb)', () => {
     expect(new Set(everyone.map((a) => a.tenantId))).toEqual(new Set(['st-a', 'st-c', 'st-d', 'st-e']));
     expect(await repo.list({ ...range, limit: 1 })).toHaveLength(1);
   });
+
+  it('lists open episodes first, then the newest: an old firing alert is not pushed out by recent resolved ones', async () => {
+    await round([status('st-f', 0.85)], T0 - 3 * HOUR); // still firing, started long ago
+    for (let i = 0; i < 3; i++) {
+      await round([status('st-g', 0.85)], T0 + i * 2000);
+      await round([status('st-g', 0.1)], T0 + i * 2000 + 1000);
+    }
+    const range = { from: T0 - HOUR, to: T0 + HOUR };
+    const both = (await repo.list({ ...range, limit: 100 })).filter((a) => a.tenantId === 'st-f' || a.tenantId === 'st-g');
+    expect(both.map((a) => [a.tenantId, a.state, a.startsAt])).toEqual([
+      ['st-f', 'firing', T0 - 3 * HOUR],
+      ['st-g', 'resolved', T0 + 4000],
+      ['st-g', 'resolved', T0 + 2000],
+      ['st-g', 'resolved', T0],
+    ]);
+  });
 });

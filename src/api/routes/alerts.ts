@@ -16,7 +16,7 @@ const AlertsQuery = z.object({
   from: instantParam.optional().openapi({ type: 'string', description: 'RFC 3339 or epoch ms (default: to - 24h); alerts active at any time in [from, to)' }),
   to: instantParam.optional().openapi({ type: 'string', description: 'RFC 3339 or epoch ms, exclusive (default: now)' }),
   tenant: TENANT_PARAM.optional().openapi({ param: { name: 'tenant', in: 'query' }, description: 'admin: one tenant only; a tenant key always sees its own' }),
-  limit: z.coerce.number().int().min(1).max(MAX_ALERTS).optional().openapi({ type: 'integer', description: `newest first; default and maximum ${MAX_ALERTS}` }),
+  limit: z.coerce.number().int().min(1).max(MAX_ALERTS).optional().openapi({ type: 'integer', description: `open (pending, firing) first, then newest first; default and maximum ${MAX_ALERTS}` }),
 });
 
 const AlertSchema = z
@@ -67,7 +67,7 @@ export function registerAlertRoutes(app: OpenAPIHono<AuthEnv>, deps: AlertRouteD
     security: bearerSecurity,
     middleware: [requireRole(deps.keys, ['admin', 'tenant'])] as const,
     request: { query: AlertsQuery },
-    responses: { 200: { description: 'alerts, newest first', content: { 'application/json': { schema: AlertList } } }, ...errorResponses },
+    responses: { 200: { description: 'alerts: open ones first, then newest first', content: { 'application/json': { schema: AlertList } } }, ...errorResponses },
   });
   app.openapi(route, async (c) => {
     const q = c.req.valid('query');
