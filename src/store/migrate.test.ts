@@ -52,8 +52,13 @@ describe('renderStatements (cluster layout)', () => {
     expect(modified).toHaveLength(1);
     expect(modified[0]).toMatch(/FROM otel_traces_local\s+WHERE/);
     // A column added later is added to the local table first, then to the Distributed one.
-    const alters = statements.filter((s) => s.startsWith('ALTER TABLE') && !s.includes('MODIFY QUERY'));
+    const alters = statements.filter((s) => s.startsWith('ALTER TABLE') && !s.includes('MODIFY QUERY') && !s.includes('MODIFY SETTING'));
     expect(alters.map((s) => s.split(' ADD')[0])).toEqual(['ALTER TABLE resource_samples_local ON CLUSTER main', 'ALTER TABLE resource_samples ON CLUSTER main']);
+    // A storage setting changes the replicated local tables only (a Distributed table has none);
+    // the non-replicated deduplication window none at all (Replicated tables deduplicate anyway).
+    const settings = statements.filter((s) => s.includes('MODIFY SETTING'));
+    expect(settings.every((s) => /^ALTER TABLE \w+_local ON CLUSTER main MODIFY SETTING ratio_of_defaults_for_sparse_serialization = 1$/.test(s))).toBe(true);
+    expect(settings).toHaveLength(6);
   });
 
   it('refuses a table that has no sharding key, so a new migration cannot forget to choose one', () => {

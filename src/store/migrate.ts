@@ -97,8 +97,8 @@ export function renderMigration(sql: string, opts: RenderOptions): string {
 /**
  * A migration template as the statements to run. Without a cluster: the template as written. On a
  * cluster, each `CREATE TABLE IF NOT EXISTS t {{on_cluster}}` creates `t_local` and is followed by
- * the Distributed table `t` over it, `ALTER TABLE t {{on_cluster}}` changes both (a
- * `non_replicated_*` setting: only an unreplicated local table), and materialized views read and
+ * the Distributed table `t` over it, `ALTER TABLE t {{on_cluster}}` changes both (a storage
+ * setting: the local table only, and a `non_replicated_*` one only an unreplicated local table), and materialized views read and
  * write the local tables (each shard turns its own spans into its own requests). The template text, and so its checksum, is the
  * same in both layouts.
  */
@@ -118,10 +118,12 @@ export function renderStatements(sql: string, opts: RenderOptions): string[] {
       ];
     }
     const altered = /^ALTER TABLE (\w+) \{\{on_cluster\}\}/.exec(template)?.[1];
-    if (altered !== undefined && /MODIFY SETTING non_replicated_/.test(template)) {
-      // A storage setting of the local table; Replicated tables have their own (and deduplicate
-      // inserts by default), and a Distributed table takes no MergeTree settings.
-      return opts.withoutReplication ? [renderMigration(template.replace(`TABLE ${altered} `, `TABLE ${altered}_local `), opts)] : [];
+    if (altered !== undefined && /MODIFY SETTING /.test(template)) {
+      // A storage setting of the local table: a Distributed table takes no MergeTree settings.
+      // A `non_replicated_*` one only where the local table is not Replicated (Replicated tables
+      // have their own, and deduplicate inserts by default).
+      if (/MODIFY SETTING non_replicated_/.test(template) && !opts.withoutReplication) return [];
+      return [renderMigration(template.replace(`TABLE ${altered} `, `TABLE ${altered}_local `), opts)];
     }
     if (altered !== undefined && /MODIFY QUERY/.test(template)) {
       // A view's new SELECT reads the local tables, as its CREATE does.
