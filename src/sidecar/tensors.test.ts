@@ -10,6 +10,12 @@ const TOKENS: TensorSpec[] = [
   { name: 'ids', datatype: 'INT64', shape: [-1, -1] },
   { name: 'mask', datatype: 'INT64', shape: [-1, -1] },
 ];
+/** Two inputs whose first dims are different symbolic dimensions (a "batch" and an "n"). */
+const INDEPENDENT: TensorSpec[] = [
+  { name: 'ids', datatype: 'INT64', shape: [-1, 2], dimNames: ['batch', null] },
+  { name: 'table', datatype: 'INT64', shape: [-1], dimNames: ['n'] },
+];
+const NAMED_BATCH: TensorSpec[] = INDEPENDENT.map((s) => ({ ...s, dimNames: ['batch', ...s.dimNames!.slice(1)] }));
 const OUTPUTS: TensorSpec[] = [
   { name: 'probabilities', datatype: 'FP32', shape: [-1, 10] },
   { name: 'label', datatype: 'INT64', shape: [-1] },
@@ -56,6 +62,12 @@ describe('decodeInferRequest errors', () => {
       'inputs that disagree on the batch',
       { inputs: [{ name: 'ids', shape: [2, 1], datatype: 'INT64', data: [1, 2] }, { name: 'mask', shape: [1, 2], datatype: 'INT64', data: [1, 1] }] },
       TOKENS,
+      'shape_mismatch',
+    ],
+    [
+      'inputs whose first dims are the same named dimension and disagree',
+      { inputs: [{ name: 'ids', shape: [2, 2], datatype: 'INT64', data: [1, 2, 3, 4] }, { name: 'table', shape: [3], datatype: 'INT64', data: [1, 2, 3] }] },
+      NAMED_BATCH,
       'shape_mismatch',
     ],
     ['a string in FP32 data', fp32([1, 4], [1, 2, '3', 4]), CLASSIFIER, 'invalid_data'],
@@ -160,6 +172,11 @@ describe('decodeInferRequest', () => {
     const t = decodeInferRequest(body, specs).feeds.x;
     expect(t?.type).toBe(ortType);
     expect(Array.from(t?.data as ArrayLike<unknown>)).toEqual(expected);
+  });
+
+  it('first dims that are different named dimensions need not agree; the batch is the first input\'s', () => {
+    const body = { inputs: [{ name: 'ids', shape: [2, 2], datatype: 'INT64', data: [1, 2, 3, 4] }, { name: 'table', shape: [3], datatype: 'INT64', data: [1, 2, 3] }] };
+    expect(decodeInferRequest(body, INDEPENDENT, OUTPUTS)).toMatchObject({ batchSize: 2, inputElements: 7 });
   });
 
   it('accepts a rank-0 input as batch 1', () => {

@@ -189,18 +189,25 @@ function checkShape(input: RequestInput, spec: TensorSpec): void {
 }
 
 /**
- * Inputs whose first dimension is dynamic all carry the batch, so they must agree on it.
- * The batch size reported is the first dimension of the model's first input.
+ * Inputs whose first dimension is the same symbolic dimension (ONNX dim_param, e.g. "batch")
+ * must agree on it; dynamic first dims with different names, or none, are independent (an
+ * encoder's "batch" and a lookup table's "n"). Where the names are unknown, every dynamic first
+ * dim is taken to be the batch. The batch size reported is the first dimension of the model's
+ * first input.
  */
 function checkBatch(pairs: InputPair[]): number {
-  let batch: { name: string; size: number } | undefined;
+  const seen = new Map<string, { name: string; size: number }>();
   for (const { spec, input } of pairs) {
     if ((spec.shape[0] ?? 0) >= 0) continue;
+    const dim = spec.dimNames ? spec.dimNames[0] : '(batch)';
+    if (dim === null || dim === undefined) continue;
     const size = input.shape[0] ?? 1;
-    if (batch && batch.size !== size) {
-      throw invalid(`inputs "${batch.name}" and "${spec.name}" disagree on the batch size (${batch.size} vs ${size})`, 'shape_mismatch');
+    const first = seen.get(dim);
+    if (first && first.size !== size) {
+      const which = spec.dimNames ? ` dimension "${dim}"` : ' batch size';
+      throw invalid(`inputs "${first.name}" and "${spec.name}" disagree on the${which} (${first.size} vs ${size})`, 'shape_mismatch');
     }
-    batch ??= { name: spec.name, size };
+    if (!first) seen.set(dim, { name: spec.name, size });
   }
   return pairs[0]?.input.shape[0] ?? 1;
 }

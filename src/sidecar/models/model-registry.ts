@@ -150,7 +150,8 @@ function tensorSpecOf(config: ModelConfig, meta: ort.InferenceSession.ValueMetad
     });
   }
   const shape = meta.shape.map((d) => (typeof d === 'number' && Number.isInteger(d) && d >= 0 ? d : -1));
-  return { name: meta.name, datatype, shape };
+  const dimNames = meta.shape.map((d) => (typeof d === 'string' && d !== '' ? d : null));
+  return { name: meta.name, datatype, shape, dimNames };
 }
 
 /** Configured models that some tenant reaches only through a differently named logical alias. */

@@ -51,6 +51,12 @@ export interface TensorSpec {
   datatype: Datatype;
   /** -1 marks a dynamic dimension (a symbolic dim_param such as "batch"). */
   shape: number[];
+  /**
+   * The symbolic name (ONNX dim_param) of each dimension, null where it has none (fixed, or
+   * dynamic without a name). Dynamic dims with the same name must be equal in one request;
+   * absent when unknown (then the dynamic first dims of all inputs are taken to be the batch).
+   */
+  dimNames?: Array<string | null>;
 }
 
 export const PLATFORM = 'onnxruntime_onnx';
