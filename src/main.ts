@@ -13,6 +13,8 @@ import { createOtlpReceiver } from './ingest/otlp/receiver.ts';
 import { groupCommit } from './ingest/group-commit.ts';
 import { isDataRefusal } from './ingest/refusal.ts';
 import { storeOrSpool } from './ingest/row-sink.ts';
+import { isSampleTable } from './ingest/resource-samples.ts';
+import { checkSamplesKey, createSamplesClient, SamplesRefusedError, type SamplesClient } from './sidecar/resources/samples-client.ts';
 import { Spool } from './ingest/spool.ts';
 import { createAlerting } from './alerts/create-alerting.ts';
 import { createAnomalyScanner } from './jobs/anomaly-scan.ts';
@@ -92,7 +94,10 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
   // The export settings are checked before anything is opened or migrated: a typo fails at once.
   const exporter = telemetryExporter(config, opts.kind, opts.env ?? process.env);
   const otlpProtocol = exporter === 'otlp' ? otlpProtocolOf(opts.env ?? process.env) : undefined;
-  if (exporter === 'otlp') for (const note of otlpExportNotes(opts.env ?? process.env, config.clickhouse.url ? 'server' : 'embedded')) log(note);
+  const storeMode = config.clickhouse.url ? 'server' : 'embedded';
+  // An OTLP-exporting sidecar on its own embedded engine sends its resource samples to the API it leases from.
+  const samplesApi = opts.kind === 'sidecar' && exporter === 'otlp' && storeMode === 'embedded' ? config.quotas.authority_url : undefined;
+  if (exporter === 'otlp') for (const note of otlpExportNotes(opts.env ?? process.env, storeMode, samplesApi)) log(note);
   const store = await openStore({ url: config.clickhouse.url, cluster: config.clickhouse.cluster, dataDir: config.data_dir });
   const closers: Array<() => Promise<void>> = [() => store.close()];
   try {
@@ -179,7 +184,8 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     // Telemetry writers see a store that counts what it takes and what it refuses (ingest health).
     const telemetryStore = countInserts(store, metrics.ingest);
 
-    const sidecar = opts.kind === 'api' ? undefined : await startSidecar(config, telemetryStore, spool, exporter, quotaSource, metrics, log, otlpProtocol);
+    const samplesClient = samplesApi === undefined ? undefined : await samplesClientFor(samplesApi, config.quotas.authority_key ?? adminKey.key, log);
+    const sidecar = opts.kind === 'api' ? undefined : await startSidecar(config, telemetryStore, spool, exporter, quotaSource, metrics, log, otlpProtocol, samplesClient);
     if (sidecar) closers.unshift(() => stopSidecar(sidecar));
 
     jobs.push({
@@ -188,13 +194,13 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       run: async () =>
         metrics.ingest.replayed(
           await spool.drain(
-            (table, rows) => telemetryStore.insert(table, rows),
+            (table, rows) => (samplesClient && isSampleTable(table) ? samplesClient.send(table, rows) : telemetryStore.insert(table, rows)),
             (table, err) => log(`spool: replaying ${table} failed, its batches wait on disk and are retried every 10 s: ${(err as Error).message}`),
             {
               // Refused for its rows 3 drains in a row (30 s): it would refuse forever, so it is
               // set aside (kept) and the table's later batches go in. `inferledger spool` lists
               // and requeues.
-              isRefusal: isDataRefusal,
+              isRefusal: (err) => isDataRefusal(err) || err instanceof SamplesRefusedError,
               after: 3,
               onQuarantine: (b) => log(`spool: a ${b.table} batch of ${b.rows} rows is quarantined in ${b.file} (${b.reason}); fix the cause, then \`inferledger spool requeue\``),
             },
@@ -215,17 +221,19 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     const scheduler: JobScheduler = startJobs(jobs, (job, err) => log(`job ${job} failed: ${(err as Error).message}`), { metrics: metrics.jobs, log });
     closers.unshift(() => scheduler.stop());
 
+    /** Times the raw tables keep, for what is received from outside (spans, resource samples). */
+    const storableWindow = () => {
+      const now = Date.now();
+      const ttlMs = config.clickhouse.raw_ttl_days * 86_400_000;
+      // A day's margin (half the TTL when it is shorter): the rollup must read a row before its part is dropped.
+      return { notBeforeMs: now - ttlMs + Math.min(86_400_000, ttlMs / 2), notAfterMs: now + 86_400_000 };
+    };
     const otlp =
       opts.kind === 'sidecar'
         ? undefined
         : createOtlpReceiver({
             onRefused: (signal, count) => metrics.ingest.refused(signal, count),
-            spanWindow: () => {
-              const now = Date.now();
-              const ttlMs = config.clickhouse.raw_ttl_days * 86_400_000;
-              // A day's margin (half the TTL when it is shorter): the rollup must read a span before its part is dropped.
-              return { notBeforeMs: now - ttlMs + Math.min(86_400_000, ttlMs / 2), notAfterMs: now + 86_400_000 };
-            },
+            spanWindow: storableWindow,
             sink: groupCommit(
               storeOrSpool(telemetryStore, spool, (err) => log(`otlp ingest: ${(err as Error).message} (spooled, will retry)`)),
               OTLP_GROUP_COMMIT,
@@ -241,6 +249,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       api: billing,
       metrics: metrics.registry,
       otlp,
+      resourceSamples: opts.kind === 'sidecar' ? undefined : { sink: storeOrSpool(telemetryStore, spool, (err) => log(`resource samples: ${(err as Error).message} (spooled, will retry)`)), window: storableWindow },
       // An API replica with quotas.authority_url serves the quota routes by forwarding them.
       quotas: opts.kind === 'sidecar' ? undefined : (quotas ?? quotaSource.authority),
       sidecar: sidecar && {
@@ -302,4 +311,21 @@ function listen(app: { fetch: Parameters<typeof serve>[0]['fetch'] }, hostname: 
 
 function closeServer(server: ServerType): Promise<void> {
   return new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/**
+ * The client that sends this sidecar's resource samples to the API, once the API has said it
+ * takes them with this key. A key it refuses (a tenant's ingest key) or an API without the
+ * endpoint leaves the samples in the embedded engine, with a warning; an API not answering yet
+ * gets them later (they wait in the spool).
+ */
+async function samplesClientFor(apiUrl: string, key: string, log: (line: string) => void): Promise<SamplesClient | undefined> {
+  const client = createSamplesClient({ baseUrl: apiUrl, key });
+  const problem = await checkSamplesKey(client, key);
+  if (problem === 'unreachable') log(`resource samples: ${client.url} is not answering yet; samples wait in the spool until it does`);
+  else if (problem !== null) {
+    log(`warning: ${problem}; resource samples stay in this sidecar's embedded ClickHouse, which no API reads`);
+    return undefined;
+  }
+  return client;
 }

@@ -21,7 +21,10 @@ import { registerOtlpRoutes } from './routes/otlp.ts';
 import { registerKeyRoutes } from './routes/keys.ts';
 import { registerQuotaRoutes } from './routes/quotas.ts';
 import { registerStatementRoutes } from './routes/statements.ts';
+import { registerResourceSampleRoutes } from './routes/resource-samples.ts';
 import { registerUsageRoutes } from './routes/usage.ts';
+import type { RowSink } from '../ingest/row-sink.ts';
+import type { SampleTimeWindow } from '../ingest/resource-samples.ts';
 
 export interface HttpAppDeps {
   store: Store;
@@ -40,6 +43,8 @@ export interface HttpAppDeps {
   otlp?: OtlpReceiver;
   /** Prometheus registry served at GET /metrics (admin key on the main port). */
   metrics?: Registry;
+  /** Present when this process takes standalone sidecars' resource samples (`up`, `api`): POST /v1/resource-samples. */
+  resourceSamples?: { sink: RowSink; window: () => SampleTimeWindow };
 }
 
 const OTLP_PATHS = new Set(['/v1/traces', '/v1/metrics']);
@@ -93,6 +98,7 @@ export function createHttpApp(deps: HttpAppDeps): OpenAPIHono<AppEnv> {
     registerStatementRoutes(app, { ...deps, statements: deps.api.statements, focus: deps.api.focus });
     registerAlertRoutes(app, deps);
   }
+  if (deps.resourceSamples) registerResourceSampleRoutes(app, { keys: deps.keys, samples: deps.resourceSamples.sink, sampleWindow: deps.resourceSamples.window });
   if (deps.otlp) registerOtlpRoutes(app, { keys: deps.keys, otlp: deps.otlp, maxBodyBytes: deps.maxBodyBytes });
   if (deps.metrics) registerMetricsRoutes(app, { keys: deps.keys, registry: deps.metrics });
   if (deps.quotas) registerQuotaRoutes(app, { ...deps, quotas: deps.quotas });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ConfigError } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { storeOrSpool } from '../ingest/row-sink.ts';
+import { samplesOrSpool, type SamplesClient } from '../sidecar/resources/samples-client.ts';
 import { Spool } from '../ingest/spool.ts';
 import type { ProcessKind } from '../main.ts';
 import type { QuotaAuthority } from '../quotas/types.ts';
@@ -83,14 +84,16 @@ export function otlpProtocolOf(env: Record<string, string | undefined>): OtlpPro
  * (OTLP partial success) and the sidecar said nothing; resource samples went to the sidecar's own
  * embedded engine, which no API reads, so capacity cost was zero.
  */
-export function otlpExportNotes(env: Record<string, string | undefined>, storeMode: 'embedded' | 'server'): string[] {
+export function otlpExportNotes(env: Record<string, string | undefined>, storeMode: 'embedded' | 'server', apiUrl?: string): string[] {
   const notes: string[] = [];
   const headers = `${env.OTEL_EXPORTER_OTLP_HEADERS ?? ''},${env.OTEL_EXPORTER_OTLP_TRACES_HEADERS ?? ''}`;
   if (/\bil_ingest_/.test(headers)) {
     notes.push('note: spans are exported with an ingest key, which writes for its own tenant only: the API refuses spans of every other tenant this sidecar serves (logged as a partial success); a sidecar serving several tenants exports with the admin key');
   }
-  if (storeMode === 'embedded') {
-    notes.push('warning: resource samples (the capacity that cost attribution prices) are written to this sidecar\'s own embedded ClickHouse, which no API reads: set CLICKHOUSE_URL to the ClickHouse server the API uses, or its costs will have no capacity from this sidecar');
+  if (storeMode === 'embedded' && apiUrl !== undefined) {
+    notes.push(`note: resource samples (the capacity that cost attribution prices) are sent to the API at ${apiUrl} (quotas.authority_url, with quotas.authority_key)`);
+  } else if (storeMode === 'embedded') {
+    notes.push('warning: resource samples (the capacity that cost attribution prices) are written to this sidecar\'s own embedded ClickHouse, which no API reads: set quotas.authority_url (and the API\'s admin key as quotas.authority_key) to send them to the API, or CLICKHOUSE_URL to the ClickHouse server the API uses, or its costs will have no capacity from this sidecar');
   }
   return notes;
 }
@@ -116,6 +119,8 @@ export async function startSidecar(
   metrics: Pick<Metrics, 'requests'>,
   log: (line: string) => void,
   otlpProtocol: OtlpProtocol = 'http/protobuf',
+  /** Resource samples go to this API instead of `store` (an OTLP-exporting sidecar on its own embedded engine). */
+  samplesClient?: SamplesClient,
 ): Promise<SidecarParts> {
   const registry = await loadModelRegistry(config.models, config.tenants);
   const instanceId = config.sidecar.instance_id ?? `${hostname()}-${process.pid}`;
@@ -184,7 +189,7 @@ export async function startSidecar(
     recorded: (span) => tracing.recorded(span.spanContext().spanId),
   });
   // Samples are billing inputs too: a failed write goes to the spool, never away.
-  const sampleSink = storeOrSpool(store, spool, onError);
+  const sampleSink = samplesClient ? samplesOrSpool(samplesClient, spool, (err) => log(`${(err as Error).message} (spooled, will retry)`)) : storeOrSpool(store, spool, onError);
   const sampler = createResourceSampler({
     intervalMs: config.sidecar.sample_interval_s * 1000,
     instanceId,

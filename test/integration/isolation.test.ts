@@ -85,6 +85,8 @@ const ROUTES: RouteCase[] = [
   })),
   // Admin only, and about every tenant: a tenant key is refused outright (its own data or not).
   { route: 'GET /v1/attribution', request: () => ({ method: 'GET', path: '/v1/attribution' }), owner: 403, admin: 200, oip: false },
+  // Capacity is shared by every tenant: only the admin key may add samples (an empty batch here).
+  { route: 'POST /v1/resource-samples', request: () => ({ method: 'POST', path: '/v1/resource-samples', body: {} }), owner: 403, admin: 200, oip: false },
   { route: 'POST /v1/tenants/{tenant}/keys', request: (t) => ({ method: 'POST', path: `/v1/tenants/${t.tenant}/keys`, body: { role: 'tenant' } }), owner: 403, admin: 201, oip: false },
   { route: 'GET /v1/tenants/{tenant}/keys', request: (t) => ({ method: 'GET', path: `/v1/tenants/${t.tenant}/keys` }), owner: 200, admin: 200, oip: false },
   // No live key has this id: the admin learns that (404), a tenant key is refused outright.
@@ -371,5 +373,59 @@ describe('OTLP ingest (POST /v1/traces, /v1/metrics): nobody writes as another t
     const res = await post('/v1/traces', ADMIN_KEY, traces([spanOf('a000000000000005', B)]));
     expect(res.status, res.text).toBe(200);
     expect([await served(A), await served(B)]).toEqual([a0, b0 + 1]);
+  });
+});
+
+describe('POST /v1/resource-samples: only the admin adds capacity, all or nothing', () => {
+  const at = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+  const sample = (instance: string, over: Record<string, unknown> = {}) => ({
+    ts: at(Date.now() - 1000),
+    window_start: at(Date.now() - 11_000),
+    instance_id: instance,
+    host: 'node-9',
+    service_name: 'inferledger-sidecar',
+    cpu_capacity_millicores: 2000,
+    memory_limit_bytes: '8589934592',
+    cpu_used_us: '5000000',
+    inference_cpu_us: '4000000',
+    rss_bytes: '1073741824',
+    gpu_count: 0,
+    gpu_model: '',
+    ...over,
+  });
+  const stored = async (instance: string) =>
+    (
+      await h.platform.store.query({
+        query: 'SELECT count() AS n FROM resource_samples FINAL WHERE instance_id = {i:String}',
+        params: { i: instance },
+        schema: z.object({ n: z.coerce.number() }),
+      })
+    )[0]!.n;
+
+  it('the admin key stores the rows; sending them again changes nothing', async () => {
+    const body = { resource_samples: [sample('iso-sampled-1')] };
+    for (let i = 0; i < 2; i++) {
+      const res = await call(h.baseUrl, 'POST', '/v1/resource-samples', { key: ADMIN_KEY, body });
+      expect(res.status, res.text).toBe(200);
+      expect(res.body).toEqual({ accepted: { resource_samples: 1, gpu_samples: 0 } });
+    }
+    expect(await stored('iso-sampled-1')).toBe(1);
+  });
+
+  it('tenant and ingest keys are refused and write nothing', async () => {
+    for (const key of [keys.a, keys.b, keys.aIngest]) {
+      expectError(await call(h.baseUrl, 'POST', '/v1/resource-samples', { key, body: { resource_samples: [sample('iso-sampled-2')] } }), 403, 'wrong_role');
+    }
+    expect(await stored('iso-sampled-2')).toBe(0);
+  });
+
+  it('one bad row refuses the whole body, with the row named', async () => {
+    const res = await call(h.baseUrl, 'POST', '/v1/resource-samples', {
+      key: ADMIN_KEY,
+      body: { resource_samples: [sample('iso-sampled-3'), sample('iso-sampled-3', { inference_cpu_us: '6000000' })] },
+    });
+    expectError(res, 400, 'invalid_samples');
+    expect(expectErrorShape(res).message).toContain('resource_samples[1]: inference_cpu_us exceeds cpu_used_us');
+    expect(await stored('iso-sampled-3')).toBe(0);
   });
 });
