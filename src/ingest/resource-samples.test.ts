@@ -14,7 +14,7 @@ function sampled() {
       cpu: { cpuUsedMicros: 9_000_000, inferenceCpuMicros: 6_000_000, nonInferenceCpuMicros: 3_000_000, perRequestMicros: new Map() },
       rssBytes: 2 ** 33,
       capacity: { cpuMillicores: 4000, memoryBytes: 2 ** 34 },
-      gpus: [{ index: 0, uuid: 'GPU-1', name: 'NVIDIA H200', utilizationPct: 40, memoryUsedBytes: 2 ** 30, memoryTotalBytes: 2 ** 37, powerWatts: 300 }],
+      gpus: [{ index: 0, uuid: 'GPU-1', name: 'NVIDIA H200', utilizationPct: 40, memoryUsedBytes: 2 ** 30, memoryTotalBytes: 2 ** 37, powerWatts: 300, powerLimitWatts: 700 }],
     },
     { instanceId: 'sidecar-1', host: 'node-1', serviceName: 'inferledger-sidecar' },
   );
