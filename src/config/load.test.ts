@@ -198,6 +198,14 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('sidecar.dcgm_exporter_url: an http(s) URL, also from INFERLEDGER_DCGM_EXPORTER_URL', () => {
+    const cwd = dir();
+    expect(loadConfig({ INFERLEDGER_DCGM_EXPORTER_URL: 'http://localhost:9400/metrics' }, cwd).sidecar.dcgm_exporter_url).toBe('http://localhost:9400/metrics');
+    expect(issuesOf(() => loadConfig({ INFERLEDGER_DCGM_EXPORTER_URL: 'localhost:9400' }, cwd))).toEqual([
+      expect.stringMatching(/^sidecar\.dcgm_exporter_url: /),
+    ]);
+  });
+
   it.each([
     ['a missing explicit file', { INFERLEDGER_CONFIG: '/nope/x.yaml' }, /file not found/],
     ['a non-mapping document', { INFERLEDGER_CONFIG: 'list.yaml' }, /top level must be a mapping/],

@@ -33,6 +33,7 @@ const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: string[]; type: 'string'
   { env: 'INFERLEDGER_SIDECAR_PORT', path: ['sidecar', 'port'], type: 'port' },
   { env: 'INFERLEDGER_METRICS_PORT', path: ['server', 'metrics_port'], type: 'port' },
   { env: 'INFERLEDGER_OTLP_GRPC_PORT', path: ['server', 'otlp_grpc_port'], type: 'port' },
+  { env: 'INFERLEDGER_DCGM_EXPORTER_URL', path: ['sidecar', 'dcgm_exporter_url'], type: 'string' },
 ];
 
 /**

@@ -96,6 +96,16 @@ export const configSchema = z
         /** Resource sampling window in seconds. */
         sample_interval_s: z.number().positive().default(10),
         instance_id: z.string().min(1).optional(),
+        /**
+         * Read GPUs from NVIDIA's DCGM exporter at this URL (e.g. http://localhost:9400/metrics)
+         * instead of running nvidia-smi: for containers without the driver tools, on nodes where
+         * the GPU Operator runs an exporter.
+         */
+        dcgm_exporter_url: z
+          .string()
+          .url()
+          .refine((u) => /^https?:\/\//i.test(u), 'an http:// or https:// URL such as http://localhost:9400/metrics')
+          .optional(),
       })
       .default({ port: 8081, trust_tenant_header: false, max_concurrency: 4, max_queue: 256, sample_interval_s: 10 }),
     telemetry: z

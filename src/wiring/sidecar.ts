@@ -16,6 +16,7 @@ import { QuotaGate } from '../sidecar/quota-client.ts';
 import { readCpuCapacityMillicores, readMemoryLimitBytes } from '../sidecar/resources/cgroup.ts';
 import { CpuLedger } from '../sidecar/resources/cpu-ledger.ts';
 import { probeGpus } from '../sidecar/resources/nvidia-smi.ts';
+import { probeDcgmExporter } from '../sidecar/resources/dcgm-exporter.ts';
 import { readProcessCpuMicros, readProcessRssBytes } from '../sidecar/resources/process-usage.ts';
 import { createResourceSampler, type ResourceSampler } from '../sidecar/resources/sampler.ts';
 import type { Store } from '../store/client.ts';
@@ -124,7 +125,13 @@ export async function startSidecar(
 ): Promise<SidecarParts> {
   const registry = await loadModelRegistry(config.models, config.tenants);
   const instanceId = config.sidecar.instance_id ?? `${hostname()}-${process.pid}`;
-  const gpus = await probeGpus().catch(() => []);
+  const dcgmUrl = config.sidecar.dcgm_exporter_url;
+  // nvidia-smi, or the node's DCGM exporter when configured: the same readings either way.
+  const readGpus = dcgmUrl === undefined ? () => probeGpus() : () => probeDcgmExporter({ url: dcgmUrl });
+  const gpus = await readGpus().catch((err: unknown) => {
+    if (dcgmUrl !== undefined) log(`GPUs: ${(err as Error).message} (no GPU in the resource attributes; samples retry every window)`);
+    return [];
+  });
   const resource = {
     [RESOURCE_ATTR.serviceName]: config.telemetry.service_name,
     [RESOURCE_ATTR.serviceInstanceId]: instanceId,
@@ -199,7 +206,7 @@ export async function startSidecar(
     readCpuMicros: readProcessCpuMicros,
     readRssBytes: readProcessRssBytes,
     readCapacity: () => ({ cpuMillicores: readCpuCapacityMillicores(), memoryBytes: readMemoryLimitBytes() }),
-    probeGpus: () => probeGpus(),
+    probeGpus: readGpus,
     now: Date.now,
     onSample: async (sample, gpuRows) => {
       await sampleSink.write('resource_samples', [sample]);
