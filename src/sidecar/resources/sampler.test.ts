@@ -177,6 +177,22 @@ describe('createResourceSampler', () => {
     expect(errors).toEqual([failure]);
   });
 
+  it('a failed probe after a good one keeps the held GPUs as capacity, with no measurement rows', async () => {
+    const probes: Array<() => Promise<GpuReading[]>> = [async () => [h100], () => Promise.reject(new Error('DCGM exporter answered 503')), async () => []];
+    const { state, rows, errors, sampler } = world({ probeGpus: () => probes.shift()!() });
+    for (let i = 0; i < 3; i++) {
+      state.cpu += 10;
+      await sampler.sampleNow();
+    }
+    expect(rows.map((r) => [r.sample.gpu_count, r.sample.gpu_model, r.gpus.length])).toEqual([
+      [1, h100.name, 1],
+      [1, h100.name, 0],
+      // A probe that works and finds no GPU is believed: they are gone.
+      [0, '', 0],
+    ]);
+    expect(errors).toHaveLength(1);
+  });
+
   it('samples on the interval with fake timers and reports sink failures without stopping', async () => {
     vi.useFakeTimers({ now: T0 });
     let calls = 0;

@@ -72,6 +72,11 @@ export interface WindowMeasurement {
   rssBytes: number;
   capacity: { cpuMillicores: number; memoryBytes: number };
   gpus: readonly GpuReading[];
+  /**
+   * The GPUs of the last probe that worked, when this window's probe failed: the GPUs are still
+   * held (capacity to price) though nothing was measured (no gpu_samples rows).
+   */
+  heldGpus?: readonly GpuReading[];
 }
 
 export function buildResourceRows(
@@ -81,6 +86,7 @@ export function buildResourceRows(
   const ts = formatClickHouseTime(m.windowEndMs);
   const window_start = formatClickHouseTime(m.windowStartMs);
   const gpus = [...m.gpus].sort((a, b) => a.index - b.index);
+  const held = m.gpus.length === 0 && m.heldGpus ? [...m.heldGpus].sort((a, b) => a.index - b.index) : gpus;
   const sample: ResourceSample = {
     ts,
     window_start,
@@ -92,9 +98,9 @@ export function buildResourceRows(
     cpu_used_us: toUInt64(m.cpu.cpuUsedMicros, 'cpu_used_us'),
     inference_cpu_us: toUInt64(m.cpu.inferenceCpuMicros, 'inference_cpu_us'),
     rss_bytes: toUInt64(m.rssBytes, 'rss_bytes'),
-    gpu_count: gpus.length,
+    gpu_count: held.length,
     // A mixed box lists each model once, in index order; a uniform one reads like a single GPU.
-    gpu_model: [...new Set(gpus.map((g) => g.name))].join(', '),
+    gpu_model: [...new Set(held.map((g) => g.name))].join(', '),
   };
   const gpuRows = gpus.map((g) => ({
     ts,
@@ -122,6 +128,7 @@ export function createResourceSampler(deps: ResourceSamplerDeps): ResourceSample
   let windowStartMs = deps.now();
   let timer: ReturnType<typeof setInterval> | undefined;
   let stopped = false;
+  let lastGpus: readonly GpuReading[] = [];
   // Serialises probe + emit so rows reach the sink in window order; never rejects.
   let tail: Promise<void> = Promise.resolve();
 
@@ -139,12 +146,16 @@ export function createResourceSampler(deps: ResourceSamplerDeps): ResourceSample
       return Promise.reject(err);
     }
     const emitted = tail.then(async () => {
+      let failed = false;
       const gpus = await deps.probeGpus().catch((err: unknown) => {
-        // GPU trouble must not cost the CPU row: emit it without GPUs and say why.
+        // GPU trouble must not cost the CPU row, nor the GPU capacity: the window keeps the GPUs
+        // of the last probe that worked (priced), with no measurement rows, and the log says why.
         onError(err);
+        failed = true;
         return [];
       });
-      const rows = buildResourceRows({ ...boundary, gpus }, deps);
+      if (!failed) lastGpus = gpus;
+      const rows = buildResourceRows({ ...boundary, gpus, heldGpus: failed ? lastGpus : undefined }, deps);
       await deps.onSample(rows.sample, rows.gpus);
     });
     tail = emitted.catch(() => undefined);
