@@ -14,19 +14,32 @@ export interface RowSink {
  * sender is told to retry (503) instead of being acknowledged for rows that exist nowhere.
  */
 export function storeOrSpool(store: Pick<Store, 'insert'>, spool: Pick<Spool, 'append'>, onStoreError: (err: unknown) => void = () => {}): RowSink {
+  return primaryOrSpool((table, rows) => store.insert(table, rows), spool, onStoreError, 'store');
+}
+
+/**
+ * The never-drop path with any primary destination: `write`, else fsync to the spool; fails only
+ * when both fail. `verb` names the primary in that failure ("could not store or spool …").
+ */
+export function primaryOrSpool(
+  write: (table: string, rows: readonly object[]) => Promise<void>,
+  spool: Pick<Spool, 'append'>,
+  onPrimaryError: (err: unknown) => void,
+  verb: string,
+): RowSink {
   return {
     async write(table, rows) {
       if (rows.length === 0) return;
       try {
-        await store.insert(table, rows);
+        await write(table, rows);
         return;
       } catch (err) {
-        onStoreError(err);
+        onPrimaryError(err);
       }
       try {
         spool.append(table, rows);
       } catch (err) {
-        throw new AppError('unavailable', `could not store or spool ${rows.length} rows for ${table}: ${(err as Error).message}`, { cause: err });
+        throw new AppError('unavailable', `could not ${verb} or spool ${rows.length} rows for ${table}: ${(err as Error).message}`, { cause: err });
       }
     },
   };

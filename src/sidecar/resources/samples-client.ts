@@ -1,6 +1,6 @@
 import { AppError } from '../../errors.ts';
 import { isSampleTable, type SampleTable } from '../../ingest/resource-samples.ts';
-import type { RowSink } from '../../ingest/row-sink.ts';
+import { primaryOrSpool, type RowSink } from '../../ingest/row-sink.ts';
 import type { Spool } from '../../ingest/spool.ts';
 
 /**
@@ -64,23 +64,15 @@ export function createSamplesClient(opts: SamplesClientOptions): SamplesClient {
  * aside a batch the API keeps refusing, as it does with ClickHouse refusals).
  */
 export function samplesOrSpool(client: SamplesClient, spool: Pick<Spool, 'append'>, onError: (err: unknown) => void = () => {}): RowSink {
-  return {
-    async write(table, rows) {
-      if (rows.length === 0) return;
+  return primaryOrSpool(
+    async (table, rows) => {
       if (!isSampleTable(table)) throw new Error(`samplesOrSpool: ${table} is not a resource-sample table`);
-      try {
-        await client.send(table, rows);
-        return;
-      } catch (err) {
-        onError(err);
-      }
-      try {
-        spool.append(table, rows);
-      } catch (err) {
-        throw new AppError('unavailable', `could not send or spool ${rows.length} rows for ${table}: ${(err as Error).message}`, { cause: err });
-      }
+      await client.send(table, rows);
     },
-  };
+    spool,
+    onError,
+    'send',
+  );
 }
 
 /**
