@@ -65,3 +65,29 @@ describe('inferledger CLI arguments', () => {
     expect(existsSync(untouched)).toBe(false);
   });
 });
+
+describe('inferledger statement: which tenants exist', () => {
+  // A tenant known only from its usage (fed by a collector with the admin key) exists for the
+  // API, so for the CLI too; a mistyped id is refused, naming where the CLI looked.
+  it('prints the statement of a tenant that has only usage; refuses an unknown one, naming the data directory', async () => {
+    const dataDir = join(scratch, 'with-usage');
+    const { openStore } = await import('../store/client.ts');
+    const { migrate } = await import('../store/migrate.ts');
+    const store = await openStore({ dataDir });
+    try {
+      await migrate(store, { rawTtlDays: 30 }, () => {});
+      await store.insert('usage_hourly', [
+        { tenant_id: 'collector-fed', hour: '2026-10-10 10:00:00', model: 'm', model_variant: 'm', instance_id: 'i-1', requests: 3, errors: 0, rejected: 0, cpu_us: 1000, gpu_us: 0, input_tokens: 0, output_tokens: 0, input_elements: 0, output_elements: 0, duration_ns_sum: 0, computed_at: '2026-10-10 11:00:00.000' },
+      ]);
+    } finally {
+      await store.close();
+    }
+    const fed = cli(['statement', '--tenant', 'collector-fed', '--period', '2026-10'], { INFERLEDGER_DATA_DIR: dataDir });
+    expect(fed.stderr).toBe('');
+    expect(fed.code).toBe(0);
+    expect(JSON.parse(fed.stdout)).toMatchObject({ tenant: 'collector-fed', period: '2026-10' });
+    const typo = cli(['statement', '--tenant', 'collector-fd', '--period', '2026-10'], { INFERLEDGER_DATA_DIR: dataDir });
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toContain(`tenant "collector-fd" not found in the data directory ${dataDir} (not in the config, holds no API key, has no usage)`);
+  });
+});

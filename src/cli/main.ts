@@ -8,6 +8,7 @@ import { renderCsv, renderFocus } from '../statements/render.ts';
 import { getStatement, PERIOD_PATTERN } from '../statements/statement-service.ts';
 import { openStore } from '../store/client.ts';
 import { migrate } from '../store/migrate.ts';
+import { TenantsWithUsage } from '../usage/tenants-with-usage.ts';
 import { runAnomaliesCommand } from './anomalies.ts';
 import { BENCH_USAGE, runBenchCommand } from './bench.ts';
 import { runDashboardsCommand } from './dashboards.ts';
@@ -192,11 +193,15 @@ async function runStatement(config: Readonly<Config>, tenantId: string, period: 
   try {
     await migrate(store, { cluster: config.clickhouse.cluster, rawTtlDays: config.clickhouse.raw_ttl_days });
     // The API answers 404 for an unknown tenant; so does the CLI, rather than issuing (and
-    // freezing) an empty statement for a mistyped id.
+    // freezing) an empty statement for a mistyped id. A tenant exists as for the API: named in
+    // the config, holding a key, or with usage (fed by a collector, say).
     const keys = new KeyService(store, undefined);
     await keys.load();
-    if (!(tenantId in config.tenants) && !keys.tenantsWithKeys().has(tenantId)) {
-      console.error(`tenant "${tenantId}" not found (not in the config and holds no API key)`);
+    const withUsage = new TenantsWithUsage(store);
+    await withUsage.refresh();
+    if (!(tenantId in config.tenants) && !keys.tenantsWithKeys().has(tenantId) && !withUsage.has(tenantId)) {
+      const where = config.clickhouse.url ? 'the ClickHouse server at CLICKHOUSE_URL' : `the data directory ${config.data_dir}`;
+      console.error(`tenant "${tenantId}" not found in ${where} (not in the config, holds no API key, has no usage)`);
       return 1;
     }
     const billing = billingServices(config, store);
