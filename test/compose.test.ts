@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { BUNDLED_MODELS_DIR, loadConfig } from '../src/config/load.ts';
+import { configSchema } from '../src/config/schema.ts';
 import { METRIC_TABLES } from '../src/ingest/otlp/metric-rows.ts';
 
 /**
@@ -423,6 +424,24 @@ describe('inferledger.example.yaml', () => {
         typeof v === 'bigint' ? v.toString() : v,
       );
     expect(strip(example)).toBe(strip(empty));
+  });
+
+  it('names every key of every section of the schema, set or commented out (the README says it lists every key)', () => {
+    const text = read('inferledger.example.yaml');
+    // Wrappers (optional, default, prefault) around an object section hide its shape.
+    const unwrap = (schema: unknown): { shape?: Record<string, unknown> } => {
+      let s = schema as { _zod: { def: { type: string; innerType?: unknown } }; shape?: Record<string, unknown> };
+      while (['optional', 'default', 'prefault', 'nullable'].includes(s._zod.def.type)) s = s._zod.def.innerType as typeof s;
+      return s;
+    };
+    const missing: string[] = [];
+    for (const [section, schema] of Object.entries(unwrap(configSchema).shape ?? {})) {
+      const keys = unwrap(schema).shape;
+      if (!keys) continue;
+      const block = new RegExp(`^${section}:[^\\n]*\\n((?:[ #].*\\n|\\n)*)`, 'm').exec(text)?.[1] ?? '';
+      for (const key of Object.keys(keys)) if (!new RegExp(`^\\s*#?\\s*${key}:`, 'm').test(block)) missing.push(`${section}.${key}`);
+    }
+    expect(missing).toEqual([]);
   });
 });
 
