@@ -27,6 +27,8 @@ export interface UsageLine {
   modelVariant: string;
   cpuUs: bigint;
   gpuUs: bigint;
+  /** At least one of the line's rows served a request (see UsageHour.requests). */
+  served?: boolean;
 }
 
 export interface PricedAtom {

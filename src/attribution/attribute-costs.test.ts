@@ -75,6 +75,18 @@ describe('attributeCosts: ground truth', () => {
     expect(r.conservation.difference).toBe(0n);
   });
 
+  it('even: a tenant whose every request was refused that hour (a row with 0 served) takes no share', () => {
+    const input = groundTruth('even');
+    const refusedOnly = use('C', 'i1', 0, { requests: 0n });
+    const r = attributeCosts({ ...input, usage: [...input.usage, refusedOnly] });
+    // As without C: A and B split idle and overhead evenly; C costs nothing.
+    expect(view(r).tenants).toEqual({ A: '0.027000 0.018000 0.005000 0.050000', B: '0.009000 0.018000 0.005000 0.032000', C: '0.000000 0.000000 0.000000 0.000000' });
+    expect(r.conservation.holds).toBe(true);
+    // One served request on any of its rows that hour makes it active again.
+    const served = attributeCosts({ ...input, usage: [...input.usage, refusedOnly, use('C', 'i1', 0, { requests: 1n, model: 'm2' })] });
+    expect(formatMoney(served.tenants.find((t) => t.tenantId === 'C')!.idleShare)).toBe('0.012000');
+  });
+
   it('charges memory in use by CPU time and leaves the rest idle', () => {
     // 4 GiB held for 1 h at $0.005/GiB-h = $0.020; 2 GiB in use = $0.010, split 3:1 by CPU → 0.0075 / 0.0025.
     const input = groundTruth('none');

@@ -42,6 +42,8 @@ interface HourPool {
   usageByTenant: Map<string, Micros>;
   /** Unrounded usage value per tenant (1e-12): the proportional policy's weights. */
   weightByTenant: Map<string, bigint>;
+  /** Tenants that served a request this hour: the even policy's active tenants. */
+  served: Set<string>;
 }
 
 interface TenantLedger {
@@ -99,12 +101,14 @@ function atomOf(atoms: Map<string, Atom>, instanceId: string, hour: number): Ato
 
 function addLine(atom: Atom, u: UsageHour): void {
   const key = `${u.tenantId}${SEP}${u.model}${SEP}${u.modelVariant}`;
+  const served = u.requests === undefined || u.requests > 0n;
   const line = atom.lines.get(key);
   if (line) {
     line.cpuUs += u.cpuUs;
     line.gpuUs += u.gpuUs;
+    line.served ||= served;
   } else {
-    atom.lines.set(key, { tenantId: u.tenantId, model: u.model, modelVariant: u.modelVariant, cpuUs: u.cpuUs, gpuUs: u.gpuUs });
+    atom.lines.set(key, { tenantId: u.tenantId, model: u.model, modelVariant: u.modelVariant, cpuUs: u.cpuUs, gpuUs: u.gpuUs, served });
   }
 }
 
@@ -119,7 +123,7 @@ function groupAtoms(input: AttributionInput): Map<string, Atom> {
 function poolOf(ledger: Ledger, hour: number): HourPool {
   let pool = ledger.hours.get(hour);
   if (!pool) {
-    pool = { idle: 0n, overhead: 0n, usageByTenant: new Map(), weightByTenant: new Map() };
+    pool = { idle: 0n, overhead: 0n, usageByTenant: new Map(), weightByTenant: new Map(), served: new Set() };
     ledger.hours.set(hour, pool);
   }
   return pool;
@@ -146,6 +150,7 @@ function chargeLine(ledger: Ledger, pool: HourPool, instanceId: string, line: Us
   t.byInstance.set(instanceId, (t.byInstance.get(instanceId) ?? 0n) + amount);
   pool.usageByTenant.set(line.tenantId, (pool.usageByTenant.get(line.tenantId) ?? 0n) + amount);
   pool.weightByTenant.set(line.tenantId, (pool.weightByTenant.get(line.tenantId) ?? 0n) + weight);
+  if (line.served !== false) pool.served.add(line.tenantId);
 }
 
 function settleAtom(ledger: Ledger, atom: Atom, prices: readonly CapacityPrices[]): void {
@@ -181,12 +186,13 @@ function accrueOverhead(ledger: Ledger, input: AttributionInput, prices: readonl
   }
 }
 
-function weightOf(policy: IdlePolicy, usageValue: bigint): bigint {
+function weightOf(policy: IdlePolicy, usageValue: bigint, served: boolean): bigint {
   switch (policy) {
     case 'proportional':
       return usageValue;
     case 'even':
-      return 1n;
+      // A tenant whose every request was refused used nothing: no share of what others left idle.
+      return served ? 1n : 0n;
     case 'none':
       return 0n;
   }
@@ -195,7 +201,7 @@ function weightOf(policy: IdlePolicy, usageValue: bigint): bigint {
 /** Idle and overhead are apportioned separately so that each tenant's two shares are exact. */
 function shareHour(ledger: Ledger, pool: HourPool, policy: IdlePolicy, hours?: HourRecorder): void {
   const tenantIds = [...pool.usageByTenant.keys()].sort(compareText);
-  const weights = tenantIds.map((id) => weightOf(policy, pool.weightByTenant.get(id) ?? 0n));
+  const weights = tenantIds.map((id) => weightOf(policy, pool.weightByTenant.get(id) ?? 0n, pool.served.has(id)));
   const idle = apportion(pool.idle, weights);
   const overhead = apportion(pool.overhead, weights);
   if (!idle || !overhead) ledger.unallocated += pool.idle + pool.overhead;

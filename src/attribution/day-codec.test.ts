@@ -105,7 +105,7 @@ describe('a priced day written for attribution_days and read back', () => {
   it('pins what a stored day means: a change to it must bump DAY_FORMAT_VERSION', () => {
     const text = encodeDay(dayOf(FIXED, FIXED_REVENUE));
     const digest = createHash('sha256').update(`${DAY_FORMAT_VERSION}\n${text}`).digest('hex');
-    expect(digest).toBe('58e2142945bc7fe9876f5f882199ad558bd124d97449d7f4dfb971807cc3b130');
+    expect(digest).toBe('cb08bbd84aa351656ac5170171445954c38c78495c641677612bc2b3ab699d70');
   });
 
   describe('refuses a stored value it cannot trust (the day is priced again instead)', () => {

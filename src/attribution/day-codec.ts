@@ -25,7 +25,7 @@ import type { AttributionResult, ResourceCosts, TenantAttribution } from './type
  * the old code then no longer match and are priced again. `day-codec.test.ts` pins a digest of a
  * fixed day so that such a change cannot go unnoticed.
  */
-export const DAY_FORMAT_VERSION = 1;
+export const DAY_FORMAT_VERSION = 2; // 2: under `even`, a tenant with only refused requests in an hour takes no idle share
 
 const INTEGER = /^-?\d{1,40}$/;
 /** An exact integer as a decimal string. */

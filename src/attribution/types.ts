@@ -34,6 +34,11 @@ export interface UsageHour {
   modelVariant: string;
   cpuUs: bigint;
   gpuUs: bigint;
+  /**
+   * Requests served (refused ones excluded). A row with 0 is a tenant whose every request that
+   * hour was refused: it used nothing and is not active for the `even` idle policy. Absent: active.
+   */
+  requests?: bigint;
 }
 
 export interface AttributionInput {

@@ -12,7 +12,9 @@ const HOUR_MS = 3_600_000;
 const MAX_U64 = (1n << 64n) - 1n;
 
 /** One usage row with its quantities: the engine's input and list revenue's input in one object. */
-export interface UsageRecord extends UsageHour, MeterQuantities {}
+export interface UsageRecord extends UsageHour, MeterQuantities {
+  requests: bigint;
+}
 
 /** The rows of the hours [from, to), grouped by hour; strings are indices into `UsageTable.strings`. */
 export interface UsageChunk {

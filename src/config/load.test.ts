@@ -198,6 +198,15 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('a partial pricing section keeps the defaults of the keys it leaves out (capacity prices and plans too)', () => {
+    const cwd = dir();
+    writeFileSync(join(cwd, 'inferledger.yaml'), 'pricing: { idle_policy: even, currency: EUR }\n');
+    const pricing = loadConfig({}, cwd).pricing;
+    const defaults = loadConfig({}, dir()).pricing;
+    expect(pricing).toMatchObject({ idle_policy: 'even', currency: 'EUR' });
+    expect({ capacity: pricing.capacity, plans: pricing.plans }).toEqual({ capacity: defaults.capacity, plans: defaults.plans });
+  });
+
   it('sidecar.dcgm_exporter_url: an http(s) URL, also from INFERLEDGER_DCGM_EXPORTER_URL', () => {
     const cwd = dir();
     expect(loadConfig({ INFERLEDGER_DCGM_EXPORTER_URL: 'http://localhost:9400/metrics' }, cwd).sidecar.dcgm_exporter_url).toBe('http://localhost:9400/metrics');

@@ -137,7 +137,12 @@ export const configSchema = z
       })
       .default({ provider_name: 'inferledger', invoice_issuer_name: 'inferledger', service_name: 'AI Inference', close_grace_hours: 2 }),
     /** Capacity prices, plans and the idle policy; see pricing/price-book.ts. */
-    pricing: z.preprocess((v) => v ?? DEFAULT_PRICING_INPUT, pricingSchema),
+    // Each key missing from the section takes its default (the capacity prices and the plans
+    // included), as the configuration table documents: `pricing: { idle_policy: even }` is valid.
+    pricing: z.preprocess(
+      (v) => (v === undefined || v === null ? DEFAULT_PRICING_INPUT : typeof v === 'object' && !Array.isArray(v) ? { ...DEFAULT_PRICING_INPUT, ...v } : v),
+      pricingSchema,
+    ),
     tenants: z.record(tenantIdSchema, tenantSchema).default({}),
   })
   .superRefine((cfg, ctx) => {
