@@ -13,6 +13,8 @@ import { createOtlpReceiver } from './ingest/otlp/receiver.ts';
 import { groupCommit } from './ingest/group-commit.ts';
 import { isDataRefusal } from './ingest/refusal.ts';
 import { storeOrSpool } from './ingest/row-sink.ts';
+import type { RemoteKeys } from './auth/key-service.ts';
+import { checkRemoteKeysAccess, httpRemoteKeys } from './auth/remote-keys.ts';
 import { isSampleTable } from './ingest/resource-samples.ts';
 import { checkSamplesKey, createSamplesClient, SamplesRefusedError, type SamplesClient } from './sidecar/resources/samples-client.ts';
 import { Spool } from './ingest/spool.ts';
@@ -111,7 +113,7 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     // Shown now, not once the process is up: a start that fails later (a port in use) must not
     // leave a key on disk that was never shown.
     if (adminKey.generated) log(`\nadmin key (shown once, saved to ${adminKey.path} with mode 0600):\n  ${adminKey.key}\n`);
-    const keys = new KeyService(store, adminKey.key);
+    const keys = new KeyService(store, adminKey.key, Date.now, await remoteKeysFor(config, opts.kind, store.mode, adminKey.key, log));
     await keys.load();
     const spool = new Spool(join(config.data_dir, 'spool'));
 
@@ -324,8 +326,28 @@ async function samplesClientFor(apiUrl: string, key: string, log: (line: string)
   const problem = await checkSamplesKey(client, key);
   if (problem === 'unreachable') log(`resource samples: ${client.url} is not answering yet; samples wait in the spool until it does`);
   else if (problem !== null) {
-    log(`warning: ${problem}; resource samples stay in this sidecar's embedded ClickHouse, which no API reads`);
+    log(`warning: ${problem}; resource samples (the capacity that cost attribution prices) stay in this sidecar's embedded ClickHouse, which no API reads`);
     return undefined;
   }
+  log(`note: resource samples (the capacity that cost attribution prices) are sent to the API at ${client.url}`);
   return client;
+}
+
+/**
+ * Where a standalone sidecar on its own embedded engine finds the API's keys: the API it leases
+ * from (`quotas.authority_url`), asked with `quotas.authority_key` when that is the API's admin
+ * key. Elsewhere keys are in the one store every process reads.
+ */
+async function remoteKeysFor(config: Readonly<Config>, kind: StartOptions['kind'], storeMode: 'embedded' | 'server', adminKey: string, log: (line: string) => void): Promise<RemoteKeys | undefined> {
+  const apiUrl = config.quotas.authority_url;
+  if (kind !== 'sidecar' || storeMode !== 'embedded' || apiUrl === undefined) return undefined;
+  const opts = { baseUrl: apiUrl, adminKey: config.quotas.authority_key ?? adminKey };
+  const problem = await checkRemoteKeysAccess(opts);
+  if (problem === 'unreachable') log(`api keys: ${apiUrl} is not answering yet; tenant keys made there are checked with it once it does`);
+  else if (problem !== null) {
+    log(`warning: ${problem}: tenant keys made on the API are unknown to this sidecar (401) until quotas.authority_key is the API's admin key`);
+    return undefined;
+  }
+  log(`note: API keys this sidecar's embedded ClickHouse does not hold are looked up at ${apiUrl} (an answer is kept 30 s: a key revoked there stops working here within that)`);
+  return httpRemoteKeys(opts);
 }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestStore } from '../../test/support/store.ts';
 import type { Store } from '../store/client.ts';
 import { resolveAdminKey } from './admin-key.ts';
-import { KEY_REFRESH_MS, KeyService, requireTenantAccess } from './key-service.ts';
+import { KEY_REFRESH_MS, KeyService, requireTenantAccess, type RemoteKeys, type ResolvedKey } from './key-service.ts';
 import { bearerToken, hashKey } from './keys.ts';
 
 describe('bearerToken', () => {
@@ -80,6 +80,88 @@ describe('KeyService (chdb)', () => {
     now += 5_000; // past the reload rate limit
     expect(await replicaB.authenticate(key)).toMatchObject({ role: 'ingest', tenantId: 'globex' });
     expect(replicaB.tenantsWithKeys().has('globex')).toBe(true);
+  });
+});
+
+describe('KeyService with a remote store (a standalone sidecar asking the API, chdb)', () => {
+  /** The API's answers by key hash, and how often it was asked. */
+  function api() {
+    const known = new Map<string, ResolvedKey>();
+    const state = { calls: 0, down: false };
+    const remote: RemoteKeys = async (hash) => {
+      state.calls++;
+      if (state.down) throw new Error('the API at http://api:8080/v1/keys/resolve is unreachable (ECONNREFUSED)');
+      return known.get(hash);
+    };
+    const add = (key: string, tenantId: string) => known.set(hashKey(key), { tenantId, role: 'tenant', keyPrefix: key.slice(0, 12), createdAt: '2026-11-29T00:00:00.000Z' });
+    return { known, state, remote, add };
+  }
+  const KEY = 'il_tenant_made-on-the-api-0123456789abcdef';
+
+  it('a key only the API holds works, and the answer is kept for 30 s', async () => {
+    let now = 1_000_000;
+    const a = api();
+    a.add(KEY, 'remote-acme');
+    const keys = new KeyService(store, undefined, () => now, a.remote);
+    await keys.load();
+    expect(await keys.authenticate(KEY)).toMatchObject({ role: 'tenant', tenantId: 'remote-acme' });
+    expect(await keys.authenticate(KEY)).toMatchObject({ tenantId: 'remote-acme' });
+    expect(a.state.calls).toBe(1);
+    // Revoked on the API: it stops working here once the kept answer is 30 s old.
+    a.known.clear();
+    now += KEY_REFRESH_MS - 1;
+    expect(await keys.authenticate(KEY)).toMatchObject({ tenantId: 'remote-acme' });
+    now += 1;
+    expect(await keys.authenticate(KEY)).toBeUndefined();
+  });
+
+  it('an unknown key is asked about once per 5 s, and concurrent requests share one lookup', async () => {
+    let now = 2_000_000;
+    const a = api();
+    const keys = new KeyService(store, undefined, () => now, a.remote);
+    await keys.load();
+    const answers = await Promise.all([1, 2, 3].map(() => keys.authenticate('il_tenant_nobody-knows-this-one-0123456789')));
+    expect(answers).toEqual([undefined, undefined, undefined]);
+    expect(a.state.calls).toBe(1);
+    // Created on the API just now: it works here once the "unknown" answer has expired.
+    a.add('il_tenant_nobody-knows-this-one-0123456789', 'late');
+    expect(await keys.authenticate('il_tenant_nobody-knows-this-one-0123456789')).toBeUndefined();
+    now += 5_000;
+    expect(await keys.authenticate('il_tenant_nobody-knows-this-one-0123456789')).toMatchObject({ tenantId: 'late' });
+  });
+
+  it('random keys cannot flood the API: at most 20 lookups a second, the rest are unknown', async () => {
+    const now = 3_000_000;
+    const a = api();
+    const keys = new KeyService(store, undefined, () => now, a.remote);
+    await keys.load();
+    for (let i = 0; i < 50; i++) await keys.authenticate(`il_tenant_random-${i}-0123456789abcdefghij`);
+    expect(a.state.calls).toBe(20);
+  });
+
+  it('while the API cannot answer: a key it confirmed keeps working; another key is a 503, not a 401', async () => {
+    let now = 4_000_000;
+    const a = api();
+    a.add(KEY, 'remote-acme');
+    const keys = new KeyService(store, undefined, () => now, a.remote);
+    await keys.load();
+    await keys.authenticate(KEY);
+    a.state.down = true;
+    now += KEY_REFRESH_MS;
+    expect(await keys.authenticate(KEY)).toMatchObject({ tenantId: 'remote-acme' });
+    const err = await keys.authenticate('il_tenant_never-seen-here-0123456789abc').catch((e: unknown) => e);
+    expect(err).toMatchObject({ kind: 'unavailable', code: 'key_check_unavailable' });
+    expect((err as Error).message).toContain('cannot check this API key now: the API at http://api:8080/v1/keys/resolve is unreachable');
+  });
+
+  it('keys of its own store never ask the API', async () => {
+    const a = api();
+    const writer = new KeyService(store, 'admin-key-for-tests-000');
+    const { key } = await writer.create('local-tenant', 'tenant');
+    const keys = new KeyService(store, undefined, Date.now, a.remote);
+    await keys.load();
+    expect(await keys.authenticate(key)).toMatchObject({ tenantId: 'local-tenant' });
+    expect(a.state.calls).toBe(0);
   });
 });
 

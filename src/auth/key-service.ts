@@ -32,6 +32,30 @@ export interface KeyInfo {
 
 type KeyEntry = Principal & { hash: string; role: Exclude<Role, 'admin'>; tenantId: string; createdAt: string };
 
+/** A key as another process's store knows it (see RemoteKeys). */
+export interface ResolvedKey {
+  tenantId: string;
+  role: Exclude<Role, 'admin'>;
+  keyPrefix: string;
+  createdAt: string;
+}
+
+/**
+ * Looks a key up by its hash where it was created: the API (`POST /v1/keys/resolve`), for a
+ * standalone sidecar on its own embedded ClickHouse, which holds no key the API made. Resolves
+ * undefined for a key the API does not know; rejects when it cannot say.
+ */
+export type RemoteKeys = (hash: string) => Promise<ResolvedKey | undefined>;
+
+/** A key the API confirmed is trusted this long without asking again: revocations reach here within it. */
+const REMOTE_FOUND_TTL_MS = KEY_REFRESH_MS;
+/** A key the API did not know is not asked about again this long (a key just created works after it). */
+const REMOTE_MISSING_TTL_MS = 5_000;
+/** Lookups of unknown keys per second at most: random keys must not become a flood on the API. */
+const REMOTE_LOOKUPS_PER_S = 20;
+/** Entries kept per cache (found and missing keys): bounded whatever callers send. */
+const REMOTE_CACHE_MAX = 10_000;
+
 const keyIdOf = (hash: string) => hash.slice(0, 16);
 
 /**
@@ -53,11 +77,17 @@ export class KeyService {
   private readonly revokedHere = new Set<string>();
   /** Absent for tools that only read keys (the CLI): then no key is admin. */
   private readonly adminHash: string | undefined;
+  /** Keys the remote store answered for, by hash: the key (or null, unknown there) and when. */
+  private readonly remoteAnswers = new Map<string, { key: KeyEntry | null; at: number }>();
+  private readonly remoteInFlight = new Map<string, Promise<KeyEntry | null>>();
+  private remoteWindow = { second: 0, lookups: 0 };
 
   constructor(
     private readonly store: Store,
     adminKey: string | undefined,
     private readonly now: () => number = Date.now,
+    /** Where keys unknown to `store` may be found (a standalone sidecar: the API). */
+    private readonly remote?: RemoteKeys,
   ) {
     this.adminHash = adminKey === undefined ? undefined : hashKey(adminKey);
   }
@@ -101,8 +131,51 @@ export class KeyService {
       await this.load();
       found = this.byHash.get(hash);
     }
+    if (!found && this.remote) found = (await this.fromRemote(hash)) ?? undefined;
     if (!found || !digestsEqual(found.hash, hash)) return undefined;
     return { role: found.role, tenantId: found.tenantId, keyPrefix: found.keyPrefix };
+  }
+
+  /**
+   * A key this store does not hold, as the remote store knows it: answers are cached (found keys
+   * for REMOTE_FOUND_TTL_MS, unknown ones for REMOTE_MISSING_TTL_MS), one lookup per key at a
+   * time, and at most REMOTE_LOOKUPS_PER_S a second beyond that (then: unknown). While the remote
+   * cannot answer, a key it confirmed before keeps working; any other key is a 503, not a 401
+   * (nobody can say it is invalid).
+   */
+  private async fromRemote(hash: string): Promise<KeyEntry | null> {
+    const now = this.now();
+    const cached = this.remoteAnswers.get(hash);
+    if (cached && now - cached.at < (cached.key ? REMOTE_FOUND_TTL_MS : REMOTE_MISSING_TTL_MS)) return cached.key;
+    const pending = this.remoteInFlight.get(hash);
+    if (pending) return pending;
+    const second = Math.floor(now / 1000);
+    if (this.remoteWindow.second !== second) this.remoteWindow = { second, lookups: 0 };
+    if (!cached?.key && ++this.remoteWindow.lookups > REMOTE_LOOKUPS_PER_S) return null;
+    const lookup = this.remote!(hash)
+      .then((r) => {
+        const key: KeyEntry | null = r ? { hash, role: r.role, tenantId: r.tenantId, keyPrefix: r.keyPrefix, createdAt: r.createdAt } : null;
+        if (this.remoteAnswers.size >= REMOTE_CACHE_MAX) this.remoteAnswers.clear();
+        this.remoteAnswers.set(hash, { key, at: this.now() });
+        return key;
+      })
+      .catch((err: unknown) => {
+        if (cached?.key) return cached.key;
+        throw new AppError('unavailable', `cannot check this API key now: ${(err as Error).message}`, { code: 'key_check_unavailable', cause: err });
+      })
+      .finally(() => this.remoteInFlight.delete(hash));
+    this.remoteInFlight.set(hash, lookup);
+    return lookup;
+  }
+
+  /** The live key with this hash in this store (reloaded first when unknown), for another process's lookup. */
+  async resolve(hash: string): Promise<ResolvedKey | undefined> {
+    let found = this.byHash.get(hash);
+    if (!found && this.now() - this.lastReload >= RELOAD_MIN_INTERVAL_MS) {
+      await this.load();
+      found = this.byHash.get(hash);
+    }
+    return found && { tenantId: found.tenantId, role: found.role, keyPrefix: found.keyPrefix, createdAt: found.createdAt };
   }
 
   /** Creates a key for a tenant; the plain key is returned once and never stored. */

@@ -223,7 +223,10 @@ async function runServer(config: Readonly<Config>, kind: ProcessKind, demo: bool
   if (platform.otlpGrpcPort !== undefined) console.log(`OTLP/gRPC on ${config.server.host}:${platform.otlpGrpcPort}`);
   if (kind === 'sidecar' && platform.store.mode === 'embedded') {
     // Found by hand: keys made on an `api` with its own data directory answered 401 here, silently.
-    console.log('note: this sidecar reads API keys from its own embedded ClickHouse; keys created through an api on another data directory are unknown here (point every process at one ClickHouse server with CLICKHOUSE_URL)');
+    // With quotas.authority_url the keys are looked up at that API (startPlatform says so).
+    if (config.quotas.authority_url === undefined) {
+      console.log('note: this sidecar reads API keys from its own embedded ClickHouse; keys created through an api on another data directory are unknown here (set quotas.authority_url to that api, with its admin key as quotas.authority_key, or point every process at one ClickHouse server with CLICKHOUSE_URL)');
+    }
   }
   // A generated key was printed by startPlatform as soon as it was made.
   if (!platform.adminKey.generated && platform.adminKey.path) console.log(`admin key: in ${platform.adminKey.path}`);

@@ -91,9 +91,8 @@ export function otlpExportNotes(env: Record<string, string | undefined>, storeMo
   if (/\bil_ingest_/.test(headers)) {
     notes.push('note: spans are exported with an ingest key, which writes for its own tenant only: the API refuses spans of every other tenant this sidecar serves (logged as a partial success); a sidecar serving several tenants exports with the admin key');
   }
-  if (storeMode === 'embedded' && apiUrl !== undefined) {
-    notes.push(`note: resource samples (the capacity that cost attribution prices) are sent to the API at ${apiUrl} (quotas.authority_url, with quotas.authority_key)`);
-  } else if (storeMode === 'embedded') {
+  // With an API to send them to, the start-up check of that API says where they go.
+  if (storeMode === 'embedded' && apiUrl === undefined) {
     notes.push('warning: resource samples (the capacity that cost attribution prices) are written to this sidecar\'s own embedded ClickHouse, which no API reads: set quotas.authority_url (and the API\'s admin key as quotas.authority_key) to send them to the API, or CLICKHOUSE_URL to the ClickHouse server the API uses, or its costs will have no capacity from this sidecar');
   }
   return notes;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLED_MODELS } from '../../src/config/load.ts';
@@ -85,6 +86,8 @@ const ROUTES: RouteCase[] = [
   })),
   // Admin only, and about every tenant: a tenant key is refused outright (its own data or not).
   { route: 'GET /v1/attribution', request: () => ({ method: 'GET', path: '/v1/attribution' }), owner: 403, admin: 200, oip: false },
+  // Key lookups for standalone sidecars: admin only; no live key has this hash (the admin learns that).
+  { route: 'POST /v1/keys/resolve', request: () => ({ method: 'POST', path: '/v1/keys/resolve', body: { key_hash: '0'.repeat(64) } }), owner: 403, admin: 404, oip: false },
   // Capacity is shared by every tenant: only the admin key may add samples (an empty batch here).
   { route: 'POST /v1/resource-samples', request: () => ({ method: 'POST', path: '/v1/resource-samples', body: {} }), owner: 403, admin: 200, oip: false },
   { route: 'POST /v1/tenants/{tenant}/keys', request: (t) => ({ method: 'POST', path: `/v1/tenants/${t.tenant}/keys`, body: { role: 'tenant' } }), owner: 403, admin: 201, oip: false },
@@ -427,5 +430,22 @@ describe('POST /v1/resource-samples: only the admin adds capacity, all or nothin
     expectError(res, 400, 'invalid_samples');
     expect(expectErrorShape(res).message).toContain('resource_samples[1]: inference_cpu_us exceeds cpu_used_us');
     expect(await stored('iso-sampled-3')).toBe(0);
+  });
+});
+
+describe('POST /v1/keys/resolve: a standalone sidecar learns the API\'s keys by their hash', () => {
+  it("the admin gets a live key's tenant and role, never the key; a revoked one is not found", async () => {
+    const created = await call<{ key: string; id: string }>(h.baseUrl, 'POST', `/v1/tenants/${A}/keys`, { key: ADMIN_KEY, body: { role: 'ingest' } });
+    const hash = createHash('sha256').update(created.body.key).digest('hex');
+    const res = await call(h.baseUrl, 'POST', '/v1/keys/resolve', { key: ADMIN_KEY, body: { key_hash: hash } });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body).toMatchObject({ tenant: A, role: 'ingest' });
+    expect(res.text).not.toContain(created.body.key);
+    expect((await call(h.baseUrl, 'DELETE', `/v1/tenants/${A}/keys/${created.body.id}`, { key: ADMIN_KEY })).status).toBe(204);
+    expectError(await call(h.baseUrl, 'POST', '/v1/keys/resolve', { key: ADMIN_KEY, body: { key_hash: hash } }), 404, 'key_not_found');
+  });
+
+  it('takes only a SHA-256 in hex', async () => {
+    expectError(await call(h.baseUrl, 'POST', '/v1/keys/resolve', { key: ADMIN_KEY, body: { key_hash: keys.a } }), 400, 'invalid_request');
   });
 });

@@ -81,7 +81,7 @@ afterAll(async () => {
 
 describe('a standalone OTLP-exporting sidecar sends its resource samples to the API', () => {
   it('says so at start', () => {
-    expect(logs).toContainEqual(expect.stringContaining(`resource samples (the capacity that cost attribution prices) are sent to the API at ${apiUrl}`));
+    expect(logs).toContainEqual(expect.stringContaining(`resource samples (the capacity that cost attribution prices) are sent to the API at ${apiUrl}/v1/resource-samples`));
   });
 
   it('its windows arrive at POST /v1/resource-samples, as the sampler built them', async () => {

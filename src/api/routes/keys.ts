@@ -1,4 +1,5 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { AppError } from '../../errors.ts';
 import { requireTenantAccess, type KeyService } from '../../auth/key-service.ts';
 import { requireRole, type AuthEnv } from '../auth.ts';
 import { bearerSecurity, errorResponses, TenantParams } from '../schemas.ts';
@@ -18,6 +19,13 @@ const KeyList = z
     keys: z.array(z.object({ id: z.string(), prefix: z.string(), role: z.enum(['tenant', 'ingest']), created_at: z.string() })),
   })
   .openapi('KeyList');
+
+const ResolveBody = z
+  .object({ key_hash: z.string().regex(/^[0-9a-f]{64}$/, 'key_hash is the SHA-256 of the key, 64 lowercase hex digits') })
+  .strict();
+const ResolvedKey = z
+  .object({ tenant: z.string(), role: z.enum(['tenant', 'ingest']), prefix: z.string(), created_at: z.string() })
+  .openapi('ResolvedKey');
 
 export interface KeyRouteDeps {
   keys: KeyService;
@@ -72,6 +80,23 @@ export function registerKeyRoutes(app: OpenAPIHono<AuthEnv>, { keys, tenantExist
     request: { params: KeyParams },
     responses: { 204: { description: 'revoked' }, ...errorResponses },
   });
+  // For standalone sidecars on their own embedded engine, which hold none of the keys made here:
+  // they send the key's hash (never the key) and cache the answer (src/auth/key-service.ts).
+  const resolve = createRoute({
+    method: 'post',
+    path: '/v1/keys/resolve',
+    summary: "Look a live tenant or ingest key up by its SHA-256 (admin): how a standalone sidecar learns the API's keys.",
+    security: bearerSecurity,
+    middleware: [requireRole(keys, ['admin'])] as const,
+    request: { body: { required: true, content: { 'application/json': { schema: ResolveBody } } } },
+    responses: { 200: { description: 'the key', content: { 'application/json': { schema: ResolvedKey } } }, ...errorResponses },
+  });
+  app.openapi(resolve, async (c) => {
+    const found = await keys.resolve(c.req.valid('json').key_hash);
+    if (!found) throw new AppError('not_found', 'no live key has this hash', { code: 'key_not_found' });
+    return c.json({ tenant: found.tenantId, role: found.role, prefix: found.keyPrefix, created_at: found.createdAt }, 200);
+  });
+
   app.openapi(revoke, async (c) => {
     const { tenant, id } = c.req.valid('param');
     await keys.revoke(tenant, id);
