@@ -68,6 +68,25 @@ describe('JournaledSpanProcessor', () => {
     expect(files()).toEqual([]);
   });
 
+  it('while the destination is down, a flush (and shutdown) tries it once, not once more per leftover file', async () => {
+    const { processor, state, end, dest } = setup(true);
+    let attempts = 0;
+    const deliver = dest.deliver.bind(dest);
+    dest.deliver = (rows) => {
+      attempts++;
+      return deliver(rows);
+    };
+    state.down = true;
+    for (let i = 0; i < 3; i++) {
+      await processor.recorded(end());
+      await processor.flush(); // each leaves a file behind
+    }
+    attempts = 0;
+    await processor.recorded(end());
+    await processor.shutdown();
+    expect(attempts).toBe(1);
+  });
+
   it('a new processor on the same spool replays what a crashed one left (drainSpool)', async () => {
     const first = setup(false);
     const id = first.end();

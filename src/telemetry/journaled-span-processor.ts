@@ -170,8 +170,10 @@ export class JournaledSpanProcessor<R extends object> implements SpanProcessor {
   private async deliverJournaled(): Promise<void> {
     // Closing the segment is a journal step: it waits for the groups before it, and groups
     // after it start a new file.
-    await this.deliverClosed(await this.step(() => this.closeSegment()));
-    if (this.opts.drainSpool) await this.drain();
+    const delivered = await this.deliverClosed(await this.step(() => this.closeSegment()));
+    // The destination just failed: a drain now would only wait out its timeout again for every
+    // leftover file (a sidecar whose API is down took 20-30 s to stop). The next flush drains.
+    if (delivered && this.opts.drainSpool) await this.drain();
   }
 
   private async closeSegment(): Promise<{ segment: Segment<R> | undefined; unjournaled: R[] }> {
@@ -183,12 +185,15 @@ export class JournaledSpanProcessor<R extends object> implements SpanProcessor {
     return { segment, unjournaled };
   }
 
-  /** One delivery for the closed segment; success deletes its file, failure leaves it to the drain. */
-  private async deliverClosed({ segment, unjournaled }: { segment: Segment<R> | undefined; unjournaled: R[] }): Promise<void> {
+  /**
+   * One delivery for the closed segment; success deletes its file, failure leaves it to the drain.
+   * Resolves whether the destination took it (true when there was nothing to deliver).
+   */
+  private async deliverClosed({ segment, unjournaled }: { segment: Segment<R> | undefined; unjournaled: R[] }): Promise<boolean> {
     const rows = [...(segment?.rows ?? []), ...unjournaled];
     if (rows.length === 0) {
       if (segment) this.spool.remove(segment.held.file);
-      return;
+      return true;
     }
     try {
       await this.destination.deliver(rows);
@@ -203,9 +208,10 @@ export class JournaledSpanProcessor<R extends object> implements SpanProcessor {
         this.opts.onError?.(spoolErr);
         this.unjournaled.unshift(...unjournaled);
       }
-      return;
+      return false;
     }
     if (segment) this.spool.remove(segment.held.file);
+    return true;
   }
 
   /** Replays leftover journal files (a crash's, or a failed delivery's), oldest first. */
