@@ -153,6 +153,11 @@ export function quotaSourceOf(
  */
 export async function checkQuotaAuthorities(config: Readonly<Config>, adminKey: string, log: (line: string) => void): Promise<void> {
   const key = config.quotas.authority_key ?? adminKey;
+  if (key.startsWith('il_ingest_')) {
+    // Found by dogfooding: leases for any other tenant came back 404 tenant_not_found (the key
+    // sees only its own tenant), logged as an unreachable authority, and fail_mode applied.
+    log(`note: quotas.authority_key is a tenant's ingest key: it leases for that tenant only; requests of any other tenant this process serves find no quota authority (fail_mode ${config.quotas.fail_mode} applies) and their spans are refused by the API. Use the API's admin key for a sidecar that serves several tenants`);
+  }
   const urls = [config.quotas.authority_url, ...(config.quotas.standby ? [] : config.quotas.standby_authority_urls)].filter((u): u is string => u !== undefined);
   const problems: string[] = [];
   for (const url of urls) {
