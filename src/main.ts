@@ -323,7 +323,7 @@ function closeServer(server: ServerType): Promise<void> {
  */
 async function samplesClientFor(apiUrl: string, key: string, log: (line: string) => void): Promise<SamplesClient | undefined> {
   const client = createSamplesClient({ baseUrl: apiUrl, key });
-  const problem = await checkSamplesKey(client, key);
+  const problem = await checkSamplesKey({ baseUrl: apiUrl, key });
   if (problem === 'unreachable') log(`resource samples: ${client.url} is not answering yet; samples wait in the spool until it does`);
   else if (problem !== null) {
     log(`warning: ${problem}; resource samples (the capacity that cost attribution prices) stay in this sidecar's embedded ClickHouse, which no API reads`);

@@ -66,7 +66,7 @@ describe('samples client', () => {
     ['down', 'unreachable'],
   ])('key check: the API answering %s means %s', async (status, expected) => {
     const f = fakeFetch(status);
-    const result = await checkSamplesKey(createSamplesClient({ baseUrl: 'http://api', key: 'k', fetch: f.fn }), 'k', f.fn);
+    const result = await checkSamplesKey({ baseUrl: 'http://api', key: 'k', fetch: f.fn });
     if (expected instanceof RegExp) expect(result).toMatch(expected);
     else expect(result).toBe(expected);
   });
