@@ -17,6 +17,8 @@ describe('isDataRefusal (chdb)', () => {
     ['a span after 2262 (DateTime64 overflow)', 'otel_traces', [{ Timestamp: '2554-07-21T23:34:33.709551615Z', TraceId: 't', SpanId: 's' }]],
     ['a negative count', 'usage_hourly', [{ tenant_id: 'x', hour: '2026-01-01 00:00:00', requests: -5 }]],
     ['a date that is no date', 'usage_hourly', [{ tenant_id: 'x', hour: 'yesterday-ish' }]],
+    // Found by dogfooding: retried forever, holding up every later batch of its table.
+    ['a string with a lone UTF-16 surrogate', 'otel_traces', [{ Timestamp: '2026-01-01T00:00:00Z', TraceId: 't', SpanId: 's', SpanName: 'm\ud800x' }]],
   ])('is true for rows the engine cannot store: %s', async (_what, table, rows) => {
     const err = await refusalOf(table, rows);
     expect(err).toBeInstanceOf(Error);

@@ -44,6 +44,8 @@ describe('resource samples on the wire', () => {
     ['gpu_count over 255', (b) => Object.assign(b.resource_samples[0]!, { gpu_count: 256 })],
     ['utilisation over 100 %', (b) => Object.assign(b.gpu_samples[0]!, { utilization_pct: 101 })],
     ['a fractional millicore count', (b) => Object.assign(b.resource_samples[0]!, { cpu_capacity_millicores: 0.5 })],
+    // Found by dogfooding: accepted, then refused by ClickHouse and stuck in the spool.
+    ['a host with a lone UTF-16 surrogate', (b) => Object.assign(b.resource_samples[0]!, { host: 'h\ud800' })],
   ])('refuses %s', (_name, spoil) => {
     const body = sampled();
     spoil(body);

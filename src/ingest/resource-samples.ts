@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isWellFormedText } from './json-shape.ts';
 
 /**
  * Resource samples sent over HTTP (`POST /v1/resource-samples`): how a standalone sidecar that
@@ -27,7 +28,8 @@ const uint64 = z
   .string()
   .regex(/^(0|[1-9]\d{0,19})$/, 'a whole number of bytes or microseconds, as a decimal string')
   .refine((s) => BigInt(s) <= UINT64_MAX, 'beyond UInt64');
-const label = z.string().max(256);
+// A lone UTF-16 surrogate is valid JSON but cannot be stored: the insert would be refused.
+const label = z.string().max(256).refine(isWellFormedText, 'not valid Unicode (a lone UTF-16 surrogate)');
 const uint = (max: number) => z.number().int().min(0).max(max);
 
 const ResourceSampleRow = z.strictObject({

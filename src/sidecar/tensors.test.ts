@@ -46,6 +46,7 @@ describe('decodeInferRequest errors', () => {
     ['a fractional dim', fp32([1.5, 4], [1, 2, 3, 4]), CLASSIFIER, 'invalid_request'],
     ['data that is not an array', { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: 5 }] }, CLASSIFIER, 'invalid_request'],
     ['a numeric id', fp32([1, 4], [1, 2, 3, 4], { id: 7 }), CLASSIFIER, 'invalid_request'],
+    ['an id with a lone UTF-16 surrogate (it becomes a span attribute)', fp32([1, 4], [1, 2, 3, 4], { id: 'req-\ud800' }), CLASSIFIER, 'invalid_request'],
     ['an input the model lacks', { inputs: [...fp32([1, 4], [1, 2, 3, 4]).inputs, { name: 'x', shape: [1], datatype: 'FP32', data: [1] }] }, CLASSIFIER, 'unknown_input'],
     ['one of two inputs', { inputs: [{ name: 'ids', shape: [1, 2], datatype: 'INT64', data: [1, 2] }] }, TOKENS, 'missing_input'],
     ['the same input twice', { inputs: [...fp32([1, 4], [1, 2, 3, 4]).inputs, ...fp32([1, 4], [1, 2, 3, 4]).inputs] }, CLASSIFIER, 'duplicate_input'],

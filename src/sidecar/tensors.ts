@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
 import { AppError, invalid } from '../errors.ts';
+import { isWellFormedText } from '../ingest/json-shape.ts';
 import { datatypeOfOrtType, type Datatype, type TensorSpec } from './models/types.ts';
 
 /**
@@ -16,7 +17,8 @@ const MAX_RANK = 16;
 const parametersSchema = z.record(z.string(), z.unknown());
 
 export const inferRequestSchema = z.object({
-  id: z.string().max(256).optional(),
+  // It becomes a span attribute: a lone UTF-16 surrogate would make the span unstorable.
+  id: z.string().max(256).refine(isWellFormedText, 'not valid Unicode (a lone UTF-16 surrogate)').optional(),
   parameters: parametersSchema.optional(),
   inputs: z
     .array(

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { jsonShapeProblem } from '../json-shape.ts';
 import type * as M from './model.ts';
 
 /**
@@ -202,7 +203,15 @@ function decodeWith<T>(schema: z.ZodType<T, unknown>, text: string): JsonDecodeR
   } catch (err) {
     return { ok: false, message: `body is not valid JSON: ${(err as Error).message}` };
   }
-  const result = schema.safeParse(parsed);
+  const shape = jsonShapeProblem(parsed);
+  if (shape) return { ok: false, message: shape };
+  let result: ReturnType<typeof schema.safeParse>;
+  try {
+    result = schema.safeParse(parsed);
+  } catch (err) {
+    // jsonShapeProblem bounds the depth; should a schema still overflow, it is the body's fault.
+    return { ok: false, message: `body could not be read: ${(err as Error).message}` };
+  }
   if (result.success) return { ok: true, value: result.data };
   const issue = result.error.issues[0]!;
   const where = issue.path.length ? issue.path.join('.') : 'body';

@@ -21,6 +21,8 @@ const INGEST: OtlpSender = { role: 'ingest', tenantId: 'acme' };
 const ADMIN: OtlpSender = { role: 'admin' };
 
 const str = (key: string, v: string) => ({ key, value: { stringValue: v } });
+/** The JSON text of an AnyValue of arrays nested `depth` deep (JSON.stringify would overflow first). */
+const nested = (depth: number): string => `${'{"arrayValue":{"values":['.repeat(depth)}{"stringValue":"x"}${']}}'.repeat(depth)}`;
 
 /** One request in OTLP/JSON (hex ids, int64 as strings or numbers, enums as ints). */
 function jsonRequest() {
@@ -149,6 +151,11 @@ describe('decoding and mapping traces', () => {
     ['int64 out of range', 'json', Buffer.from(JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ startTimeUnixNano: '18446744073709551616' }] }] }] }))],
     ['garbage protobuf', 'protobuf', Buffer.from('this is not protobuf at all, sorry')],
     ['truncated protobuf', 'protobuf', protobufRequest().subarray(0, 40)],
+    // Found by dogfooding: valid JSON, but unstorable (it held up other tenants' batches in the
+    // spool) or deep enough to overflow the validator's stack (a 500).
+    ['a lone UTF-16 surrogate in a string', 'json', Buffer.from(JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ name: 'm\ud800x' }] }] }] }))],
+    ['a lone surrogate in a key', 'json', Buffer.from(JSON.stringify({ resourceSpans: [], ['k\udc00']: 1 }))],
+    ['an attribute nested 10,000 deep', 'json', Buffer.from(`{"resourceSpans":[{"resource":{"attributes":[{"key":"deep","value":${nested(10_000)}}]}}]}`)],
   ])('malformed: %s → 400 invalid_otlp', (_name, encoding, body) => {
     expect(() => decodeTraceRequest(encoding as 'json' | 'protobuf', body)).toThrow(expect.objectContaining({ kind: 'invalid', code: 'invalid_otlp' }));
   });
@@ -192,6 +199,9 @@ describe('metered attributes and span times', () => {
     // Found by a second look: a number past float range is Infinity to JS and +inf to ClickHouse.
     ['inferledger.cpu_seconds', { stringValue: '1e400' }],
     ['inferledger.gpu_seconds', { stringValue: '1e309' }],
+    // Found by dogfooding: a double NaN or Infinity read as text ClickHouse takes for 0: billed 0, not refused.
+    ['gen_ai.usage.input_tokens', { doubleValue: 'NaN' }],
+    ['inferledger.cpu_seconds', { doubleValue: 'Infinity' }],
   ])('refuses %s = %j, saying which and why', (key, value) => {
     const plan = withAttribute(key, value);
     expect(plan.rows).toHaveLength(0);
@@ -223,9 +233,21 @@ describe('metered attributes and span times', () => {
   it('refuses spans older than the retention window or far ahead of the clock, when given one', () => {
     const plan = (notBeforeMs: number, notAfterMs: number) =>
       planTraceRows(INGEST, decodeTraceRequest('json', Buffer.from(JSON.stringify(jsonRequest()))), { notBeforeMs, notAfterMs });
-    expect(plan(START_MS - 1, START_MS + 1).rows).toHaveLength(1);
+    expect(plan(START_MS - 1, START_MS + 1000).rows).toHaveLength(1);
     expect(plan(START_MS + 1, START_MS + 10).rejections.message('spans')).toContain('older than the raw data retention');
-    expect(plan(START_MS - 10, START_MS - 1).rejections.message('spans')).toContain('ahead of the server clock');
+    expect(plan(START_MS - 10, START_MS - 1).rejections.message('spans')).toContain('start time more than a day ahead of the server clock');
+  });
+
+  // Found by dogfooding: an end in 2262 raised the CPU and GPU ceilings (they grow with the
+  // duration) far enough to bill $1.45 billion for one span.
+  it('refuses a span whose end lies beyond the window, whatever its start', () => {
+    const req = jsonRequest();
+    const span = req.resourceSpans[0]!.scopeSpans[0]!.spans[0] as { endTimeUnixNano: string; attributes: unknown[] };
+    span.endTimeUnixNano = '9223372036854775807';
+    span.attributes.push({ key: 'inferledger.cpu_seconds', value: { doubleValue: 7e12 } });
+    const plan = planTraceRows(INGEST, decodeTraceRequest('json', Buffer.from(JSON.stringify(req))), { notBeforeMs: START_MS - 1, notAfterMs: START_MS + 86_400_000 });
+    expect(plan.rows).toHaveLength(0);
+    expect(plan.rejections.message('spans')).toContain('end time more than a day ahead of the server clock');
   });
 });
 

@@ -93,6 +93,9 @@ function invalidSpanReason(span: Span, window: SpanTimeWindow | undefined): stri
   const startMs = Number(BigInt(span.startTimeUnixNano ?? '0') / 1_000_000n);
   if (window && startMs < window.notBeforeMs) return 'start time older than the raw data retention (clickhouse.raw_ttl_days, less a day): it would be dropped on arrival';
   if (window && startMs > window.notAfterMs) return 'start time more than a day ahead of the server clock';
+  // The end too: the metered ceilings grow with the duration, so an end in 2262 would allow any amount.
+  const endMs = Number(BigInt(span.endTimeUnixNano ?? '0') / 1_000_000n);
+  if (window && endMs > window.notAfterMs) return 'end time more than a day ahead of the server clock';
   const durationS = Math.max(0, Number(BigInt(span.endTimeUnixNano ?? '0') - BigInt(span.startTimeUnixNano ?? '0')) / 1e9);
   for (const { key, ceiling } of METERED_ATTRIBUTES) {
     // The last of repeated keys: the one attributesToMap keeps and requests_mv bills.
@@ -113,6 +116,8 @@ function lastValueOf(attrs: readonly KeyValue[], key: string): AnyValue | undefi
  */
 function meteredValue(value: AnyValue | undefined): number | undefined {
   if (!value) return undefined;
+  // A double NaN or ±Infinity reads as text ClickHouse takes for 0: refused, never billed as 0.
+  if (value.doubleValue !== undefined && !Number.isFinite(value.doubleValue)) return value.doubleValue;
   const text = anyValueAsString(value).trim().toLowerCase();
   if (/^[+-]?(inf|infinity)$/.test(text)) return Number.POSITIVE_INFINITY;
   if (text === 'nan' || text === '+nan' || text === '-nan') return Number.NaN;
