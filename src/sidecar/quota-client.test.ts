@@ -94,6 +94,18 @@ describe('QuotaGate', () => {
     expect(await usedOf(inner, 'a', 'requests_per_minute')).toBe(2);
   });
 
+  // Found by dogfooding: the part of a too-small grant stayed counted until the idle return, so
+  // GET /quotas showed the tenant at 100 % and the alert evaluation paged for units never used.
+  it('with max_chunk 1, a request the window cannot cover leaves the count at what was served', async () => {
+    const { gate, inner } = setup({ a: { tokens_per_day: 1000 } }, { maxChunk: 1 });
+    expect((await gate.admit('a', 960)).ok).toBe(true);
+    expect(await gate.admit('a', 64)).toMatchObject({ ok: false, kind: 'tokens_per_day', limit: 1000 });
+    expect(await usedOf(inner, 'a', 'tokens_per_day')).toBe(960);
+    // The window is not spent for a request that fits: it is admitted at once.
+    expect((await gate.admit('a', 40)).ok).toBe(true);
+    expect(await usedOf(inner, 'a', 'tokens_per_day')).toBe(1000);
+  });
+
   it('refund gives back the units of a request refused later in admission, once', async () => {
     const { gate, inner } = setup({ a: { requests_per_minute: 2, tokens_per_day: 100 } }, { maxChunk: 1 });
     const first = await gate.admit('a', 60);

@@ -168,7 +168,11 @@ export class QuotaGate implements QuotaAdmission {
       if (refilled === UNREACHABLE) return this.opts.failMode === 'open' ? true : unavailable();
       // Spent from the grant's own window even if this clock is a little off the authority's.
       if (trySpend(refilled, units, this.now())) return true;
-      if (refilled.spentUntil !== undefined) return exceeded(kind, refilled, this.now());
+      if (refilled.spentUntil !== undefined) {
+        const rejection = exceeded(kind, refilled, this.now());
+        this.returnShortGrant(tenantId, kind, refilled);
+        return rejection;
+      }
     }
   }
 
@@ -207,6 +211,21 @@ export class QuotaGate implements QuotaAdmission {
       budget.units -= back;
       if (back > 0) void this.sendRelease({ tenantId, kind, amount: back, holder: this.opts.holder, windowStart: budget.window.start }, now);
     }
+  }
+
+  /**
+   * In exact mode (max_chunk 1) a grant too small for the request it was asked for goes straight
+   * back: the authority counts only what requests were served with, so GET /quotas and quota alerts
+   * do not show a tenant at its limit (and page) for units nobody used. Found by dogfooding: a
+   * 64-token request refused with 40 tokens left showed the tenant at 100 % and fired a critical
+   * alert. The window is not spent for smaller requests either: the next one asks again.
+   */
+  private returnShortGrant(tenantId: string, kind: CounterKind, budget: LocalBudget): void {
+    if (this.opts.maxChunk !== 1 || budget.unlimited || budget.units === 0) return;
+    const back = budget.units;
+    budget.units = 0;
+    budget.spentUntil = undefined;
+    void this.sendRelease({ tenantId, kind, amount: back, holder: this.opts.holder, windowStart: budget.window.start }, this.now());
   }
 
   /** 'held': a slot to release; 'none': nothing to release (no limit, or admitted open). */
