@@ -256,6 +256,20 @@ describe('alerting service with the quota authority: limits reached between eval
     expect(await s.episodes()).toEqual(['concurrent_requests@0.8:resolved(below_threshold)', 'concurrent_requests@1:resolved(below_threshold)']);
   });
 
+  it('a request the window could not cover leaves no peak at the limit: no false critical page', async () => {
+    let clock = MINUTE;
+    const authority = createQuotaAuthority({ limitsOf: () => ({ tokens_per_day: 1000 }), now: () => clock, readMonthlyUsage: async () => new Map(), leaseTtlS: 5 });
+    const repository = memoryRepository();
+    const alerting = createAlertingService({ repository, destinations: [], quotaAuthority: authority, tenants: () => ['acme'], config: CONFIG, now: () => clock, log: () => {} });
+    const lease = (need: number) => authority.lease({ tenantId: 'acme', kind: 'tokens_per_day', amount: need, holder: 'sidecar', need });
+    expect((await lease(960)).granted).toBe(960);
+    expect((await lease(64)).granted).toBe(0); // refused: 40 left
+    clock += 15_000;
+    await alerting.evaluate();
+    const open = (await repository.list({ from: 0, to: Infinity, limit: 10 })).map((a) => `${a.labels.threshold}:${a.state}`);
+    expect(open).toEqual(['0.8:firing']);
+  });
+
   it('peaks taken by an evaluation that failed to save are evaluated by the next one', async () => {
     const s = withAuthority();
     s.at(58_000);

@@ -170,7 +170,7 @@ export class QuotaGate implements QuotaAdmission {
       if (trySpend(refilled, units, this.now())) return true;
       if (refilled.spentUntil !== undefined) {
         const rejection = exceeded(kind, refilled, this.now());
-        this.returnShortGrant(tenantId, kind, refilled);
+        this.afterShortGrant(tenantId, kind, refilled);
         return rejection;
       }
     }
@@ -214,17 +214,17 @@ export class QuotaGate implements QuotaAdmission {
   }
 
   /**
-   * In exact mode (max_chunk 1) a grant too small for the request it was asked for goes straight
-   * back: the authority counts only what requests were served with, so GET /quotas and quota alerts
-   * do not show a tenant at its limit (and page) for units nobody used. Found by dogfooding: a
-   * 64-token request refused with 40 tokens left showed the tenant at 100 % and fired a critical
-   * alert. The window is not spent for smaller requests either: the next one asks again.
+   * After a request the window could not cover: the authority grants nothing for such a need
+   * (see authority.ts), so nothing counts as usage that no request used. The window is not spent
+   * for smaller requests while it has units left: the next request asks again instead of being
+   * refused for SPENT_RECHECK_MS. In exact mode (max_chunk 1) units still held here go straight
+   * back too, so the authority counts only what requests were served with.
    */
-  private returnShortGrant(tenantId: string, kind: CounterKind, budget: LocalBudget): void {
+  private afterShortGrant(tenantId: string, kind: CounterKind, budget: LocalBudget): void {
+    if ((budget.lastRemaining ?? 0) > 0) budget.spentUntil = undefined;
     if (this.opts.maxChunk !== 1 || budget.unlimited || budget.units === 0) return;
     const back = budget.units;
     budget.units = 0;
-    budget.spentUntil = undefined;
     void this.sendRelease({ tenantId, kind, amount: back, holder: this.opts.holder, windowStart: budget.window.start }, this.now());
   }
 
