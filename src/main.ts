@@ -188,6 +188,10 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
 
     const samplesClient = samplesApi === undefined ? undefined : await samplesClientFor(samplesApi, config.quotas.authority_key ?? adminKey.key, log);
     const sidecar = opts.kind === 'api' ? undefined : await startSidecar(config, telemetryStore, spool, exporter, quotaSource, metrics, log, otlpProtocol, samplesClient);
+    // Runs after the sidecar has stopped and before the store closes: a quota crossing since the
+    // last evaluation is still only a peak in memory, and a deploy in a minute's last seconds
+    // must not lose its page. Stored and put in the webhook outbox now, delivered after the start.
+    if (alerting) closers.unshift(async () => (inCharge() ? alerting.evaluate() : undefined));
     if (sidecar) closers.unshift(() => stopSidecar(sidecar));
 
     jobs.push({
