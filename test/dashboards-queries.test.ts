@@ -186,3 +186,31 @@ describe.each(dashboards.map((d) => [d.title, d] as const))('%s', (_title, d) =>
     }
   });
 });
+
+describe('CPU cores held vs used (GPU & capacity board): the fleet, not one instance', () => {
+  // Found by dogfooding: two replicas of 4 cores each, side by side, showed 4 cores held.
+  it('adds up instances that run side by side, and counts an instance up for half the interval half', async () => {
+    const board = dashboards.find((d) => clickHouseTargets(d).some((t) => t.panelTitle === 'CPU cores held vs used'))!;
+    const target = clickHouseTargets(board).find((t) => t.panelTitle === 'CPU cores held vs used')!;
+    const bucket = Math.floor((Date.now() - 3 * HOUR) / 30_000) * 30_000;
+    const at = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+    const rows = [];
+    // rep-a and rep-b: 4 cores held, 1 used, for the whole 30 s bucket; rep-c: 2 cores, only 15 s of it.
+    for (const [instance, cores, from, to] of [['dash-rep-a', 4, 0, 30], ['dash-rep-b', 4, 0, 30], ['dash-rep-c', 2, 0, 15]] as const) {
+      for (let s = from; s < to; s += 5) {
+        rows.push({
+          ts: at(bucket + (s + 5) * 1000), window_start: at(bucket + s * 1000), instance_id: instance, host: 'h', service_name: 'inferledger-sidecar',
+          cpu_capacity_millicores: cores * 1000, memory_limit_bytes: '0', cpu_used_us: String(5_000_000 / 4), inference_cpu_us: '0', rss_bytes: '0', gpu_count: 0, gpu_model: '',
+        });
+      }
+    }
+    await store.insert('resource_samples', rows);
+    const variables = clickHouseVariables(board).map((v) => select(v, [], 'defaults'));
+    const sql = expandQuery(target.sql, { fromMs: bucket, toMs: bucket + 30_000, intervalMs: 30_000, variables });
+    const result = await run(sql);
+    const point = result.data.find((r) => Date.parse(`${String(r.time).replace(' ', 'T')}Z`) === bucket);
+    // 4 + 4 + 2 × 15/30 = 9 cores held; each 5 s window used 1.25 core-seconds: (6 + 6 + 3) × 1.25 / 30 s.
+    expect(Number(point?.held_cores)).toBeCloseTo(9, 9);
+    expect(Number(point?.used_cores)).toBeCloseTo(0.625, 9);
+  });
+});

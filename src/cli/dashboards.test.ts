@@ -73,6 +73,27 @@ describe('inferledger dashboards --check', () => {
     }
   });
 
+  // Found by dogfooding: every money panel said $ whatever pricing.currency a deployment bills in.
+  it('--currency sets the unit of every money panel, and only of those', async () => {
+    const units = (currency?: string) =>
+      generateDashboardFiles(currency ? { currency } : {})
+        .filter((f) => f.path.endsWith('.json'))
+        .flatMap((f) => (JSON.parse(f.content) as { panels: Array<{ title: string; fieldConfig?: { defaults?: { unit?: string } } }> }).panels)
+        .map((p) => [p.title, p.fieldConfig?.defaults?.unit ?? ''] as const);
+    const usd = units();
+    const eur = units('EUR');
+    const chf = units('XAF');
+    const money = usd.filter(([, u]) => u === 'currencyUSD').map(([t]) => t);
+    expect(money.length).toBeGreaterThanOrEqual(6);
+    expect(eur.filter(([, u]) => u === 'currencyEUR').map(([t]) => t)).toEqual(money);
+    expect(chf.filter(([, u]) => u === 'suffix: XAF').map(([t]) => t)).toEqual(money);
+    expect(eur.filter(([, u]) => !u.startsWith('currency'))).toEqual(usd.filter(([, u]) => u !== 'currencyUSD'));
+    const dir = join(mkdtempSync(join(tmpdir(), 'inferledger-dashboards-')), 'out');
+    expect((await run(['--dir', dir, '--currency', 'eur'])).code).toBe(0);
+    expect(readFileSync(join(dir, 'inferledger-billing.json'), 'utf8')).toContain('currencyEUR');
+    expect((await run(['--currency', 'euro'])).code).toBe(2);
+  });
+
   it('exits 2 on a usage error', async () => {
     const res = await run(['--chek']);
     expect(res.code).toBe(2);

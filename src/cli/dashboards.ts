@@ -17,20 +17,26 @@ export interface DashboardsIo {
   cwd?: string;
 }
 
-const USAGE = `usage: inferledger dashboards [--check] [--dir DIR]
+const USAGE = `usage: inferledger dashboards [--check] [--dir DIR] [--currency CODE]
 
 Generates the Grafana dashboards (JSON) and provisioning files (datasources, dashboard folder)
 from src/dashboards into DIR (default: ./dashboards). Only its own files are written or removed
 (inferledger-*.json, and provisioning YAML carrying its header): DIR may be a folder Grafana
 already reads, and other files there are left alone.
-  --check   write nothing; exit 1 listing the files that differ from what the code generates`;
+  --check           write nothing; exit 1 listing the files that differ from what the code generates
+  --currency CODE   the currency of the money panels, as pricing.currency (ISO 4217; default USD)`;
 
 export async function runDashboardsCommand(args: string[], io: DashboardsIo): Promise<number> {
-  let values: { check?: boolean; dir?: string; help?: boolean };
+  let values: { check?: boolean; dir?: string; help?: boolean; currency?: string };
   try {
     ({ values } = parseArgs({
       args,
-      options: { check: { type: 'boolean', default: false }, dir: { type: 'string', default: 'dashboards' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        check: { type: 'boolean', default: false },
+        dir: { type: 'string', default: 'dashboards' },
+        currency: { type: 'string', default: 'USD' },
+        help: { type: 'boolean', short: 'h' },
+      },
       strict: true,
       allowPositionals: false,
     }));
@@ -42,8 +48,13 @@ export async function runDashboardsCommand(args: string[], io: DashboardsIo): Pr
     io.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  const currency = values.currency ?? 'USD';
+  if (!/^[A-Za-z]{3}$/.test(currency)) {
+    io.stderr.write(`dashboards: --currency takes an ISO 4217 code such as EUR, not ${JSON.stringify(currency)}\n${USAGE}\n`);
+    return 2;
+  }
   const dir = resolve(io.cwd ?? process.cwd(), values.dir ?? 'dashboards');
-  const files = generateDashboardFiles();
+  const files = generateDashboardFiles({ currency });
   if (values.check) {
     const stale = await findStaleFiles(dir, files);
     if (stale.length === 0) {

@@ -21,12 +21,30 @@ export interface GeneratedFile {
 export const GRAFANA_DASHBOARDS_PATH = '/var/lib/grafana/dashboards/inferledger';
 export const GRAFANA_FOLDER = { title: 'inferledger', uid: 'inferledger' } as const;
 
-export function generateDashboardFiles(): GeneratedFile[] {
+export interface GenerateOptions {
+  /** pricing.currency (ISO 4217): the unit of every money panel. Default USD. */
+  currency?: string;
+}
+
+export function generateDashboardFiles(opts: GenerateOptions = {}): GeneratedFile[] {
+  const currency = (opts.currency ?? 'USD').toUpperCase();
   return [
-    ...BOARDS.map((spec) => ({ path: `${boardUid(spec)}.json`, content: stableJson(buildBoard(spec)) })),
+    ...BOARDS.map((spec) => ({ path: `${boardUid(spec)}.json`, content: stableJson(buildBoard(inCurrency(spec, currency))) })),
     { path: 'provisioning/datasources/inferledger.yaml', content: datasourcesYaml() },
     { path: 'provisioning/dashboards/inferledger.yaml', content: dashboardsYaml() },
   ];
+}
+
+/** The unit money panels are written in (USD); other currencies replace it. */
+export const MONEY_UNIT = 'currencyUSD';
+/** Currencies Grafana has a unit for (its symbol in front); any other code is shown after the amount. */
+const GRAFANA_CURRENCIES = new Set(['USD', 'GBP', 'EUR', 'JPY', 'RUB', 'UAH', 'BRL', 'DKK', 'ISK', 'NOK', 'SEK', 'CZK', 'CHF', 'PLN', 'ZAR', 'INR', 'KRW', 'IDR', 'PHP', 'VND', 'TRY', 'MYR', 'BGN', 'ILS']);
+
+/** Found by dogfooding: every money panel said $ whatever pricing.currency a deployment bills in. */
+function inCurrency(spec: BoardSpec, currency: string): BoardSpec {
+  if (currency === 'USD') return spec;
+  const unit = GRAFANA_CURRENCIES.has(currency) ? `currency${currency}` : `suffix: ${currency}`;
+  return { ...spec, rows: spec.rows.map((row) => ({ ...row, panels: row.panels.map((p) => (p.unit === MONEY_UNIT ? { ...p, unit } : p)) })) };
 }
 
 /** JSON with keys sorted at every level, 2-space indent and a final newline: diff-friendly and byte-stable. */

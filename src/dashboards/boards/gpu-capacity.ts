@@ -92,16 +92,18 @@ const capacity: PanelSpec[] = [
     source: 'clickhouse',
     viz: 'timeseries',
     title: 'CPU cores held vs used',
-    description: 'Average cores per interval: the cgroup capacity held, the process CPU used, and the part of it spent in inference (resource_samples FINAL).',
+    description: 'Cores of all the selected instances together, averaged over each interval: the cgroup capacity held, the process CPU used, and the part of it spent in inference (resource_samples FINAL). An instance up for half an interval counts half.',
     unit: 'short',
     w: 12,
     h: 8,
     min: 0,
+    // Core-microseconds of every instance over the interval's microseconds: the fleet's total, not
+    // one instance's average (found by dogfooding: two replicas of 4 cores showed 4, not 8).
     sql: `
       SELECT $__timeInterval(window_start) AS time,
-        sum(cpu_capacity_millicores * window_us) / 1000 / greatest(1, sum(window_us)) AS held_cores,
-        sum(cpu_used_us) / greatest(1, sum(window_us)) AS used_cores,
-        sum(inference_cpu_us) / greatest(1, sum(window_us)) AS inference_cores
+        sum(cpu_capacity_millicores * window_us) / 1000 / ($__interval_s * 1e6) AS held_cores,
+        sum(cpu_used_us) / ($__interval_s * 1e6) AS used_cores,
+        sum(inference_cpu_us) / ($__interval_s * 1e6) AS inference_cores
       FROM (
         SELECT *, toUInt64(greatest(0, dateDiff('microsecond', window_start, ts))) AS window_us
         FROM resource_samples FINAL
