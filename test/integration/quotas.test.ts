@@ -164,6 +164,13 @@ describe('tokens_per_day through the real app', () => {
     });
     expect(raw).toEqual([{ tokens: '0' }]);
   });
+
+  it('a request with more tokens than the whole daily limit is 413 exceeds_quota_limit, not a 429 that could never succeed', async () => {
+    const res = await infer(h.baseUrl, keys[D]!, TOKEN_MODEL, 3); // 3 rows of 64 = 192 tokens > 128 a day
+    expect(res.status).toBe(413);
+    expect(expectErrorShape(res)).toMatchObject({ code: 'exceeds_quota_limit' });
+    expect(res.headers.get('retry-after')).toBeNull();
+  });
 });
 
 describe('monthly quotas through the real app', () => {
