@@ -14,9 +14,9 @@ import { groupCommit } from './ingest/group-commit.ts';
 import { isDataRefusal } from './ingest/refusal.ts';
 import { storeOrSpool } from './ingest/row-sink.ts';
 import type { RemoteKeys } from './auth/key-service.ts';
-import { checkRemoteKeysAccess, httpRemoteKeys } from './auth/remote-keys.ts';
+import { checkAdminAccess, httpRemoteKeys } from './auth/remote-keys.ts';
 import { isSampleTable } from './ingest/resource-samples.ts';
-import { checkSamplesKey, createSamplesClient, SamplesRefusedError, type SamplesClient } from './sidecar/resources/samples-client.ts';
+import { createSamplesClient, SamplesRefusedError, type SamplesClient } from './sidecar/resources/samples-client.ts';
 import { Spool } from './ingest/spool.ts';
 import { createAlerting } from './alerts/create-alerting.ts';
 import { createAnomalyScanner } from './jobs/anomaly-scan.ts';
@@ -113,7 +113,8 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     // Shown now, not once the process is up: a start that fails later (a port in use) must not
     // leave a key on disk that was never shown.
     if (adminKey.generated) log(`\nadmin key (shown once, saved to ${adminKey.path} with mode 0600):\n  ${adminKey.key}\n`);
-    const keys = new KeyService(store, adminKey.key, Date.now, await remoteKeysFor(config, opts.kind, store.mode, adminKey.key, log));
+    const { remoteKeys, samplesClient } = await sidecarApiUse(config, opts.kind, store.mode, samplesApi, adminKey.key, log);
+    const keys = new KeyService(store, adminKey.key, Date.now, remoteKeys);
     await keys.load();
     const spool = new Spool(join(config.data_dir, 'spool'));
 
@@ -186,7 +187,6 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     // Telemetry writers see a store that counts what it takes and what it refuses (ingest health).
     const telemetryStore = countInserts(store, metrics.ingest);
 
-    const samplesClient = samplesApi === undefined ? undefined : await samplesClientFor(samplesApi, config.quotas.authority_key ?? adminKey.key, log);
     const sidecar = opts.kind === 'api' ? undefined : await startSidecar(config, telemetryStore, spool, exporter, quotaSource, metrics, log, otlpProtocol, samplesClient);
     // Runs after the sidecar has stopped and before the store closes: a quota crossing since the
     // last evaluation is still only a peak in memory, and a deploy in a minute's last seconds
@@ -320,38 +320,32 @@ function closeServer(server: ServerType): Promise<void> {
 }
 
 /**
- * The client that sends this sidecar's resource samples to the API, once the API has said it
- * takes them with this key. A key it refuses (a tenant's ingest key) or an API without the
- * endpoint leaves the samples in the embedded engine, with a warning; an API not answering yet
- * gets them later (they wait in the spool).
+ * What a standalone sidecar on its own embedded engine uses the API it leases from
+ * (`quotas.authority_url`) for, besides quotas: the keys its own store does not hold, and, when
+ * it exports spans by OTLP, a place for its resource samples. Both need the API's admin key as
+ * `quotas.authority_key`, checked once here: with another key (a tenant's ingest key) neither is
+ * used, with a warning; an API not answering yet is used anyway (samples wait in the spool).
+ * Elsewhere keys and samples are in the one store every process reads.
  */
-async function samplesClientFor(apiUrl: string, key: string, log: (line: string) => void): Promise<SamplesClient | undefined> {
-  const client = createSamplesClient({ baseUrl: apiUrl, key });
-  const problem = await checkSamplesKey({ baseUrl: apiUrl, key });
-  if (problem === 'unreachable') log(`resource samples: ${client.url} is not answering yet; samples wait in the spool until it does`);
-  else if (problem !== null) {
-    log(`warning: ${problem}; resource samples (the capacity that cost attribution prices) stay in this sidecar's embedded ClickHouse, which no API reads`);
-    return undefined;
-  }
-  log(`note: resource samples (the capacity that cost attribution prices) are sent to the API at ${client.url}`);
-  return client;
-}
-
-/**
- * Where a standalone sidecar on its own embedded engine finds the API's keys: the API it leases
- * from (`quotas.authority_url`), asked with `quotas.authority_key` when that is the API's admin
- * key. Elsewhere keys are in the one store every process reads.
- */
-async function remoteKeysFor(config: Readonly<Config>, kind: StartOptions['kind'], storeMode: 'embedded' | 'server', adminKey: string, log: (line: string) => void): Promise<RemoteKeys | undefined> {
+async function sidecarApiUse(
+  config: Readonly<Config>,
+  kind: StartOptions['kind'],
+  storeMode: 'embedded' | 'server',
+  samplesApi: string | undefined,
+  adminKey: string,
+  log: (line: string) => void,
+): Promise<{ remoteKeys?: RemoteKeys; samplesClient?: SamplesClient }> {
   const apiUrl = config.quotas.authority_url;
-  if (kind !== 'sidecar' || storeMode !== 'embedded' || apiUrl === undefined) return undefined;
-  const opts = { baseUrl: apiUrl, adminKey: config.quotas.authority_key ?? adminKey };
-  const problem = await checkRemoteKeysAccess(opts);
-  if (problem === 'unreachable') log(`api keys: ${apiUrl} is not answering yet; tenant keys made there are checked with it once it does`);
-  else if (problem !== null) {
-    log(`warning: ${problem}: tenant keys made on the API are unknown to this sidecar (401) until quotas.authority_key is the API's admin key`);
-    return undefined;
+  if (kind !== 'sidecar' || storeMode !== 'embedded' || apiUrl === undefined) return {};
+  const key = config.quotas.authority_key ?? adminKey;
+  const problem = await checkAdminAccess({ baseUrl: apiUrl, adminKey: key });
+  if (problem !== null && problem !== 'unreachable') {
+    log(`warning: ${problem}: tenant keys made on the API are unknown to this sidecar (401)${samplesApi ? ", and its resource samples (the capacity that cost attribution prices) stay in its embedded ClickHouse, which no API reads" : ''}`);
+    return {};
   }
+  if (problem === 'unreachable') log(`${apiUrl} is not answering yet: tenant keys made there are checked with it${samplesApi ? ' and resource samples wait in the spool' : ''} until it does`);
   log(`note: API keys this sidecar's embedded ClickHouse does not hold are looked up at ${apiUrl} (an answer is kept 30 s: a key revoked there stops working here within that)`);
-  return httpRemoteKeys(opts);
+  const samplesClient = samplesApi === undefined ? undefined : createSamplesClient({ baseUrl: samplesApi, key });
+  if (samplesClient) log(`note: resource samples (the capacity that cost attribution prices) are sent to the API at ${samplesClient.url}`);
+  return { remoteKeys: httpRemoteKeys({ baseUrl: apiUrl, adminKey: key }), samplesClient };
 }

@@ -126,11 +126,7 @@ export class KeyService {
     const hash = hashKey(key);
     if (this.adminHash && digestsEqual(hash, this.adminHash)) return { role: 'admin', keyPrefix: keyPrefix(key) };
     void this.refreshIfStale();
-    let found = this.byHash.get(hash);
-    if (!found && this.now() - this.lastReload >= RELOAD_MIN_INTERVAL_MS) {
-      await this.load();
-      found = this.byHash.get(hash);
-    }
+    let found = await this.held(hash);
     if (!found && this.remote) found = (await this.fromRemote(hash)) ?? undefined;
     if (!found || !digestsEqual(found.hash, hash)) return undefined;
     return { role: found.role, tenantId: found.tenantId, keyPrefix: found.keyPrefix };
@@ -170,12 +166,16 @@ export class KeyService {
 
   /** The live key with this hash in this store (reloaded first when unknown), for another process's lookup. */
   async resolve(hash: string): Promise<ResolvedKey | undefined> {
-    let found = this.byHash.get(hash);
-    if (!found && this.now() - this.lastReload >= RELOAD_MIN_INTERVAL_MS) {
-      await this.load();
-      found = this.byHash.get(hash);
-    }
+    const found = await this.held(hash);
     return found && { tenantId: found.tenantId, role: found.role, keyPrefix: found.keyPrefix, createdAt: found.createdAt };
+  }
+
+  /** The key with this hash in this store; an unknown hash reloads the table first (rate-limited). */
+  private async held(hash: string): Promise<KeyEntry | undefined> {
+    const found = this.byHash.get(hash);
+    if (found || this.now() - this.lastReload < RELOAD_MIN_INTERVAL_MS) return found;
+    await this.load();
+    return this.byHash.get(hash);
   }
 
   /** Creates a key for a tenant; the plain key is returned once and never stored. */

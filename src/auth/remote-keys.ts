@@ -4,7 +4,7 @@ import type { RemoteKeys, ResolvedKey } from './key-service.ts';
 /**
  * The API's keys for a standalone sidecar on its own embedded ClickHouse (which holds none of
  * them): `POST /v1/keys/resolve` with the key's SHA-256, never the key, and the API's admin key.
- * 404 is "no such live key"; anything else that is not a 200 is "cannot say" (an error).
+ * 404 `key_not_found` is "no such live key"; anything else that is not a 200 is "cannot say" (an error).
  */
 
 const Answer = z.object({ tenant: z.string(), role: z.enum(['tenant', 'ingest']), prefix: z.string(), created_at: z.string() });
@@ -16,6 +16,18 @@ export interface RemoteKeysOptions {
   adminKey: string;
   timeoutMs?: number;
   fetch?: typeof fetch;
+}
+
+/** The API did not answer a key lookup (status absent: unreachable), or answered something unexpected. */
+export class RemoteKeysError extends Error {
+  override readonly name = 'RemoteKeysError';
+  constructor(
+    message: string,
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
 }
 
 export function httpRemoteKeys(opts: RemoteKeysOptions): RemoteKeys {
@@ -31,29 +43,35 @@ export function httpRemoteKeys(opts: RemoteKeysOptions): RemoteKeys {
         signal: AbortSignal.timeout(opts.timeoutMs ?? 2000),
       });
     } catch (err) {
-      throw new Error(`the API at ${url} is unreachable (${(err as Error).message})`, { cause: err });
+      throw new RemoteKeysError(`the API at ${url} is unreachable (${(err as Error).message})`, undefined, { cause: err });
     }
-    if (res.status === 404) return undefined;
-    if (!res.ok) throw new Error(`the API at ${url} answered ${res.status}`);
-    const parsed = Answer.safeParse(await res.json().catch(() => undefined));
-    if (!parsed.success) throw new Error(`the API at ${url} answered something that is not a key`);
+    const body: unknown = await res.json().catch(() => undefined);
+    if (res.status === 404) {
+      // "No such live key" says so; any other 404 is a server without this endpoint.
+      if ((body as { error?: { code?: string } } | undefined)?.error?.code === 'key_not_found') return undefined;
+      throw new RemoteKeysError(`${url} is not there (404): quotas.authority_url must be an inferledger API (\`up\` or \`api\`)`, 404);
+    }
+    if (!res.ok) throw new RemoteKeysError(`the API at ${url} answered ${res.status}`, res.status);
+    const parsed = Answer.safeParse(body);
+    if (!parsed.success) throw new RemoteKeysError(`the API at ${url} answered something that is not a key`, res.status);
     return { tenantId: parsed.data.tenant, role: parsed.data.role, keyPrefix: parsed.data.prefix, createdAt: parsed.data.created_at };
   };
 }
 
 /**
- * Whether the API lets this key look keys up (the admin key): null when it does, else why not;
- * 'unreachable' when it did not answer (then lookups are tried anyway, and fail until it does).
+ * Whether the API takes this key as its admin key (what key lookups and resource samples both
+ * need): null when it does, else why not; 'unreachable' when it did not answer (then the sidecar
+ * uses the API anyway, and waits for it). One round trip at start for both.
  */
-export async function checkRemoteKeysAccess(opts: RemoteKeysOptions): Promise<string | null | 'unreachable'> {
+export async function checkAdminAccess(opts: RemoteKeysOptions): Promise<string | null | 'unreachable'> {
   try {
-    // A hash no key has: an admin gets 404 (asked and answered), anyone else 401/403.
+    // A hash no key has: the admin gets 404 (asked and answered), anyone else 401/403.
     await httpRemoteKeys(opts)('0'.repeat(64));
     return null;
   } catch (err) {
-    const message = (err as Error).message;
-    if (/unreachable|answered 5\d\d/.test(message)) return 'unreachable';
-    if (/answered 40[13]/.test(message)) return `${opts.baseUrl} takes only its admin key for key lookups (quotas.authority_key is not it)`;
-    return message;
+    const status = err instanceof RemoteKeysError ? err.status : undefined;
+    if (status === undefined || status >= 500) return 'unreachable';
+    if (status === 401 || status === 403) return `${opts.baseUrl} does not take quotas.authority_key as its admin key (${status})`;
+    return (err as Error).message;
   }
 }

@@ -65,7 +65,15 @@ beforeAll(async () => {
     otlp: createOtlpReceiver({ sink: otlpSink }),
     resourceSamples: { sink: recording, window: () => ({ notBeforeMs: Date.now() - 86_400_000, notAfterMs: Date.now() + 86_400_000 }) },
   });
-  handler = (req) => (apiDown ? new Response('down for the test', { status: 503 }) : app.fetch(req));
+  // The API's key lookup, as `api` serves it (its key routes need billing services this app
+  // lacks): it knows no tenant key, and its answer tells the sidecar's start-up check that
+  // quotas.authority_key is its admin key.
+  const keyLookup = (req: Request) =>
+    req.headers.get('authorization') === `Bearer ${ADMIN_KEY}`
+      ? Response.json({ error: { code: 'key_not_found', message: 'no live key has this hash' } }, { status: 404 })
+      : Response.json({ error: { code: 'invalid_key', message: 'invalid API key' } }, { status: 401 });
+  handler = (req) =>
+    apiDown ? new Response('down for the test', { status: 503 }) : new URL(req.url).pathname === '/v1/keys/resolve' ? keyLookup(req) : app.fetch(req);
   platform = await startPlatform(config, {
     kind: 'sidecar',
     port: 0,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkSamplesKey, createSamplesClient, samplesOrSpool, SamplesRefusedError } from './samples-client.ts';
+import { createSamplesClient, samplesOrSpool, SamplesRefusedError } from './samples-client.ts';
 
 /** A fetch that answers every request with `status` (or fails to connect) and records the calls. */
 function fakeFetch(status: number | 'down', body = '') {
@@ -55,19 +55,5 @@ describe('samples client', () => {
       },
     });
     await expect(sink.write('resource_samples', [ROW])).rejects.toThrow(/could not send or spool 1 rows for resource_samples: disk full/);
-  });
-
-  it.each<[number | 'down', RegExp | null | 'unreachable']>([
-    [200, null],
-    [401, /does not know quotas.authority_key/],
-    [403, /not a tenant's ingest key/],
-    [404, /must be an inferledger API/],
-    [503, 'unreachable'],
-    ['down', 'unreachable'],
-  ])('key check: the API answering %s means %s', async (status, expected) => {
-    const f = fakeFetch(status);
-    const result = await checkSamplesKey({ baseUrl: 'http://api', key: 'k', fetch: f.fn });
-    if (expected instanceof RegExp) expect(result).toMatch(expected);
-    else expect(result).toBe(expected);
   });
 });

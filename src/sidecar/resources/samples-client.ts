@@ -74,27 +74,3 @@ export function samplesOrSpool(client: SamplesClient, spool: Pick<Spool, 'append
     'send',
   );
 }
-
-/**
- * Whether the API's key check lets this sidecar send samples: null when it does, else why not.
- * 'unreachable' when the API did not answer (the samples wait in the spool meanwhile).
- */
-export async function checkSamplesKey(opts: SamplesClientOptions): Promise<string | null | 'unreachable'> {
-  const url = createSamplesClient(opts).url;
-  let res: Response;
-  try {
-    res = await (opts.fetch ?? fetch)(url, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${opts.key}`, 'content-type': 'application/json' },
-      body: '{}',
-      signal: AbortSignal.timeout(5000),
-    });
-  } catch {
-    return 'unreachable';
-  }
-  if (res.ok) return null;
-  if (res.status === 401) return `${url} does not know quotas.authority_key: resource samples need the API's admin key`;
-  if (res.status === 403) return `${url} refuses quotas.authority_key: resource samples need the API's admin key, not a tenant's ingest key`;
-  if (res.status === 404 || res.status === 405) return `${url} is not there (${res.status}): quotas.authority_url must be an inferledger API (\`up\` or \`api\`)`;
-  return res.status >= 500 ? 'unreachable' : `${url} answered ${res.status} to an empty batch`;
-}
