@@ -84,15 +84,16 @@ export class InferenceService {
         details: { retryAfterSeconds: decision.retryAfterSeconds },
       });
     }
-    this.recordRejection(receivedAt, attributes, decision.kind);
     if (decision.kind === 'tokens_per_day' && typeof decision.limit === 'number' && tokens > decision.limit) {
       // Found by dogfooding: a 429 whose Retry-After (midnight) could never work, for a request
       // larger than the whole daily budget. It is the request that is too large, on any day.
+      this.recordRejection(receivedAt, attributes, decision.kind, 413);
       throw new AppError('payload_too_large', `this request has ${tokens} input tokens, more than the tenant's whole tokens_per_day limit of ${decision.limit}: no day can admit it; send fewer tokens per request`, {
         code: 'exceeds_quota_limit',
         details: { quota: decision.kind, limit: decision.limit, tokens },
       });
     }
+    this.recordRejection(receivedAt, attributes, decision.kind);
     throw new AppError('quota_exceeded', quotaMessage(decision), {
       code: 'quota_exceeded',
       details: { quota: decision.kind, limit: decision.limit, retryAfterSeconds: decision.retryAfterSeconds },

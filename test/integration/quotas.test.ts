@@ -170,6 +170,16 @@ describe('tokens_per_day through the real app', () => {
     expect(res.status).toBe(413);
     expect(expectErrorShape(res)).toMatchObject({ code: 'exceeds_quota_limit' });
     expect(res.headers.get('retry-after')).toBeNull();
+    // Recorded as refused, with the status it was answered with.
+    await h.platform.flushTelemetry();
+    const rows = await waitFor(async () => {
+      const r = await h.platform.store.query<{ n: string }>({
+        query: "SELECT toString(count()) AS n FROM requests FINAL WHERE tenant_id = {t:String} AND status = 'rejected' AND http_status = 413",
+        params: { t: D },
+      });
+      return r[0]?.n === '0' ? undefined : r;
+    }, "D's 413 in requests", 10_000).catch(() => [{ n: '0' }]);
+    expect(rows).toEqual([{ n: '1' }]);
   });
 });
 
