@@ -16,6 +16,9 @@ export type ErrorKind =
   | 'unavailable'
   | 'internal';
 
+/** Kinds that are failures of the server, whose stack someone may need to read. */
+const STACKED_KINDS: ReadonlySet<ErrorKind> = new Set<ErrorKind>(['internal', 'unavailable']);
+
 export class AppError extends Error {
   readonly kind: ErrorKind;
   /** Machine-readable detail code, e.g. `unknown_model`, `shape_mismatch`. Defaults to the kind. */
@@ -23,7 +26,16 @@ export class AppError extends Error {
   readonly details: unknown;
 
   constructor(kind: ErrorKind, message: string, opts: { code?: string; details?: unknown; cause?: unknown } = {}) {
-    super(message, { cause: opts.cause });
+    // A caller's mistake (4xx) is answered by code and message, never by its stack, and capturing
+    // one was the largest single cost of refusing a request: a tenant flooding past its quota is
+    // refused thousands of times a second. Failures of ours keep their stacks.
+    const stackTraceLimit = Error.stackTraceLimit;
+    if (!STACKED_KINDS.has(kind)) Error.stackTraceLimit = 0;
+    try {
+      super(message, { cause: opts.cause });
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
+    }
     this.name = 'AppError';
     this.kind = kind;
     this.code = opts.code ?? kind;

@@ -33,3 +33,16 @@ describe('handleError', () => {
     expect(await res.json()).toEqual({ error: { code: 'internal', message: 'boom' } });
   });
 });
+
+describe('AppError stacks', () => {
+  it('a caller mistake carries no stack frames (refusals are cheap); a failure of ours keeps them', () => {
+    const limit = Error.stackTraceLimit;
+    const refusal = new AppError('quota_exceeded', 'over');
+    expect(refusal.stack).toBe('AppError: over');
+    expect(new AppError('internal', 'broke').stack).toMatch(/\n\s+at /);
+    expect(new AppError('unavailable', 'down').stack).toMatch(/\n\s+at /);
+    // The global limit is put back: other errors still get their stacks.
+    expect(Error.stackTraceLimit).toBe(limit);
+    expect(new Error('plain').stack).toMatch(/\n\s+at /);
+  });
+});
