@@ -1,10 +1,10 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Registry } from 'prom-client';
-import { bodyLimit } from 'hono/body-limit';
 import type { CostContext } from '../attribution/cost-service.ts';
 import type { KeyService } from '../auth/key-service.ts';
 import type { FocusContext } from '../statements/render.ts';
 import type { StatementContext } from '../statements/statement-service.ts';
+import { limitBody } from './request-body.ts';
 import { AppError } from '../errors.ts';
 import type { QuotaAuthority } from '../quotas/types.ts';
 import type { OtlpReceiver } from '../ingest/otlp/receiver.ts';
@@ -69,11 +69,8 @@ export function createHttpApp(deps: HttpAppDeps): OpenAPIHono<AppEnv> {
   });
   app.use(
     '*',
-    bodyLimit({
-      maxSize: deps.maxBodyBytes,
-      onError: () => {
-        throw new AppError('payload_too_large', `request body exceeds ${deps.maxBodyBytes} bytes`);
-      },
+    limitBody(deps.maxBodyBytes, () => {
+      throw new AppError('payload_too_large', `request body exceeds ${deps.maxBodyBytes} bytes`);
     }),
   );
   // Only the OTLP receivers inflate a compressed body; anywhere else a gzipped JSON body would be

@@ -6,6 +6,7 @@ import type { OtlpSender } from '../../ingest/otlp/tenancy.ts';
 import { encodingOf, inflate } from '../../ingest/otlp/transport.ts';
 import { AppError } from '../../errors.ts';
 import { requireRole } from '../auth.ts';
+import { readBodyBytes } from '../request-body.ts';
 import type { AppEnv } from '../env.ts';
 import { bearerSecurity, ErrorSchema, errorResponses } from '../schemas.ts';
 
@@ -33,7 +34,7 @@ export function registerOtlpRoutes(app: OpenAPIHono<AppEnv>, deps: OtlpRouteDeps
     describeRoute(app, signal);
     app.post(signal.path, auth, async function otlpExport(c) {
       const encoding = encodingOf(c.req.header('content-type'));
-      const raw = new Uint8Array(await c.req.arrayBuffer());
+      const raw = await readBodyBytes(c);
       const body = await inflate(raw, c.req.header('content-encoding'), deps.maxBodyBytes);
       const result = await deps.otlp[signal.export](senderOf(c), encoding, body);
       if (result.body instanceof Uint8Array) {

@@ -1,6 +1,8 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import type { KeyService } from '../../auth/key-service.ts';
 import { AppError } from '../../errors.ts';
+import { readBodyText } from '../../api/request-body.ts';
 import { bearerSecurity, errorResponses, ModelParams } from '../../api/schemas.ts';
 import { preciseNow, type InferenceService } from '../inference-service.ts';
 import { resolveTenant, type SidecarEnv } from './tenant-auth.ts';
@@ -108,7 +110,7 @@ export function registerOipRoutes(app: OpenAPIHono<SidecarEnv>, deps: OipRouteDe
       // From here, not from after the body was read and parsed: a large request's upload and
       // parse are part of the latency its client sees, and of what usage and /metrics report.
       const receivedAt = preciseNow();
-      const body = await readInferBody(c.req.raw);
+      const body = await readInferBody(c);
       return c.json(await deps.inference.infer(c.get('tenantId'), c.req.valid('param').model, body, receivedAt), 200);
     },
   );
@@ -155,7 +157,7 @@ export function registerOipRoutes(app: OpenAPIHono<SidecarEnv>, deps: OipRouteDe
       const receivedAt = preciseNow();
       const { model, version } = c.req.valid('param');
       versioned(c.get('tenantId'), model, version);
-      const body = await readInferBody(c.req.raw);
+      const body = await readInferBody(c);
       return c.json(await deps.inference.infer(c.get('tenantId'), model, body, receivedAt), 200);
     },
   );
@@ -165,17 +167,13 @@ const SERVER_VERSION = '0.1.0';
 const VersionParams = ModelParams.extend({ version: z.string().min(1).max(64).openapi({ param: { name: 'version', in: 'path' }, example: '1' }) });
 
 /** Triton's binary-tensor extension (a JSON header, then raw bytes) is refused by name, not as malformed JSON. */
-async function readInferBody(req: Request): Promise<unknown> {
-  if (req.headers.get('inference-header-content-length') !== null) {
+async function readInferBody(c: Context): Promise<unknown> {
+  if (c.req.header('inference-header-content-length') !== undefined) {
     throw new AppError('unsupported_media_type', 'binary tensor data (Inference-Header-Content-Length) is not supported: send a JSON body with the tensors in "data"', {
       code: 'binary_data_unsupported',
     });
   }
-  return readJsonBody(req);
-}
-
-async function readJsonBody(req: Request): Promise<unknown> {
-  const text = await req.text();
+  const text = await readBodyText(c);
   if (text.trim() === '') throw new AppError('invalid', 'request body is empty: expected a JSON inference request', { code: 'invalid_json' });
   try {
     return JSON.parse(text) as unknown;
