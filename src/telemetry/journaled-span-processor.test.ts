@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
@@ -137,5 +137,67 @@ describe('JournaledSpanProcessor', () => {
     expect(batches).toHaveLength(2);
     expect(batches[0]! + batches[1]!).toBe(21);
     expect(delivered).toEqual([first, ...later]);
+  });
+
+  describe('deferrable spans (refusals: no answer waits for them)', () => {
+    function deferring(deferMs: number) {
+      const dir = mkdtempSync(join(tmpdir(), 'il-journaled-defer-'));
+      const { dest, delivered } = destination();
+      const processor = new JournaledSpanProcessor(new Spool(dir), dest, {
+        batchDelayMs: 600_000,
+        maxBatchSize: 1000,
+        deferrable: (span) => span.name === 'refused',
+        deferMs,
+      });
+      const tracer = new BasicTracerProvider({ spanProcessors: [processor] }).getTracer('t');
+      const end = (name: string) => {
+        const span = tracer.startSpan(name);
+        span.end();
+        return span.spanContext().spanId;
+      };
+      const journaled = (): string[] => {
+        const folder = join(dir, 'test_spans');
+        let names: string[] = [];
+        try {
+          names = readdirSync(folder).filter((f) => f.endsWith('.jsonl'));
+        } catch {
+          return [];
+        }
+        return names.flatMap((f) => readFileSync(join(folder, f), 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { id: string }).id));
+      };
+      return { processor, delivered, end, journaled };
+    }
+    const ticks = async () => {
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    };
+
+    it('get no journal write of their own: they ride with the next awaited span', async () => {
+      const { processor, end, journaled } = deferring(600_000);
+      const refused = [end('refused'), end('refused')];
+      await ticks();
+      expect(journaled()).toEqual([]);
+      const served = end('served');
+      await processor.recorded(served);
+      expect(journaled().sort()).toEqual([...refused, served].sort());
+      await processor.shutdown();
+    });
+
+    it('are written within deferMs when no awaited span comes', async () => {
+      const { processor, end, journaled } = deferring(20);
+      const refused = end('refused');
+      await expect.poll(journaled, { timeout: 5000 }).toEqual([refused]);
+      await processor.shutdown();
+    });
+
+    it('a flush delivers those not yet written, and shutdown does too', async () => {
+      const { processor, delivered, end, journaled } = deferring(600_000);
+      const first = end('refused');
+      await processor.flush();
+      expect(delivered).toEqual([first]);
+      const second = end('refused');
+      await processor.shutdown();
+      expect(delivered).toEqual([first, second]);
+      expect(journaled()).toEqual([]);
+    });
   });
 });

@@ -25,8 +25,21 @@ export interface JournalOptions {
    * Off when the process's spool-drain job already replays this spool.
    */
   drainSpool?: boolean;
+  /**
+   * Spans no answer waits for (a refusal's span ends after its 429 is decided, and nothing awaits
+   * `recorded` for it): they join the next journal write made for an awaited span, or one made at
+   * most `deferMs` later, instead of a write of their own. A tenant flooding past its quota then
+   * costs one journal write per `deferMs`, not one O_DSYNC write per refused request (measured:
+   * ~0.23 ms of CPU each, most of it the filesystem's journal commit). The price: a crash can
+   * lose up to `deferMs` of such spans.
+   */
+  deferrable?: (span: ReadableSpan) => boolean;
+  /** Longest a deferrable span waits for a journal write (default 100 ms). */
+  deferMs?: number;
   onError?: (err: unknown) => void;
 }
+
+const DEFAULT_DEFER_MS = 100;
 
 /** Spans of one journal write (group commit): on disk once `durable` resolves. */
 interface JournalGroup<R> {
@@ -65,6 +78,9 @@ export class JournaledSpanProcessor<R extends object> implements SpanProcessor {
   private readonly groupOf = new Map<string, JournalGroup<R>>();
   /** The flush waiting behind the one in flight, if any. */
   private queued: Promise<void> | undefined;
+  /** Rows of deferrable spans waiting for the next journal write. */
+  private deferred: R[] = [];
+  private deferTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly spool: Spool,
@@ -80,15 +96,30 @@ export class JournaledSpanProcessor<R extends object> implements SpanProcessor {
   onStart(_span: Span, _ctx: Context): void {}
 
   onEnd(span: ReadableSpan): void {
+    const row = this.destination.toRow(span);
+    if (this.opts.deferrable?.(span)) {
+      this.deferred.push(row);
+      this.deferTimer ??= setTimeout(() => {
+        this.deferTimer = undefined;
+        if (this.deferred.length > 0) this.openGroup();
+      }, this.opts.deferMs ?? DEFAULT_DEFER_MS).unref();
+      return;
+    }
     const spanId = span.spanContext().spanId;
+    const group = this.openGroup();
+    group.rows.push(row);
+    group.spanIds.push(spanId);
+    this.groupOf.set(spanId, group);
+  }
+
+  /** The group collecting spans now, or a new one, written once the write before it is done. */
+  private openGroup(): JournalGroup<R> {
     if (!this.collecting) {
       const group: JournalGroup<R> = { rows: [], spanIds: [], durable: Promise.resolve() };
       group.durable = this.step(() => this.writeGroup(group));
       this.collecting = group;
     }
-    this.collecting.rows.push(this.destination.toRow(span));
-    this.collecting.spanIds.push(spanId);
-    this.groupOf.set(spanId, this.collecting);
+    return this.collecting;
   }
 
   /**
@@ -129,6 +160,8 @@ export class JournaledSpanProcessor<R extends object> implements SpanProcessor {
   async shutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    clearTimeout(this.deferTimer);
+    this.deferTimer = undefined;
     await this.flush();
     await this.destination.shutdown?.();
   }
@@ -145,6 +178,11 @@ export class JournaledSpanProcessor<R extends object> implements SpanProcessor {
 
   private async writeGroup(group: JournalGroup<R>): Promise<void> {
     if (this.collecting === group) this.collecting = undefined; // later spans start the next group
+    if (this.deferred.length > 0) {
+      group.rows.push(...this.deferred);
+      this.deferred = [];
+    }
+    if (group.rows.length === 0) return;
     try {
       this.segment ??= { held: await this.spool.openHeld(this.destination.table), rows: [] };
       await this.segment.held.append(group.rows);
@@ -179,8 +217,10 @@ export class JournaledSpanProcessor<R extends object> implements SpanProcessor {
   private async closeSegment(): Promise<{ segment: Segment<R> | undefined; unjournaled: R[] }> {
     const segment = this.segment;
     this.segment = undefined;
-    const unjournaled = this.unjournaled;
+    // Deferred rows no write has taken yet go with this delivery (and to the spool if it fails).
+    const unjournaled = [...this.unjournaled, ...this.deferred];
     this.unjournaled = [];
+    this.deferred = [];
     if (segment) await segment.held.close().catch((err: unknown) => this.opts.onError?.(err));
     return { segment, unjournaled };
   }

@@ -2,9 +2,10 @@ import type { Attributes, Tracer } from '@opentelemetry/api';
 import { OTLPTraceExporter as OTLPGrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Spool } from '../ingest/spool.ts';
 import type { Store } from '../store/client.ts';
+import { ATTR } from './attributes.ts';
 import { JournaledSpanProcessor } from './journaled-span-processor.ts';
 import { otlpDestination } from './otlp-destination.ts';
 import { clickHouseJournal, ClickHouseSpanProcessor } from './span-writer.ts';
@@ -52,14 +53,16 @@ export function createTracing(opts: TracingOptions): Tracing {
   let processor: SpanProcessor;
   let recorded: (spanId: string) => Promise<void> = () => Promise.resolve();
   const batching = { batchDelayMs: opts.batchDelayMs, maxBatchSize: opts.maxBatchSize, onError: opts.onError };
+  // A refusal's 429 never waits for its span: refusals ride along with the next journal write.
+  const journaling = { ...batching, deferrable: isRefusal };
   if (opts.exporter === 'clickhouse' && opts.journal) {
-    const journaled = clickHouseJournal(opts.store, opts.spool, batching);
+    const journaled = clickHouseJournal(opts.store, opts.spool, journaling);
     processor = journaled;
     recorded = (spanId) => journaled.recorded(spanId);
   } else if (opts.exporter === 'clickhouse') {
     processor = new ClickHouseSpanProcessor(opts.store, opts.spool, batching);
   } else if (opts.journalSpool) {
-    const journaled = new JournaledSpanProcessor(opts.journalSpool, otlpDestination(otlpExporter(opts.protocol), opts.maxBatchSize), { ...batching, drainSpool: true });
+    const journaled = new JournaledSpanProcessor(opts.journalSpool, otlpDestination(otlpExporter(opts.protocol), opts.maxBatchSize), { ...journaling, drainSpool: true });
     processor = journaled;
     recorded = (spanId) => journaled.recorded(spanId);
   } else {
@@ -80,3 +83,6 @@ export function createTracing(opts: TracingOptions): Tracing {
     shutdown: () => provider.shutdown(),
   };
 }
+
+/** A request refused at admission (quota, full queue): its span is recorded, but no answer waits for it. */
+const isRefusal = (span: ReadableSpan): boolean => span.attributes[ATTR.rejected] === true;
