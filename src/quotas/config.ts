@@ -72,6 +72,12 @@ export const quotasConfigSchema = z
     plan_weights: z.record(z.string().min(1), positive).default({}),
     /** Requests one tenant may have waiting when the sidecar is saturated. */
     max_queue_per_tenant: positiveInt.default(64),
+    /**
+     * A tenant refused again in a quota window it was already refused in (told when it resets)
+     * gets that answer only after this long (never past the reset): a client ignoring Retry-After
+     * is paced to one refusal per connection per delay. 0 answers every refusal at once.
+     */
+    repeat_refusal_delay_ms: z.number().int().min(0).max(60_000).default(1000),
   })
   .superRefine((q, ctx) => {
     if (q.authority_url !== undefined) return;

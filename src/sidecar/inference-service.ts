@@ -9,6 +9,7 @@ import type { ModelMetadata, ModelRegistry, ModelSummary, ResolvedModel } from '
 import type { CpuLedger } from './resources/cpu-ledger.ts';
 import { GpuTimeLedger, monotonicMicros } from './resources/gpu-time-ledger.ts';
 import type { QuotaAdmission, QuotaAdmitted, QuotaRejection } from './quota-client.ts';
+import type { RefusalPacer } from './refusal-pacer.ts';
 import { decodeInferRequest, encodeInferResponse, type DecodedRequest, type InferResponse } from './tensors.ts';
 
 export interface InferenceDeps {
@@ -24,6 +25,8 @@ export interface InferenceDeps {
   monotonicMs?: () => number;
   /** Per-tenant quotas (SPEC §6), checked after decoding and before the concurrency queue. */
   quotas?: QuotaAdmission;
+  /** Holds back repeated refusals of a tenant in a quota window it was already refused in. */
+  refusalPacer?: RefusalPacer;
   /** Live request metrics: told about exactly the requests that get a span. */
   metrics?: RequestMetrics;
   /**
@@ -94,6 +97,7 @@ export class InferenceService {
       });
     }
     this.recordRejection(receivedAt, attributes, decision.kind);
+    if (decision.resetAt !== undefined && (await this.deps.refusalPacer?.pace(tenantId, decision.kind, decision.resetAt))) this.deps.metrics?.paced?.(tenantId);
     throw new AppError('quota_exceeded', quotaMessage(decision), {
       code: 'quota_exceeded',
       details: { quota: decision.kind, limit: decision.limit, retryAfterSeconds: decision.retryAfterSeconds },

@@ -47,7 +47,21 @@ export function registerRequestMetrics(registry: Registry, labeler: TenantLabele
     registers,
   });
 
+  const paced = new Counter({
+    name: 'inferledger_refusals_paced_total',
+    help: 'Refusals answered only after quotas.repeat_refusal_delay_ms: the tenant kept sending in a quota window it had been refused in (Retry-After ignored), by tenant.',
+    labelNames: ['tenant'] as const,
+    registers,
+  });
+
   return {
+    paced(tenantId: string): void {
+      try {
+        paced.inc({ tenant: labeler.label(tenantId) });
+      } catch {
+        // A metric must never fail the request it describes.
+      }
+    },
     observe(o: RequestObservation): void {
       try {
         const tenant = labeler.label(o.tenantId);

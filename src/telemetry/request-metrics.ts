@@ -25,4 +25,6 @@ export interface RequestObservation {
 export interface RequestMetrics {
   /** Must not throw: metrics never fail a request. */
   observe(o: RequestObservation): void;
+  /** A refusal repeated in a quota window was answered only after the pacing delay. Must not throw. */
+  paced?(tenantId: string): void;
 }

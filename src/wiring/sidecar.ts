@@ -9,6 +9,7 @@ import { Spool } from '../ingest/spool.ts';
 import type { ProcessKind } from '../main.ts';
 import type { QuotaAuthority } from '../quotas/types.ts';
 import { FairQueue } from '../sidecar/fair-queue.ts';
+import { DEFAULT_MAX_HELD_REFUSALS, RefusalPacer, unrefSleep } from '../sidecar/refusal-pacer.ts';
 import { InferenceService } from '../sidecar/inference-service.ts';
 import { loadModelRegistry } from '../sidecar/models/model-registry.ts';
 import type { ModelRegistry } from '../sidecar/models/types.ts';
@@ -191,6 +192,7 @@ export async function startSidecar(
     }),
     readCpuMicros: readProcessCpuMicros,
     quotas: quotaGate,
+    refusalPacer: new RefusalPacer({ delayMs: config.quotas.repeat_refusal_delay_ms, maxHeld: DEFAULT_MAX_HELD_REFUSALS, now: Date.now, sleep: unrefSleep }),
     metrics: metrics.requests,
     recorded: (span) => tracing.recorded(span.spanContext().spanId),
   });

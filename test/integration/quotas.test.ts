@@ -96,6 +96,14 @@ describe('requests_per_minute through the real app', () => {
     for (let i = 0; i < 8; i++) expect((await infer(h.baseUrl, keys[B]!, 'classifier-small')).status).toBe(200);
   });
 
+  it("A's first refusal of the minute is answered at once; the two after it, sent anyway, were paced", async () => {
+    const res = await call(h.baseUrl, 'GET', '/metrics', { key: ADMIN_KEY });
+    expect(res.status).toBe(200);
+    const paced = (tenant: string) => Number(new RegExp(`^inferledger_refusals_paced_total\\{tenant="${tenant}"\\} (\\d+)$`, 'm').exec(res.text)?.[1] ?? 0);
+    expect(paced(A)).toBe(2);
+    expect(paced(B)).toBe(0);
+  });
+
   it('GET /v1/tenants/A/quotas shows limit 5, used 5 and the reset at the minute end', async () => {
     for (const key of [ADMIN_KEY, keys[A]!]) {
       const res = await call<QuotasBody>(h.baseUrl, 'GET', `/v1/tenants/${A}/quotas`, { key });
