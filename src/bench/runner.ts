@@ -2,6 +2,7 @@ import { fairSharingSuite } from './fair-sharing.ts';
 import { ingestSuite } from './ingest.ts';
 import { currentCommit, machineInfo } from './machine.ts';
 import { memorySuite } from './memory.ts';
+import { noisyFloodSuite } from './noisy-flood.ts';
 import { startBenchPlatform, type BenchPlatform } from './platform.ts';
 import { QUOTA_LIMIT, quotaAccuracySuite } from './quota-accuracy.ts';
 import { queriesSuite } from './queries.ts';
@@ -21,7 +22,7 @@ import type { BenchReport, SuiteResult } from './types.ts';
  * directory (chdb: one per process). A suite that throws is reported as failed; the rest still run.
  */
 
-export const SUITES: readonly Suite[] = [memorySuite, standaloneSuite, sidecarOverheadSuite, spanJournalSuite, ingestSuite, quotaAccuracySuite, fairSharingSuite, queriesSuite, rollupSuite];
+export const SUITES: readonly Suite[] = [memorySuite, standaloneSuite, sidecarOverheadSuite, spanJournalSuite, ingestSuite, quotaAccuracySuite, fairSharingSuite, noisyFloodSuite, queriesSuite, rollupSuite];
 export const SUITE_NAMES = SUITES.map((s) => s.name);
 
 export interface RunOptions extends BenchOptions {

@@ -1,9 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { stringify as toYaml } from 'yaml';
+import { join } from 'node:path';
+import { startInferledger, type RunningProcess } from './child-process.ts';
 import { featureRows, inferBody, postInfer, timeConcurrent } from './load.ts';
 import { metric } from './report.ts';
 import { percentile } from './stats.ts';
@@ -29,29 +28,10 @@ const SAMPLE_MS = 20;
 const SETTLE_MS = 2000;
 /** After the load, sampling goes on until the API has recorded every request (or this long). */
 const DRAIN_TIMEOUT_MS = 30_000;
-const START_TIMEOUT_MS = 120_000;
 const MODEL = 'classifier-large';
 const TENANT = 'bench';
-const CLI = resolve(import.meta.dirname, '../../bin/inferledger.js');
 
-/** Resident set size in bytes from the text of /proc/<pid>/status (`VmRSS:  123456 kB`). */
-export function vmRssBytes(status: string): number | undefined {
-  const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
-  return m ? Number(m[1]) * 1024 : undefined;
-}
-
-/** The URL a process prints when it listens (`inferledger api listening on http://localhost:N ...`), on 127.0.0.1. */
-export function listeningUrl(line: string): string | undefined {
-  const m = /listening on http:\/\/(?:localhost|127\.0\.0\.1):(\d+)/.exec(line);
-  return m ? `http://127.0.0.1:${m[1]}` : undefined;
-}
-
-interface RunningProcess {
-  readonly pid: number;
-  readonly baseUrl: string;
-  rss(): number | undefined;
-  stop(): Promise<void>;
-}
+export { listeningUrl, vmRssBytes } from './child-process.ts';
 
 export const standaloneSuite: Suite = {
   name: 'standalone',
@@ -130,68 +110,10 @@ async function requestsRecorded(apiUrl: string, adminKey: string): Promise<numbe
   return Number.isFinite(n) ? n : undefined;
 }
 
-/** `inferledger <kind>` as a child process on a free port with its own data directory; resolves once it listens. */
-async function startProcess(kind: 'api' | 'sidecar', dir: string, adminKey: string, env: Record<string, string>): Promise<RunningProcess> {
+/** `inferledger <kind>` as a process of its own, in `dir/<kind>`, trusting X-Tenant-Id from the admin key. */
+function startProcess(kind: 'api' | 'sidecar', dir: string, adminKey: string, env: Record<string, string>): Promise<RunningProcess> {
   const dataDir = join(dir, kind);
-  const configPath = join(dir, `${kind}.yaml`);
-  writeFileSync(
-    configPath,
-    toYaml({ server: { host: '127.0.0.1', port: 0 }, sidecar: { port: 0, trust_tenant_header: true }, tenants: { [TENANT]: {} } }),
-  );
-  const child = spawn(process.execPath, [CLI, kind], {
-    env: { ...process.env, ...env, INFERLEDGER_DATA_DIR: dataDir, INFERLEDGER_ADMIN_KEY: adminKey, INFERLEDGER_CONFIG: configPath },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const baseUrl = await listening(child, kind);
-  const pid = child.pid!;
-  return {
-    pid,
-    baseUrl,
-    rss: () => {
-      try {
-        return vmRssBytes(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      } catch {
-        return undefined; // exited
-      }
-    },
-    stop: () => stopProcess(child),
-  };
-}
-
-function listening(child: ChildProcess, kind: string): Promise<string> {
-  return new Promise((resolveUrl, reject) => {
-    let output = '';
-    const timer = setTimeout(() => fail(`did not listen within ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS);
-    const fail = (why: string) => {
-      clearTimeout(timer);
-      child.kill('SIGKILL');
-      reject(new Error(`inferledger ${kind} ${why}; its output ends: ${output.slice(-1000)}`));
-    };
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const url = listeningUrl(output);
-      if (url) {
-        clearTimeout(timer);
-        child.off('exit', onExit);
-        resolveUrl(url);
-      }
-    };
-    const onExit = (code: number | null) => fail(`exited (code ${code}) before listening`);
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('exit', onExit);
-  });
-}
-
-/** SIGTERM (the process flushes and closes its store), SIGKILL if it is still there after 30 s. */
-function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((done) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      done();
-    });
-    child.kill('SIGTERM');
-  });
+  mkdirSync(dataDir, { recursive: true });
+  const config = { server: { host: '127.0.0.1', port: 0 }, sidecar: { port: 0, trust_tenant_header: true }, tenants: { [TENANT]: {} } };
+  return startInferledger(kind, { dataDir, config, adminKey, env });
 }

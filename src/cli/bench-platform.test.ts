@@ -68,4 +68,18 @@ describe('inferledger bench (platform suites)', () => {
     // Eight suites start several processes and engines: about 43 s on 2 cores, over the default 60 s
     // when the machine is busy. A deadline, not a timing assertion.
   }, 180_000);
+
+  it('noisy-flood runs two `inferledger up` processes (pacing off, then on) and reports every row beside its baseline', async () => {
+    const { stdout } = await run(process.execPath, [BIN, 'bench', '--suite', 'noisy-flood', '--requests', '20', '--json'], { maxBuffer: 16 * 1024 * 1024 });
+    const [suite] = (JSON.parse(stdout) as Doc).suites;
+    // The suite itself fails when the light tenant is refused or the flood never is.
+    expect(suite!.status, suite!.reason).toBe('ok');
+    expect(suite!.params).toMatchObject({ requests: 20, flood_quota_per_minute: 1 });
+    expect(suite!.metrics).toHaveLength(10);
+    for (const m of suite!.metrics) expect(m.value, m.name).not.toBeNull();
+    const light = suite!.metrics.filter((m) => m.name.startsWith('light '));
+    expect(light.map((m) => m.name.split(' during')[0])).toEqual(Array(2).fill(['light served per second', 'light p50 latency', 'light p99 latency']).flat());
+    for (const m of [suite!.metrics[0]!, ...light]) expect(m.baseline, m.name).toBeGreaterThan(0);
+    // Two processes of their own start and stop: a deadline, not a timing assertion.
+  }, 180_000);
 });

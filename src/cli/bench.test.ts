@@ -93,6 +93,6 @@ describe('inferledger bench (CLI)', () => {
   it('exits 2 and names the choices for an unknown suite', async () => {
     const err = await run(process.execPath, [BIN, 'bench', '--suite', 'nope']).catch((e: { code: number; stderr: string }) => e);
     expect(err).toMatchObject({ code: 2 });
-    expect((err as { stderr: string }).stderr).toContain('choose from memory, standalone, sidecar-overhead, span-journal, ingest, quota-accuracy, fair-sharing, queries');
+    expect((err as { stderr: string }).stderr).toContain('choose from memory, standalone, sidecar-overhead, span-journal, ingest, quota-accuracy, fair-sharing, noisy-flood, queries');
   });
 });
