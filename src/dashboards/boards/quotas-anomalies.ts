@@ -72,6 +72,17 @@ const live: PanelSpec[] = [
     thresholds: upIsBad(1, 1),
     queries: [{ expr: 'sum(inferledger_quota_standby_in_use) or vector(0)', legend: 'processes' }],
   },
+  {
+    source: 'prometheus',
+    viz: 'timeseries',
+    title: 'Refusals held back (Retry-After ignored)',
+    description:
+      'Per second, refusals a sidecar answered only after quotas.repeat_refusal_delay_ms (inferledger_refusals_paced_total): the tenant kept sending in a quota window it had already been refused in and told the reset of. Pacing keeps such a client from crowding out other tenants; a tenant here has a client that ignores Retry-After.',
+    unit: 'reqps',
+    w: 24,
+    h: 7,
+    queries: [{ expr: 'sum by (tenant) (rate(inferledger_refusals_paced_total{tenant=~"$tenant"}[$__rate_interval]))', legend: '{{tenant}}' }],
+  },
 ];
 
 const episodes: PanelSpec[] = [
