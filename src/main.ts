@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import type { Server as HttpServer } from 'node:http';
 import { serve, type ServerType } from '@hono/node-server';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { resolveAdminKey, type AdminKeyResult } from './auth/admin-key.ts';
@@ -315,8 +316,25 @@ function listen(app: { fetch: Parameters<typeof serve>[0]['fetch'] }, hostname: 
   });
 }
 
-function closeServer(server: ServerType): Promise<void> {
-  return new Promise<void>((resolve) => server.close(() => resolve()));
+/** How long a stop waits for requests in flight before it cuts their connections. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+/**
+ * Stops accepting, closes idle keep-alive connections at once, and gives requests in flight
+ * SHUTDOWN_GRACE_MS to finish. Then every connection is cut: `server.close()` also stops Node's
+ * request timeout, so one client that sent half a body and went silent would otherwise hold the
+ * stop (and the telemetry flush after it) for as long as it kept its socket open.
+ */
+function closeServer(server: ServerType, graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
+  const connections = server as Partial<Pick<HttpServer, 'closeAllConnections' | 'closeIdleConnections'>>;
+  return new Promise<void>((resolve) => {
+    const cut = setTimeout(() => connections.closeAllConnections?.(), graceMs);
+    server.close(() => {
+      clearTimeout(cut);
+      resolve();
+    });
+    connections.closeIdleConnections?.();
+  });
 }
 
 /**
