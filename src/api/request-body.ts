@@ -21,9 +21,22 @@ export function limitBody(maxBytes: number, tooLarge: () => never): MiddlewareHa
   return async function limitBodyMiddleware(c, next) {
     if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
     const length = declaredLength(c);
-    if (length === undefined) return streamed(c, next);
-    if (length > maxBytes) tooLarge();
-    return next();
+    if (length !== undefined) {
+      if (length > maxBytes) tooLarge();
+      return next();
+    }
+    // A chunked body is read (and counted) here; a client leaving mid-body is its own mistake,
+    // not a server error with a stack trace in the log for every aborted request.
+    let reached = false;
+    try {
+      return await streamed(c, () => {
+        reached = true;
+        return next();
+      });
+    } catch (err) {
+      if (!reached && (err as { code?: unknown }).code === 'ECONNRESET') throw incompleteBody();
+      throw err;
+    }
   };
 }
 
@@ -77,7 +90,7 @@ function readAll(incoming: Readable): Promise<Buffer> {
     // The client went away mid-body: nothing to answer, but the handler must not hang or parse half a body.
     const onClose = () => {
       done();
-      reject(new AppError('invalid', 'the request body ended early: the connection closed before all of it arrived', { code: 'incomplete_body' }));
+      reject(incompleteBody());
     };
     const done = () => {
       incoming.off('data', onData).off('end', onEnd).off('error', onClose).off('close', onClose);
@@ -85,3 +98,6 @@ function readAll(incoming: Readable): Promise<Buffer> {
     incoming.on('data', onData).once('end', onEnd).once('error', onClose).once('close', onClose);
   });
 }
+
+const incompleteBody = () =>
+  new AppError('invalid', 'the request body ended early: the connection closed before all of it arrived', { code: 'incomplete_body' });
