@@ -24,8 +24,10 @@ export class AppError extends Error {
   /** Machine-readable detail code, e.g. `unknown_model`, `shape_mismatch`. Defaults to the kind. */
   readonly code: string;
   readonly details: unknown;
+  /** The answer should end its connection (a refusal held by pacing; see refusal-pacer.ts). */
+  readonly closeConnection: boolean;
 
-  constructor(kind: ErrorKind, message: string, opts: { code?: string; details?: unknown; cause?: unknown } = {}) {
+  constructor(kind: ErrorKind, message: string, opts: { code?: string; details?: unknown; cause?: unknown; closeConnection?: boolean } = {}) {
     // A caller's mistake (4xx) is answered by code and message, never by its stack, and capturing
     // one was the largest single cost of refusing a request: a tenant flooding past its quota is
     // refused thousands of times a second. Failures of ours keep their stacks.
@@ -40,6 +42,7 @@ export class AppError extends Error {
     this.kind = kind;
     this.code = opts.code ?? kind;
     this.details = opts.details;
+    this.closeConnection = opts.closeConnection ?? false;
   }
 }
 

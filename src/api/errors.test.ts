@@ -34,6 +34,16 @@ describe('handleError', () => {
   });
 });
 
+describe('closing the connection', () => {
+  it('a paced refusal (closeConnection) and a 413 end their connection; other errors keep it', async () => {
+    const paced = await appThrowing(new AppError('quota_exceeded', 'over', { closeConnection: true })).request('/');
+    expect(paced.status).toBe(429);
+    expect(paced.headers.get('connection')).toBe('close');
+    expect((await appThrowing(new AppError('payload_too_large', 'big')).request('/')).headers.get('connection')).toBe('close');
+    expect((await appThrowing(new AppError('quota_exceeded', 'over')).request('/')).headers.get('connection')).toBeNull();
+  });
+});
+
 describe('AppError stacks', () => {
   it('a caller mistake carries no stack frames (refusals are cheap); a failure of ours keeps them', () => {
     const limit = Error.stackTraceLimit;

@@ -22,9 +22,9 @@ export function handleError(err: Error, c: Context): Response {
     const retry = (err.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds;
     // 429 always says when to come back; a 503 does when the server knows (ingest back-pressure).
     if (status === 429 || (status === 503 && retry !== undefined)) c.header('Retry-After', String(Math.max(1, Math.ceil(retry ?? 1))));
-    // The body was not read: closing keeps the unread bytes from corrupting the next request on
-    // this keep-alive connection.
-    if (status === 413) c.header('Connection', 'close');
+    // 413: the body was not read; closing keeps the unread bytes from corrupting the next request
+    // on this keep-alive connection. A paced refusal ends its connection too (refusal-pacer.ts).
+    if (status === 413 || err.closeConnection) c.header('Connection', 'close');
     if (status >= 500 && !EXPECTED_UNAVAILABLE.has(err.code)) console.error(`[http] ${c.req.method} ${c.req.path}: ${err.message}`);
     const details = err.kind === 'internal' || err.details === undefined ? undefined : err.details;
     return c.json(errorBody(err.code, err.message, details), status);

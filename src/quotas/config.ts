@@ -73,9 +73,9 @@ export const quotasConfigSchema = z
     /** Requests one tenant may have waiting when the sidecar is saturated. */
     max_queue_per_tenant: positiveInt.default(64),
     /**
-     * A tenant refused again in a quota window it was already refused in (told when it resets)
-     * gets that answer only after this long (never past the reset): a client ignoring Retry-After
-     * is paced to one refusal per connection per delay. 0 answers every refusal at once.
+     * A request a tenant sends after its first refusal of a quota window (which told it the reset),
+     * in that window, is answered only after this long, closing its connection: a client ignoring
+     * Retry-After is paced to one refusal per connection per delay (refusal-pacer.ts). 0: never.
      */
     repeat_refusal_delay_ms: z.number().int().min(0).max(60_000).default(1000),
   })

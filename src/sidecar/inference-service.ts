@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { SpanKind, SpanStatusCode, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
 import { AppError } from '../errors.ts';
-import { windowPhrase } from '../quotas/windows.ts';
+import { retryAfterSeconds, windowPhrase } from '../quotas/windows.ts';
 import { ATTR, INFERENCE_OPERATION, INFERENCE_SPAN_NAME } from '../telemetry/attributes.ts';
 import type { RequestMetrics, RequestStatus } from '../telemetry/request-metrics.ts';
 import type { FairQueue } from './fair-queue.ts';
@@ -60,14 +60,17 @@ export class InferenceService {
     return this.deps.registry.metadata(this.resolve(tenantId, model));
   }
 
-  /** `receivedAt`: when the request arrived (the HTTP layer knows; default now). */
-  async infer(tenantId: string, model: string, body: unknown, receivedAt = preciseNow()): Promise<InferResult> {
+  /**
+   * `receivedAt`: when the request arrived (the HTTP layer knows; default now). `connection`: the
+   * connection it came on, when there is one (refusal pacing holds at most one per connection).
+   */
+  async infer(tenantId: string, model: string, body: unknown, receivedAt = preciseNow(), connection?: object): Promise<InferResult> {
     const resolved = this.resolve(tenantId, model);
     // Requested outputs are checked before admission: a name the model lacks is the caller's 400,
     // not a 500 after the model ran and the request was charged.
     const decoded = decodeInferRequest(body, resolved.inputs, resolved.outputs);
     const attributes = requestAttributes(tenantId, resolved, decoded);
-    const quota = await this.admitQuota(tenantId, resolved.tokens ? decoded.inputElements : 0, receivedAt, attributes);
+    const quota = await this.admitQuota(tenantId, resolved.tokens ? decoded.inputElements : 0, receivedAt, attributes, connection);
     try {
       return await this.admitAndRun(tenantId, receivedAt, resolved, decoded, attributes, quota);
     } finally {
@@ -76,7 +79,7 @@ export class InferenceService {
   }
 
   /** Quotas first: a request over quota is refused (and recorded) before it can wait for a slot. */
-  private async admitQuota(tenantId: string, tokens: number, receivedAt: number, attributes: Attributes): Promise<QuotaAdmitted> {
+  private async admitQuota(tenantId: string, tokens: number, receivedAt: number, attributes: Attributes, connection?: object): Promise<QuotaAdmitted> {
     if (!this.deps.quotas) return NO_QUOTA;
     const decision = await this.deps.quotas.admit(tenantId, tokens);
     if (decision.ok) return decision;
@@ -97,10 +100,15 @@ export class InferenceService {
       });
     }
     this.recordRejection(receivedAt, attributes, decision.kind);
-    if (decision.resetAt !== undefined && (await this.deps.refusalPacer?.pace(tenantId, decision.kind, decision.resetAt))) this.deps.metrics?.paced?.(tenantId);
+    const { resetAt } = decision;
+    const paced = resetAt !== undefined && (await this.deps.refusalPacer?.pace({ tenantId, kind: decision.kind, resetAt, receivedAt, connection })) === true;
+    if (paced) this.deps.metrics?.paced?.(tenantId);
+    // A held answer says how long is left when it is sent, not when it was decided.
+    const retry = paced ? retryAfterSeconds(resetAt, Date.now()) : decision.retryAfterSeconds;
     throw new AppError('quota_exceeded', quotaMessage(decision), {
       code: 'quota_exceeded',
-      details: { quota: decision.kind, limit: decision.limit, retryAfterSeconds: decision.retryAfterSeconds },
+      details: { quota: decision.kind, limit: decision.limit, retryAfterSeconds: retry },
+      closeConnection: paced,
     });
   }
 

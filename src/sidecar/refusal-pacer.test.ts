@@ -1,31 +1,42 @@
 import { describe, expect, it } from 'vitest';
-import { RefusalPacer } from './refusal-pacer.ts';
+import { RefusalPacer, type Refusal } from './refusal-pacer.ts';
 
 const MINUTE_END = 1_800_000_060_000;
+const NOW = MINUTE_END - 30_000;
 
-/** A pacer on a frozen clock whose sleeps are recorded, and resolved only when told. */
-function pacer(opts: { delayMs?: number; maxHeld?: number; now?: number } = {}) {
+/** A pacer on a settable clock whose sleeps are recorded, and resolved only when told. */
+function pacer(opts: { delayMs?: number; maxHeld?: number } = {}) {
+  const clock = { now: NOW };
   const sleeps: number[] = [];
   const wake: Array<() => void> = [];
   const p = new RefusalPacer({
     delayMs: opts.delayMs ?? 1000,
     maxHeld: opts.maxHeld ?? 10,
-    now: () => opts.now ?? MINUTE_END - 30_000,
+    now: () => clock.now,
     sleep: (ms) => {
       sleeps.push(ms);
       return new Promise<void>((resolve) => wake.push(resolve));
     },
   });
   const wakeAll = () => wake.splice(0).forEach((w) => w());
-  return { p, sleeps, wakeAll };
+  return { p, sleeps, wakeAll, clock };
 }
 
+/** A refusal of tenant a's requests_per_minute, received `afterMs` after NOW. */
+const refusal = (over: Partial<Refusal> & { afterMs?: number } = {}): Refusal => ({
+  tenantId: 'a',
+  kind: 'requests_per_minute',
+  resetAt: MINUTE_END,
+  receivedAt: NOW + (over.afterMs ?? 1),
+  ...over,
+});
+
 describe('RefusalPacer', () => {
-  it('answers the first refusal of a window at once and holds every repeat for the delay', async () => {
+  it('answers the first refusal of a window at once and holds requests sent after it', async () => {
     const { p, sleeps, wakeAll } = pacer();
-    expect(await p.pace('a', 'requests_per_minute', MINUTE_END)).toBe(false);
-    const second = p.pace('a', 'requests_per_minute', MINUTE_END);
-    const third = p.pace('a', 'requests_per_minute', MINUTE_END);
+    expect(await p.pace(refusal({ afterMs: 0 }))).toBe(false);
+    const second = p.pace(refusal());
+    const third = p.pace(refusal());
     expect(p.holding).toBe(2);
     expect(sleeps).toEqual([1000, 1000]);
     wakeAll();
@@ -33,36 +44,62 @@ describe('RefusalPacer', () => {
     expect(p.holding).toBe(0);
   });
 
-  it('a new window, another quota or another tenant starts with an immediate answer again', async () => {
+  it('never holds a request sent before the first refusal was answered: it could not have seen Retry-After', async () => {
     const { p, sleeps } = pacer();
-    await p.pace('a', 'requests_per_minute', MINUTE_END);
-    expect(await p.pace('a', 'requests_per_minute', MINUTE_END + 60_000)).toBe(false);
-    expect(await p.pace('a', 'tokens_per_day', MINUTE_END + 60_000)).toBe(false);
-    expect(await p.pace('b', 'tokens_per_day', MINUTE_END + 60_000)).toBe(false);
+    await p.pace(refusal({ afterMs: 0 }));
+    // A second worker's request, in flight while the first refusal was being decided.
+    expect(await p.pace(refusal({ afterMs: -5 }))).toBe(false);
+    expect(await p.pace(refusal({ afterMs: 0 }))).toBe(false);
     expect(sleeps).toEqual([]);
   });
 
-  it('never holds an answer past the reset', async () => {
-    const { p, sleeps, wakeAll } = pacer({ now: MINUTE_END - 300 });
-    await p.pace('a', 'requests_per_minute', MINUTE_END);
-    const held = p.pace('a', 'requests_per_minute', MINUTE_END);
+  it('a new window, another quota or another tenant starts with an immediate answer again', async () => {
+    const { p, sleeps } = pacer();
+    await p.pace(refusal({ afterMs: 0 }));
+    expect(await p.pace(refusal({ resetAt: MINUTE_END + 60_000 }))).toBe(false);
+    expect(await p.pace(refusal({ kind: 'tokens_per_day', resetAt: MINUTE_END + 60_000 }))).toBe(false);
+    expect(await p.pace(refusal({ tenantId: 'b', kind: 'tokens_per_day', resetAt: MINUTE_END + 60_000 }))).toBe(false);
+    expect(sleeps).toEqual([]);
+  });
+
+  it('never holds an answer into the last second before the reset', async () => {
+    const { p, sleeps, wakeAll, clock } = pacer();
+    await p.pace(refusal({ afterMs: 0 }));
+    clock.now = MINUTE_END - 1300;
+    const held = p.pace(refusal({ afterMs: 28_000 }));
     expect(sleeps).toEqual([300]);
     wakeAll();
     expect(await held).toBe(true);
-    const { p: late } = pacer({ now: MINUTE_END });
-    await late.pace('a', 'requests_per_minute', MINUTE_END);
-    expect(await late.pace('a', 'requests_per_minute', MINUTE_END)).toBe(false);
+    clock.now = MINUTE_END - 900;
+    expect(await p.pace(refusal({ afterMs: 29_000 }))).toBe(false);
+  });
+
+  it('holds at most one refusal per connection: requests pipelined behind it are answered (in order) after it', async () => {
+    const { p, sleeps, wakeAll } = pacer();
+    const socket = {};
+    await p.pace(refusal({ afterMs: 0, connection: socket }));
+    const held = p.pace(refusal({ connection: socket }));
+    expect(await p.pace(refusal({ connection: socket }))).toBe(false);
+    const otherConnection = p.pace(refusal({ connection: {} }));
+    expect(sleeps).toHaveLength(2);
+    wakeAll();
+    expect(await Promise.all([held, otherConnection])).toEqual([true, true]);
+    // Released: the connection's next repeat is held again.
+    const again = p.pace(refusal({ connection: socket }));
+    expect(p.holding).toBe(1);
+    wakeAll();
+    expect(await again).toBe(true);
   });
 
   it('holds at most maxHeld refusals at once; beyond, they are answered at once', async () => {
     const { p, sleeps, wakeAll } = pacer({ maxHeld: 2 });
-    await p.pace('a', 'requests_per_minute', MINUTE_END);
-    const held = [p.pace('a', 'requests_per_minute', MINUTE_END), p.pace('a', 'requests_per_minute', MINUTE_END)];
-    expect(await p.pace('a', 'requests_per_minute', MINUTE_END)).toBe(false);
+    await p.pace(refusal({ afterMs: 0 }));
+    const held = [p.pace(refusal()), p.pace(refusal())];
+    expect(await p.pace(refusal())).toBe(false);
     expect(sleeps).toHaveLength(2);
     wakeAll();
     await Promise.all(held);
-    const again = p.pace('a', 'requests_per_minute', MINUTE_END);
+    const again = p.pace(refusal());
     expect(p.holding).toBe(1);
     wakeAll();
     expect(await again).toBe(true);
@@ -70,8 +107,8 @@ describe('RefusalPacer', () => {
 
   it('delay 0 never holds', async () => {
     const { p, sleeps } = pacer({ delayMs: 0 });
-    await p.pace('a', 'requests_per_minute', MINUTE_END);
-    expect(await p.pace('a', 'requests_per_minute', MINUTE_END)).toBe(false);
+    await p.pace(refusal({ afterMs: 0 }));
+    expect(await p.pace(refusal())).toBe(false);
     expect(sleeps).toEqual([]);
   });
 });

@@ -6,12 +6,14 @@
  * a tenant retrying at once on 64 connections gets sixteen times the turns of a tenant on four,
  * and the light tenant's served requests queue behind its refusals (measured by `inferledger bench
  * --suite noisy-flood`). So the first refusal of a quota window is answered at once, with the
- * reset time; every further refusal of the same tenant in the same window is answered only after
- * `delayMs` (never past the reset). A client that honours Retry-After never sees the delay; one
- * that ignores it gets at most one answer per connection per `delayMs`, however fast it sends.
+ * reset time; a request the tenant sends after that answer, in the same window, is refused only
+ * after `delayMs` (never in the window's last second), and that answer closes its connection. A
+ * client that honours Retry-After never sees the delay; one that ignores it gets at most one
+ * answer per connection per `delayMs`, however fast it sends or pipelines.
  *
- * Bounded: at most `maxHeld` refusals wait at any moment (beyond, they are answered at once), so a
- * client opening ever more connections cannot make the sidecar hold ever more of them.
+ * Bounded: at most `maxHeld` refusals wait at any moment (beyond, they are answered at once), and
+ * at most one per connection, so neither more connections nor pipelining makes the sidecar hold
+ * ever more of them.
  */
 export interface RefusalPacerOptions {
   /** How long a repeated refusal waits before its answer (0: never). */
@@ -24,29 +26,56 @@ export interface RefusalPacerOptions {
 }
 
 export const DEFAULT_MAX_HELD_REFUSALS = 1024;
+/** A held answer is never given in the window's last second: its Retry-After would point at a reset already past. */
+const RESET_MARGIN_MS = 1000;
+
+export interface Refusal {
+  tenantId: string;
+  kind: string;
+  /** When the quota window resets, epoch ms. */
+  resetAt: number;
+  /** When the request arrived, epoch ms. */
+  receivedAt: number;
+  /** The connection it came on, when known: at most one refusal is held per connection. */
+  connection?: object;
+}
 
 export class RefusalPacer {
-  /** Per tenant: the window it was last refused in (quota kind and reset time). */
-  private readonly refusedIn = new Map<string, string>();
+  /** Per tenant: the window it was last refused in, and when its first refusal there was decided. */
+  private readonly refusedIn = new Map<string, { window: string; at: number }>();
+  private readonly holdingOn = new WeakSet<object>();
   private held = 0;
 
   constructor(private readonly opts: RefusalPacerOptions) {}
 
   /**
-   * Resolves when a refusal for `tenantId` may be answered: at once for its first refusal in the
-   * window that resets at `resetAt`, after the delay for a repeat. True when it was held back.
+   * Resolves when a refusal may be answered: at once for the tenant's first refusal in the window,
+   * for a request sent before that refusal was answered (it could not have seen Retry-After), and
+   * for a request pipelined behind one already held on its connection (HTTP answers in order, and
+   * the held answer closes the connection); after the delay otherwise. True when it was held: the
+   * answer should then close its connection, so a pipelining client gains nothing either.
    */
-  async pace(tenantId: string, kind: string, resetAt: number): Promise<boolean> {
-    const window = `${kind}@${resetAt}`;
-    const repeat = this.refusedIn.get(tenantId) === window;
-    this.refusedIn.set(tenantId, window);
-    const waitMs = Math.min(this.opts.delayMs, resetAt - this.opts.now());
-    if (!repeat || waitMs <= 0 || this.held >= this.opts.maxHeld) return false;
+  async pace(r: Refusal): Promise<boolean> {
+    const now = this.opts.now();
+    const window = `${r.kind}@${r.resetAt}`;
+    const first = this.refusedIn.get(r.tenantId);
+    if (first?.window !== window) {
+      this.refusedIn.set(r.tenantId, { window, at: now });
+      return false;
+    }
+    if (r.receivedAt <= first.at) return false;
+    const waitMs = Math.min(this.opts.delayMs, r.resetAt - RESET_MARGIN_MS - now);
+    if (waitMs <= 0 || this.held >= this.opts.maxHeld) return false;
+    if (r.connection) {
+      if (this.holdingOn.has(r.connection)) return false;
+      this.holdingOn.add(r.connection);
+    }
     this.held++;
     try {
       await this.opts.sleep(waitMs);
     } finally {
       this.held--;
+      if (r.connection) this.holdingOn.delete(r.connection);
     }
     return true;
   }

@@ -79,6 +79,8 @@ describe('requests_per_minute through the real app', () => {
         continue;
       }
       expect(res.status, res.text).toBe(429);
+      // The first refusal keeps the connection; the two sent after it, paced, end theirs.
+      expect(res.headers.get('connection'), `request ${i + 1}`).toBe(i === 5 ? 'keep-alive' : 'close');
       rejected++;
       const retryAfter = Number(res.headers.get('retry-after'));
       expect(Number.isInteger(retryAfter)).toBe(true);

@@ -111,7 +111,7 @@ export function registerOipRoutes(app: OpenAPIHono<SidecarEnv>, deps: OipRouteDe
       // parse are part of the latency its client sees, and of what usage and /metrics report.
       const receivedAt = preciseNow();
       const body = await readInferBody(c);
-      return c.json(await deps.inference.infer(c.get('tenantId'), c.req.valid('param').model, body, receivedAt), 200);
+      return c.json(await deps.inference.infer(c.get('tenantId'), c.req.valid('param').model, body, receivedAt, connectionOf(c)), 200);
     },
   );
 
@@ -158,7 +158,7 @@ export function registerOipRoutes(app: OpenAPIHono<SidecarEnv>, deps: OipRouteDe
       const { model, version } = c.req.valid('param');
       versioned(c.get('tenantId'), model, version);
       const body = await readInferBody(c);
-      return c.json(await deps.inference.infer(c.get('tenantId'), model, body, receivedAt), 200);
+      return c.json(await deps.inference.infer(c.get('tenantId'), model, body, receivedAt, connectionOf(c)), 200);
     },
   );
 }
@@ -180,4 +180,10 @@ async function readInferBody(c: Context): Promise<unknown> {
   } catch (err) {
     throw new AppError('invalid', `request body is not valid JSON: ${(err as Error).message}`, { code: 'invalid_json' });
   }
+}
+
+/** The TCP connection under node-server (`c.env.incoming.socket`); undefined elsewhere (tests through `app.request`). */
+function connectionOf(c: Context): object | undefined {
+  const socket = (c.env as { incoming?: { socket?: unknown } } | undefined)?.incoming?.socket;
+  return typeof socket === 'object' && socket !== null ? socket : undefined;
 }
