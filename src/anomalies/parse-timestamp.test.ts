@@ -16,6 +16,10 @@ describe('parseTimestamp', () => {
     [' 0 ', 0],
     ['2015-07-10T14:24:00-02:30', Date.UTC(2015, 6, 10, 16, 54)],
     ['2016-02-29T23:59:59Z', Date.UTC(2016, 1, 29, 23, 59, 59)],
+    // A fraction rounding up to the next second carries into the next day (and year), not back to 00:00.
+    ['2015-01-31 23:59:59.9996', Date.UTC(2015, 1, 1)],
+    ['2015-12-31T23:59:59.9999Z', Date.UTC(2016, 0, 1)],
+    ['0099-06-01 12:00:00', new Date(Date.UTC(2000, 0, 1, 12)).setUTCFullYear(99, 5, 1)], // not 1999
   ])('%s', (text, ms) => {
     expect(parseTimestamp(text)).toBe(ms);
   });

@@ -39,9 +39,13 @@ export function parseTimestamp(text: string): number | undefined {
 /** UTC milliseconds of the fields, or undefined when one is out of range. */
 function fieldsToMs(y: string, mo: string, d: string, h: string, mi: string, sec: string, frac: string | undefined): number | undefined {
   if (+h > 23 || +mi > 59 || +sec > 59) return undefined;
-  const date = new Date(Date.UTC(2000, +mo - 1, +d, +h, +mi, +sec, frac ? Math.round(Number(`0${frac}`) * 1000) : 0));
-  // Date.UTC reads years 0-99 as 19xx: set the year apart.
+  // The date alone first: Date.UTC reads years 0-99 as 19xx (so the year is set apart), and rolls
+  // 2015-02-30 over into March, which is refused instead of silently shifting the row.
+  const date = new Date(Date.UTC(2000, 0, 1));
   date.setUTCFullYear(+y, +mo - 1, +d);
-  // Date rolls 2015-02-30 over into March; reject instead of silently shifting the row.
-  return date.getUTCDate() === +d && date.getUTCMonth() === +mo - 1 ? date.getTime() : undefined;
+  if (date.getUTCDate() !== +d || date.getUTCMonth() !== +mo - 1) return undefined;
+  // Then the time of day, added as milliseconds: a fraction that rounds up to the next second
+  // (23:59:59.9996) may carry into the next day, as it should.
+  const ms = frac ? Math.round(Number(`0${frac}`) * 1000) : 0;
+  return date.getTime() + ((+h * 60 + +mi) * 60 + +sec) * 1000 + ms;
 }
