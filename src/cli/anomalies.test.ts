@@ -101,4 +101,12 @@ describe('inferledger anomalies detect', () => {
     expect(code).toBe(0);
     expect(out).toContain('usage:');
   });
+
+  it('a file with CR-only line ends is refused early as having no line end, not scanned quadratically', async () => {
+    const rows = Array.from({ length: 60_000 }, (_, i) => `2015-01-01 00:00:${String(i % 60).padStart(2, '0')},${i}`);
+    const { code, out, err } = await run(['detect', csvFile('cr.csv', `timestamp,value\r${rows.join('\r')}\r`)]);
+    expect(code).toBe(2);
+    expect(out).toBe('');
+    expect(err).toContain('has no line end: lines must end in LF or CRLF');
+  });
 });

@@ -85,13 +85,29 @@ async function* lines(source: AsyncIterable<string | Buffer>): AsyncGenerator<st
   const decoder = new StringDecoder('utf8');
   let rest = '';
   for await (const chunk of source) {
-    rest += typeof chunk === 'string' ? chunk : decoder.write(chunk);
-    const parts = rest.split('\n');
+    const text = typeof chunk === 'string' ? chunk : decoder.write(chunk);
+    // Only the new text is searched for a line end: rescanning the unfinished line on every chunk
+    // made a file without LF (old Mac CR-only endings) take quadratic time before its error.
+    if (!text.includes('\n')) {
+      rest += text;
+      if (rest.length > MAX_LINE_CHARS) throw new LineTooLong(rest.length);
+      continue;
+    }
+    const parts = (rest + text).split('\n');
     rest = parts.pop() ?? '';
     for (const p of parts) yield p.replace(/\r$/, '');
   }
   rest += decoder.end();
   if (rest !== '') yield rest.replace(/\r$/, '');
+}
+
+/** A line longer than any timestamp,value row could be: the file has no LF line ends (or is not a CSV). */
+const MAX_LINE_CHARS = 1 << 20;
+
+class LineTooLong extends Error {
+  constructor(chars: number) {
+    super(`a line of over ${chars} characters has no line end: lines must end in LF or CRLF (convert a file with CR-only line ends, as old Mac software writes them)`);
+  }
 }
 
 function describeReadError(err: unknown): string {
