@@ -235,6 +235,22 @@ describe('loadConfig strictness', () => {
     ]);
   });
 
+  it('refuses models given as a mapping instead of a list, rather than serving the demo models', () => {
+    const cwd = dir();
+    writeFileSync(join(cwd, 'inferledger.yaml'), 'models:\n  name: my-llm\n  path: my-llm.onnx\n');
+    expect(issuesOf(() => loadConfig({}, cwd))).toEqual(['models: Invalid input: expected array, received object']);
+    writeFileSync(join(cwd, 'inferledger.yaml'), 'models: []\n');
+    expect(loadConfig({}, cwd).models.map((m) => m.name)).toEqual(BUNDLED_MODELS.map((m) => m.name));
+  });
+
+  it('a bad tenant id or plan name as a key says what the rule is', () => {
+    const cwd = dir();
+    writeFileSync(join(cwd, 'inferledger.yaml'), 'tenants:\n  Acme: {}\n');
+    expect(issuesOf(() => loadConfig({}, cwd))).toEqual([
+      'tenants.Acme: invalid key "Acme": tenant ids are 1-63 chars of a-z, 0-9, "_" or "-", starting with a letter or digit',
+    ]);
+  });
+
   it('lets tenant variants name the bundled models', () => {
     const cwd = dir();
     writeFileSync(join(cwd, 'inferledger.yaml'), 'tenants:\n  acme:\n    model_variants: { classifier-small: classifier-small-int8 }\n');

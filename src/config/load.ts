@@ -66,8 +66,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
   }
   if (issues.length) throw new ConfigError(issues);
   // No models configured: the bundled demo models, present before validation so that tenant
-  // variants may name them.
-  const bundled = !Array.isArray(raw.models) || raw.models.length === 0;
+  // variants may name them. Anything else that is not a list (a mapping where a list was meant)
+  // is left to the schema to refuse, never replaced by the demo models.
+  const bundled = raw.models === undefined || raw.models === null || (Array.isArray(raw.models) && raw.models.length === 0);
   if (bundled) raw.models = BUNDLED_MODELS.map((m) => ({ ...m }));
 
   const parsed = configSchema.safeParse(raw);
@@ -109,7 +110,13 @@ function parseJson(text: string): unknown {
 }
 
 export function formatIssues(error: z.ZodError): string[] {
-  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
+  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${issueMessage(i)}`);
+}
+
+/** zod's "Invalid key in record" says nothing of the rule; the key's own issues do (tenant ids, plan names). */
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code !== 'invalid_key' || issue.issues.length === 0) return issue.message;
+  return `invalid key ${JSON.stringify(issue.path.at(-1) ?? '')}: ${issue.issues.map((i) => i.message).join('; ')}`;
 }
 
 function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
