@@ -13,6 +13,9 @@ import { startPlatform, type Platform } from '../main.ts';
  * process, and the queries suite reads and writes through this platform's store.
  */
 
+/** The bench platform's config file, in its data directory: also what marks a directory as the bench's scratch. */
+export const BENCH_CONFIG_FILE = 'inferledger-bench.yaml';
+
 export const BENCH_TENANT = 'bench';
 /** The tenant the HTTP quota check leases for (its own requests_per_minute limit). */
 export const QUOTA_TENANT = 'bench-quota';
@@ -37,7 +40,7 @@ export interface BenchPlatform {
 
 export async function startBenchPlatform(opts: BenchPlatformOptions): Promise<BenchPlatform> {
   const rssBeforeStartBytes = process.memoryUsage().rss;
-  const configPath = join(opts.dataDir, 'inferledger-bench.yaml');
+  const configPath = join(opts.dataDir, BENCH_CONFIG_FILE);
   writeFileSync(
     configPath,
     toYaml({

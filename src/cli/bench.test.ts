@@ -1,3 +1,6 @@
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -94,5 +97,14 @@ describe('inferledger bench (CLI)', () => {
     const err = await run(process.execPath, [BIN, 'bench', '--suite', 'nope']).catch((e: { code: number; stderr: string }) => e);
     expect(err).toMatchObject({ code: 2 });
     expect((err as { stderr: string }).stderr).toContain('choose from memory, standalone, sidecar-overhead, span-journal, ingest, quota-accuracy, fair-sharing, noisy-flood, queries');
+  });
+
+  it("refuses a --data-dir that holds something else (an operator's data), before writing anything", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'il-bench-operator-'));
+    writeFileSync(join(dataDir, 'admin.key'), 'il_admin_x\n');
+    const err = await run(process.execPath, [BIN, 'bench', '--suite', 'fair-sharing', '--data-dir', dataDir]).catch((e: { code: number; stderr: string }) => e);
+    expect(err).toMatchObject({ code: 2 });
+    expect((err as { stderr: string }).stderr).toContain("never an operator's data directory");
+    expect(readdirSync(dataDir)).toEqual(['admin.key']);
   });
 });

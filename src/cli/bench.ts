@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatJson, formatTable } from '../bench/report.ts';
+import { BENCH_CONFIG_FILE } from '../bench/platform.ts';
 import { runBench, SUITE_NAMES } from '../bench/runner.ts';
 
 /**
@@ -89,6 +90,12 @@ export async function runBenchCommand(args: string[], io: BenchIo): Promise<numb
     io.stderr.write(`${parsed.problems.join('\n')}\n\n${BENCH_USAGE}\n`);
     return 2;
   }
+  if (parsed.dataDir && !isScratchDir(parsed.dataDir)) {
+    io.stderr.write(
+      `--data-dir ${parsed.dataDir}: not empty and not a directory an earlier bench run made (no ${BENCH_CONFIG_FILE}); the bench writes keys, spans and synthetic billable tenants into it, so give it an empty or new directory, never an operator's data directory\n`,
+    );
+    return 2;
+  }
   const dataDir = parsed.dataDir ?? mkdtempSync(join(tmpdir(), 'inferledger-bench-'));
   try {
     const report = await runBench({ ...parsed, dataDir, log: (line) => io.stderr.write(`[bench] ${line}\n`) });
@@ -96,5 +103,15 @@ export async function runBenchCommand(args: string[], io: BenchIo): Promise<numb
     return report.suites.some((s) => s.status === 'failed') ? 1 : 0;
   } finally {
     if (!parsed.dataDir) rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** A directory the bench may write to: missing, empty, or one an earlier bench run made (its config file is there). */
+function isScratchDir(dir: string): boolean {
+  if (!existsSync(dir)) return true;
+  try {
+    return readdirSync(dir).length === 0 || existsSync(join(dir, BENCH_CONFIG_FILE));
+  } catch {
+    return true; // not a readable directory: the run itself reports what is wrong with it
   }
 }
