@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ClickHouseError,
@@ -117,11 +117,10 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   } catch (err) {
     // The engine prints its reason itself (most often: another process holds the directory's
     // lock) and throws a bare "Failed to create connection": say what usually causes it and what to do.
-    throw new AppError(
-      'unavailable',
-      `could not open the embedded ClickHouse in ${path} (${(err as Error).message}; the engine's reason is printed above). ` +
-        'One process per data directory: if an inferledger up or api is running on it, stop it, use another INFERLEDGER_DATA_DIR, or point CLICKHOUSE_URL at a ClickHouse server',
-    );
+    const advice = writable(path)
+      ? 'One process per data directory: if an inferledger up or api is running on it, stop it, use another INFERLEDGER_DATA_DIR, or point CLICKHOUSE_URL at a ClickHouse server'
+      : `This process (uid ${process.getuid?.() ?? '?'}) cannot write there: fix its owner or permissions, or use another INFERLEDGER_DATA_DIR`;
+    throw new AppError('unavailable', `could not open the embedded ClickHouse in ${path} (${(err as Error).message}; the engine's reason is printed above). ${advice}`);
   }
   const client = createClient({
     connection,
@@ -236,5 +235,14 @@ async function runReportingErrors<T>(fn: () => Promise<T>): Promise<T> {
     const kind = err instanceof ClickHouseError ? 'internal' : 'unavailable';
     const e = err as Error;
     throw new AppError(kind, `ClickHouse: ${e.message || `${e.name} without a message`}`, { cause: err });
+  }
+}
+
+function writable(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
   }
 }
