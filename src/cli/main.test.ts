@@ -41,6 +41,8 @@ describe('inferledger CLI arguments', () => {
     [['api', '--help'], 'usage: inferledger api'],
     [['statement', '--help'], 'usage: inferledger statement --tenant T'],
     [['spool', '--help'], 'usage: inferledger spool'],
+    [['spool', 'list', '--help'], 'usage: inferledger spool'],
+    [['spool', 'requeue', '--table', 'x', '-h'], 'usage: inferledger spool'],
     [['anomalies', 'detect', '--help'], 'usage: inferledger anomalies detect'],
   ])('%j prints its help on stdout and exits 0, opening nothing, even with a broken config', (args, usage) => {
     const run = cli(args, { INFERLEDGER_CONFIG: brokenConfig });

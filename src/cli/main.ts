@@ -121,7 +121,8 @@ async function main(argv: string[]): Promise<number> {
     }
     return runBenchCommand(rest, { stdout: process.stdout, stderr: process.stderr });
   }
-  if (command === 'spool' && ['help', '--help', '-h'].includes(rest[0] ?? '')) {
+  // Help anywhere after the command (`spool list --help`), before the config is read.
+  if (command === 'spool' && (['help', '--help', '-h'].includes(rest[0] ?? '') || rest.includes('--help') || rest.includes('-h'))) {
     console.log(SPOOL_USAGE);
     return 0;
   }

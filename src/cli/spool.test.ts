@@ -56,9 +56,14 @@ describe('inferledger spool', () => {
 
   it('refuses an unknown subcommand or option with the usage and status 2', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'il-spool-cli-'));
-    for (const args of [['purge'], ['requeue', '--tabel', 'x'], ['list', '--table', 'x']]) {
+    for (const [args, why] of [
+      [['purge'], 'unknown spool command "purge"'],
+      [['requeue', '--tabel', 'x'], "Unknown option '--tabel'"],
+      [['list', '--table', 'x'], '`--table` is for requeue only'],
+    ] as const) {
       const run = io();
-      expect(runSpoolCommand(args, dataDir, run.io)).toBe(2);
+      expect(runSpoolCommand([...args], dataDir, run.io)).toBe(2);
+      expect(run.text().stderr).toContain(why);
       expect(run.text().stderr).toContain('usage: inferledger spool');
     }
   });

@@ -51,7 +51,8 @@ export function runSpoolCommand(args: string[], dataDir: string, io: SpoolIo): n
     io.stdout.write(`${moved} batch(es) back in the spool${table === undefined ? '' : ` for ${table}`}: the next drain (every 10 s in a running process) replays them\n`);
     return 0;
   }
-  io.stderr.write(`${SPOOL_USAGE}\n`);
+  const why = sub === 'list' ? '`--table` is for requeue only' : `unknown spool command "${sub}"`;
+  io.stderr.write(`${why}\n${SPOOL_USAGE}\n`);
   return 2;
 }
 
