@@ -28,7 +28,7 @@ const FLUSH_CHARS = 64 * 1024;
 
 export async function runAnomaliesCommand(args: string[], io: AnomaliesIo): Promise<number> {
   const [sub, file, ...extra] = args;
-  if (sub === 'help' || sub === '--help' || sub === '-h' || (sub === 'detect' && (file === '--help' || file === '-h'))) {
+  if (sub === 'help' || args.includes('--help') || args.includes('-h')) {
     io.stdout.write(`${USAGE}\n`);
     return 0;
   }

@@ -44,6 +44,7 @@ describe('inferledger CLI arguments', () => {
     [['spool', 'list', '--help'], 'usage: inferledger spool'],
     [['spool', 'requeue', '--table', 'x', '-h'], 'usage: inferledger spool'],
     [['anomalies', 'detect', '--help'], 'usage: inferledger anomalies detect'],
+    [['anomalies', 'detect', 'x.csv', '--help'], 'usage: inferledger anomalies detect'],
   ])('%j prints its help on stdout and exits 0, opening nothing, even with a broken config', (args, usage) => {
     const run = cli(args, { INFERLEDGER_CONFIG: brokenConfig });
     expect(run.code, run.stderr).toBe(0);
