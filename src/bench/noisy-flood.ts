@@ -1,13 +1,12 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startInferledger, type RunningProcess } from './child-process.ts';
 import type { ClientResult } from './http-load-client.ts';
 import { featureRows, inferBody } from './load.ts';
 import { metric } from './report.ts';
+import { removeScratch, scratchDir } from './scratch.ts';
 import { perSecond, summarize } from './stats.ts';
 import type { Suite, SuiteContext } from './suite.ts';
 import type { Metric, SuiteOutcome } from './types.ts';
@@ -96,7 +95,7 @@ export const noisyFloodSuite: Suite = {
 
 /** Starts `inferledger up` with this pacing delay and runs the phases against it. */
 async function measure(ctx: SuiteContext, delayMs: number, n: number, body: string): Promise<Measured> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'inferledger-bench-flood-'));
+  const dataDir = scratchDir('inferledger-bench-flood-');
   const adminKey = `il_admin_bench_${randomBytes(16).toString('hex')}`;
   ctx.progress(`noisy-flood: starting inferledger up with quotas.repeat_refusal_delay_ms ${delayMs}`);
   const up = await startInferledger('up', {
@@ -125,7 +124,7 @@ async function measure(ctx: SuiteContext, delayMs: number, n: number, body: stri
     return { alone, during, ...(floodAlone ? { floodAlone } : {}) };
   } finally {
     await up.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    removeScratch(dataDir);
   }
 }
 

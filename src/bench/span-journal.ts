@@ -1,12 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Spool } from '../ingest/spool.ts';
 import { createTracing, type Tracing, type TracingOptions } from '../telemetry/tracing.ts';
 import { timeConcurrent, timeSequential } from './load.ts';
 import { metric } from './report.ts';
+import { removeScratch, scratchDir } from './scratch.ts';
 import { perSecond, summarize } from './stats.ts';
 import type { Suite } from './suite.ts';
 import type { Metric, SuiteOutcome } from './types.ts';
@@ -38,7 +37,7 @@ export const spanJournalSuite: Suite = {
     process.env.OTEL_EXPORTER_OTLP_ENDPOINT = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
     const dirs: string[] = [];
     const spool = () => {
-      const dir = mkdtempSync(join(tmpdir(), 'il-bench-journal-'));
+      const dir = scratchDir('il-bench-journal-');
       dirs.push(dir);
       return new Spool(dir);
     };
@@ -63,7 +62,7 @@ export const spanJournalSuite: Suite = {
       if (previousEndpoint === undefined) delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
       else process.env.OTEL_EXPORTER_OTLP_ENDPOINT = previousEndpoint;
       receiver.close();
-      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+      for (const dir of dirs) removeScratch(dir);
     }
     return { status: 'ok', params: { spans_per_series: n, warmup: WARMUP, in_flight: IN_FLIGHT }, metrics };
   },

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startInferledger, type RunningProcess } from './child-process.ts';
 import { featureRows, inferBody, postInfer, timeConcurrent } from './load.ts';
 import { metric } from './report.ts';
+import { removeScratch, scratchDir } from './scratch.ts';
 import { percentile } from './stats.ts';
 import type { Suite } from './suite.ts';
 import type { SuiteOutcome } from './types.ts';
@@ -38,7 +38,7 @@ export const standaloneSuite: Suite = {
   description: 'RSS of a standalone sidecar process and of the api process it exports spans to, idle and under inference load',
   async run(ctx): Promise<SuiteOutcome> {
     if (!existsSync(`/proc/${process.pid}/status`)) return { status: 'skipped', reason: 'reads RSS from /proc/<pid>/status (Linux only)', params: {}, metrics: [] };
-    const dir = mkdtempSync(join(tmpdir(), 'inferledger-bench-standalone-'));
+    const dir = scratchDir('inferledger-bench-standalone-');
     const adminKey = `il_admin_bench_${randomBytes(16).toString('hex')}`;
     const started: RunningProcess[] = [];
     try {
@@ -90,7 +90,7 @@ export const standaloneSuite: Suite = {
       };
     } finally {
       await Promise.all(started.map((p) => p.stop()));
-      rmSync(dir, { recursive: true, force: true });
+      removeScratch(dir);
     }
   },
 };

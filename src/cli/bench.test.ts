@@ -1,7 +1,7 @@
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -106,5 +106,23 @@ describe('inferledger bench (CLI)', () => {
     expect(err).toMatchObject({ code: 2 });
     expect((err as { stderr: string }).stderr).toContain("never an operator's data directory");
     expect(readdirSync(dataDir)).toEqual(['admin.key']);
+  });
+
+  it('Ctrl-C removes the temporary data directory it made and exits 130', async () => {
+    const child = spawn(process.execPath, [BIN, 'bench', '--suite', 'ingest', '--requests', '100000'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    const dir = await new Promise<string>((resolveDir, reject) => {
+      child.stderr.on('data', (b: Buffer) => {
+        stderr += b.toString();
+        const m = /embedded ClickHouse in (\S+)\)/.exec(stderr);
+        if (m) resolveDir(m[1]!);
+      });
+      child.once('exit', () => reject(new Error(`exited before starting: ${stderr}`)));
+    });
+    await expect.poll(() => existsSync(join(dir, 'clickhouse')), { timeout: 60_000 }).toBe(true);
+    const code = new Promise<number | null>((resolveCode) => child.once('exit', (c) => resolveCode(c)));
+    child.kill('SIGINT');
+    expect(await code).toBe(130);
+    await expect.poll(() => existsSync(dir), { timeout: 10_000 }).toBe(false);
   });
 });

@@ -1,10 +1,10 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatJson, formatTable } from '../bench/report.ts';
 import { BENCH_CONFIG_FILE } from '../bench/platform.ts';
 import { runBench, SUITE_NAMES } from '../bench/runner.ts';
+import { removeAllScratchOnExit, removeScratch, scratchDir } from '../bench/scratch.ts';
 
 /**
  * `inferledger bench`: SPEC §10 in one process. Progress goes to stderr; the table (or, with
@@ -96,13 +96,20 @@ export async function runBenchCommand(args: string[], io: BenchIo): Promise<numb
     );
     return 2;
   }
-  const dataDir = parsed.dataDir ?? mkdtempSync(join(tmpdir(), 'inferledger-bench-'));
+  const dataDir = parsed.dataDir ?? scratchDir('inferledger-bench-');
+  // Interrupted, no `finally` runs: the temporary engines would stay behind.
+  const interrupted = (signal: NodeJS.Signals) => {
+    removeAllScratchOnExit();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', interrupted).once('SIGTERM', interrupted);
   try {
     const report = await runBench({ ...parsed, dataDir, log: (line) => io.stderr.write(`[bench] ${line}\n`) });
     io.stdout.write(parsed.json ? formatJson(report) : `${formatTable(report.suites)}\n`);
     return report.suites.some((s) => s.status === 'failed') ? 1 : 0;
   } finally {
-    if (!parsed.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    process.off('SIGINT', interrupted).off('SIGTERM', interrupted);
+    if (!parsed.dataDir) removeScratch(dataDir);
   }
 }
 
