@@ -43,6 +43,12 @@ describe('parseBenchArgs', () => {
     expect(parseBenchArgs(['--bogus'])).toEqual({ problems: [expect.stringContaining('bogus')] });
   });
 
+  it('takes sizes in decimal digits only: 0x10 and 1e3 are refused, not read as 16 and 1000', () => {
+    for (const raw of ['0x10', '1e3', '1.5', ' ']) {
+      expect(parseBenchArgs(['--requests', raw]), raw).toEqual({ problems: [expect.stringContaining(`--requests: an integer >= 1 is required, got "${raw}"`)] });
+    }
+  });
+
   it('accepts 10_000_000 style sizes', () => {
     expect(parseBenchArgs(['--rows', '10_000_000'])).toMatchObject({ rows: 10_000_000 });
   });

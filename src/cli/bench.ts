@@ -67,7 +67,8 @@ export function parseBenchArgs(args: string[]): ParsedBench | { problems: string
   const unknown = suites.filter((s) => !SUITE_NAMES.includes(s));
   if (unknown.length || suites.length === 0) problems.push(`--suite: unknown or empty (${unknown.join(', ')}); choose from ${SUITE_NAMES.join(', ')}`);
   const int = (name: string, raw: string, min: number) => {
-    const n = Number(raw.replace(/_/g, ''));
+    // Decimal digits (and _ separators) only: Number() would also take 0x10 and 1e3.
+    const n = /^\d[\d_]*$/.test(raw.trim()) ? Number(raw.trim().replace(/_/g, '')) : Number.NaN;
     if (!Number.isSafeInteger(n) || n < min) problems.push(`--${name}: an integer >= ${min} is required, got "${raw}"`);
     return n;
   };
