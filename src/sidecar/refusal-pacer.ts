@@ -2,7 +2,7 @@
  * Paces the refusals of a tenant that keeps sending after it was told when its quota resets.
  *
  * A refused request is cheap but not free (HTTP, authentication, a recorded span, the answer:
- * about 1 ms of CPU on a small machine), and the event loop serves connections in arrival order:
+ * 0.6-1 ms of CPU on a small machine), and the event loop serves connections in arrival order:
  * a tenant retrying at once on 64 connections gets sixteen times the turns of a tenant on four,
  * and the light tenant's served requests queue behind its refusals (measured by `inferledger bench
  * --suite noisy-flood`). So the first refusal of a quota window is answered at once, with the
