@@ -312,6 +312,11 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
 function listen(app: { fetch: Parameters<typeof serve>[0]['fetch'] }, hostname: string, port: number): Promise<{ server: ServerType; port: number }> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch: app.fetch, hostname, port }, (info) => resolve({ server, port: info.port }));
+    // A client that half-closes (FIN) after a complete request still wants the answer (RFC 9112
+    // §9.6). Node's default aborts the request instead, after it may already have run and been
+    // billed; with this it answers every request received, then closes. (Node's own flag, set by
+    // its test suite; `createServer` has no option for it.)
+    (server as HttpServer & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     server.once('error', reject);
   });
 }
