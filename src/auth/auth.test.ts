@@ -246,11 +246,11 @@ describe('KeyService revocation (chdb)', () => {
 describe('requireTenantAccess', () => {
   const exists = (t: string) => t === 'acme' || t === 'globex';
   it.each([
-    [{ role: 'admin', keyPrefix: 'k' }, 'acme', true],
-    [{ role: 'admin', keyPrefix: 'k' }, 'nobody', false],
-    [{ role: 'tenant', tenantId: 'acme', keyPrefix: 'k' }, 'acme', true],
-    [{ role: 'tenant', tenantId: 'globex', keyPrefix: 'k' }, 'acme', false],
-    [{ role: 'ingest', tenantId: 'acme', keyPrefix: 'k' }, 'acme', false],
+    [{ role: 'admin', keyPrefix: 'k', keyId: 'k' }, 'acme', true],
+    [{ role: 'admin', keyPrefix: 'k', keyId: 'k' }, 'nobody', false],
+    [{ role: 'tenant', tenantId: 'acme', keyPrefix: 'k', keyId: 'k' }, 'acme', true],
+    [{ role: 'tenant', tenantId: 'globex', keyPrefix: 'k', keyId: 'k' }, 'acme', false],
+    [{ role: 'ingest', tenantId: 'acme', keyPrefix: 'k', keyId: 'k' }, 'acme', false],
   ] as const)('%j on %s -> allowed %s', (principal, tenant, allowed) => {
     const call = () => requireTenantAccess(principal, tenant, exists);
     if (allowed) expect(call).not.toThrow();

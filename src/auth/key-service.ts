@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AppError } from '../errors.ts';
 import type { Store } from '../store/client.ts';
-import { digestsEqual, generateKey, hashKey, keyPrefix, type Principal, type Role } from './keys.ts';
+import { digestsEqual, generateKey, hashKey, keyIdOf, keyPrefix, type Principal, type Role } from './keys.ts';
 
 const keyRow = z.object({
   key_hash: z.string(),
@@ -30,7 +30,7 @@ export interface KeyInfo {
   created_at: string;
 }
 
-type KeyEntry = Principal & { hash: string; role: Exclude<Role, 'admin'>; tenantId: string; createdAt: string };
+type KeyEntry = Omit<Principal, 'keyId'> & { hash: string; role: Exclude<Role, 'admin'>; tenantId: string; createdAt: string };
 
 /** A key as another process's store knows it (see RemoteKeys). */
 export interface ResolvedKey {
@@ -55,8 +55,6 @@ const REMOTE_MISSING_TTL_MS = 5_000;
 const REMOTE_LOOKUPS_PER_S = 20;
 /** Entries kept per cache (found and missing keys): bounded whatever callers send. */
 const REMOTE_CACHE_MAX = 10_000;
-
-const keyIdOf = (hash: string) => hash.slice(0, 16);
 
 /**
  * Authenticates bearer keys. Keys live hashed in ClickHouse and are cached in memory by hash;
@@ -124,12 +122,12 @@ export class KeyService {
 
   async authenticate(key: string): Promise<Principal | undefined> {
     const hash = hashKey(key);
-    if (this.adminHash && digestsEqual(hash, this.adminHash)) return { role: 'admin', keyPrefix: keyPrefix(key) };
+    if (this.adminHash && digestsEqual(hash, this.adminHash)) return { role: 'admin', keyPrefix: keyPrefix(key), keyId: keyIdOf(hash) };
     void this.refreshIfStale();
     let found = await this.held(hash);
     if (!found && this.remote) found = (await this.fromRemote(hash)) ?? undefined;
     if (!found || !digestsEqual(found.hash, hash)) return undefined;
-    return { role: found.role, tenantId: found.tenantId, keyPrefix: found.keyPrefix };
+    return { role: found.role, tenantId: found.tenantId, keyPrefix: found.keyPrefix, keyId: keyIdOf(hash) };
   }
 
   /**

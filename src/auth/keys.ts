@@ -8,6 +8,8 @@ export interface Principal {
   tenantId?: string;
   /** First characters of the key, safe to log. */
   keyPrefix: string;
+  /** The key's id (as in the keys API): what it leased quota under is kept apart from other keys'. */
+  keyId: string;
 }
 
 const KEY_PREFIX: Record<Role, string> = { admin: 'il_admin_', tenant: 'il_tenant_', ingest: 'il_ingest_' };
@@ -27,6 +29,9 @@ export function digestsEqual(a: string, b: string): boolean {
   const bb = Buffer.from(b, 'hex');
   return ba.length === bb.length && timingSafeEqual(ba, bb);
 }
+
+/** A key's public id: the first 16 hex digits of its SHA-256 (`hashKey`). */
+export const keyIdOf = (hash: string): string => hash.slice(0, 16);
 
 export function keyPrefix(key: string): string {
   return key.slice(0, Math.min(key.length, 16));

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLED_MODELS } from '../../src/config/load.ts';
 import { ADMIN_KEY, bundledModelsConfig, call, createKey, expectErrorShape, infer, startHarness, usage, waitFor, type Harness } from '../support/platform.ts';
@@ -13,6 +14,7 @@ const A = 'quota-a';
 const B = 'quota-b';
 const C = 'quota-c';
 const D = 'quota-d';
+const E = 'quota-e';
 const TOKEN_MODEL = 'tok-small';
 const MINUTE = 60_000;
 
@@ -43,6 +45,7 @@ beforeAll(async () => {
         [B]: {},
         [C]: { quotas: { cpu_seconds_per_month: 0.000001 } },
         [D]: { quotas: { tokens_per_day: 128 } },
+        [E]: { quotas: { requests_per_minute: 2 } },
       },
       models: [
         ...bundledModelsConfig(),
@@ -50,7 +53,7 @@ beforeAll(async () => {
       ],
     },
   });
-  for (const t of [A, B, C, D]) keys[t] = await createKey(h.baseUrl, t);
+  for (const t of [A, B, C, D, E]) keys[t] = await createKey(h.baseUrl, t);
 });
 
 afterAll(async () => {
@@ -229,6 +232,23 @@ describe('internal lease endpoints', () => {
     expect((await call(h.baseUrl, 'POST', '/v1/quota/leases', { key: ingestB, body: { ...lease, tenant: B } })).status).toBe(200);
     expect((await call(h.baseUrl, 'POST', '/v1/quota/leases', { body: lease })).status).toBe(401);
     expect((await call(h.baseUrl, 'POST', '/v1/quota/leases', { key: ADMIN_KEY, body: { ...lease, amount: -1 } })).status).toBe(400);
+  });
+
+  it("an ingest key cannot hand back budget the sidecar holds for its tenant: E stays at 2 a minute", async () => {
+    const ingestE = await createKey(h.baseUrl, E, 'ingest');
+    // The in-process sidecar's holder name, which E can read from its usage by instance.
+    const sidecarHolder = `${hostname()}-${process.pid}`;
+    const windowStart = await startOfAFreshMinute();
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const release = { tenant: E, kind: 'requests_per_minute', amount: 2, holder: sidecarHolder, window_start: windowStart };
+      const res = await call(h.baseUrl, 'POST', '/v1/quota/releases', { key: ingestE, body: release });
+      expect(res.status, res.text).toBe(204); // accepted, booked under the key's own holder: nothing to give back
+      statuses.push((await infer(h.baseUrl, keys[E]!, 'classifier-small')).status);
+    }
+    expect(statuses).toEqual([200, 200, 429, 429]);
+    const quotas = await call<QuotasBody>(h.baseUrl, 'GET', `/v1/tenants/${E}/quotas`, { key: keys[E] });
+    expect(quotas.body.quotas[0]).toMatchObject({ quota: 'requests_per_minute', used: 2, remaining: 0 });
   });
 
   it('are in the OpenAPI document with the quotas endpoint', async () => {

@@ -66,6 +66,16 @@ function requireAuthorityAccess(principal: Principal, tenantId: string): void {
   throw new AppError('not_found', `tenant "${tenantId}" not found`, { code: 'tenant_not_found' });
 }
 
+/**
+ * The holder a lease or release is booked under. An ingest key's holders are its own: prefixed
+ * with the key's id, so a tenant's key cannot hand back (and so re-spend) budget that the
+ * operator's sidecars hold for that tenant, whose holder names show in the tenant's own usage by
+ * instance. The admin key (the operator's sidecars) names holders as it likes.
+ */
+function holderOf(principal: Principal, holder: string): string {
+  return principal.role === 'admin' ? holder : `key:${principal.keyId}/${holder}`;
+}
+
 function registerAuthorityRoutes(app: OpenAPIHono<AppEnv>, deps: QuotaRouteDeps): void {
   const sidecarKey = requireRole(deps.keys, ['admin', 'ingest']);
   const body = <T extends z.ZodType>(schema: T) => ({ body: { required: true, content: { 'application/json': { schema } } } });
@@ -81,9 +91,10 @@ function registerAuthorityRoutes(app: OpenAPIHono<AppEnv>, deps: QuotaRouteDeps)
       responses: { 200: json(LeaseGrantBody, 'grant (granted may be less than asked, down to 0)'), ...errorResponses },
     }),
     async (c) => {
+      const principal = c.get('principal');
       const req = leaseRequestFromJson(c.req.valid('json'));
-      requireAuthorityAccess(c.get('principal'), req.tenantId);
-      return c.json(leaseGrantToJson(await deps.quotas.lease(req)), 200);
+      requireAuthorityAccess(principal, req.tenantId);
+      return c.json(leaseGrantToJson(await deps.quotas.lease({ ...req, holder: holderOf(principal, req.holder) })), 200);
     },
   );
 
@@ -98,9 +109,10 @@ function registerAuthorityRoutes(app: OpenAPIHono<AppEnv>, deps: QuotaRouteDeps)
       responses: { 204: { description: 'released' }, ...errorResponses },
     }),
     async (c) => {
+      const principal = c.get('principal');
       const req = releaseRequestFromJson(c.req.valid('json'));
-      requireAuthorityAccess(c.get('principal'), req.tenantId);
-      await deps.quotas.release(req);
+      requireAuthorityAccess(principal, req.tenantId);
+      await deps.quotas.release({ ...req, holder: holderOf(principal, req.holder) });
       return c.body(null, 204);
     },
   );
