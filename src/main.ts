@@ -118,6 +118,13 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     const keys = new KeyService(store, adminKey.key, Date.now, remoteKeys);
     await keys.load();
     const spool = new Spool(join(config.data_dir, 'spool'));
+    // Found by dogfooding: on a read-only spool the process started, answered 200s and lost them
+    // in a crash. Without a writable spool nothing is crash-safe: say so now, not after a loss.
+    try {
+      spool.probe();
+    } catch (err) {
+      throw new Error(`the spool ${join(config.data_dir, 'spool')} cannot be written (${(err as Error).message}): the span journal and the outage spool live there; free space or fix its permissions`, { cause: err });
+    }
 
     const jobs: JobSpec[] = [];
     const quotas = localQuotaAuthority(config, opts.kind, store, keys, log);
@@ -250,7 +257,11 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       store,
       keys,
       tenantExists: (t) => t in config.tenants || keys.tenantsWithKeys().has(t) || tenantsWithUsage.has(t),
-      readiness: [{ name: 'clickhouse', check: () => store.ping() }],
+      // The spool too: with a full disk, requests that cannot be journaled fail whenever the store does.
+      readiness: [
+        { name: 'clickhouse', check: () => store.ping() },
+        { name: 'spool', check: async () => (spool.probe(), true) },
+      ],
       maxBodyBytes: config.server.max_body_bytes,
       now: Date.now,
       api: billing,

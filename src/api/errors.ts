@@ -11,9 +11,9 @@ export function errorBody(code: string, message: string, details?: unknown) {
 
 /**
  * 503s that are a known state, already logged where it is detected (the quota gate, the ingest
- * queue): one line per refused request would flood the log during an outage.
+ * queue, the span journal): one line per refused request would flood the log during an outage.
  */
-const EXPECTED_UNAVAILABLE = new Set(['quota_authority_unavailable', 'ingest_overloaded']);
+const EXPECTED_UNAVAILABLE = new Set(['quota_authority_unavailable', 'ingest_overloaded', 'recording_unavailable']);
 
 /** The app's onError: every failure becomes a JSON error with the status its kind maps to. */
 export function handleError(err: Error, c: Context): Response {

@@ -30,17 +30,20 @@ export function primaryOrSpool(
   return {
     async write(table, rows) {
       if (rows.length === 0) return;
+      let primaryError: unknown;
       try {
         await write(table, rows);
         return;
       } catch (err) {
-        onPrimaryError(err);
+        primaryError = err;
       }
       try {
         spool.append(table, rows);
       } catch (err) {
-        throw new AppError('unavailable', `could not ${verb} or spool ${rows.length} rows for ${table}: ${(err as Error).message}`, { cause: err });
+        throw new AppError('unavailable', `could not ${verb} (${(primaryError as Error)?.message ?? primaryError}) or spool ${rows.length} rows for ${table}: ${(err as Error).message}`, { cause: err });
       }
+      // Reported once the rows are safe in the spool, so "spooled, will retry" is then true.
+      onPrimaryError(primaryError);
     },
   };
 }

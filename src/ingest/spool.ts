@@ -51,11 +51,38 @@ export class Spool {
     this.quarantineDir = `${dir}-quarantine`;
   }
 
+  /**
+   * Throws unless a file can be written durably here now (a full or read-only disk): for the
+   * start-up check and readiness. The probe file is removed again.
+   */
+  probe(): void {
+    const file = join(this.dir, `.probe-${process.pid}`);
+    try {
+      writeDurably(file, 'probe\n');
+    } finally {
+      try {
+        removeIfThere(file);
+      } catch {
+        // the write's error, if any, is the one to report
+      }
+    }
+  }
+
   /** Writes one batch durably; returns its file. */
   append(table: string, rows: readonly object[]): string | undefined {
     if (rows.length === 0) return undefined;
     const { tmp, file } = this.names(table);
-    writeDurably(tmp, linesOf(rows));
+    try {
+      writeDurably(tmp, linesOf(rows));
+    } catch (err) {
+      // A full disk must not also collect empty temp files on every retry.
+      try {
+        removeIfThere(tmp);
+      } catch {
+        // the write's error is the one to report
+      }
+      throw err;
+    }
     renameSync(tmp, file);
     return file;
   }
@@ -70,7 +97,10 @@ export class Spool {
     const { file } = this.names(table);
     this.held.add(file);
     // O_DSYNC: each write returns once its data is on disk, in one call instead of write + fdatasync.
-    const handle = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_DSYNC, 0o644);
+    const handle = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_DSYNC, 0o644).catch((err: unknown) => {
+      this.held.delete(file);
+      throw err;
+    });
     return {
       file,
       async append(rows) {

@@ -2,6 +2,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registryAround } from '../../test/support/registry.ts';
 import { BUNDLED_MODELS } from '../config/load.ts';
+import { AppError } from '../errors.ts';
 import { ATTR } from '../telemetry/attributes.ts';
 import type { RequestObservation } from '../telemetry/request-metrics.ts';
 import { FairQueue } from './fair-queue.ts';
@@ -175,5 +176,12 @@ describe('InferenceService: the answer waits for the span to be durable', () => 
     j.flushAll();
     await expect(served).resolves.toMatchObject({ model_name: MODEL });
     await expect(failed).rejects.toMatchObject({ code: 'inference_failed' });
+  });
+
+  it('a span that could not be recorded at all makes the answer a 503, never a success that is not billed', async () => {
+    const r = rig({ recorded: () => Promise.reject(new Error('journal and store both failing')) });
+    const answer = r.service.infer('acme', MODEL, body());
+    await expect(answer).rejects.toBeInstanceOf(AppError);
+    await expect(answer).rejects.toMatchObject({ kind: 'unavailable', code: 'recording_unavailable' });
   });
 });

@@ -168,7 +168,14 @@ export class InferenceService {
     }
     // The slot is free already; the answer waits until the billing record is durable (a failed
     // run used CPU and is billed too).
-    await this.deps.recorded?.(span);
+    await this.deps.recorded?.(span).catch((err: unknown) => {
+      // Neither the span journal nor the store took the record (a full disk and no ClickHouse):
+      // the record is dropped, so this must not be a success the tenant would not be billed for.
+      throw new AppError('unavailable', 'the request could not be recorded for billing (no disk space for the span journal and the store is unreachable); it was not billed: retry later', {
+        code: 'recording_unavailable',
+        cause: err,
+      });
+    });
     if ('error' in outcome) throw outcome.error;
     return outcome.response;
   }

@@ -1,10 +1,10 @@
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
-import { Spool } from '../ingest/spool.ts';
-import { JournaledSpanProcessor, type SpanDestination } from './journaled-span-processor.ts';
+import { parseLines, Spool, type HeldFile } from '../ingest/spool.ts';
+import { JournaledSpanProcessor, SpanNotRecordedError, type SpanDestination } from './journaled-span-processor.ts';
 
 /** A destination that records what it is given and refuses while `down`. */
 function destination() {
@@ -197,6 +197,96 @@ describe('JournaledSpanProcessor', () => {
       const second = end('refused');
       await processor.shutdown();
       expect(delivered).toEqual([first, second]);
+      expect(journaled()).toEqual([]);
+    });
+  });
+
+  describe('when the journal cannot be written (disk full, read-only)', () => {
+    const enospc = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+
+    /** A spool whose journal files fail as `fail` says: not at all, on open, or on an append (after tearing a line). */
+    class FailingSpool extends Spool {
+      fail: 'no' | 'open' | 'append' = 'no';
+      override async openHeld(table: string): Promise<HeldFile> {
+        if (this.fail === 'open') throw enospc();
+        const held = await super.openHeld(table);
+        return {
+          file: held.file,
+          append: async (rows) => {
+            if (this.fail !== 'append') return held.append(rows);
+            appendFileSync(held.file, '{"id":"torn'); // part of a line made it to disk
+            throw enospc();
+          },
+          close: () => held.close(),
+        };
+      }
+    }
+
+    function failing(opts: { drainSpool?: boolean } = {}) {
+      const dir = mkdtempSync(join(tmpdir(), 'il-journaled-full-'));
+      const spool = new FailingSpool(dir);
+      const { dest, delivered, state } = destination();
+      const errors: string[] = [];
+      const processor = new JournaledSpanProcessor(spool, dest, {
+        batchDelayMs: 600_000,
+        maxBatchSize: 1000,
+        drainSpool: opts.drainSpool ?? false,
+        deferrable: (span) => span.name === 'refused',
+        onError: (e) => errors.push((e as Error).message),
+      });
+      const tracer = new BasicTracerProvider({ spanProcessors: [processor] }).getTracer('t');
+      const end = (name = 's') => {
+        const span = tracer.startSpan(name);
+        span.end();
+        return span.spanContext().spanId;
+      };
+      const journaled = () =>
+        readdirSync(join(dir, 'test_spans'))
+          .filter((f) => f.endsWith('.jsonl'))
+          .sort()
+          .map((f) => (parseLines(readFileSync(join(dir, 'test_spans', f), 'utf8')) as Array<{ id: string }>).map((r) => r.id));
+      return { spool, processor, delivered, state, errors, end, journaled };
+    }
+
+    it('recorded() resolves once the span is delivered at once instead, and says why in the log', async () => {
+      const { spool, processor, delivered, errors, end } = failing();
+      spool.fail = 'open';
+      const id = end();
+      await processor.recorded(id);
+      expect(delivered).toEqual([id]); // no flush needed: delivered before the answer
+      expect(errors.join('\n')).toMatch(/span journal: cannot write \(ENOSPC.*delivering 1 spans at once instead/);
+      await processor.flush();
+      expect(delivered).toEqual([id]); // once
+    });
+
+    it('when delivery fails too, recorded() rejects and the awaited span is dropped (never billed); a refusal riding with it is kept', async () => {
+      const { spool, processor, delivered, state, errors, end } = failing();
+      spool.fail = 'open';
+      state.down = true;
+      const refused = end('refused');
+      const served = end();
+      await expect(processor.recorded(served)).rejects.toBeInstanceOf(SpanNotRecordedError);
+      expect(errors.join('\n')).toMatch(/delivery failed too \(receiver down\): 1 requests answered with an error, not recorded/);
+      spool.fail = 'no';
+      state.down = false;
+      await processor.flush();
+      expect(delivered).toEqual([refused]);
+    });
+
+    it('a torn append does not swallow the next rows: they go to a new file, and every span is delivered once', async () => {
+      const { spool, processor, delivered, end, journaled } = failing({ drainSpool: true });
+      const a = end();
+      await processor.recorded(a);
+      spool.fail = 'append';
+      const b = end();
+      await processor.recorded(b); // the append tore a line; b was delivered at once
+      expect(delivered).toEqual([b]);
+      spool.fail = 'no';
+      const c = end();
+      await processor.recorded(c);
+      expect(journaled()).toEqual([[a], [c]]); // the torn file keeps a; c starts a new file
+      await processor.flush();
+      expect(delivered.sort()).toEqual([a, b, c].sort());
       expect(journaled()).toEqual([]);
     });
   });

@@ -45,7 +45,32 @@ const DEFAULT_DEFER_MS = 100;
 interface JournalGroup<R> {
   rows: R[];
   spanIds: string[];
+  /** Spans whose answer waits for this group (`recorded` was called for them). */
+  awaited: Set<string>;
   durable: Promise<void>;
+}
+
+/**
+ * A journal problem reported through `onError` with what was done about it already in its
+ * message (unlike a failed delivery, whose rows are always kept and retried).
+ */
+export class SpanJournalError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'SpanJournalError';
+  }
+}
+
+/**
+ * `recorded` rejects with this when a span could be neither journaled nor delivered (a full or
+ * read-only disk while the destination is down too). Its row is dropped: the answer waiting for it
+ * must be an error, so the request is neither acknowledged nor billed.
+ */
+export class SpanNotRecordedError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'SpanNotRecordedError';
+  }
 }
 
 /** The journal file of the current flush interval and the rows in it. */
@@ -115,24 +140,28 @@ export class JournaledSpanProcessor<R extends object> implements SpanProcessor {
   /** The group collecting spans now, or a new one, written once the write before it is done. */
   private openGroup(): JournalGroup<R> {
     if (!this.collecting) {
-      const group: JournalGroup<R> = { rows: [], spanIds: [], durable: Promise.resolve() };
+      const group: JournalGroup<R> = { rows: [], spanIds: [], awaited: new Set(), durable: Promise.resolve() };
       group.durable = this.step(() => this.writeGroup(group));
+      // A group nobody waits for (refusals only) may fail too: that is reported by writeGroup,
+      // not an unhandled rejection. Callers of recorded() still see the failure.
+      group.durable.catch(() => undefined);
       this.collecting = group;
     }
     return this.collecting;
   }
 
   /**
-   * Resolves once the span is on disk and would survive a crash of this process; at once for a
-   * span this processor has not seen. Never rejects: if the journal cannot be written the span
-   * stays in memory like an unjournaled one (and onError says why).
+   * Resolves once the span would survive a crash of this process: on disk in the journal, or, when
+   * the journal cannot be written (disk full, read-only), delivered to the destination at once.
+   * At once for a span this processor has not seen. Rejects (SpanNotRecordedError) only when both
+   * failed; the span's row is then dropped, so the answer waiting for it must be an error.
    */
   recorded(spanId: string): Promise<void> {
     const group = this.groupOf.get(spanId);
     if (!group) return Promise.resolve();
     this.groupOf.delete(spanId);
-    // writeGroup reports its own failures; an answer must never fail for want of a journal.
-    return group.durable.catch(() => undefined);
+    group.awaited.add(spanId);
+    return group.durable;
   }
 
   /**
@@ -178,30 +207,68 @@ export class JournaledSpanProcessor<R extends object> implements SpanProcessor {
 
   private async writeGroup(group: JournalGroup<R>): Promise<void> {
     if (this.collecting === group) this.collecting = undefined; // later spans start the next group
-    if (this.deferred.length > 0) {
-      group.rows.push(...this.deferred);
-      this.deferred = [];
-    }
-    if (group.rows.length === 0) return;
+    // Rows of deferrable spans (no answer waits for them) ride with this write.
+    const deferred = this.deferred;
+    this.deferred = [];
+    const rows = deferred.length ? [...group.rows, ...deferred] : group.rows;
+    if (rows.length === 0) return;
     try {
-      this.segment ??= { held: await this.spool.openHeld(this.destination.table), rows: [] };
-      await this.segment.held.append(group.rows);
-      this.segment.rows.push(...group.rows);
-    } catch (err) {
-      this.opts.onError?.(err); // kept in memory: delivered (or spooled) by the next flush
-      this.unjournaled.push(...group.rows);
+      await this.journal(rows);
+    } catch (journalErr) {
+      await this.deliverUnjournaled(group, deferred, journalErr);
+    } finally {
+      // Written, delivered or given up on: a later recorded() for these spans has nothing to wait for.
+      for (const id of group.spanIds) if (this.groupOf.get(id) === group) this.groupOf.delete(id);
     }
-    // Written (or given up on): a later recorded() for these spans has nothing to wait for.
-    for (const id of group.spanIds) if (this.groupOf.get(id) === group) this.groupOf.delete(id);
     const inMemory = (this.segment?.rows.length ?? 0) + this.unjournaled.length;
     if (inMemory >= this.maxBufferedRows && this.segment) {
       // Delivery is not keeping up: the file waits for the drain instead of its rows in memory.
-      const full = this.segment;
-      this.segment = undefined;
-      await full.held.close().catch((err: unknown) => this.opts.onError?.(err));
-      this.spool.release(full.held.file);
+      await this.retireSegment();
     } else if (inMemory >= this.opts.maxBatchSize) {
       void this.flush();
+    }
+  }
+
+  /** Appends rows to the current journal file (opening one if needed); on disk when it resolves. */
+  private async journal(rows: R[]): Promise<void> {
+    this.segment ??= { held: await this.spool.openHeld(this.destination.table), rows: [] };
+    try {
+      await this.segment.held.append(rows);
+    } catch (err) {
+      // A failed append (ENOSPC) can leave a torn line; the next rows must not be glued to it and
+      // lost with it. The file's whole lines go to the drain; the next write starts a new file.
+      await this.retireSegment();
+      throw err;
+    }
+    this.segment.rows.push(...rows);
+  }
+
+  /** Hands the current journal file to the drain, which replays it; its rows leave memory. */
+  private async retireSegment(): Promise<void> {
+    const full = this.segment;
+    if (!full) return;
+    this.segment = undefined;
+    await full.held.close().catch((err: unknown) => this.opts.onError?.(err));
+    this.spool.release(full.held.file);
+  }
+
+  /**
+   * The journal could not take a group: deliver it at once instead, so the answers waiting for
+   * it still follow a durable record. If that fails too, those answers fail (their rows are
+   * dropped: not acknowledged, so not billed); rows no answer waits for stay for the next flush.
+   */
+  private async deliverUnjournaled(group: JournalGroup<R>, deferred: R[], journalErr: unknown): Promise<void> {
+    const rows = [...group.rows, ...deferred];
+    this.opts.onError?.(new SpanJournalError(`span journal: cannot write (${(journalErr as Error)?.message ?? journalErr}); delivering ${rows.length} spans at once instead`, { cause: journalErr }));
+    try {
+      await this.destination.deliver(rows);
+      return;
+    } catch (deliverErr) {
+      const kept = [...group.rows.filter((_, i) => !group.awaited.has(group.spanIds[i]!)), ...deferred];
+      this.unjournaled.push(...kept);
+      const message = `span journal: cannot write, and delivery failed too (${(deliverErr as Error)?.message ?? deliverErr}): ${group.awaited.size} requests answered with an error, not recorded`;
+      this.opts.onError?.(new SpanJournalError(message, { cause: deliverErr }));
+      throw new SpanNotRecordedError(message, { cause: deliverErr });
     }
   }
 

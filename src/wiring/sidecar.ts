@@ -24,6 +24,7 @@ import type { Store } from '../store/client.ts';
 import { RESOURCE_ATTR } from '../telemetry/attributes.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { createTracing, type Tracing } from '../telemetry/tracing.ts';
+import { SpanJournalError } from '../telemetry/journaled-span-processor.ts';
 import { planOf } from './billing.ts';
 
 /** Part of the composition root (src/main.ts): the inference sidecar's wiring. */
@@ -139,7 +140,9 @@ export async function startSidecar(
     [RESOURCE_ATTR.hostName]: hostname(),
     ...(gpus.length ? { [RESOURCE_ATTR.gpuModel]: gpus[0]!.name, [RESOURCE_ATTR.gpuCount]: gpus.length } : {}),
   };
-  const onError = (err: unknown) => log(`telemetry: ${describeExportError(err)} (spooled, will retry)`);
+  // A failed delivery's spans are always kept (journal file, spool, or memory) and retried; a
+  // journal problem's message says itself what became of its spans.
+  const onError = (err: unknown) => log(`telemetry: ${describeExportError(err)}${err instanceof SpanJournalError ? '' : ' (kept, will retry)'}`);
   if (exporter === 'otlp') {
     // The OTLP exporters report a partial success (spans the API refused, and why) only through
     // OTel's diag logger, which is silent unless set: route its warnings and errors to the log.
