@@ -44,7 +44,19 @@ export const alertsConfigSchema = z
      * scores about 0.74), so on-call is paged for the unusual, not the merely new.
      */
     anomaly_threshold: z.number().min(0).max(1).default(0.7),
-    webhooks: z.array(webhookSchema).default([]),
+    webhooks: z
+      .array(webhookSchema)
+      .superRefine((hooks, ctx) => {
+        // Two with the same URL and tenants would be one receiver paged twice, sharing one outbox.
+        const seen = new Map<string, number>();
+        hooks.forEach((w, i) => {
+          const key = `${w.url}\n${w.tenants === undefined ? '*' : [...w.tenants].sort().join(',')}`;
+          const first = seen.get(key);
+          if (first !== undefined) ctx.addIssue({ code: 'custom', path: [i], message: `repeats webhooks[${first}] (same url and tenants): merge them` });
+          else seen.set(key, i);
+        });
+      })
+      .default([]),
     alertmanager: z
       .strictObject({
         /** Base URL, e.g. http://alertmanager:9093 (alerts go to /api/v2/alerts). */

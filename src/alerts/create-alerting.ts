@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Store } from '../store/client.ts';
 import { createAlertingService, type Alerting, type AlertingPorts } from './alerting.ts';
@@ -6,6 +5,7 @@ import type { AlertsConfig } from './config.ts';
 import { createAlertmanagerDestination } from './delivery/alertmanager.ts';
 import type { Destination } from './delivery/destination.ts';
 import { diskOutbox } from './delivery/outbox.ts';
+import { prepareOutboxDirs, webhookOutboxDir } from './delivery/outbox-dirs.ts';
 import { DEFAULT_RETRY_POLICY, type FetchFn, type RetryPolicy } from './delivery/http-post.ts';
 import { createWebhookDestination } from './delivery/webhook.ts';
 import { createAlertStore } from './store/alert-store.ts';
@@ -37,11 +37,13 @@ export interface CreateAlertingOptions {
 export function createAlerting(opts: CreateAlertingOptions): Alerting {
   const policy: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...opts.retry, maxRetries: opts.config.max_retries };
   const common = { fetch: opts.fetch ?? fetch, policy, now: opts.now, log: opts.log };
+  const outboxRoot = opts.dataDir === undefined ? undefined : join(opts.dataDir, 'alert-outbox');
+  if (outboxRoot !== undefined) prepareOutboxDirs(outboxRoot, opts.config.webhooks, opts.log);
   const destinations: Destination[] = opts.config.webhooks.map((w) =>
     createWebhookDestination(w, {
       ...common,
-      // One directory per receiver URL (hashed: the URL may hold a token).
-      outbox: opts.dataDir === undefined ? undefined : diskOutbox(join(opts.dataDir, 'alert-outbox', createHash('sha256').update(w.url).digest('hex').slice(0, 16)), opts.log),
+      // One folder per webhook (URL and tenants): see webhookOutboxDir.
+      outbox: outboxRoot === undefined ? undefined : diskOutbox(webhookOutboxDir(outboxRoot, w), opts.log),
     }),
   );
   if (opts.config.alertmanager) {

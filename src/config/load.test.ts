@@ -198,6 +198,21 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('refuses two webhooks with the same URL and tenants (one receiver paged twice); the same URL for other tenants is fine', () => {
+    const cwd = dir();
+    writeFileSync(
+      join(cwd, 'inferledger.yaml'),
+      [
+        'alerts:',
+        '  webhooks:',
+        '    - { url: "https://hooks.example/x", secret: "0123456789abcdef", tenants: [acme, globex] }',
+        '    - { url: "https://hooks.example/x", secret: "fedcba9876543210", tenants: [acme] }',
+        '    - { url: "https://hooks.example/x", secret: "0123456789abcdeX", tenants: [globex, acme] }',
+      ].join('\n'),
+    );
+    expect(issuesOf(() => loadConfig({}, cwd))).toEqual(['alerts.webhooks.2: repeats webhooks[0] (same url and tenants): merge them']);
+  });
+
   it('a partial pricing section keeps the defaults of the keys it leaves out (capacity prices and plans too)', () => {
     const cwd = dir();
     writeFileSync(join(cwd, 'inferledger.yaml'), 'pricing: { idle_policy: even, currency: EUR }\n');

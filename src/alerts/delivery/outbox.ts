@@ -36,13 +36,16 @@ interface Stored {
   alert: Alert;
 }
 
+/** A notification's file name: `<sequence>-<hash of id>.json` (other files in the folder are not ours). */
+export const isNotificationFile = (name: string): boolean => /^\d{12}-[^.]+\.json$/.test(name);
+
 /** One file per notification in `dir`: `<sequence>-<hash of id>.json`, written atomically. */
 export function diskOutbox(dir: string, log: (line: string) => void = () => {}): Outbox {
   mkdirSync(dir, { recursive: true });
   const files = new Map<string, string>(); // id → file name, in sequence order
   const alerts = new Map<string, Alert>();
   let seq = 0;
-  for (const name of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+  for (const name of readdirSync(dir).filter(isNotificationFile).sort()) {
     try {
       const stored = JSON.parse(readFileSync(join(dir, name), 'utf8')) as Stored;
       files.set(stored.id, name);

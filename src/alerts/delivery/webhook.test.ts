@@ -139,6 +139,26 @@ describe('webhook destination', () => {
     expect(withOutbox().pending()).toBe(0);
   });
 
+  it("never sends another tenant's notifications read back from disk (tenants narrowed before a restart)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'il-webhook-narrowed-'));
+    const make = (tenants?: string[]) =>
+      createWebhookDestination({ url: `${server.url}/hooks/il`, secret: SECRET, tenants }, { fetch, policy: POLICY, now: () => NOW, log: (l) => logs.push(l), outbox: diskOutbox(dir) });
+    server.respond(() => ({ status: 503 }));
+    const before = make();
+    const fired = quota([], [status('acme', 0.9), status('globex', 0.9)]);
+    before.offer(fired.alerts, fired.transitions);
+    await before.deliver();
+    expect(before.pending()).toBe(2);
+
+    server.received.length = 0;
+    server.respond(() => ({ status: 200 }));
+    const after = make(['globex']);
+    expect(after.pending()).toBe(1);
+    expect(logs.join('\n')).toMatch(/dropped 1 waiting notifications of tenants not in its tenants list/);
+    await after.deliver();
+    expect(delivered().map((a) => a.tenant)).toEqual(['globex']);
+  });
+
   it('drops a batch the receiver refuses with a 4xx (no retry)', async () => {
     server.respond(() => ({ status: 422 }));
     const d = webhook();

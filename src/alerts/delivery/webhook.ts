@@ -44,6 +44,11 @@ export function createWebhookDestination(target: WebhookTarget, deps: WebhookDep
   /** Insertion-ordered; keyed by episode and state so an offer repeated by a re-run is one entry. */
   const outbox = deps.outbox ?? memoryOutbox();
   const backoff = new ReceiverBackoff(deps.policy, deps.now, deps.random);
+  // Read back from disk, the outbox may hold notifications of tenants this webhook is no longer
+  // for (its tenants were narrowed before a restart): never send another tenant's alerts.
+  const excluded = tenants ? outbox.entries().filter(([, a]) => !tenants.has(a.tenantId)) : [];
+  for (const [id] of excluded) outbox.delete(id);
+  if (excluded.length) deps.log(`${name}: dropped ${excluded.length} waiting notifications of tenants not in its tenants list`);
 
   function enqueue(alert: Alert): void {
     outbox.set(`${episodeId(alert)}:${alert.state}`, alert);
