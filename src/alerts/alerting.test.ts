@@ -191,8 +191,18 @@ describe('alerting service', () => {
     expect(s.alerting.firing()).toEqual([]);
   });
 
-  it('has one job on the configured schedule', () => {
-    expect(setup().alerting.jobs.map((j) => [j.name, j.cron])).toEqual([['alerts', '*/15 * * * * *']]);
+  it('evaluates on the configured schedule, and delivers every 5 s (or as asked) whatever that schedule', async () => {
+    const s = setup();
+    expect(s.alerting.jobs.map((j) => [j.name, j.cron])).toEqual([
+      ['alerts', '*/15 * * * * *'],
+      ['alert-delivery', '*/5 * * * * *'],
+    ]);
+    // Found by dogfooding: with evaluations every 30 s and Alertmanager's resend_s at 5, firing
+    // alerts expired there between two evaluations (re-sends only came with evaluations).
+    await s.alerting.jobs[1]!.run();
+    expect(s.destination.delivered).toBe(1);
+    expect(s.destination.offers).toEqual([]); // no evaluation ran
+    expect(setup({ deliveryEveryS: 2 }).alerting.jobs[1]!.cron).toBe('*/2 * * * * *');
   });
 });
 

@@ -30,6 +30,12 @@ export interface AlertingPorts {
    */
   anomalyFindings?: () => Promise<readonly AnomalyFinding[]>;
   config: Pick<AlertsConfig, 'quota_thresholds' | 'hysteresis' | 'evaluate_cron' | 'anomaly_for_s' | 'anomaly_threshold'>;
+  /**
+   * Seconds between delivery runs, whatever the evaluation schedule (default 5): re-sends to
+   * Alertmanager must come more often than an alert's lifetime there (4 × resend_s) even when
+   * `evaluate_cron` runs every few minutes, and failed webhooks are retried on time.
+   */
+  deliveryEveryS?: number;
   now: () => number;
   log: (line: string) => void;
 }
@@ -94,8 +100,18 @@ export function createAlertingService(ports: AlertingPorts): Alerting {
     evaluate,
     flush: kick,
     firing: () => current.filter((a) => a.state === 'firing'),
-    jobs: [{ name: 'alerts', cron: ports.config.evaluate_cron, run: evaluate }],
+    jobs: [
+      { name: 'alerts', cron: ports.config.evaluate_cron, run: evaluate },
+      { name: 'alert-delivery', cron: `*/${deliveryEveryS(ports)} * * * * *`, run: kick },
+    ],
   };
+}
+
+const DEFAULT_DELIVERY_EVERY_S = 5;
+
+/** Whole seconds, 1 to 30: a valid cron step of the seconds field. */
+function deliveryEveryS(ports: AlertingPorts): number {
+  return Math.min(30, Math.max(1, Math.floor(ports.deliveryEveryS ?? DEFAULT_DELIVERY_EVERY_S)));
 }
 
 async function evaluateQuotas(ports: AlertingPorts, prev: readonly Alert[], now: number, peaks: readonly QuotaStatus[]): Promise<Evaluation> {

@@ -61,6 +61,8 @@ export function createAlerting(opts: CreateAlertingOptions): Alerting {
     tenants: opts.tenants,
     anomalyFindings: opts.anomalyFindings,
     config: opts.config,
+    // Alertmanager forgets an alert 4 × resend_s after its last re-send: re-send well within that.
+    deliveryEveryS: Math.min(5, Math.max(1, Math.floor((opts.config.alertmanager?.resend_s ?? 5) / 2))),
     now: opts.now,
     log: opts.log,
   });

@@ -83,20 +83,45 @@ describe('Alertmanager destination (local stand-in)', () => {
   });
 
   it('retries the next run after a failure', async () => {
-    server.respond(() => ({ status: 503 }));
     const d = destination();
     const fired = quota([], 0.9, clock);
     d.offer(fired.alerts, fired.transitions);
     await d.deliver();
+    server.respond(() => ({ status: 503 }));
     clock += 1000;
     const resolved = quota(fired.alerts, 0.1, clock);
     d.offer(resolved.alerts, resolved.transitions);
-    expect(server.received).toHaveLength(POLICY.maxRetries + 1);
+    await d.deliver();
+    expect(server.received).toHaveLength(1 + POLICY.maxRetries + 1);
     server.received.length = 0;
     server.respond(() => ({ status: 200 }));
+    clock += 30_000; // past the receiver's backoff
     await d.deliver();
     await d.deliver();
     expect(sent()).toEqual([['0.8:ended']]);
+    expect(d.pending()).toBe(0);
+  });
+
+  it('a firing that never reached Alertmanager before it resolved is sent late, and its resolve one resend_s after', async () => {
+    server.respond(() => ({ status: 503 }));
+    const d = destination();
+    const fired = quota([], 0.9, clock);
+    d.offer(fired.alerts, fired.transitions);
+    await d.deliver(); // Alertmanager is down: the firing is not delivered
+    clock += 50_000;
+    const resolved = quota(fired.alerts, 0.1, clock);
+    d.offer(resolved.alerts, resolved.transitions); // resolved before Alertmanager came back
+    server.received.length = 0;
+    server.respond(() => ({ status: 200 }));
+    clock += 10_000;
+    await d.deliver();
+    expect(sent()).toEqual([['0.8:active']]); // as firing: Alertmanager does not page an alert that arrives resolved
+    clock += RESEND_S * 1000 - 1;
+    await d.deliver();
+    expect(server.received).toHaveLength(1); // its resolve waits one resend_s (Alertmanager's group_wait pages it meanwhile)
+    clock += 1;
+    await d.deliver();
+    expect(sent()).toEqual([['0.8:active'], ['0.8:ended']]);
     expect(d.pending()).toBe(0);
   });
 

@@ -58,6 +58,12 @@ export function toAlertmanagerAlert(a: Alert, opts: { now: number; resendMs: num
  * starts firing, and after a restart of this process). A resolve is sent once, with endsAt; if it
  * fails, it is retried on the next run. Pending alerts are never sent (as in Prometheus).
  *
+ * A firing that never reached Alertmanager before it resolved (Alertmanager down for a minute,
+ * and a per-minute quota's episode is shorter than that) is still owed: Alertmanager does not
+ * notify an alert that arrives already resolved, so the page would be lost. It is sent as firing
+ * once Alertmanager answers, and its resolve one `resendS` later, after Alertmanager's
+ * `group_wait` (30 s by default) has notified it. Found by dogfooding.
+ *
  * Unsent resolves live in memory, so the first offer after a start (which carries the episodes
  * resolved in the last hour, from the store) sends again every resolve that Alertmanager may still
  * hold as firing: those that ended within one alert lifetime (LIFETIME_RESENDS × resend_s). A
@@ -70,6 +76,10 @@ export function createAlertmanagerDestination(target: AlertmanagerTarget, deps: 
   let firing = new Map<string, Alert>();
   const resolved = new Map<string, Alert>();
   const lastSent = new Map<string, number>();
+  /** Episodes this process offered as firing, and whether Alertmanager has taken one as firing. */
+  const firingOffered = new Map<string, { delivered: boolean }>();
+  /** Resolved episodes whose firing never reached Alertmanager; `firingSentAt` once it has. */
+  const owed = new Map<string, { alert: Alert; firingSentAt?: number }>();
   const backoff = new ReceiverBackoff(deps.policy, deps.now, deps.random);
   let started = false;
 
@@ -84,23 +94,36 @@ export function createAlertmanagerDestination(target: AlertmanagerTarget, deps: 
         }
       }
       firing = new Map(alerts.filter((a) => a.state === 'firing').map((a) => [episodeId(a), a]));
+      for (const id of firing.keys()) if (!firingOffered.has(id)) firingOffered.set(id, { delivered: false });
       const byEpisode = new Map(alerts.map((a) => [episodeId(a), a]));
       for (const t of transitions) {
-        const alert = byEpisode.get(episodeId(t));
-        if (t.to === 'resolved' && t.from === 'firing' && alert) resolved.set(episodeId(t), alert);
+        const id = episodeId(t);
+        const alert = byEpisode.get(id);
+        if (!(t.to === 'resolved' && t.from === 'firing' && alert)) continue;
+        if (firingOffered.get(id)?.delivered === false) owed.set(id, { alert });
+        else resolved.set(id, alert);
+        firingOffered.delete(id);
       }
       // Unsent resolves of an unreachable Alertmanager: it resolves those alerts itself at endsAt.
       for (const id of resolved.keys()) if (resolved.size > MAX_UNSENT_RESOLVES) resolved.delete(id);
+      for (const id of owed.keys()) if (owed.size > MAX_UNSENT_RESOLVES) owed.delete(id);
       for (const id of lastSent.keys()) if (!firing.has(id)) lastSent.delete(id);
     },
     async deliver() {
       const now = deps.now();
       const due = [...firing].filter(([id]) => now - (lastSent.get(id) ?? -Infinity) >= resendMs);
       const ends = [...resolved];
-      if (due.length === 0 && ends.length === 0) return;
+      const lateFirings = [...owed].filter(([, o]) => o.firingSentAt === undefined);
+      const lateEnds = [...owed].filter(([, o]) => o.firingSentAt !== undefined && now - o.firingSentAt >= resendMs);
+      if (due.length + ends.length + lateFirings.length + lateEnds.length === 0) return;
       const policy = backoff.permit();
       if (!policy) return;
-      const body = JSON.stringify([...due, ...ends].map(([, a]) => toAlertmanagerAlert(a, { now, resendMs, publicUrl: deps.publicUrl })));
+      const items = [
+        ...[...due, ...ends].map(([, a]) => a),
+        ...lateFirings.map(([, o]): Alert => ({ ...o.alert, state: 'firing' })),
+        ...lateEnds.map(([, o]) => o.alert),
+      ];
+      const body = JSON.stringify(items.map((a) => toAlertmanagerAlert(a, { now, resendMs, publicUrl: deps.publicUrl })));
       const outcome = await postWithRetry(url, () => ({ body, headers: {} }), { ...deps, policy });
       backoff.record(outcome);
       if (!outcome.ok && outcome.retryable) {
@@ -108,10 +131,16 @@ export function createAlertmanagerDestination(target: AlertmanagerTarget, deps: 
         return;
       }
       // A refusal (400: a payload Alertmanager rejects) would fail again at once: wait a resend.
-      if (!outcome.ok) deps.log(`${name}: Alertmanager refused ${due.length + ends.length} alerts (${outcome.reason})`);
-      for (const [id] of due) lastSent.set(id, now);
+      if (!outcome.ok) deps.log(`${name}: Alertmanager refused ${items.length} alerts (${outcome.reason})`);
+      for (const [id] of due) {
+        lastSent.set(id, now);
+        const offered = firingOffered.get(id);
+        if (offered) offered.delivered = true;
+      }
       for (const [id] of ends) resolved.delete(id);
+      for (const [, o] of lateFirings) o.firingSentAt = now;
+      for (const [id] of lateEnds) owed.delete(id);
     },
-    pending: () => resolved.size + firing.size,
+    pending: () => resolved.size + firing.size + owed.size,
   };
 }
