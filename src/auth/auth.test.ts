@@ -1,3 +1,4 @@
+import { AppError } from '../errors.ts';
 import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -130,13 +131,19 @@ describe('KeyService with a remote store (a standalone sidecar asking the API, c
     expect(await keys.authenticate('il_tenant_nobody-knows-this-one-0123456789')).toMatchObject({ tenantId: 'late' });
   });
 
-  it('random keys cannot flood the API: at most 20 lookups a second, the rest are unknown', async () => {
+  it('random keys cannot flood the API: at most 20 lookups a second, the rest are a 503 (never checked, so not invalid)', async () => {
     const now = 3_000_000;
     const a = api();
+    a.add(KEY, 'remote-acme');
     const keys = new KeyService(store, undefined, () => now, a.remote);
     await keys.load();
-    for (let i = 0; i < 50; i++) await keys.authenticate(`il_tenant_random-${i}-0123456789abcdefghij`);
+    const answers = [];
+    for (let i = 0; i < 50; i++) answers.push(await keys.authenticate(`il_tenant_random-${i}-0123456789abcdefghij`).catch((e: unknown) => e));
     expect(a.state.calls).toBe(20);
+    expect(answers.slice(0, 20)).toEqual(Array(20).fill(undefined)); // asked: unknown, a 401
+    expect(answers.slice(20).every((e) => (e as AppError).code === 'key_check_unavailable')).toBe(true);
+    // A valid key that arrives in the same second is not told it is invalid.
+    await expect(keys.authenticate(KEY)).rejects.toMatchObject({ kind: 'unavailable', code: 'key_check_unavailable', details: { retryAfterSeconds: 1 } });
   });
 
   it('while the API cannot answer: a key it confirmed keeps working; another key is a 503, not a 401', async () => {

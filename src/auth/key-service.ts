@@ -133,7 +133,7 @@ export class KeyService {
   /**
    * A key this store does not hold, as the remote store knows it: answers are cached (found keys
    * for REMOTE_FOUND_TTL_MS, unknown ones for REMOTE_MISSING_TTL_MS), one lookup per key at a
-   * time, and at most REMOTE_LOOKUPS_PER_S a second beyond that (then: unknown). While the remote
+   * time, and at most REMOTE_LOOKUPS_PER_S a second beyond that (then: a 503). While the remote
    * cannot answer, a key it confirmed before keeps working; any other key is a 503, not a 401
    * (nobody can say it is invalid).
    */
@@ -145,7 +145,14 @@ export class KeyService {
     if (pending) return pending;
     const second = Math.floor(now / 1000);
     if (this.remoteWindow.second !== second) this.remoteWindow = { second, lookups: 0 };
-    if (!cached?.key && ++this.remoteWindow.lookups > REMOTE_LOOKUPS_PER_S) return null;
+    if (!cached?.key && ++this.remoteWindow.lookups > REMOTE_LOOKUPS_PER_S) {
+      // Not asked, so not known to be invalid: a 401 would tell a valid key's client it was revoked
+      // (found by dogfooding, while the API was down and its keys were being looked up).
+      throw new AppError('unavailable', 'too many unknown API keys to check at once; retry in a second', {
+        code: 'key_check_unavailable',
+        details: { retryAfterSeconds: 1 },
+      });
+    }
     const lookup = this.remote!(hash)
       .then((r) => {
         const key: KeyEntry | null = r ? { hash, role: r.role, tenantId: r.tenantId, keyPrefix: r.keyPrefix, createdAt: r.createdAt } : null;
