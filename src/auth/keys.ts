@@ -37,8 +37,12 @@ export function keyPrefix(key: string): string {
   return key.slice(0, Math.min(key.length, 16));
 }
 
+/** What a key may be: 16 to 512 characters that an `Authorization: Bearer` token can carry. */
+export const BEARER_TOKEN_PATTERN = /^[A-Za-z0-9_\-.~+/=]{16,512}$/;
+export const BEARER_TOKEN_RULE = '16 to 512 characters of A-Z a-z 0-9 and - . _ ~ + / = (what an Authorization: Bearer token can carry)';
+
 /** Extracts the token of `Authorization: Bearer <token>`; undefined when absent or malformed. */
 export function bearerToken(header: string | undefined): string | undefined {
-  const m = /^Bearer\s+([A-Za-z0-9_\-.~+/=]{16,512})\s*$/i.exec(header ?? '');
-  return m?.[1];
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  return m?.[1] !== undefined && BEARER_TOKEN_PATTERN.test(m[1]) ? m[1] : undefined;
 }

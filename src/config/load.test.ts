@@ -198,6 +198,15 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('refuses an admin key that no request could present (a space, a "!", too long), naming the rule', () => {
+    for (const bad of ['P@ssw0rd!P@ssw0rd!', 'correct horse battery staple', 'x'.repeat(513), 'short']) {
+      expect(issuesOf(() => loadConfig({ INFERLEDGER_ADMIN_KEY: bad }, dir()))).toEqual([
+        expect.stringMatching(/admin_key must be 16 to 512 characters of A-Z a-z 0-9 and - \. _ ~ \+ \/ = \(what an Authorization: Bearer token can carry\)/),
+      ]);
+    }
+    expect(loadConfig({ INFERLEDGER_ADMIN_KEY: 'il_admin_0123456789-._~+/=' }, dir()).admin_key).toBe('il_admin_0123456789-._~+/=');
+  });
+
   it('refuses two webhooks with the same URL and tenants (one receiver paged twice); the same URL for other tenants is fine', () => {
     const cwd = dir();
     writeFileSync(

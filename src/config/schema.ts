@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { alertsConfigSchema } from '../alerts/config.ts';
+import { BEARER_TOKEN_PATTERN, BEARER_TOKEN_RULE } from '../auth/keys.ts';
 import { DEFAULT_PRICING_INPUT, pricingSchema } from '../pricing/price-book.ts';
 import { quotaLimitsSchema, quotasConfigSchema } from '../quotas/config.ts';
 
@@ -55,7 +56,8 @@ const CROSS_CHECKED_SECTIONS = new Set(['clickhouse', 'models', 'tenants', 'pric
 export const configSchema = z
   .strictObject({
     data_dir: z.string().min(1).default('./data'),
-    admin_key: z.string().min(16, 'admin_key must be at least 16 characters').optional(),
+    // Checked against what a request can present, or the process starts with a key nobody can use.
+    admin_key: z.string().regex(BEARER_TOKEN_PATTERN, `admin_key must be ${BEARER_TOKEN_RULE}`).optional(),
     clickhouse: z
       .strictObject({
         url: z.string().url().optional(),

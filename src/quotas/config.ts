@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BEARER_TOKEN_PATTERN, BEARER_TOKEN_RULE } from '../auth/keys.ts';
 
 /**
  * Quota configuration (SPEC §6). Limits per tenant; a tenant without its own uses
@@ -63,7 +64,7 @@ export const quotasConfigSchema = z
      * Bearer key presented to `authority_url`: the admin key (any tenant), or, for a sidecar, an
      * ingest key, which may lease only for the tenant it was issued to.
      */
-    authority_key: z.string().min(16, 'quotas.authority_key must be at least 16 characters').optional(),
+    authority_key: z.string().regex(BEARER_TOKEN_PATTERN, `quotas.authority_key must be ${BEARER_TOKEN_RULE}`).optional(),
     /** Budget a sidecar takes per lease, at most; smaller leases mean tighter global accuracy. */
     lease_max_chunk: positiveInt.default(20),
     /** A lease unused this long is returned to the authority. */

@@ -32,7 +32,12 @@ export const resolveTenant = (keys: KeyService, trustTenantHeader: boolean): Mid
       tenantId = parsed.data;
     }
     if (!tenantId) {
-      throw new AppError('forbidden', 'inference needs a tenant key (or a trusted gateway key with X-Tenant-Id)', { code: 'wrong_role' });
+      // Found by dogfooding: a gateway that sent X-Tenant-Id was told to send X-Tenant-Id.
+      const why =
+        headerTenant !== undefined && !trustTenantHeader
+          ? 'X-Tenant-Id is ignored here: sidecar.trust_tenant_header is off, so inference needs a tenant key'
+          : 'inference needs a tenant key (or a trusted gateway key with X-Tenant-Id)';
+      throw new AppError('forbidden', why, { code: 'wrong_role' });
     }
     c.set('tenantId', tenantId);
     await next();
