@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -52,6 +52,18 @@ describe('inferledger spool', () => {
     const spool = new Spool(join(dataDir, 'spool'));
     expect(spool.pending().map((p) => p.table).sort()).toEqual(['otel_traces', 'resource_samples']);
     expect(spool.quarantined()).toEqual([]);
+  });
+
+  it("does not count a running process's open journal file as waiting", async () => {
+    const dataDir = await dataDirWithPoison();
+    // Named like a journal file of another process that is alive (this worker's parent).
+    mkdirSync(join(dataDir, 'spool', 'otel_traces'), { recursive: true });
+    writeFileSync(join(dataDir, 'spool', 'otel_traces', `${String(Date.now()).padStart(15, '0')}-${process.ppid}-000000.jsonl`), '{"TraceId":"b"}\n');
+    const list = io();
+    expect(runSpoolCommand(['list'], dataDir, list.io)).toBe(0);
+    expect(list.text().stdout).toContain(
+      `1 batch(es) waiting for ClickHouse\n  otel_traces: 1\n  (and 1 file(s) being written by running process ${process.ppid}: its span journal, delivered every batch interval)\n`,
+    );
   });
 
   it('refuses an unknown subcommand or option with the usage and status 2', () => {

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Spool } from '../ingest/spool.ts';
 
@@ -27,16 +27,22 @@ export function runSpoolCommand(args: string[], dataDir: string, io: SpoolIo): n
   }
   const spool = new Spool(join(dataDir, 'spool'));
   if (sub === 'list' && table === undefined) {
-    const pending = spool.pending();
+    // A running process's open span journal file is not waiting for anything: it is delivered
+    // within a batch interval (found by dogfooding: a healthy burst showed as "1 waiting").
+    const [live, pending] = partition(spool.pending(), (p) => writerIsRunning(p.file));
     const quarantined = spool.quarantined();
     io.stdout.write(`spool ${join(dataDir, 'spool')}: ${pending.length} batch(es) waiting for ClickHouse\n`);
     for (const [t, n] of countBy(pending.map((p) => p.table))) io.stdout.write(`  ${t}: ${n}\n`);
+    if (live.length > 0) {
+      const pids = [...new Set(live.map((p) => pidOf(p.file)))].join(', ');
+      io.stdout.write(`  (and ${live.length} file(s) being written by running process ${pids}: its span journal, delivered every batch interval)\n`);
+    }
     io.stdout.write(`quarantine ${spool.quarantineDir}: ${quarantined.length} batch(es)\n`);
     for (const b of quarantined) io.stdout.write(`  ${b.table}  ${b.rows} rows  ${b.file}\n    ${b.reason}\n`);
     if (quarantined.length > 0) io.stdout.write('fix what refused them, then: inferledger spool requeue [--table T]\n');
     // A standalone sidecar exporting by OTLP keeps its span journal apart (see telemetry/tracing.ts).
     const journalDir = join(dataDir, 'otlp-journal');
-    const journal = existsSync(journalDir) ? new Spool(journalDir).pending() : [];
+    const journal = existsSync(journalDir) ? new Spool(journalDir).pending().filter((p) => !writerIsRunning(p.file)) : [];
     if (journal.length > 0) io.stdout.write(`OTLP span journal ${journalDir}: ${journal.length} file(s) waiting for export\n`);
     return 0;
   }
@@ -54,6 +60,31 @@ export function runSpoolCommand(args: string[], dataDir: string, io: SpoolIo): n
   const why = sub === 'list' ? '`--table` is for requeue only' : `unknown spool command "${sub}"`;
   io.stderr.write(`${why}\n${SPOOL_USAGE}\n`);
   return 2;
+}
+
+/** The pid in a spool file's name (`<ms>-<pid>-<seq>.jsonl`, see Spool). */
+function pidOf(file: string): number | undefined {
+  const m = /^\d+-(\d+)-\d+\.jsonl$/.exec(basename(file));
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Whether the process that named this file still runs (not this one: the CLI writes none). */
+function writerIsRunning(file: string): boolean {
+  const pid = pidOf(file);
+  if (pid === undefined || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
+  }
+}
+
+function partition<T>(items: readonly T[], test: (item: T) => boolean): [T[], T[]] {
+  const yes: T[] = [];
+  const no: T[] = [];
+  for (const item of items) (test(item) ? yes : no).push(item);
+  return [yes, no];
 }
 
 function countBy(values: readonly string[]): Map<string, number> {

@@ -36,6 +36,12 @@ export type TracingOptions = {
        * spans wait in memory (the SDK's batch processor) and a crash loses up to a batch interval.
        */
       journalSpool?: Spool;
+      /**
+       * Without `journalSpool`: the journal folder an earlier run (with the journal on) may have
+       * left acknowledged spans in. They are exported from it, retried every batch interval,
+       * though new spans are not journaled.
+       */
+      leftoverJournal?: Spool;
     }
 );
 
@@ -52,6 +58,7 @@ function otlpExporter(protocol: 'http/protobuf' | 'grpc' = 'http/protobuf'): Spa
 export function createTracing(opts: TracingOptions): Tracing {
   let processor: SpanProcessor;
   let recorded: (spanId: string) => Promise<void> = () => Promise.resolve();
+  let leftovers: JournaledSpanProcessor<object> | undefined;
   const batching = { batchDelayMs: opts.batchDelayMs, maxBatchSize: opts.maxBatchSize, onError: opts.onError };
   // A refusal's 429 never waits for its span: refusals ride along with the next journal write.
   const journaling = { ...batching, deferrable: isRefusal };
@@ -66,6 +73,9 @@ export function createTracing(opts: TracingOptions): Tracing {
     processor = journaled;
     recorded = (spanId) => journaled.recorded(spanId);
   } else {
+    // Registered with no provider: it only replays the folder (found by dogfooding: a restart
+    // with the journal turned off left 30 acknowledged spans unbilled there).
+    if (opts.leftoverJournal) leftovers = new JournaledSpanProcessor(opts.leftoverJournal, otlpDestination(otlpExporter(opts.protocol), opts.maxBatchSize), { ...batching, drainSpool: true });
     processor = new BatchSpanProcessor(otlpExporter(opts.protocol), {
       scheduledDelayMillis: opts.batchDelayMs,
       maxExportBatchSize: opts.maxBatchSize,
@@ -80,7 +90,10 @@ export function createTracing(opts: TracingOptions): Tracing {
     tracer: provider.getTracer('inferledger-sidecar', '0.1.0'),
     flush: () => provider.forceFlush(),
     recorded,
-    shutdown: () => provider.shutdown(),
+    shutdown: async () => {
+      await provider.shutdown();
+      await leftovers?.shutdown();
+    },
   };
 }
 

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { diag, DiagLogLevel } from '@opentelemetry/api';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -101,6 +102,11 @@ export function otlpExportNotes(env: Record<string, string | undefined>, storeMo
 }
 
 /** An export failure with what the server said: "Not Found" alone does not say which URL or why. */
+/** Journal files waiting in a spool folder (0 when there is none). */
+function pendingIn(dir: string): number {
+  return existsSync(dir) ? new Spool(dir).pending().length : 0;
+}
+
 function describeExportError(err: unknown): string {
   const e = err as Error & { code?: number; data?: string };
   const body = typeof e.data === 'string' && e.data ? `: ${e.data.slice(0, 200)}` : '';
@@ -149,6 +155,16 @@ export async function startSidecar(
     const toLog = (message: string, ...args: unknown[]) => log(`telemetry: ${[message, ...args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a)))].join(' ')}`);
     diag.setLogger({ error: toLog, warn: toLog, info: () => {}, debug: () => {}, verbose: () => {} }, DiagLogLevel.WARN);
   }
+  const otlpJournalDir = join(config.data_dir, 'otlp-journal');
+  const leftover = pendingIn(otlpJournalDir);
+  if (leftover > 0 && exporter !== 'otlp') {
+    log(
+      `warning: ${leftover} file(s) of acknowledged spans in ${otlpJournalDir} wait for an OTLP export, which this configuration (spans to ClickHouse) does not make: ` +
+        'start once with OTEL_EXPORTER_OTLP_ENDPOINT set to export them, or they are never billed',
+    );
+  } else if (leftover > 0 && !config.telemetry.journal) {
+    log(`telemetry: ${leftover} file(s) of acknowledged spans in ${otlpJournalDir}, left by a run with the span journal on: exporting them`);
+  }
   const tracing =
     exporter === 'otlp'
       ? createTracing({
@@ -158,7 +174,8 @@ export async function startSidecar(
           batchDelayMs: config.telemetry.batch_delay_ms,
           maxBatchSize: config.telemetry.max_batch_size,
           // Its own spool: the spool-drain job inserts into ClickHouse, this one exports by OTLP.
-          journalSpool: config.telemetry.journal ? new Spool(join(config.data_dir, 'otlp-journal')) : undefined,
+          journalSpool: config.telemetry.journal ? new Spool(otlpJournalDir) : undefined,
+          leftoverJournal: !config.telemetry.journal && pendingIn(otlpJournalDir) > 0 ? new Spool(otlpJournalDir) : undefined,
           onError,
         })
       : createTracing({

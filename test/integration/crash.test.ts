@@ -167,6 +167,14 @@ describe('a standalone sidecar exporting by OTLP, SIGKILLed right after the answ
     await waitFor(async () => (journaledRows(journal) === 0 ? true : undefined), 'the journal to be emptied', 30_000);
   });
 
+  it('restarted with the journal turned off, it still exports what the journal holds (found by dogfooding)', async () => {
+    const receiver = await otlpReceiver();
+    const dataDir = await serveThenKillOtlp(receiver.url, true);
+    await startOtlpSidecar(dataDir, receiver.url, false);
+    await waitFor(async () => (receiver.tenantOf.size >= REQUESTS ? true : undefined), 'the leftover journal to be exported', 45_000);
+    await waitFor(async () => (journaledRows(join(dataDir, 'otlp-journal', 'otlp_spans')) === 0 ? true : undefined), 'the journal to be emptied', 30_000);
+  });
+
   it('without it (telemetry.journal: false) the unexported batch is lost: what the journal is for', async () => {
     const receiver = await otlpReceiver();
     const dataDir = await serveThenKillOtlp(receiver.url, false);
