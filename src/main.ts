@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Server as HttpServer } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
 import { serve, type ServerType } from '@hono/node-server';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { resolveAdminKey, type AdminKeyResult } from './auth/admin-key.ts';
@@ -198,8 +199,16 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     const sidecar = opts.kind === 'api' ? undefined : await startSidecar(config, telemetryStore, spool, exporter, quotaSource, metrics, log, otlpProtocol, samplesClient);
     // Runs after the sidecar has stopped and before the store closes: a quota crossing since the
     // last evaluation is still only a peak in memory, and a deploy in a minute's last seconds
-    // must not lose its page. Stored and put in the webhook outbox now, delivered after the start.
-    if (alerting) closers.unshift(async () => (inCharge() ? alerting.evaluate() : undefined));
+    // must not lose its page. Stored and put in the webhook outbox now (sent after the start if
+    // not now); Alertmanager keeps nothing on disk, so it gets a few seconds to take it now
+    // (found by dogfooding: such a firing never reached it, only its resolve after the restart).
+    if (alerting) {
+      closers.unshift(async () => {
+        if (!inCharge()) return;
+        await alerting.evaluate();
+        await Promise.race([alerting.flush(), delay(SHUTDOWN_DELIVERY_MS, undefined, { ref: false })]);
+      });
+    }
     if (sidecar) closers.unshift(() => stopSidecar(sidecar));
 
     jobs.push({
@@ -331,6 +340,9 @@ function listen(app: { fetch: Parameters<typeof serve>[0]['fetch'] }, hostname: 
     server.once('error', reject);
   });
 }
+
+/** How long a stop waits for the alert notifications of its last evaluation to be delivered. */
+const SHUTDOWN_DELIVERY_MS = 5_000;
 
 /** How long a stop waits for requests in flight before it cuts their connections. */
 const SHUTDOWN_GRACE_MS = 10_000;
