@@ -254,9 +254,14 @@ describe('JournaledSpanProcessor', () => {
       const id = end();
       await processor.recorded(id);
       expect(delivered).toEqual([id]); // no flush needed: delivered before the answer
-      expect(errors.join('\n')).toMatch(/span journal: cannot write \(ENOSPC.*delivering 1 spans at once instead/);
+      expect(errors).toEqual([expect.stringMatching(/^span journal: cannot write \(ENOSPC.*\); delivering spans at once instead until it can$/)]);
       await processor.flush();
       expect(delivered).toEqual([id]); // once
+      await processor.recorded(end()); // still failing: no second line
+      expect(errors).toHaveLength(1);
+      spool.fail = 'no';
+      await processor.recorded(end());
+      expect(errors).toEqual([expect.any(String), 'span journal: writing again']);
     });
 
     it('when delivery fails too, recorded() rejects and the awaited span is dropped (never billed); a refusal riding with it is kept', async () => {

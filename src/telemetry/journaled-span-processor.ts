@@ -40,6 +40,8 @@ export interface JournalOptions {
 }
 
 const DEFAULT_DEFER_MS = 100;
+/** While requests cannot be recorded at all, one log line at most this often says how many. */
+const NOT_RECORDED_LOG_MS = 10_000;
 
 /** Spans of one journal write (group commit): on disk once `durable` resolves. */
 interface JournalGroup<R> {
@@ -106,6 +108,10 @@ export class JournaledSpanProcessor<R extends object> implements SpanProcessor {
   /** Rows of deferrable spans waiting for the next journal write. */
   private deferred: R[] = [];
   private deferTimer: NodeJS.Timeout | undefined;
+  /** The journal's last write failed (logged once per streak, not once per group). */
+  private journalFailing = false;
+  /** Answers failed since the last log line about it (at most one line per NOT_RECORDED_LOG_MS). */
+  private notRecorded = { requests: 0, loggedAt: Number.NEGATIVE_INFINITY };
 
   constructor(
     private readonly spool: Spool,
@@ -214,6 +220,10 @@ export class JournaledSpanProcessor<R extends object> implements SpanProcessor {
     if (rows.length === 0) return;
     try {
       await this.journal(rows);
+      if (this.journalFailing) {
+        this.journalFailing = false;
+        this.opts.onError?.(new SpanJournalError('span journal: writing again'));
+      }
     } catch (journalErr) {
       await this.deliverUnjournaled(group, deferred, journalErr);
     } finally {
@@ -259,16 +269,26 @@ export class JournaledSpanProcessor<R extends object> implements SpanProcessor {
    */
   private async deliverUnjournaled(group: JournalGroup<R>, deferred: R[], journalErr: unknown): Promise<void> {
     const rows = [...group.rows, ...deferred];
-    this.opts.onError?.(new SpanJournalError(`span journal: cannot write (${(journalErr as Error)?.message ?? journalErr}); delivering ${rows.length} spans at once instead`, { cause: journalErr }));
+    if (!this.journalFailing) {
+      this.journalFailing = true;
+      const why = (journalErr as Error)?.message ?? String(journalErr);
+      this.opts.onError?.(new SpanJournalError(`span journal: cannot write (${why}); delivering spans at once instead until it can`, { cause: journalErr }));
+    }
     try {
       await this.destination.deliver(rows);
       return;
     } catch (deliverErr) {
       const kept = [...group.rows.filter((_, i) => !group.awaited.has(group.spanIds[i]!)), ...deferred];
       this.unjournaled.push(...kept);
-      const message = `span journal: cannot write, and delivery failed too (${(deliverErr as Error)?.message ?? deliverErr}): ${group.awaited.size} requests answered with an error, not recorded`;
-      this.opts.onError?.(new SpanJournalError(message, { cause: deliverErr }));
-      throw new SpanNotRecordedError(message, { cause: deliverErr });
+      const why = (deliverErr as Error)?.message ?? String(deliverErr);
+      this.notRecorded.requests += group.awaited.size;
+      const now = Date.now();
+      if (now - this.notRecorded.loggedAt >= NOT_RECORDED_LOG_MS) {
+        const message = `span journal: cannot write, and delivery failed too (${why}): ${this.notRecorded.requests} requests answered with an error, not recorded`;
+        this.opts.onError?.(new SpanJournalError(message, { cause: deliverErr }));
+        this.notRecorded = { requests: 0, loggedAt: now };
+      }
+      throw new SpanNotRecordedError(`span journal: cannot write, and delivery failed too (${why})`, { cause: deliverErr });
     }
   }
 
