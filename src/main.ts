@@ -9,6 +9,8 @@ import { KeyService } from './auth/key-service.ts';
 import { createHttpApp } from './api/app.ts';
 import type { AppEnv } from './api/env.ts';
 import type { Config } from './config/schema.ts';
+import { ConfigError } from './config/load.ts';
+import { issuedTermsProblems } from './statements/statement-service.ts';
 import { startOtlpGrpcServer } from './ingest/otlp/grpc-server.ts';
 import { isMetricTable } from './ingest/otlp/metric-rows.ts';
 import { createOtlpReceiver } from './ingest/otlp/receiver.ts';
@@ -167,6 +169,12 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
 
     const keptDaysReporting = { log, metrics: metrics.keptDays };
     const billing = billingSide ? billingServices(config, store, keptDaysReporting) : undefined;
+    if (billing) {
+      // Issued statements are re-rated for late usage with their plan and currency: a price book
+      // that lost either would refund or break them (see issuedTermsProblems).
+      const problems = await issuedTermsProblems(billing.statements);
+      if (problems.length) throw new ConfigError(problems);
+    }
     const alerting =
       billing && alertQuotas
         ? createAlerting({

@@ -7,7 +7,7 @@ import { pricingSchema } from '../pricing/price-book.ts';
 import type { Store } from '../store/client.ts';
 import { parseCsv } from './test-support.ts';
 import { FOCUS_COLUMNS, renderCsv, renderFocus, renderJson, type FocusContext } from './render.ts';
-import { getStatement, type StatementContext } from './statement-service.ts';
+import { getStatement, issuedTermsProblems, type StatementContext } from './statement-service.ts';
 import type { Statement } from './types.ts';
 
 /**
@@ -377,5 +377,29 @@ describe('late usage is carried exactly once, whatever order months are issued i
     expect(carried.map((a) => a.amount)).toEqual(['0.020000']);
     // And July, open, carries nothing more.
     expect((await getStatement(ctxAt('2024-07-15T00:00:00Z'), tenant, '2024-07')).statement.adjustments).toEqual([]);
+  });
+});
+
+describe('a price book that lost what issued statements were rated with (refused at start)', () => {
+  const tenant = 'st-terms';
+  // Periods of their own (2030), so the other tests' statements are outside the 12-month lookback.
+  const now = Date.parse('2030-03-10T00:00:00Z');
+
+  it('names a removed or renamed plan and a changed currency, with the tenants and periods', async () => {
+    await seed({ tenant, hour: '2030-01-05T00:00:00Z', model: 'resnet', requests: 10, computedAt: '2030-01-05T01:00:00.000Z' });
+    expect((await getStatement(ctxAt('2030-02-01T02:00:00Z'), tenant, '2030-01')).statement.status).toBe('issued');
+    const ctx = (over: Partial<typeof pricing>) => ({ store, pricing: { ...pricing, ...over }, now: () => now });
+    expect(await issuedTermsProblems(ctx({}))).toEqual([]);
+
+    // Renaming `flat` would re-rate January to nothing and refund all of it on March's statement.
+    const { flat, ...renamed } = pricing.plans;
+    expect(await issuedTermsProblems(ctx({ plans: { ...renamed, flat2: flat! } }))).toEqual([
+      'pricing.plans: "flat" is gone, but issued statements (st-terms; 2030-01) were rated with it and late usage re-rates them: keep the plan (add a version to change its prices; rename nothing)',
+    ]);
+    expect(await issuedTermsProblems(ctx({ currency: 'EUR' }))).toEqual([
+      'pricing.currency: EUR, but issued statements (st-terms; 2030-01) are in USD: one currency per deployment',
+    ]);
+    // Beyond the 12 months late usage is re-rated for, nothing is required any more.
+    expect(await issuedTermsProblems({ store, pricing: { ...pricing, currency: 'EUR' }, now: () => Date.parse('2031-02-01T00:00:00Z') })).toEqual([]);
   });
 });

@@ -4,7 +4,7 @@ import { AppError } from '../errors.ts';
 import type { PriceBook } from '../pricing/price-book.ts';
 import type { Store } from '../store/client.ts';
 import { usageHourRow, usageHoursQuery, type UsageHourRow } from '../store/queries/costs.ts';
-import { issuedStatementQuery, issuedStatementRow, issuedStatementsBetweenQuery } from '../store/queries/statements.ts';
+import { issuedStatementQuery, issuedStatementRow, issuedStatementsBetweenQuery, issuedTermsQuery, issuedTermsRow } from '../store/queries/statements.ts';
 import { diffForAdjustments, rateStatement, toAdjustment } from './rate-usage.ts';
 import { renderJson } from './render.ts';
 import type { AdjustmentLine, MeteredHour, Statement } from './types.ts';
@@ -106,6 +106,31 @@ async function lateUsageAdjustments(ctx: StatementContext, tenantId: string, per
     out.push(...diffForAdjustments(issued, recomputed, alreadyAdjusted));
   }
   return out;
+}
+
+/**
+ * What the price book must still hold for the issued statements that late usage re-rates (those
+ * of the last ADJUSTMENT_LOOKBACK_MONTHS): each one's plan, and its currency. Found by
+ * dogfooding: a plan renamed in the config re-rated October to nothing and refunded all of it on
+ * November's statement; a currency change made every open statement a 500. Returns the problems,
+ * one line each (empty when none), for the start-up to refuse the config with.
+ */
+export async function issuedTermsProblems(ctx: Pick<StatementContext, 'store' | 'pricing' | 'now'>): Promise<string[]> {
+  const now = new Date(ctx.now());
+  const current = `${now.getUTCFullYear()}-${String(now.getUTCMonth() + 1).padStart(2, '0')}`;
+  const from = shiftPeriod(current, -ADJUSTMENT_LOOKBACK_MONTHS);
+  const rows = await ctx.store.query({ ...issuedTermsQuery(from), schema: issuedTermsRow });
+  const problems: string[] = [];
+  const named = (r: (typeof rows)[number]) => `issued statements (${r.tenants.join(', ')}; ${r.periods.join(', ')})`;
+  for (const r of rows) {
+    if (!(r.plan in ctx.pricing.plans)) {
+      problems.push(`pricing.plans: "${r.plan}" is gone, but ${named(r)} were rated with it and late usage re-rates them: keep the plan (add a version to change its prices; rename nothing)`);
+    }
+    if (r.currency !== ctx.pricing.currency) {
+      problems.push(`pricing.currency: ${ctx.pricing.currency}, but ${named(r)} are in ${r.currency}: one currency per deployment`);
+    }
+  }
+  return problems;
 }
 
 async function readIssued(store: Store, tenantId: string, period: string): Promise<ServedStatement | undefined> {

@@ -27,3 +27,26 @@ export function issuedStatementsBetweenQuery(tenantId: string, fromPeriod: strin
     params: { tenant: tenantId, from: fromPeriod, to: toPeriod },
   };
 }
+
+export const issuedTermsRow = z.object({
+  plan: z.string(),
+  currency: z.string(),
+  tenants: z.array(z.string()),
+  periods: z.array(z.string()),
+});
+
+/**
+ * The plans and currencies issued statements of periods from `fromPeriod` on were rated with,
+ * with (a few of) the tenants and periods that name each: what re-rating them for late usage needs
+ * the price book to still have.
+ */
+export function issuedTermsQuery(fromPeriod: string) {
+  return {
+    query: `SELECT plan, currency, groupUniqArray(5)(tenant_id) AS tenants, arraySort(groupUniqArray(5)(period)) AS periods
+            FROM statements FINAL
+            WHERE period >= {from:String}
+            GROUP BY plan, currency
+            ORDER BY plan, currency`,
+    params: { from: fromPeriod },
+  };
+}
