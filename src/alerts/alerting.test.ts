@@ -200,6 +200,7 @@ describe('alerting service', () => {
     // Found by dogfooding: with evaluations every 30 s and Alertmanager's resend_s at 5, firing
     // alerts expired there between two evaluations (re-sends only came with evaluations).
     await s.alerting.jobs[1]!.run();
+    await new Promise((r) => setImmediate(r)); // the job does not wait for the delivery it starts
     expect(s.destination.delivered).toBe(1);
     expect(s.destination.offers).toEqual([]); // no evaluation ran
     expect(setup({ deliveryEveryS: 2 }).alerting.jobs[1]!.cron).toBe('*/2 * * * * *');

@@ -102,7 +102,9 @@ export function createAlertingService(ports: AlertingPorts): Alerting {
     firing: () => current.filter((a) => a.state === 'firing'),
     jobs: [
       { name: 'alerts', cron: ports.config.evaluate_cron, run: evaluate },
-      { name: 'alert-delivery', cron: `*/${deliveryEveryS(ports)} * * * * *`, run: kick },
+      // Not awaited, as after an evaluation: a receiver that is down keeps its destination busy
+      // retrying for a minute, which is not this job overrunning (serialRunner queues one more).
+      { name: 'alert-delivery', cron: `*/${deliveryEveryS(ports)} * * * * *`, run: async () => void kick() },
     ],
   };
 }
