@@ -222,7 +222,7 @@ describe('JournaledSpanProcessor', () => {
       }
     }
 
-    function failing(opts: { drainSpool?: boolean } = {}) {
+    function failing(opts: { drainSpool?: boolean; maxBufferedRows?: number } = {}) {
       const dir = mkdtempSync(join(tmpdir(), 'il-journaled-full-'));
       const spool = new FailingSpool(dir);
       const { dest, delivered, state } = destination();
@@ -231,6 +231,7 @@ describe('JournaledSpanProcessor', () => {
         batchDelayMs: 600_000,
         maxBatchSize: 1000,
         drainSpool: opts.drainSpool ?? false,
+        maxBufferedRows: opts.maxBufferedRows,
         deferrable: (span) => span.name === 'refused',
         onError: (e) => errors.push((e as Error).message),
       });
@@ -276,6 +277,19 @@ describe('JournaledSpanProcessor', () => {
       state.down = false;
       await processor.flush();
       expect(delivered).toEqual([refused]);
+    });
+
+    it('refusal records kept in memory while nothing takes them are bounded, oldest dropped', async () => {
+      const { spool, processor, delivered, state, errors, end } = failing({ maxBufferedRows: 2 });
+      spool.fail = 'open';
+      state.down = true;
+      const refused = [end('refused'), end('refused'), end('refused')];
+      await expect(processor.recorded(end())).rejects.toBeInstanceOf(SpanNotRecordedError);
+      expect(errors).toContain('span journal: dropped the 1 oldest refusal records kept in memory (neither the disk nor the destination takes them)');
+      spool.fail = 'no';
+      state.down = false;
+      await processor.flush();
+      expect(delivered).toEqual(refused.slice(1));
     });
 
     it('a torn append does not swallow the next rows: they go to a new file, and every span is delivered once', async () => {

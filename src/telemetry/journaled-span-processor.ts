@@ -100,7 +100,10 @@ export class JournaledSpanProcessor<R extends object> implements SpanProcessor {
   private collecting: JournalGroup<R> | undefined;
   private writing: Promise<void> = Promise.resolve();
   private segment: Segment<R> | undefined;
-  /** Rows whose journal write failed: delivered (or spooled) by the next flush. */
+  /**
+   * Rows no answer waits for (refusals) that neither the journal nor the destination took yet:
+   * delivered (or spooled) by the next flush. At most `maxBufferedRows`, oldest dropped beyond.
+   */
   private unjournaled: R[] = [];
   private readonly groupOf = new Map<string, JournalGroup<R>>();
   /** The flush waiting behind the one in flight, if any. */
@@ -279,7 +282,7 @@ export class JournaledSpanProcessor<R extends object> implements SpanProcessor {
       return;
     } catch (deliverErr) {
       const kept = [...group.rows.filter((_, i) => !group.awaited.has(group.spanIds[i]!)), ...deferred];
-      this.unjournaled.push(...kept);
+      this.keepUnjournaled(kept, 'end');
       const why = (deliverErr as Error)?.message ?? String(deliverErr);
       this.notRecorded.requests += group.awaited.size;
       const now = Date.now();
@@ -333,12 +336,26 @@ export class JournaledSpanProcessor<R extends object> implements SpanProcessor {
         this.spool.append(this.destination.table, unjournaled);
       } catch (spoolErr) {
         this.opts.onError?.(spoolErr);
-        this.unjournaled.unshift(...unjournaled);
+        this.keepUnjournaled(unjournaled, 'start');
       }
       return false;
     }
     if (segment) this.spool.remove(segment.held.file);
     return true;
+  }
+
+  /**
+   * Keeps rows for the next flush, within `maxBufferedRows`: while the disk is full and the
+   * destination down, a flood of refusals must not grow memory without bound. Only rows no
+   * answer waited for get here (refusal records, not billed usage).
+   */
+  private keepUnjournaled(rows: R[], at: 'start' | 'end'): void {
+    this.unjournaled = at === 'start' ? [...rows, ...this.unjournaled] : [...this.unjournaled, ...rows];
+    const over = this.unjournaled.length - this.maxBufferedRows;
+    if (over > 0) {
+      this.unjournaled.splice(0, over);
+      this.opts.onError?.(new SpanJournalError(`span journal: dropped the ${over} oldest refusal records kept in memory (neither the disk nor the destination takes them)`));
+    }
   }
 
   /** Replays leftover journal files (a crash's, or a failed delivery's), oldest first. */
