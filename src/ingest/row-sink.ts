@@ -40,7 +40,8 @@ export function primaryOrSpool(
       try {
         spool.append(table, rows);
       } catch (err) {
-        throw new AppError('unavailable', `could not ${verb} (${(primaryError as Error)?.message ?? primaryError}) or spool ${rows.length} rows for ${table}: ${(err as Error).message}`, { cause: err });
+        const primary = (primaryError as Error)?.message ?? String(primaryError);
+        throw new AppError('unavailable', `could not ${verb} or spool ${rows.length} rows for ${table}: ${(err as Error).message} (${verb}: ${primary})`, { cause: err });
       }
       // Reported once the rows are safe in the spool, so "spooled, will retry" is then true.
       onPrimaryError(primaryError);
