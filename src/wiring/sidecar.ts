@@ -175,7 +175,7 @@ export async function startSidecar(
           maxBatchSize: config.telemetry.max_batch_size,
           // Its own spool: the spool-drain job inserts into ClickHouse, this one exports by OTLP.
           journalSpool: config.telemetry.journal ? new Spool(otlpJournalDir) : undefined,
-          leftoverJournal: !config.telemetry.journal && pendingIn(otlpJournalDir) > 0 ? new Spool(otlpJournalDir) : undefined,
+          leftoverJournal: !config.telemetry.journal && leftover > 0 ? new Spool(otlpJournalDir) : undefined,
           onError,
         })
       : createTracing({
