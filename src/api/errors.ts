@@ -13,7 +13,7 @@ export function errorBody(code: string, message: string, details?: unknown) {
  * 503s that are a known state, already logged where it is detected (the quota gate, the ingest
  * queue, the span journal): one line per refused request would flood the log during an outage.
  */
-const EXPECTED_UNAVAILABLE = new Set(['quota_authority_unavailable', 'ingest_overloaded', 'recording_unavailable']);
+const EXPECTED_UNAVAILABLE = new Set(['quota_authority_unavailable', 'quota_authority_refused', 'ingest_overloaded', 'recording_unavailable']);
 
 /** The app's onError: every failure becomes a JSON error with the status its kind maps to. */
 export function handleError(err: Error, c: Context): Response {

@@ -90,6 +90,13 @@ export class InferenceService {
         details: { retryAfterSeconds: decision.retryAfterSeconds },
       });
     }
+    if (decision.reason === 'quota_authority_refused') {
+      this.recordRejection(receivedAt, attributes, decision.reason, 503);
+      throw new AppError('unavailable', "the quota authority refuses this sidecar's key for this tenant (quotas.authority_key revoked, rotated or another tenant's): retry later", {
+        code: 'quota_authority_refused',
+        details: { retryAfterSeconds: decision.retryAfterSeconds },
+      });
+    }
     if (decision.kind === 'tokens_per_day' && typeof decision.limit === 'number' && tokens > decision.limit) {
       // Found by dogfooding: a 429 whose Retry-After (midnight) could never work, for a request
       // larger than the whole daily budget. It is the request that is too large, on any day.

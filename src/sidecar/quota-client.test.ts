@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createQuotaAuthority, type LocalQuotaAuthority } from '../quotas/authority.ts';
 import type { QuotaLimits } from '../quotas/config.ts';
+import { QuotaAuthorityError } from '../quotas/http-authority.ts';
 import type { QuotaAuthority } from '../quotas/types.ts';
 import { QuotaGate, type QuotaDecision } from './quota-client.ts';
 
@@ -23,14 +24,17 @@ interface Calls {
 /** Counts calls, and fails them all while `down` is set (an unreachable authority). */
 function instrumented(inner: QuotaAuthority) {
   const calls: Calls = { lease: 0, release: 0, blocks: 0 };
-  const state = { down: false };
-  const guard = () => {
+  /** `refusing`: the authority answers this status (401: our key revoked; 404: a tenant not ours). */
+  const state: { down: boolean; refusing?: { status: number; tenant?: string } } = { down: false };
+  const guard = (tenantId?: string) => {
     if (state.down) throw new Error('connect ECONNREFUSED');
+    const r = state.refusing;
+    if (r && (r.tenant === undefined || r.tenant === tenantId)) throw new QuotaAuthorityError(`quota authority POST /v1/quota/leases: ${r.status}`, r.status);
   };
   const authority: QuotaAuthority = {
-    lease: async (r) => (calls.lease++, guard(), inner.lease(r)),
-    release: async (r) => (calls.release++, guard(), inner.release(r)),
-    monthlyBlocks: async (t) => (calls.blocks++, guard(), inner.monthlyBlocks(t)),
+    lease: async (r) => (calls.lease++, guard(r.tenantId), inner.lease(r)),
+    release: async (r) => (calls.release++, guard(r.tenantId), inner.release(r)),
+    monthlyBlocks: async (t) => (calls.blocks++, guard(t), inner.monthlyBlocks(t)),
     status: (t) => inner.status(t),
   };
   return { authority, calls, state };
@@ -220,6 +224,26 @@ describe('QuotaGate', () => {
     clock.now += 1000; // past the backoff
     await gate.sweep();
     expect(await usedOf(inner, 'a', 'concurrent_requests')).toBe(0);
+  });
+
+  describe('when the authority answers but refuses this sidecar (not an outage: fail_mode does not apply)', () => {
+    it('a revoked or rotated key (401/403): refused, even with fail_mode open, and not asked again for a second', async () => {
+      const { gate, state, calls, clock } = setup({ a: { requests_per_minute: 40 } }, { failMode: 'open' });
+      state.refusing = { status: 401 };
+      const decisions = await admitMany(gate, 'a', 5);
+      expect(decisions).toEqual(Array(5).fill({ ok: false, reason: 'quota_authority_refused', retryAfterSeconds: 1 }));
+      expect(calls.blocks + calls.lease).toBe(1);
+      state.refusing = undefined; // the key is fixed
+      clock.now += 1000;
+      expect((await gate.admit('a', 0)).ok).toBe(true);
+    });
+
+    it("a tenant the sidecar's ingest key is not for (404): that tenant refused, others served", async () => {
+      const { gate, state } = setup({ a: { requests_per_minute: 40 }, b: { requests_per_minute: 40 } }, { failMode: 'open' });
+      state.refusing = { status: 404, tenant: 'b' };
+      expect(await gate.admit('b', 0)).toEqual({ ok: false, reason: 'quota_authority_refused', retryAfterSeconds: 1 });
+      expect((await gate.admit('a', 0)).ok).toBe(true);
+    });
   });
 
   describe('when the authority is unreachable', () => {

@@ -2,6 +2,7 @@ import type { QuotaKind } from '../quotas/config.ts';
 import type { CounterKind } from '../quotas/ledger.ts';
 import { absorb, isCurrent, leaseAmount, refund, takeIdle, trySpend, type LocalBudget } from '../quotas/local-budget.ts';
 import type { MonthlyBlock, QuotaAuthority, ReleaseRequest } from '../quotas/types.ts';
+import { QuotaAuthorityError } from '../quotas/http-authority.ts';
 import { retryAfterSeconds } from '../quotas/windows.ts';
 
 /**
@@ -11,12 +12,15 @@ import { retryAfterSeconds } from '../quotas/windows.ts';
  * lifetime. Budget left unspent for `lease_ttl_s` goes back to the authority, so a replica that
  * stops receiving a tenant's traffic does not sit on its quota (see quotas/local-budget.ts for
  * the tolerance this buys). When the authority cannot be reached, `fail_mode` decides: `open`
- * admits, `closed` refuses with 503.
+ * admits, `closed` refuses with 503. An authority that answers but refuses this sidecar (401/403:
+ * its key was revoked or rotated; 404: a tenant its ingest key is not for) is not an outage: the
+ * request is refused (503 `quota_authority_refused`) whatever `fail_mode` says.
  */
 
 export type QuotaRejection =
   | { ok: false; reason: 'quota_exceeded'; kind: QuotaKind; limit: number | string; retryAfterSeconds: number; resetAt?: number }
-  | { ok: false; reason: 'quota_authority_unavailable'; retryAfterSeconds: number };
+  | { ok: false; reason: 'quota_authority_unavailable'; retryAfterSeconds: number }
+  | { ok: false; reason: 'quota_authority_refused'; retryAfterSeconds: number };
 
 /**
  * An admitted request holds its concurrency slot until `release` (after it ran). `refund` is for a
@@ -64,6 +68,12 @@ interface PendingRelease {
 
 const UNREACHABLE = Symbol('unreachable');
 type Unreachable = typeof UNREACHABLE;
+/**
+ * The authority answered, and refused this sidecar. Found by dogfooding: mapped to "unreachable",
+ * a revoked quotas.authority_key made fail_mode open admit 100 requests against a limit of 40.
+ */
+const REFUSED = Symbol('refused');
+type Refused = typeof REFUSED;
 
 /** After a failed call, calls fail fast this long: a down authority must not add a timeout to every request. */
 const AUTHORITY_BACKOFF_MS = 1000;
@@ -75,13 +85,15 @@ const budgetKey = (tenantId: string, kind: CounterKind) => `${tenantId}\u0000${k
 
 export class QuotaGate implements QuotaAdmission {
   private readonly budgets = new Map<string, BudgetEntry>();
-  private readonly refills = new Map<string, Promise<LocalBudget | Unreachable>>();
+  private readonly refills = new Map<string, Promise<LocalBudget | Unreachable | Refused>>();
   private readonly blocks = new Map<string, { blocks: MonthlyBlock[]; fetchedAt: number }>();
-  private readonly blockFetches = new Map<string, Promise<MonthlyBlock[] | Unreachable>>();
+  private readonly blockFetches = new Map<string, Promise<MonthlyBlock[] | Unreachable | Refused>>();
   private readonly slots = new Map<string, number>();
   private readonly unlimitedSlotsUntil = new Map<string, number>();
   private pending: PendingRelease[] = [];
   private downUntil = 0;
+  /** Until then every call is answered "refused" without asking (the authority refused our key). */
+  private refusedUntil = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
   private readonly ttlMs: number;
@@ -165,6 +177,7 @@ export class QuotaGate implements QuotaAdmission {
       if (budget && trySpend(budget, units, now)) return true;
       if (budget?.spentUntil !== undefined && now < budget.spentUntil) return exceeded(kind, budget, now);
       const refilled = await this.refill(tenantId, kind, units, budget);
+      if (refilled === REFUSED) return refused();
       if (refilled === UNREACHABLE) return this.opts.failMode === 'open' ? true : unavailable();
       // Spent from the grant's own window even if this clock is a little off the authority's.
       if (trySpend(refilled, units, this.now())) return true;
@@ -177,7 +190,7 @@ export class QuotaGate implements QuotaAdmission {
   }
 
   /** One lease in flight per (tenant, kind): concurrent requests wait for it instead of each asking. */
-  private refill(tenantId: string, kind: CounterKind, units: number, budget: LocalBudget | undefined): Promise<LocalBudget | Unreachable> {
+  private refill(tenantId: string, kind: CounterKind, units: number, budget: LocalBudget | undefined): Promise<LocalBudget | Unreachable | Refused> {
     const k = budgetKey(tenantId, kind);
     const flying = this.refills.get(k);
     if (flying) return flying;
@@ -185,7 +198,7 @@ export class QuotaGate implements QuotaAdmission {
     const asked = leaseAmount({ missing: need, perRequest: units, maxChunk: this.opts.maxChunk, lastRemaining: budget?.lastRemaining });
     const run = (async () => {
       const grant = await this.ask(() => this.opts.authority.lease({ tenantId, kind, amount: asked, holder: this.opts.holder, need }));
-      if (grant === UNREACHABLE) return UNREACHABLE;
+      if (grant === UNREACHABLE || grant === REFUSED) return grant;
       const next = absorb(budget, grant, this.now());
       this.budgets.set(k, { tenantId, kind, budget: next });
       return next;
@@ -234,6 +247,7 @@ export class QuotaGate implements QuotaAdmission {
     const unlimitedUntil = this.unlimitedSlotsUntil.get(tenantId);
     if (unlimitedUntil !== undefined && unlimitedUntil > now) return 'none';
     const grant = await this.ask(() => this.opts.authority.lease({ tenantId, kind: 'concurrent_requests', amount: 1, holder: this.opts.holder }));
+    if (grant === REFUSED) return refused();
     // Known to be unlimited a moment ago beats not knowing: the fail mode is for the unknown.
     if (grant === UNREACHABLE) return this.opts.failMode === 'open' || unlimitedUntil !== undefined ? 'none' : unavailable();
     if (!grant.unlimited) this.unlimitedSlotsUntil.delete(tenantId);
@@ -261,6 +275,7 @@ export class QuotaGate implements QuotaAdmission {
   /** A failed release is retried by sweep(); the authority would otherwise count the units as out. */
   private async sendRelease(req: ReleaseRequest, since: number): Promise<void> {
     const done = await this.ask(() => this.opts.authority.release(req));
+    // A refused release cannot succeed later: the authority reclaims idle units and slots itself.
     if (done === UNREACHABLE) this.pending.push({ req, since });
   }
 
@@ -270,6 +285,7 @@ export class QuotaGate implements QuotaAdmission {
     let cached = this.blocks.get(tenantId);
     if (!cached || now - cached.fetchedAt >= (this.opts.blocksCacheMs ?? DEFAULT_BLOCKS_CACHE_MS)) {
       const fresh = await this.fetchBlocks(tenantId);
+      if (fresh === REFUSED) return refused();
       if (fresh !== UNREACHABLE) {
         cached = { blocks: fresh, fetchedAt: now };
         this.blocks.set(tenantId, cached);
@@ -282,7 +298,7 @@ export class QuotaGate implements QuotaAdmission {
     return { ok: false, reason: 'quota_exceeded', kind: block.kind, limit: block.limit ?? 0, retryAfterSeconds: retryAfterSeconds(block.resetAt, now), resetAt: block.resetAt };
   }
 
-  private fetchBlocks(tenantId: string): Promise<MonthlyBlock[] | Unreachable> {
+  private fetchBlocks(tenantId: string): Promise<MonthlyBlock[] | Unreachable | Refused> {
     const flying = this.blockFetches.get(tenantId);
     if (flying) return flying;
     const run = this.ask(() => this.opts.authority.monthlyBlocks(tenantId)).finally(() => this.blockFetches.delete(tenantId));
@@ -290,11 +306,20 @@ export class QuotaGate implements QuotaAdmission {
     return run;
   }
 
-  private async ask<T>(call: () => Promise<T>): Promise<T | Unreachable> {
+  private async ask<T>(call: () => Promise<T>): Promise<T | Unreachable | Refused> {
+    if (this.now() < this.refusedUntil) return REFUSED;
     if (this.now() < this.downUntil) return UNREACHABLE;
     try {
       return await call();
     } catch (err) {
+      const status = err instanceof QuotaAuthorityError ? err.status : undefined;
+      if (status === 401 || status === 403) {
+        // This sidecar's key: every call would be refused alike, so fail fast meanwhile.
+        this.refusedUntil = this.now() + AUTHORITY_BACKOFF_MS;
+        this.opts.onError?.(err);
+        return REFUSED;
+      }
+      if (status === 404) return REFUSED; // this tenant only (an ingest key's other tenants)
       this.downUntil = this.now() + AUTHORITY_BACKOFF_MS;
       this.opts.onError?.(err);
       return UNREACHABLE;
@@ -308,6 +333,7 @@ function exceeded(kind: CounterKind, budget: LocalBudget | undefined, now: numbe
 }
 
 const unavailable = (): QuotaRejection => ({ ok: false, reason: 'quota_authority_unavailable', retryAfterSeconds: Math.ceil(AUTHORITY_BACKOFF_MS / 1000) });
+const refused = (): QuotaRejection => ({ ok: false, reason: 'quota_authority_refused', retryAfterSeconds: Math.ceil(AUTHORITY_BACKOFF_MS / 1000) });
 
 function once(fn: () => void): () => void {
   let done = false;

@@ -156,7 +156,7 @@ export async function checkQuotaAuthorities(config: Readonly<Config>, adminKey: 
   if (key.startsWith('il_ingest_')) {
     // Found by dogfooding: leases for any other tenant came back 404 tenant_not_found (the key
     // sees only its own tenant), logged as an unreachable authority, and fail_mode applied.
-    log(`note: quotas.authority_key is a tenant's ingest key: it leases for that tenant only; requests of any other tenant this process serves find no quota authority (fail_mode ${config.quotas.fail_mode} applies) and their spans are refused by the API. Use the API's admin key for a sidecar that serves several tenants`);
+    log(`note: quotas.authority_key is a tenant's ingest key: it leases for that tenant only; requests of any other tenant this process serves are refused (503 quota_authority_refused), as their spans would be by the API. Use the API's admin key for a sidecar that serves several tenants`);
   }
   const urls = [config.quotas.authority_url, ...(config.quotas.standby ? [] : config.quotas.standby_authority_urls)].filter((u): u is string => u !== undefined);
   const problems: string[] = [];
