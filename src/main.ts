@@ -138,6 +138,14 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
     // A standby API keeps no counters until the primary authority is unreachable (see failover-authority.ts).
     const takeover = opts.kind === 'api' && config.quotas.standby ? createTakeoverAuthority(() => newQuotaAuthority(config, 'api', store, keys)) : undefined;
     if (config.quotas.standby && !takeover) log(`quotas.standby applies to \`api\` only: this ${opts.kind} ignores it`);
+    if (takeover && store.mode === 'embedded') {
+      // Found by dogfooding: a standby on its own embedded engine read back nothing the primary
+      // had admitted and granted the whole limit again (70 admitted for 40).
+      log(
+        "warning: quotas.standby on the embedded ClickHouse: standing in, this standby cannot read back what the primary admitted (those requests are recorded in the primary's ClickHouse), " +
+          'so a tenant can get up to its whole limit again in the window of a takeover. Set CLICKHOUSE_URL to the ClickHouse server the primary uses',
+      );
+    }
     const quotaSource = quotaSourceOf(config, quotas, adminKey.key, { takeover, log });
     if (!quotaSource.inProcess) await checkQuotaAuthorities(config, adminKey.key, log);
     const { recheckPrimary } = quotaSource;

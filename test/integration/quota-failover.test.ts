@@ -45,6 +45,11 @@ beforeAll(async () => {
   standbyUrl = `http://127.0.0.1:${standby.port}`;
 });
 
+it('a standby on the embedded engine warns that it cannot read back what the primary admitted elsewhere', () => {
+  // (Here both share this process's engine, as two processes cannot: the warning is about those.)
+  expect(logs.some((l) => l.startsWith('warning: quotas.standby on the embedded ClickHouse') && l.includes('Set CLICKHOUSE_URL'))).toBe(true);
+});
+
 afterAll(async () => {
   await restarted?.close();
   await standby?.close();
