@@ -107,6 +107,45 @@ describe('anomaly scan (chdb)', () => {
     expect(findings.map(({ topContributors: _, ...f }) => f)).toEqual(full.map(({ topContributors: _, ...f }) => f));
   });
 
+  it('names the contributor that moved: p95 merged per key, errors by share of the tenant rate, a model that dropped to 0', async () => {
+    // Tenant "contrib": `big` on i-1 and i-2 (~300 requests, 1 % errors, 90 ms), `tiny` on i-2
+    // (2 requests). At the latest hour `big` slows to ~2,000 ms and fails 93 of 282, `tiny` fails
+    // 1 of 2, and `gone` (200 requests an hour on i-3 until then) serves nothing.
+    const hours = DAYS * 24;
+    /** One series of hourly rows (with latency digests around `ms`), its last hour set apart. */
+    const series = async (model: string, instance: string, usual: [number, number, number], last: [number, number, number] | null) => {
+      await store.command(
+        `INSERT INTO usage_hourly (tenant_id, hour, model, model_variant, instance_id, requests, errors, rejected, cpu_us, gpu_us,
+           input_tokens, output_tokens, input_elements, output_elements, duration_ns_sum, latency_ms_quantiles, computed_at)
+         SELECT 'contrib', toDateTime({t0:UInt32}, 'UTC') + h * 3600, {model:String}, {model:String}, {instance:String},
+           if(h = {last:UInt32}, {lr:UInt64}, {ur:UInt64}), if(h = {last:UInt32}, {le:UInt64}, {ue:UInt64}), 0, 0, 0, 0, 0, 0, 0, 0,
+           quantilesState(0.5, 0.95, 0.99)(toFloat64(if(h = {last:UInt32}, {lm:Float64}, {um:Float64}) + n % 7)), '2026-10-01 00:00:00.000'
+         FROM (SELECT intDiv(number, 20) AS h, number % 20 AS n FROM numbers({rows:UInt64}))
+         GROUP BY h`,
+        {
+          model, instance, t0: T0 / 1000, last: hours, rows: (last ? hours + 1 : hours) * 20,
+          ur: usual[0], ue: usual[1], um: usual[2], lr: last?.[0] ?? 0, le: last?.[1] ?? 0, lm: last?.[2] ?? 0,
+        },
+      );
+    };
+    await series('big', 'i-1', [150, 1, 90], [141, 46, 2000]);
+    await series('big', 'i-2', [150, 2, 90], [141, 47, 2000]);
+    await series('tiny', 'i-2', [2, 0, 80], [2, 1, 80]);
+    await series('gone', 'i-3', [200, 0, 50], null); // no row at the last hour
+    const at = LATEST + HOUR_MS + 600_000;
+    const findings = (await createAnomalyScanner({ costs: { store, pricing, planOf: () => 'standard', now: () => at }, now: () => at, historyDays: DAYS })()).filter(
+      (f) => f.tenantId === 'contrib',
+    );
+    const of = (metric: string) => findings.find((f) => f.metric === metric)!.topContributors.map((c) => `${c.dimension}=${c.key}`);
+    // Before: `big` spans two rows a hour (two instances) and had no p95; only `tiny` was named.
+    expect(of('p95_latency')).toContain('model=big');
+    expect(of('p95_latency')).not.toContain('model=tiny');
+    // Before: tiny's own rate (0 → 0.5) outranked big's (0.01 → 0.33).
+    expect(of('error_rate').slice(0, 2)).toEqual(['model=big', 'variant=big']);
+    // Before: only keys of the latest hour were considered, and a drop had no contributor.
+    expect(of('requests_per_hour')).toEqual(expect.arrayContaining(['model=gone', 'instance=i-3']));
+  });
+
   it('gives a new tenant a day of warm-up instead of paging on its first traffic', async () => {
     const hour = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
     await store.insert('usage_hourly', [

@@ -5,7 +5,7 @@ import { attributeCosts } from '../attribution/attribute-costs.ts';
 import { perUtcDay, readAttributionData, spanOf, type AttributionData, type CostContext, type KeptDays } from '../attribution/cost-service.ts';
 import { createDayCache, type DayCache } from '../attribution/day-cache.ts';
 import { usageRecordsOf } from '../attribution/usage-table.ts';
-import { scanRow, scanRowsQuery, type ScanRow } from '../store/queries/anomalies.ts';
+import { p95ByKeyQuery, p95Row, scanRow, scanRowsQuery, type P95Row, type ScanRow } from '../store/queries/anomalies.ts';
 import type { TimeRange } from '../store/queries/time.ts';
 import { expectedLatest, fillHours, HOUR_MS, scoreLatest } from './anomaly-series.ts';
 
@@ -97,12 +97,18 @@ async function scan(deps: AnomalyScanDeps, latest: number, days: DayCache<DayCos
   const minScore = deps.contributorsMinScore ?? 0;
   const explained = [...new Set(scored.filter((s) => s.score >= minScore).map((s) => s.tenantId))];
   const onlyFor = explained.length < totalsByTenant.size ? explained : undefined;
-  const detail = explained.length ? await store.query({ ...scanRowsQuery(range, 'detail', onlyFor), schema: scanRow }) : [];
+  const explainsP95 = scored.some((s) => s.metric === 'p95_latency' && s.score >= minScore);
+  const [detail, p95s] = await Promise.all([
+    explained.length ? store.query({ ...scanRowsQuery(range, 'detail', onlyFor), schema: scanRow }) : [],
+    explainsP95 ? store.query({ ...p95ByKeyQuery(range, onlyFor), schema: p95Row }) : [],
+  ]);
   const detailByTenant = groupBy(detail, (r) => r.tenant_id);
+  const p95ByTenant = groupBy(p95s, (r) => r.tenant_id);
   const findings: AnomalyFinding[] = [];
   for (const s of scored) {
     if (s.metric === METRICS[0]) await setImmediate(); // once per tenant, as above
-    const breakdown = s.score >= minScore ? breakdownOf(s, detailByTenant.get(s.tenantId) ?? [], costs, from, latest) : [];
+    const own = { detail: detailByTenant.get(s.tenantId) ?? [], p95: p95ByTenant.get(s.tenantId) ?? [], totals: totalsByTenant.get(s.tenantId) ?? [] };
+    const breakdown = s.score >= minScore ? breakdownOf(s, own, costs, from, latest) : [];
     const actual = s.series[s.series.length - 1] ?? 0;
     const d = describeAnomaly({ metric: s.metric, expected: finiteOr0(expectedLatest(s.series)), actual: finiteOr0(actual), breakdown });
     findings.push({ tenantId: s.tenantId, at: latest, score: s.score, ...d });
@@ -125,21 +131,49 @@ function metricSeries(metric: AnomalyMetric, values: Map<number, number>, from: 
   return fillHours(values, from, latest + HOUR_MS, additive ? 0 : NaN);
 }
 
-/** Expected and actual of each model, variant and instance the tenant had at the latest hour. */
-function breakdownOf(s: Scored, detail: readonly ScanRow[], costs: HourlyCosts, from: number, latest: number): BreakdownRow[] {
+/**
+ * Expected and actual of each model, variant and instance of the tenant, for the contributors.
+ * Keys come from the whole history, not only the latest hour: a model that dropped to zero is
+ * the contributor of a drop. Per metric (found by dogfooding, each named the wrong contributor):
+ * - p95: each key's own p95, merged from its digests (`p95ByKeyQuery`);
+ * - error rate: each key's errors over the *tenant's* requests, its share of the tenant's rate,
+ *   so a model with 1 failure in 2 requests does not outrank one with 93 in 282;
+ * - counts and cost: the key's own series.
+ */
+function breakdownOf(
+  s: Scored,
+  own: { detail: readonly ScanRow[]; p95: readonly P95Row[]; totals: readonly ScanRow[] },
+  costs: HourlyCosts,
+  from: number,
+  latest: number,
+): BreakdownRow[] {
+  const tenantRequests = new Map(own.totals.map((r) => [r.hour_ms, r.requests]));
   const breakdown: BreakdownRow[] = [];
   for (const [dimension, keyOf] of DIMENSIONS) {
-    for (const key of new Set(detail.filter((r) => r.hour_ms === latest).map(keyOf))) {
-      const values =
-        s.metric === 'cost_per_hour'
-          ? costs.byKey(s.tenantId, dimension, key)
-          : // a key spanning several rows has no mergeable p95 here: NaN, left out of contributors
-            byHour(detail.filter((r) => keyOf(r) === key), (rows) => metricOf(s.metric, rows));
+    const rowsByKey = groupBy(own.detail, keyOf);
+    const p95ByKey = groupBy(
+      own.p95.filter((r) => r.dimension === dimension),
+      (r) => r.key,
+    );
+    for (const [key, rows] of rowsByKey) {
+      let values: Map<number, number>;
+      if (s.metric === 'cost_per_hour') values = costs.byKey(s.tenantId, dimension, key);
+      else if (s.metric === 'p95_latency') values = new Map((p95ByKey.get(key) ?? []).map((r) => [r.hour_ms, r.p95_ms]));
+      else if (s.metric === 'error_rate') values = errorShares(rows, tenantRequests);
+      else values = byHour(rows, (g) => metricOf(s.metric, g));
       const keySeries = metricSeries(s.metric, values, from, latest);
       breakdown.push({ dimension, key, expected: expectedLatest(keySeries), actual: keySeries[keySeries.length - 1] ?? 0 });
     }
   }
   return breakdown.filter((b) => Number.isFinite(b.expected) && Number.isFinite(b.actual));
+}
+
+/** A key's errors as a share of the tenant's requests, every hour the tenant served any (0 without errors). */
+function errorShares(rows: readonly ScanRow[], tenantRequests: ReadonlyMap<number, number>): Map<number, number> {
+  const errors = byHour(rows, (g) => g.reduce((a, r) => a + r.errors, 0));
+  const out = new Map<number, number>();
+  for (const [hour, requests] of tenantRequests) if (requests > 0) out.set(hour, (errors.get(hour) ?? 0) / requests);
+  return out;
 }
 
 function groupBy<T, K>(rows: readonly T[], keyOf: (row: T) => K): Map<K, T[]> {

@@ -38,3 +38,30 @@ export function scanRowsQuery(range: TimeRange, level: 'totals' | 'detail', tena
     params: tenants ? { from: range.from, to: range.to, tenants: [...tenants] } : { from: range.from, to: range.to },
   };
 }
+
+export const p95Row = z.object({
+  tenant_id: z.string(),
+  hour_ms: z.coerce.number(),
+  dimension: z.enum(['model', 'variant', 'instance']),
+  key: z.string(),
+  p95_ms: scanRow.shape.p95_ms,
+});
+export type P95Row = z.infer<typeof p95Row>;
+
+/**
+ * p95 per tenant x hour x model, x variant and x instance, each merged from the digests of every
+ * row of that key (a model on two replicas, an instance serving two models): a percentile is not
+ * a sum, so the detail rows cannot be combined afterwards. Only `tenants` when given.
+ */
+export function p95ByKeyQuery(range: TimeRange, tenants?: readonly string[]) {
+  return {
+    query: `SELECT tenant_id, toUnixTimestamp(hour) * 1000 AS hour_ms, dk.1 AS dimension, dk.2 AS key,
+                   quantilesMerge(0.5, 0.95, 0.99)(latency_ms_quantiles)[2] AS p95_ms
+            FROM usage_hourly FINAL
+            ARRAY JOIN [('model', toString(model)), ('variant', toString(model_variant)), ('instance', toString(instance_id))] AS dk
+            WHERE ${HOUR_RANGE}${tenants ? ' AND tenant_id IN {tenants:Array(String)}' : ''}
+            GROUP BY tenant_id, hour_ms, dimension, key
+            ORDER BY tenant_id, hour_ms`,
+    params: tenants ? { from: range.from, to: range.to, tenants: [...tenants] } : { from: range.from, to: range.to },
+  };
+}
