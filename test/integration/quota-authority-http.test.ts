@@ -120,14 +120,28 @@ describe('QuotaGate over HTTP', () => {
     });
   });
 
-  it('an ingest key leases for its own tenant only; elsewhere the gate sees an unusable authority', async () => {
+  it('an ingest key leases for its own tenant only; another tenant is refused, whatever the fail mode (an answer, not an outage)', async () => {
     const ingest = await keys.create('small', 'ingest');
     const own = gate({ key: ingest.key, failMode: 'closed' });
     clock.now += 60_000; // a fresh minute for `small`
     expect((await own.transport.lease({ tenantId: 'small', kind: 'requests_per_minute', amount: 1, holder: 'x' })).granted).toBe(1);
-    const other = gate({ key: ingest.key, failMode: 'closed' });
-    expect(await other.gate.admit('fleet', 0)).toEqual({ ok: false, reason: 'quota_authority_unavailable', retryAfterSeconds: 1 });
-    expect(other.errors.join('\n')).toContain('404');
+    for (const failMode of ['closed', 'open'] as const) {
+      const other = gate({ key: ingest.key, failMode });
+      expect(await other.gate.admit('fleet', 0)).toEqual({ ok: false, reason: 'quota_authority_refused', retryAfterSeconds: 1 });
+    }
+  });
+
+  it('a revoked key is refused at once, not admitted by fail_mode open (found by dogfooding: 100 admitted for 40)', async () => {
+    const ingest = await keys.create('small', 'ingest');
+    const g = gate({ key: ingest.key, failMode: 'open' });
+    clock.now += 60_000;
+    const admitted = await g.gate.admit('small', 0);
+    expect(admitted.ok).toBe(true);
+    if (admitted.ok) admitted.release(); // `small` has one concurrency slot
+    await keys.revoke('small', ingest.id);
+    clock.now += 60_000; // the next minute needs a new lease
+    expect(await g.gate.admit('small', 0)).toEqual({ ok: false, reason: 'quota_authority_refused', retryAfterSeconds: 1 });
+    expect(g.errors.join('\n')).toContain('401');
   });
 });
 
