@@ -17,6 +17,14 @@ const webhookSchema = z.strictObject({
   tenants: z.array(z.string()).optional(),
 });
 
+/**
+ * What tells webhooks apart: where they post and for which tenants (not the secret, which may be
+ * rotated). Two with the same identity are refused; each identity has its own outbox folder.
+ */
+export function webhookIdentity(w: { url: string; tenants?: readonly string[] }): string {
+  return `${w.url}\n${w.tenants === undefined ? '*' : [...w.tenants].sort().join(',')}`;
+}
+
 export const alertsConfigSchema = z
   .strictObject({
     /** Quota usage ratios that raise an alert, once per crossing. */
@@ -50,7 +58,7 @@ export const alertsConfigSchema = z
         // Two with the same URL and tenants would be one receiver paged twice, sharing one outbox.
         const seen = new Map<string, number>();
         hooks.forEach((w, i) => {
-          const key = `${w.url}\n${w.tenants === undefined ? '*' : [...w.tenants].sort().join(',')}`;
+          const key = webhookIdentity(w);
           const first = seen.get(key);
           if (first !== undefined) ctx.addIssue({ code: 'custom', path: [i], message: `repeats webhooks[${first}] (same url and tenants): merge them` });
           else seen.set(key, i);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { webhookIdentity } from '../config.ts';
 import { describeUrl } from './destination.ts';
 import { isNotificationFile } from './outbox.ts';
 
@@ -20,12 +21,11 @@ const hash16 = (text: string) => createHash('sha256').update(text).digest('hex')
  * *and* the tenants filter. Two webhooks with the same URL for different tenants (a team's
  * receiver behind one gateway) must not share a folder: each would read back, sign and send the
  * other's notifications (another tenant's alerts), and delete them once sent. The secret is left
- * out so that rotating it keeps what is waiting; the config refuses two webhooks with the same URL
- * and tenants.
+ * out so that rotating it keeps what is waiting; the config refuses two webhooks with the same
+ * identity (`webhookIdentity`).
  */
 export function webhookOutboxDir(root: string, w: WebhookIdentity): string {
-  const tenants = w.tenants === undefined ? '*' : [...w.tenants].sort().join(',');
-  return join(root, hash16(`${w.url}\n${tenants}`));
+  return join(root, hash16(webhookIdentity(w)));
 }
 
 /** The folder name before the tenants filter was part of it (hash of the URL alone). */
