@@ -5,7 +5,7 @@ import type { AlertsConfig } from './config.ts';
 import { createAlertmanagerDestination } from './delivery/alertmanager.ts';
 import type { Destination } from './delivery/destination.ts';
 import { diskOutbox } from './delivery/outbox.ts';
-import { prepareOutboxDirs, webhookOutboxDir } from './delivery/outbox-dirs.ts';
+import { alertmanagerOutboxDir, prepareOutboxDirs, webhookOutboxDir } from './delivery/outbox-dirs.ts';
 import { DEFAULT_RETRY_POLICY, type FetchFn, type RetryPolicy } from './delivery/http-post.ts';
 import { createWebhookDestination } from './delivery/webhook.ts';
 import { createAlertStore } from './store/alert-store.ts';
@@ -26,7 +26,10 @@ export interface CreateAlertingOptions {
   publicUrl?: string;
   /** Backoff and timeout of deliveries (tests shorten them); the retry count is config.max_retries. */
   retry?: Partial<Omit<RetryPolicy, 'maxRetries'>>;
-  /** Webhook notifications not yet delivered are kept under `<dataDir>/alert-outbox/` (survive a crash); in memory without it. */
+  /**
+   * Notifications not yet delivered (webhooks), and alerts whose firing has not reached
+   * Alertmanager, are kept under `<dataDir>/alert-outbox/` (survive a crash); in memory without it.
+   */
   dataDir?: string;
 }
 
@@ -38,7 +41,7 @@ export function createAlerting(opts: CreateAlertingOptions): Alerting {
   const policy: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...opts.retry, maxRetries: opts.config.max_retries };
   const common = { fetch: opts.fetch ?? fetch, policy, now: opts.now, log: opts.log };
   const outboxRoot = opts.dataDir === undefined ? undefined : join(opts.dataDir, 'alert-outbox');
-  if (outboxRoot !== undefined) prepareOutboxDirs(outboxRoot, opts.config.webhooks, opts.log);
+  if (outboxRoot !== undefined) prepareOutboxDirs(outboxRoot, opts.config.webhooks, opts.log, opts.config.alertmanager);
   const destinations: Destination[] = opts.config.webhooks.map((w) =>
     createWebhookDestination(w, {
       ...common,
@@ -50,7 +53,11 @@ export function createAlerting(opts: CreateAlertingOptions): Alerting {
     destinations.push(
       createAlertmanagerDestination(
         { url: opts.config.alertmanager.url, resendS: opts.config.alertmanager.resend_s },
-        { ...common, publicUrl: opts.publicUrl },
+        {
+          ...common,
+          publicUrl: opts.publicUrl,
+          outbox: outboxRoot === undefined ? undefined : diskOutbox(alertmanagerOutboxDir(outboxRoot), opts.log),
+        },
       ),
     );
   }

@@ -1,14 +1,19 @@
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertToJson, type AlertJson } from '../../src/alerts/alert-json.ts';
 import type { Alerting } from '../../src/alerts/alerting.ts';
 import { alertsConfigSchema } from '../../src/alerts/config.ts';
 import { createAlerting } from '../../src/alerts/create-alerting.ts';
+import { isNotificationFile } from '../../src/alerts/delivery/outbox.ts';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../src/alerts/delivery/signature.ts';
 import { createAlertStore } from '../../src/alerts/store/alert-store.ts';
 import type { AlertRepository } from '../../src/alerts/types.ts';
 import type { QuotaStatus } from '../../src/quotas/types.ts';
 import type { Store } from '../../src/store/client.ts';
 import { alertmanagerActive, startAlertmanager, type RunningAlertmanager } from '../support/alertmanager.ts';
+import { freePort } from '../support/daemon.ts';
 import { hasValidSignature } from '../support/webhook-signature.ts';
 import { startReceiver, type ReceivedRequest, type Receiver } from '../support/http-receiver.ts';
 import { waitFor } from '../support/platform.ts';
@@ -159,5 +164,70 @@ describe('quota alerts → webhook + Alertmanager (real)', () => {
     expect(new Set(stored.map((a) => a.key))).toEqual(new Set(lastWebhook.map((a) => a.key)));
     expect(stored.find((a) => a.labels.threshold === '1')).toEqual(lastWebhook.find((a) => a.labels.threshold === '1'));
     expect(logs.filter((l) => /failed|refused/.test(l))).toEqual([]);
+  });
+});
+
+describe('a page owed to Alertmanager survives a stop (real Alertmanager, notifying a receiver)', () => {
+  const OWED_TENANT = 'am-owed';
+  const owedUsage = { ratio: 0 };
+  const dataDir = mkdtempSync(join(tmpdir(), 'il-am-owed-'));
+  const owedLogs: string[] = [];
+  let port = 0;
+  let paged: Receiver;
+  let owedAm: RunningAlertmanager | undefined;
+
+  /** One process's alerting: same store and data directory each time, Alertmanager on `port`. */
+  const processAlerting = () =>
+    createAlerting({
+      store,
+      config: alertsConfigSchema.parse({ alertmanager: { url: `http://127.0.0.1:${port}`, resend_s: 3 }, quota_thresholds: [1], max_retries: 0 }),
+      quotaAuthority: {
+        status: async (tenantId: string): Promise<QuotaStatus[]> => [
+          { tenantId, kind: 'tokens_per_day', limit: '100', used: String(owedUsage.ratio * 100), ratio: owedUsage.ratio, windowStart: Date.UTC(2025, 0, 1) },
+        ],
+      },
+      tenants: () => [OWED_TENANT],
+      now: Date.now,
+      log: (line) => owedLogs.push(line),
+      retry: { baseDelayMs: 10, maxDelayMs: 50, timeoutMs: 2000 },
+      dataDir,
+    });
+  /** What Alertmanager notified for our tenant, as `status` in arrival order. */
+  const notified = () =>
+    paged.received
+      .flatMap((r) => (JSON.parse(r.body) as { alerts: Array<{ status: string; labels: Record<string, string> }> }).alerts)
+      .filter((a) => a.labels.tenant === OWED_TENANT)
+      .map((a) => a.status);
+
+  beforeAll(async () => {
+    port = await freePort();
+    paged = await startReceiver();
+  });
+  afterAll(async () => {
+    owedAm?.stop();
+    await paged?.close();
+  });
+
+  it('fired while Alertmanager was down, then the process stopped; resolved by the next process: Alertmanager still pages it, then resolves it', async () => {
+    const before = processAlerting();
+    owedUsage.ratio = 1;
+    await before.evaluate();
+    await before.flush(); // refused: nothing listens on the port yet; then this process is gone
+    expect(before.firing()).toHaveLength(1);
+    expect(readdirSync(join(dataDir, 'alert-outbox', 'alertmanager')).filter(isNotificationFile)).toHaveLength(1);
+
+    owedAm = await startAlertmanager({ port, notifyUrl: `${paged.url}/alertmanager` });
+    owedUsage.ratio = 0.1;
+    const after = processAlerting();
+    await after.evaluate(); // resolves the episode the previous process left firing
+    await after.flush();
+    expect(after.firing()).toEqual([]);
+    await waitFor(async () => (notified().includes('firing') ? true : undefined), 'Alertmanager to page the owed alert', 30_000);
+    await new Promise((r) => setTimeout(r, 3_100)); // its resolve follows one resend_s later
+    await after.flush();
+    await waitFor(async () => (notified().includes('resolved') ? true : undefined), 'Alertmanager to resolve it', 30_000);
+    expect(notified()).toEqual(['firing', 'resolved']);
+    expect(readdirSync(join(dataDir, 'alert-outbox', 'alertmanager')).filter(isNotificationFile)).toEqual([]);
+    expect(owedLogs.some((l) => /owed from before the start/.test(l))).toBe(true);
   });
 });

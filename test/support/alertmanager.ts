@@ -21,15 +21,40 @@ export interface AlertmanagerListedAlert {
   status: { state: string };
 }
 
-export async function startAlertmanager(): Promise<RunningAlertmanager> {
+export interface AlertmanagerOptions {
+  /** Listen here instead of a free port (a test that starts it only after alerts were due). */
+  port?: number;
+  /**
+   * Notify this URL (Alertmanager's webhook receiver, resolves included) after a 1 s group_wait,
+   * so a test sees what on-call would be paged with; by default nothing is notified.
+   */
+  notifyUrl?: string;
+}
+
+export async function startAlertmanager(opts: AlertmanagerOptions = {}): Promise<RunningAlertmanager> {
   const dir = mkdtempSync(join(tmpdir(), 'il-alertmanager-'));
-  writeFileSync(join(dir, 'alertmanager.yml'), "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n");
+  const config = opts.notifyUrl
+    ? [
+        'route:',
+        "  receiver: 'hook'",
+        '  group_wait: 1s',
+        '  group_interval: 1s',
+        '  repeat_interval: 1h',
+        'receivers:',
+        "  - name: 'hook'",
+        '    webhook_configs:',
+        `      - url: '${opts.notifyUrl}'`,
+        '        send_resolved: true',
+        '',
+      ].join('\n')
+    : "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n";
+  writeFileSync(join(dir, 'alertmanager.yml'), config);
   return startDaemon('alertmanager', ALERTMANAGER_BIN, 'apt-get install prometheus-alertmanager (or set ALERTMANAGER_BIN)', (port) => [
     `--config.file=${join(dir, 'alertmanager.yml')}`,
     `--storage.path=${join(dir, 'data')}`,
     `--web.listen-address=127.0.0.1:${port}`,
     '--cluster.listen-address=',
-  ]);
+  ], { port: opts.port });
 }
 
 /** Alerts Alertmanager holds as active whose labels match `filter` (e.g. `tenant="acme"`). */

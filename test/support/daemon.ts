@@ -23,7 +23,7 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Spawns `bin` with `argsFor(port)` (and `envFor(port)`) on a free port and waits until
+ * Spawns `bin` with `argsFor(port)` (and `envFor(port)`) on a free port (or `opts.port`) and waits until
  * GET `readyPath` answers 200 (default /-/ready, which Prometheus and Alertmanager serve).
  * `install` says how to get the binary.
  */
@@ -32,10 +32,10 @@ export async function startDaemon(
   bin: string,
   install: string,
   argsFor: (port: number) => string[],
-  opts: { envFor?: (port: number) => NodeJS.ProcessEnv; readyPath?: string } = {},
+  opts: { envFor?: (port: number) => NodeJS.ProcessEnv; readyPath?: string; port?: number } = {},
 ): Promise<RunningDaemon> {
   if (!existsSync(bin)) throw new Error(`${bin} not found: ${install}`);
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const env = opts.envFor ? { ...process.env, ...opts.envFor(port) } : process.env;
   const child = spawn(bin, argsFor(port), { stdio: ['ignore', 'pipe', 'pipe'], env });
   const output: string[] = [];

@@ -1,3 +1,6 @@
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startReceiver, type Receiver } from '../../../test/support/http-receiver.ts';
 import type { QuotaStatus } from '../../quotas/types.ts';
@@ -6,6 +9,7 @@ import { evaluateQuotaAlerts } from '../quota-rules.ts';
 import type { Alert, Evaluation } from '../types.ts';
 import { createAlertmanagerDestination, toAlertmanagerAlert, type AlertmanagerAlert } from './alertmanager.ts';
 import type { RetryPolicy } from './http-post.ts';
+import { diskOutbox, isNotificationFile } from './outbox.ts';
 
 const NOW = Date.UTC(2025, 0, 15, 10);
 const RESEND_S = 60;
@@ -58,8 +62,12 @@ describe('Alertmanager destination (local stand-in)', () => {
     clock = NOW;
   });
 
-  const destination = () =>
-    createAlertmanagerDestination({ url: `${server.url}/`, resendS: RESEND_S }, { fetch, policy: POLICY, now: () => clock, log: () => {} });
+  const destination = (outboxDir?: string) =>
+    createAlertmanagerDestination(
+      { url: `${server.url}/`, resendS: RESEND_S },
+      { fetch, policy: POLICY, now: () => clock, log: () => {}, outbox: outboxDir === undefined ? undefined : diskOutbox(outboxDir) },
+    );
+  const outboxFiles = (dir: string) => readdirSync(dir).filter(isNotificationFile);
   const sent = () => server.received.map((r) => (JSON.parse(r.body) as AlertmanagerAlert[]).map((a) => `${a.labels.threshold}:${Date.parse(a.endsAt!) > clock ? 'active' : 'ended'}`));
 
   it('sends firing alerts, re-sends them every resend_s, and a resolve once', async () => {
@@ -138,6 +146,89 @@ describe('Alertmanager destination (local stand-in)', () => {
     d.offer([...recent, ...oldResolved], []);
     await d.deliver();
     expect(server.received).toHaveLength(1);
+  });
+
+  describe('what Alertmanager is owed survives a restart (disk outbox)', () => {
+    it('a firing that never got through before a stop, resolved by the next start, is paged by the restarted process', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'il-am-outbox-'));
+      server.respond(() => ({ status: 503 }));
+      const fired = quota([], 0.9, clock);
+      const before = destination(dir);
+      before.offer(fired.alerts, fired.transitions);
+      await before.deliver(); // Alertmanager is down; then this process stops
+      clock += 120_000;
+      const resolved = quota(fired.alerts, 0.1, clock); // resolved while no process ran
+      server.received.length = 0;
+      server.respond(() => ({ status: 200 }));
+      clock += 10_000;
+      const after = destination(dir); // the restarted process's first evaluation: the stored state
+      after.offer(resolved.alerts, []);
+      await after.deliver();
+      expect(sent()).toEqual([['0.8:active']]);
+      clock += RESEND_S * 1000;
+      await after.deliver();
+      expect(sent()).toEqual([['0.8:active'], ['0.8:ended']]);
+      expect(after.pending()).toBe(0);
+      expect(outboxFiles(dir)).toEqual([]);
+    });
+
+    it('one resolved longer ago than the stored state reaches back is still paged, ending at the start', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'il-am-outbox-'));
+      server.respond(() => ({ status: 503 }));
+      const fired = quota([], 0.9, clock);
+      const before = destination(dir);
+      before.offer(fired.alerts, fired.transitions);
+      await before.deliver();
+      server.received.length = 0;
+      server.respond(() => ({ status: 200 }));
+      clock += 3 * 3_600_000;
+      const after = destination(dir);
+      after.offer([], []); // the episode is no longer in the state loaded at start
+      await after.deliver();
+      clock += RESEND_S * 1000;
+      await after.deliver();
+      expect(sent()).toEqual([['0.8:active'], ['0.8:ended']]);
+      const [, resolve] = server.received.map((r) => JSON.parse(r.body) as AlertmanagerAlert[]);
+      expect(resolve![0]!.endsAt).toBe(new Date(NOW + 3 * 3_600_000).toISOString());
+      expect(outboxFiles(dir)).toEqual([]);
+    });
+
+    it('one still firing at the start is sent as firing, and leaves the outbox once taken', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'il-am-outbox-'));
+      server.respond(() => ({ status: 503 }));
+      const fired = quota([], 0.9, clock);
+      const before = destination(dir);
+      before.offer(fired.alerts, fired.transitions);
+      await before.deliver();
+      expect(outboxFiles(dir)).toHaveLength(1);
+      server.received.length = 0;
+      server.respond(() => ({ status: 200 }));
+      clock += 60_000;
+      const after = destination(dir);
+      after.offer(fired.alerts, []);
+      await after.deliver();
+      expect(sent()).toEqual([['0.8:active']]);
+      expect(outboxFiles(dir)).toEqual([]);
+    });
+
+    it('a firing Alertmanager took is not paged again after a restart: only its resolve is sent', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'il-am-outbox-'));
+      const fired = quota([], 0.9, clock);
+      const before = destination(dir);
+      before.offer(fired.alerts, fired.transitions);
+      await before.deliver();
+      expect(outboxFiles(dir)).toEqual([]);
+      clock += 30_000;
+      const resolved = quota(fired.alerts, 0.1, clock);
+      server.received.length = 0;
+      clock += 10_000;
+      const after = destination(dir);
+      after.offer(resolved.alerts, []);
+      await after.deliver();
+      clock += RESEND_S * 1000;
+      await after.deliver();
+      expect(sent()).toEqual([['0.8:ended']]);
+    });
   });
 
   it('never sends pending alerts', async () => {

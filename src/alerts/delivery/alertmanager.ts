@@ -2,6 +2,7 @@ import { episodeId } from '../lifecycle.ts';
 import type { Alert } from '../types.ts';
 import { describeUrl, type Destination } from './destination.ts';
 import { postWithRetry, ReceiverBackoff, type PostDeps } from './http-post.ts';
+import { memoryOutbox, type Outbox } from './outbox.ts';
 
 /** One item of Alertmanager's `POST /api/v2/alerts` body (postableAlerts). */
 export interface AlertmanagerAlert {
@@ -23,6 +24,11 @@ export interface AlertmanagerDeps extends PostDeps {
   log: (line: string) => void;
   /** Base URL of this API, for generatorURL; omitted when unknown. */
   publicUrl?: string;
+  /**
+   * Episodes whose firing has not reached Alertmanager yet, by episode id (default: memory;
+   * `diskOutbox` keeps the page through a crash or a stop while Alertmanager is unreachable).
+   */
+  outbox?: Outbox;
 }
 
 /**
@@ -64,10 +70,17 @@ export function toAlertmanagerAlert(a: Alert, opts: { now: number; resendMs: num
  * once Alertmanager answers, and its resolve one `resendS` later, after Alertmanager's
  * `group_wait` (30 s by default) has notified it. Found by dogfooding.
  *
- * Unsent resolves live in memory, so the first offer after a start (which carries the episodes
- * resolved in the last hour, from the store) sends again every resolve that Alertmanager may still
- * hold as firing: those that ended within one alert lifetime (LIFETIME_RESENDS × resend_s). A
- * resolve it already had changes nothing there (no second notification).
+ * What is owed survives a restart through `deps.outbox`: an episode is written there when it is
+ * first offered as firing and deleted once Alertmanager took its firing (or, for an owed one, its
+ * late resolve). Read back at the first offer after a start, an entry whose episode still fires is
+ * simply sent; one that resolved meanwhile (while this process was down, or before its firing got
+ * through) is owed as above, so the page is not lost to a stop while Alertmanager was unreachable.
+ *
+ * Unsent resolves of delivered firings live in memory, so the first offer after a start (which
+ * carries the episodes resolved in the last hour, from the store) sends again every resolve that
+ * Alertmanager may still hold as firing: those that ended within one alert lifetime
+ * (LIFETIME_RESENDS × resend_s). A resolve it already had changes nothing there (no second
+ * notification); Alertmanager ends the others itself at their endsAt.
  */
 export function createAlertmanagerDestination(target: AlertmanagerTarget, deps: AlertmanagerDeps): Destination {
   const url = `${target.url.replace(/\/+$/, '')}/api/v2/alerts`;
@@ -80,33 +93,64 @@ export function createAlertmanagerDestination(target: AlertmanagerTarget, deps: 
   const firingOffered = new Map<string, { delivered: boolean }>();
   /** Resolved episodes whose firing never reached Alertmanager; `firingSentAt` once it has. */
   const owed = new Map<string, { alert: Alert; firingSentAt?: number }>();
+  /** The durable copy of what is owed: episodes offered as firing and not yet delivered, and `owed`. */
+  const undelivered = deps.outbox ?? memoryOutbox();
   const backoff = new ReceiverBackoff(deps.policy, deps.now, deps.random);
   let started = false;
+
+  function owe(id: string, alert: Alert): void {
+    owed.set(id, { alert });
+    undelivered.set(id, alert);
+    resolved.delete(id);
+  }
+
+  /** At the first offer: what the previous process left undelivered, against the stored state. */
+  function takeOverUndelivered(byEpisode: ReadonlyMap<string, Alert>, now: number): void {
+    for (const [id, left] of undelivered.entries()) {
+      const current = byEpisode.get(id);
+      if (current?.state === 'firing') continue; // still firing: sent as such, and deleted once taken
+      if (current?.state === 'resolved') owe(id, current);
+      // Resolved longer ago than the stored state reaches back: its end is not known, so it ends now.
+      else owe(id, left.state === 'resolved' ? left : { ...left, state: 'resolved', endsAt: now, updatedAt: now });
+    }
+    if (owed.size) deps.log(`${name}: ${owed.size} alerts that fired without reaching Alertmanager are owed from before the start; they are sent as firing, then resolved`);
+  }
 
   return {
     name,
     offer(alerts, transitions) {
+      const byEpisode = new Map(alerts.map((a) => [episodeId(a), a]));
       if (!started) {
         started = true;
         const now = deps.now();
         for (const a of alerts) {
           if (a.state === 'resolved' && a.endsAt !== undefined && now - a.endsAt < LIFETIME_RESENDS * resendMs) resolved.set(episodeId(a), a);
         }
+        takeOverUndelivered(byEpisode, now);
       }
       firing = new Map(alerts.filter((a) => a.state === 'firing').map((a) => [episodeId(a), a]));
-      for (const id of firing.keys()) if (!firingOffered.has(id)) firingOffered.set(id, { delivered: false });
-      const byEpisode = new Map(alerts.map((a) => [episodeId(a), a]));
+      for (const [id, alert] of firing) {
+        if (firingOffered.has(id)) continue;
+        firingOffered.set(id, { delivered: false });
+        // On disk before the evaluation returns, like a webhook notification.
+        undelivered.set(id, alert);
+      }
       for (const t of transitions) {
         const id = episodeId(t);
         const alert = byEpisode.get(id);
         if (!(t.to === 'resolved' && t.from === 'firing' && alert)) continue;
-        if (firingOffered.get(id)?.delivered === false) owed.set(id, { alert });
+        if (firingOffered.get(id)?.delivered === false) owe(id, alert);
         else resolved.set(id, alert);
         firingOffered.delete(id);
       }
       // Unsent resolves of an unreachable Alertmanager: it resolves those alerts itself at endsAt.
       for (const id of resolved.keys()) if (resolved.size > MAX_UNSENT_RESOLVES) resolved.delete(id);
-      for (const id of owed.keys()) if (owed.size > MAX_UNSENT_RESOLVES) owed.delete(id);
+      for (const id of owed.keys()) {
+        if (owed.size <= MAX_UNSENT_RESOLVES) break;
+        owed.delete(id);
+        undelivered.delete(id);
+        deps.log(`${name}: more than ${MAX_UNSENT_RESOLVES} owed alerts, dropped the oldest`);
+      }
       for (const id of lastSent.keys()) if (!firing.has(id)) lastSent.delete(id);
     },
     async deliver() {
@@ -135,11 +179,17 @@ export function createAlertmanagerDestination(target: AlertmanagerTarget, deps: 
       for (const [id] of due) {
         lastSent.set(id, now);
         const offered = firingOffered.get(id);
-        if (offered) offered.delivered = true;
+        if (offered && !offered.delivered) {
+          offered.delivered = true;
+          undelivered.delete(id);
+        }
       }
       for (const [id] of ends) resolved.delete(id);
       for (const [, o] of lateFirings) o.firingSentAt = now;
-      for (const [id] of lateEnds) owed.delete(id);
+      for (const [id] of lateEnds) {
+        owed.delete(id);
+        undelivered.delete(id);
+      }
     },
     pending: () => resolved.size + firing.size + owed.size,
   };

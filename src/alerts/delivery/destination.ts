@@ -4,9 +4,10 @@ import type { Alert, Transition } from '../types.ts';
  * Where notifications go. Each destination keeps an outbox: an evaluation `offer`s its outcome
  * (cheap, synchronous) and `deliver` sends what is due, later and independently, so a slow or
  * failing receiver never holds up evaluation. What could not be sent stays for the next
- * `deliver`. Webhook outboxes are on disk in a running platform (outbox.ts), so a crash loses no
- * notification; Alertmanager's is derived from alert state (in ClickHouse): firing alerts are
- * re-sent after a restart, and Alertmanager resolves alerts that stop arriving.
+ * `deliver`. Outboxes are on disk in a running platform (outbox.ts), so a crash loses no
+ * notification: a webhook's notifications, and the alerts whose firing has not reached
+ * Alertmanager. The rest of Alertmanager's state is derived from alert state (in ClickHouse):
+ * firing alerts are re-sent after a restart, and Alertmanager resolves alerts that stop arriving.
  */
 export interface Destination {
   /** For logs; never contains a secret. */

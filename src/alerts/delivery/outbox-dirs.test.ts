@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Alert } from '../types.ts';
 import { diskOutbox } from './outbox.ts';
-import { prepareOutboxDirs, webhookOutboxDir } from './outbox-dirs.ts';
+import { alertmanagerOutboxDir, prepareOutboxDirs, webhookOutboxDir } from './outbox-dirs.ts';
 import { createHash } from 'node:crypto';
 
 const URL_A = 'http://receiver.example:9000/shared?token=s3cret';
@@ -46,6 +46,20 @@ describe('webhook outbox folders', () => {
     expect(logs).toHaveLength(1);
     expect(logs[0]).toMatch(/^alert outbox: 1 notifications in .* \(webhook http:\/\/receiver\.example:9000\/shared for alpha\) belong to no configured webhook and will not be sent/);
     expect(logs[0]).not.toContain('s3cret');
+  });
+
+  it("Alertmanager's folder is its own, not an orphan; reported when Alertmanager is no longer configured", () => {
+    const r = root();
+    const am = { url: 'http://user:pw@alertmanager.example:9093' };
+    prepareOutboxDirs(r, [], () => {}, am);
+    diskOutbox(alertmanagerOutboxDir(r)).set('k@1', alert('alpha'));
+    const logs: string[] = [];
+    prepareOutboxDirs(r, [], (l) => logs.push(l), am);
+    expect(logs).toEqual([]);
+    prepareOutboxDirs(r, [{ url: 'http://other.example/hook' }], (l) => logs.push(l));
+    expect(logs).toEqual([
+      `alert outbox: 1 alerts in ${alertmanagerOutboxDir(r)} are owed to Alertmanager, which is no longer configured; configure alerts.alertmanager again to send them, or delete the folder`,
+    ]);
   });
 
   it('the note beside the notifications is not read as one', () => {

@@ -28,6 +28,14 @@ export function webhookOutboxDir(root: string, w: WebhookIdentity): string {
   return join(root, hash16(webhookIdentity(w)));
 }
 
+/**
+ * The folder of what Alertmanager is owed (alertmanager.ts). Not named from the URL: Alertmanager
+ * is one destination whatever its address, so a page owed when its URL changes goes to the new one.
+ */
+export function alertmanagerOutboxDir(root: string): string {
+  return join(root, 'alertmanager');
+}
+
 /** The folder name before the tenants filter was part of it (hash of the URL alone). */
 const legacyOutboxDir = (root: string, url: string) => join(root, hash16(url));
 
@@ -40,9 +48,24 @@ const legacyOutboxDir = (root: string, url: string) => join(root, hash16(url));
  * - a folder that no configured webhook owns but that still holds notifications (its webhook was
  *   removed, or its URL or tenants changed) is reported: those are never sent.
  */
-export function prepareOutboxDirs(root: string, webhooks: readonly WebhookIdentity[], log: (line: string) => void): void {
+export function prepareOutboxDirs(
+  root: string,
+  webhooks: readonly WebhookIdentity[],
+  log: (line: string) => void,
+  alertmanager?: { url: string },
+): void {
   mkdirSync(root, { recursive: true });
   const owned = new Map(webhooks.map((w) => [webhookOutboxDir(root, w), w]));
+  const alertmanagerDir = alertmanagerOutboxDir(root);
+  if (alertmanager) {
+    mkdirSync(alertmanagerDir, { recursive: true });
+    writeFileSync(join(alertmanagerDir, META_FILE), `${JSON.stringify({ alertmanager: describeUrl(alertmanager.url) })}\n`);
+  } else if (pendingFiles(alertmanagerDir).length > 0) {
+    log(
+      `alert outbox: ${pendingFiles(alertmanagerDir).length} alerts in ${alertmanagerDir} are owed to Alertmanager, which is no longer configured; ` +
+        'configure alerts.alertmanager again to send them, or delete the folder',
+    );
+  }
   for (const url of new Set(webhooks.map((w) => w.url))) {
     const legacy = legacyOutboxDir(root, url);
     if (owned.has(legacy) || !existsSync(legacy)) continue;
@@ -61,7 +84,7 @@ export function prepareOutboxDirs(root: string, webhooks: readonly WebhookIdenti
   }
   for (const name of readdirSync(root)) {
     const dir = join(root, name);
-    if (owned.has(dir)) continue;
+    if (owned.has(dir) || dir === alertmanagerDir) continue;
     const waiting = pendingFiles(dir).length;
     if (waiting === 0) continue;
     log(
