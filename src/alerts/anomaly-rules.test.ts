@@ -63,6 +63,22 @@ describe('evaluateAnomalyAlerts: transitions', () => {
       forSeconds: FOR_S,
       expected: ['pending->firing'],
     },
+    {
+      name: 'pending, held forSeconds by the cron ticks though the clock was read a few ms later at detection: fires on time',
+      prev: [{ ...episode('pending'), annotations: { detected_at: new Date(T0 + 6).toISOString() } }],
+      findings: [finding(T0 + FOR_S * 1000 + 2)],
+      now: T0 + FOR_S * 1000 + 2,
+      forSeconds: FOR_S,
+      expected: ['pending->firing'],
+    },
+    {
+      name: 'pending, a tick short of forSeconds: stays pending',
+      prev: [{ ...episode('pending'), annotations: { detected_at: new Date(T0 + 6).toISOString() } }],
+      findings: [finding(T0 + FOR_S * 1000 - 1000)],
+      now: T0 + FOR_S * 1000 - 1000 + 2,
+      forSeconds: FOR_S,
+      expected: [],
+    },
     { name: 'pending, condition gone: resolves without firing', prev: [episode('pending')], findings: [], now: T0 + 60_000, forSeconds: FOR_S, expected: ['pending->resolved'] },
     { name: 'firing, still anomalous: keeps firing', prev: [episode('firing')], findings: [finding(T0 + 900_000)], now: T0 + 900_000, forSeconds: FOR_S, expected: [] },
     { name: 'firing, no longer anomalous: resolves', prev: [episode('firing')], findings: [], now: T0 + 900_000, forSeconds: FOR_S, expected: ['firing->resolved'] },
@@ -84,7 +100,8 @@ describe('evaluateAnomalyAlerts: anomaly_for_s counts from detection', () => {
     const detected = T0 + 3_600_000 + 5_000;
     const first = evaluateAnomalyAlerts([], [finding(T0)], { forSeconds: FOR_S, now: detected });
     expect(first.alerts[0]).toMatchObject({ state: 'pending', startsAt: T0, annotations: { detected_at: new Date(detected).toISOString() } });
-    const early = evaluateAnomalyAlerts(first.alerts, [finding(T0)], { forSeconds: FOR_S, now: detected + FOR_S * 1000 - 1 });
+    // An evaluation one cron tick (a second) before forSeconds is up: still pending.
+    const early = evaluateAnomalyAlerts(first.alerts, [finding(T0)], { forSeconds: FOR_S, now: detected + FOR_S * 1000 - 1001 });
     expect(transitions(early)).toEqual([]);
     const held = evaluateAnomalyAlerts(early.alerts, [finding(T0)], { forSeconds: FOR_S, now: detected + FOR_S * 1000 });
     expect(transitions(held)).toEqual(['pending->firing']);

@@ -17,7 +17,8 @@ export interface AnomalyAlertOptions {
  * 1. A finding with no open episode starts one at the finding's time (never before the previous
  *    episode of the same alert ended), and is detected now (annotation `detected_at`): pending, or
  *    firing at once when forSeconds is 0.
- * 2. Pending becomes firing once now − detected_at ≥ forSeconds. Counted from detection, as
+ * 2. Pending becomes firing once now − detected_at ≥ forSeconds (less a second of scheduling
+ *    jitter: TICK_JITTER_MS). Counted from detection, as
  *    Prometheus counts `for` from the first evaluation that saw the condition, not from the
  *    finding's hour: a finding is always at least an hour old when its hour is scored, so any
  *    `for` under an hour would be met at once. Episodes stored before `detected_at` existed count
@@ -27,6 +28,14 @@ export interface AnomalyAlertOptions {
  * Of several findings for one tenant × metric, the latest counts; one scoring below `minScore`
  * means "not anomalous".
  */
+/**
+ * Evaluations run on a cron tick of whole seconds and read the clock a few milliseconds after it,
+ * so the one `for` after the detecting one can measure a hair less than `for` (detected at
+ * 12:00:00.006, now 12:10:00.002) and fire a whole evaluation interval late. Prometheus avoids
+ * this by stamping evaluations with their scheduled time; a second's slack does the same here.
+ */
+const TICK_JITTER_MS = 1000;
+
 export function evaluateAnomalyAlerts(prev: readonly Alert[], findings: readonly AnomalyFinding[], opts: AnomalyAlertOptions): Evaluation {
   const ours = prev.filter((a) => a.kind === 'anomaly');
   const open = openByKey(ours);
@@ -46,7 +55,8 @@ export function evaluateAnomalyAlerts(prev: readonly Alert[], findings: readonly
       continue;
     }
     const detectedAt = current.annotations.detected_at ?? isoTime(current.startsAt);
-    const state = current.state === 'pending' && opts.now - Date.parse(detectedAt) < forMs ? 'pending' : 'firing';
+    const held = opts.now - Date.parse(detectedAt);
+    const state = current.state === 'pending' && held < forMs - TICK_JITTER_MS ? 'pending' : 'firing';
     const revised = reviseEpisode(
       current,
       { state, severity: alertSeverity(finding.severity), value: finding.actual, annotations: anomalyAnnotations(finding, detectedAt) },
