@@ -33,6 +33,21 @@ describe('Prometheus panel queries', () => {
     for (const e of exprs) expect(e).toMatch(/\binferledger_\w+/);
   });
 
+  it('aggregate the month-to-date cost with max: every API replica exports the same figure, and a sum multiplied it', () => {
+    const cost = exprs.filter((e) => e.includes('inferledger_tenant_cost_month_to_date'));
+    expect(cost.length).toBeGreaterThan(0);
+    for (const e of cost) {
+      expect(e).toMatch(/^max\b/);
+      expect(e).not.toMatch(/\bsum\b/);
+    }
+  });
+
+  it('leave refused requests out of latency quantiles, like the history panels and the SLO rules', () => {
+    const latency = exprs.filter((e) => e.includes('inferledger_request_duration_seconds_bucket'));
+    expect(latency.length).toBeGreaterThan(0);
+    for (const e of latency) expect(e).toContain('status!="rejected"');
+  });
+
   it.skipIf(!hasPromtool)('are valid PromQL (promtool check rules)', () => {
     const rules = exprs.map((expr, i) => ({
       record: `dashboards:expr_${i}`,

@@ -66,11 +66,12 @@ const revenue: PanelSpec[] = [
     source: 'prometheus',
     viz: 'bargauge',
     title: 'Attributed cost by tenant, month to date',
-    description: 'Cost of serving each tenant this UTC month so far (usage plus idle and overhead shares, priced by the price book), from the API (inferledger_tenant_cost_month_to_date). Compare with the open statements for the month\'s margin.',
+    description: 'Cost of serving each tenant this UTC month so far (usage plus idle and overhead shares, priced by the price book), from the API (inferledger_tenant_cost_month_to_date; every API replica exports it, so the largest is shown). Compare with the open statements for the month\'s margin.',
     unit: 'currencyUSD',
     w: 24,
     h: 6,
-    queries: [{ expr: 'sum by (tenant) (inferledger_tenant_cost_month_to_date{tenant=~"$tenant"})', legend: '{{tenant}}' }],
+    // max, not sum: every API replica exports the same figure (found by dogfooding: two doubled it).
+    queries: [{ expr: 'max by (tenant) (inferledger_tenant_cost_month_to_date{tenant=~"$tenant"})', legend: '{{tenant}}' }],
   },
   {
     source: 'clickhouse',

@@ -46,13 +46,15 @@ const live: PanelSpec[] = [
     source: 'prometheus',
     viz: 'timeseries',
     title: 'Latency percentiles',
-    description: 'End-to-end request duration (queue + inference) from the inferledger_request_duration_seconds histogram. Amber at 0.5 s, red at 2 s.',
+    description:
+      'End-to-end duration (queue + inference) of served requests (ok and error; refused requests, answered in about a millisecond, are left out as in the history panels and the SLO rules) from the inferledger_request_duration_seconds histogram. Amber at 0.5 s, red at 2 s.',
     unit: 's',
     w: 12,
     h: 8,
     thresholds: upIsBad(0.5, 2),
     queries: [0.5, 0.95, 0.99].map((q) => ({
-      expr: `histogram_quantile(${q}, sum by (le) (rate(inferledger_request_duration_seconds_bucket{${PROM_FILTER}}${RATE})))`,
+      // Refusals excluded: a tenant flooding a quota would otherwise pull the fleet's p50/p95 down.
+      expr: `histogram_quantile(${q}, sum by (le) (rate(inferledger_request_duration_seconds_bucket{status!="rejected", ${PROM_FILTER}}${RATE})))`,
       legend: `p${q * 100}`,
     })),
   },
@@ -170,7 +172,7 @@ const history: PanelSpec[] = [
     source: 'clickhouse',
     viz: 'timeseries',
     title: 'Request rate by tenant (recorded)',
-    description: 'Requests per second as recorded in ClickHouse (requests, deduplicated with FINAL), refused requests excluded: the history behind the live rate above.',
+    description: 'Requests per second as recorded in ClickHouse (requests, deduplicated with FINAL), refused requests excluded: the history of the served part of the live rate above, which counts refusals too (their share is in "Error and rejection ratio").',
     unit: 'reqps',
     w: 12,
     h: 8,

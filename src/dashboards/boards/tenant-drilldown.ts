@@ -169,11 +169,12 @@ const billing: PanelSpec[] = [
     source: 'prometheus',
     viz: 'stat',
     title: 'Attributed cost, month to date',
-    description: 'What serving the tenant cost this UTC month so far: its usage plus its shares of idle capacity and overhead, priced by the price book (inferledger_tenant_cost_month_to_date, computed by the API like GET /v1/tenants/{tenant}/costs).',
+    description: 'What serving the tenant cost this UTC month so far: its usage plus its shares of idle capacity and overhead, priced by the price book (inferledger_tenant_cost_month_to_date, computed by the API like GET /v1/tenants/{tenant}/costs; every API replica exports it, so the largest is shown).',
     unit: 'currencyUSD',
     w: 6,
     h: 8,
-    queries: [{ expr: 'sum(inferledger_tenant_cost_month_to_date{tenant="$tenant"})', legend: 'cost' }],
+    // max, not sum: every API replica exports the same figure.
+    queries: [{ expr: 'max(inferledger_tenant_cost_month_to_date{tenant="$tenant"})', legend: 'cost' }],
   },
   {
     source: 'clickhouse',
