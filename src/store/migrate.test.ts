@@ -124,4 +124,12 @@ describe('migrate (chdb)', () => {
     ]);
     expect(await columns('otel_metrics_summary')).toEqual([...common, 'Count', 'Sum', 'ValueAtQuantiles.Quantile', 'ValueAtQuantiles.Value', 'Flags']);
   });
+
+  it('refuses a database migrated by a newer version (a rollback), naming what it does not know', async () => {
+    await migrate(store, { rawTtlDays: 30 });
+    await store.insert('schema_migrations', [{ version: 9999, name: '9999_from_the_future', checksum: 'x', applied_at: new Date().toISOString() }]);
+    await expect(migrate(store, { rawTtlDays: 30 })).rejects.toThrow(
+      /migrated by a newer inferledger \(9999_from_the_future unknown to this version\): run that version or a later one/,
+    );
+  });
 });

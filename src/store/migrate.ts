@@ -174,6 +174,17 @@ export async function migrate(store: Store, opts: RenderOptions, log: (line: str
   });
   const byVersion = new Map(applied.map((a) => [a.version, a]));
   const result: MigrateResult = { applied: [], alreadyApplied: 0 };
+  // Found by dogfooding: an older build started on a newer schema without a word, ignored what
+  // the newer one keeps in a newer layout (webhook notifications waiting to be sent) and paged a
+  // resolve before its firing. An older build cannot know what a newer schema means: refuse.
+  const known = new Set(loadMigrations().map((m) => m.version));
+  const newer = applied.filter((a) => !known.has(a.version));
+  if (newer.length > 0) {
+    throw new Error(
+      `this ClickHouse database was migrated by a newer inferledger (${newer.map((a) => a.name).join(', ')} unknown to this version): ` +
+        'run that version or a later one; an older version may misread or ignore what the newer one stored',
+    );
+  }
 
   for (const m of loadMigrations()) {
     const done = byVersion.get(m.version);
