@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Admitted } from './fair-queue.ts';
-import { FairQueue, type FairQueueOptions } from './fair-queue.ts';
+import { AdmissionAbandoned, FairQueue, type FairQueueOptions } from './fair-queue.ts';
 
 /**
  * Every test observes the order of service, never timing: grants are recorded in the promise
@@ -167,6 +167,41 @@ describe('FairQueue slots and bounds', () => {
     cAdmitted.release();
     expect(q.stats()).toEqual({ running: 0, queued: 0, queuedByTenant: {} });
     expect(await q.tryAdmit('D', 1)).toMatchObject({ queueMs: 0 }); // the freed slot is usable again
+  });
+
+  it('a waiter whose client went away leaves the queue: its place is free, the slot goes to the next one', async () => {
+    const q = new FairQueue({ maxConcurrency: 1, maxQueue: 4, maxQueuePerTenant: 2 });
+    const running = await q.tryAdmit('A', 1)!;
+    const gone = new AbortController();
+    const left = q.tryAdmit('B', 1, 1, gone.signal)!;
+    const next = q.tryAdmit('B', 1)!;
+    expect(q.tryAdmit('B', 1)).toBeUndefined(); // B's two places are taken
+    gone.abort();
+    await expect(left).rejects.toBeInstanceOf(AdmissionAbandoned);
+    expect(q.stats()).toEqual({ running: 1, queued: 1, queuedByTenant: { B: 1 } });
+    const again = q.tryAdmit('B', 1)!; // the place it left is usable
+    expect(again).toBeDefined();
+    running.release();
+    const nextAdmitted = await next;
+    expect(q.stats()).toEqual({ running: 1, queued: 1, queuedByTenant: { B: 1 } });
+    nextAdmitted.release();
+    (await again).release();
+    expect(q.stats()).toEqual({ running: 0, queued: 0, queuedByTenant: {} });
+  });
+
+  it('an abort after the slot was granted changes nothing; an already aborted signal never waits', async () => {
+    const q = new FairQueue({ maxConcurrency: 1, maxQueue: 4, maxQueuePerTenant: 4 });
+    const running = await q.tryAdmit('A', 1)!;
+    const late = new AbortController();
+    const waiting = q.tryAdmit('B', 1, 1, late.signal)!;
+    running.release();
+    const granted = await waiting;
+    late.abort();
+    expect(q.stats()).toEqual({ running: 1, queued: 0, queuedByTenant: {} });
+    await expect(q.tryAdmit('C', 1, 1, AbortSignal.abort())!).rejects.toBeInstanceOf(AdmissionAbandoned);
+    expect(q.stats()).toEqual({ running: 1, queued: 0, queuedByTenant: {} });
+    granted.release();
+    expect(q.inFlight).toBe(0);
   });
 
   it('refuses at the tenant bound first, then at the global bound', () => {

@@ -22,6 +22,14 @@ export interface Admitted {
  * refused (429) there, while the others keep their places and their share.
  */
 
+/** The waiting request's client went away (`tryAdmit`'s signal aborted) before it got a slot. */
+export class AdmissionAbandoned extends Error {
+  constructor() {
+    super('the client went away while the request waited for a slot');
+    this.name = 'AdmissionAbandoned';
+  }
+}
+
 export interface FairQueueOptions {
   maxConcurrency: number;
   /** Waiting requests across all tenants. Keep it above `maxQueuePerTenant`, or one tenant can fill it. */
@@ -77,8 +85,10 @@ export class FairQueue {
   /**
    * Undefined when the tenant's queue or the global queue is full: refuse (429), do not wait.
    * `cost` is the request's expected work in any unit shared by all tenants (1 = count requests).
+   * `abandoned`: aborts when the client goes away; a request still waiting then leaves the queue
+   * and the promise rejects with AdmissionAbandoned.
    */
-  tryAdmit(tenantId: string, weight: number = this.weightOf(tenantId), cost = 1): Promise<Admitted> | undefined {
+  tryAdmit(tenantId: string, weight: number = this.weightOf(tenantId), cost = 1, abandoned?: AbortSignal): Promise<Admitted> | undefined {
     requirePositive('weight', weight);
     requirePositive('cost', cost);
     const enqueuedAt = this.now();
@@ -90,11 +100,17 @@ export class FairQueue {
     if ((backlog?.waiters.length ?? 0) >= this.maxQueuePerTenant || this.queuedTotal >= this.maxQueue) return undefined;
 
     const finish = Math.max(this.virtualTime, backlog?.lastFinish ?? 0) + cost / weight;
-    return new Promise<Admitted>((resolve) => {
+    return new Promise<Admitted>((resolve, reject) => {
+      const leave = () => {
+        if (this.withdraw(tenantId, waiter)) reject(new AdmissionAbandoned());
+      };
       const waiter: Waiter = {
         finish,
         seq: this.seq++,
-        grant: () => resolve({ release: this.releaser(), queueMs: this.now() - enqueuedAt }),
+        grant: () => {
+          abandoned?.removeEventListener('abort', leave);
+          resolve({ release: this.releaser(), queueMs: this.now() - enqueuedAt });
+        },
       };
       if (backlog) {
         backlog.waiters.push(waiter);
@@ -103,7 +119,27 @@ export class FairQueue {
         this.backlogs.set(tenantId, { waiters: [waiter], lastFinish: finish });
       }
       this.queuedTotal++;
+      if (abandoned?.aborted) leave();
+      else abandoned?.addEventListener('abort', leave, { once: true });
     });
+  }
+
+  /**
+   * Takes a waiter whose client went away out of its tenant's queue, so it neither runs (and is
+   * billed for an answer nobody receives) nor holds a place the tenant's next requests need.
+   * False when it was already granted its slot.
+   */
+  private withdraw(tenantId: string, waiter: Waiter): boolean {
+    const backlog = this.backlogs.get(tenantId);
+    const at = backlog?.waiters.indexOf(waiter) ?? -1;
+    if (!backlog || at === -1) return false;
+    backlog.waiters.splice(at, 1);
+    this.queuedTotal--;
+    if (backlog.waiters.length === 0) this.backlogs.delete(tenantId);
+    // The tenant's next request is tagged after its last one still waiting, not after one that left.
+    else backlog.lastFinish = backlog.waiters[backlog.waiters.length - 1]!.finish;
+    if (this.queuedTotal === 0) this.virtualTime = 0;
+    return true;
   }
 
   get inFlight(): number {

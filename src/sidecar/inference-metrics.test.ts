@@ -36,13 +36,14 @@ interface Rig {
   hold(): () => void;
 }
 
-function rig(opts: { quotas?: QuotaAdmission; failingTenant?: string; recorded?: InferenceDeps['recorded'] } = {}): Rig {
+function rig(opts: { quotas?: QuotaAdmission; failingTenant?: string; recorded?: InferenceDeps['recorded']; queue?: number; ran?: string[] } = {}): Rig {
   const spans = new InMemorySpanExporter();
   const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
   const observed: RequestObservation[] = [];
   let gate: Promise<void> | undefined;
   const registry = registryAround(models, async (tenantId, _feeds, run) => {
     if (gate) await gate;
+    opts.ran?.push(tenantId);
     if (tenantId === opts.failingTenant) throw new Error('boom');
     return run();
   });
@@ -50,7 +51,7 @@ function rig(opts: { quotas?: QuotaAdmission; failingTenant?: string; recorded?:
     registry,
     tracer: provider.getTracer('test'),
     ledger: new CpuLedger(readProcessCpuMicros()),
-    admission: new FairQueue({ maxConcurrency: 1, maxQueue: 0, maxQueuePerTenant: 1 }),
+    admission: new FairQueue({ maxConcurrency: 1, maxQueue: opts.queue ?? 0, maxQueuePerTenant: Math.max(1, opts.queue ?? 1) }),
     readCpuMicros: readProcessCpuMicros,
     quotas: opts.quotas,
     metrics: { observe: (o) => observed.push(o) },
@@ -183,5 +184,33 @@ describe('InferenceService: the answer waits for the span to be durable', () => 
     const answer = r.service.infer('acme', MODEL, body());
     await expect(answer).rejects.toBeInstanceOf(AppError);
     await expect(answer).rejects.toMatchObject({ kind: 'unavailable', code: 'recording_unavailable' });
+  });
+});
+
+describe('InferenceService: a client that goes away while its request waits for a slot', () => {
+  it('the request leaves the queue: it never runs, its quota units go back, and it is recorded as refused (client_closed)', async () => {
+    const ran: string[] = [];
+    const quotaCalls: string[] = [];
+    const quotas: QuotaAdmission = {
+      admit: async (tenantId) => ({ ok: true, release: () => quotaCalls.push(`release:${tenantId}`), refund: () => quotaCalls.push(`refund:${tenantId}`) }),
+    };
+    const r = rig({ quotas, queue: 2, ran });
+    const release = r.hold();
+    const busy = r.service.infer('busy', MODEL, body());
+    const gone = new AbortController();
+    const abandoned = r.service.infer('light', MODEL, body(), undefined, undefined, gone.signal);
+    const stays = r.service.infer('light', MODEL, body());
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    gone.abort();
+    await expect(abandoned).rejects.toMatchObject({ code: 'client_closed' });
+    // Its concurrent_requests slot and its rate units are back before the slot holder finished.
+    expect(quotaCalls).toEqual(['refund:light', 'release:light']);
+    release();
+    await busy;
+    await stays;
+    expect(ran).toEqual(['busy', 'light']);
+    expect(statuses(r)).toEqual([`light:${MODEL}:rejected`, `busy:${MODEL}:ok`, `light:${MODEL}:ok`]);
+    const refused = r.spans.getFinishedSpans().find((s) => s.attributes[ATTR.rejected]);
+    expect(refused?.attributes).toMatchObject({ [ATTR.rejectReason]: 'client_closed', [ATTR.httpStatus]: 499 });
   });
 });

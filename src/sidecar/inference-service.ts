@@ -4,7 +4,7 @@ import { AppError } from '../errors.ts';
 import { retryAfterSeconds, windowPhrase } from '../quotas/windows.ts';
 import { ATTR, INFERENCE_OPERATION, INFERENCE_SPAN_NAME } from '../telemetry/attributes.ts';
 import type { RequestMetrics, RequestStatus } from '../telemetry/request-metrics.ts';
-import type { FairQueue } from './fair-queue.ts';
+import { AdmissionAbandoned, type Admitted, type FairQueue } from './fair-queue.ts';
 import type { ModelMetadata, ModelRegistry, ModelSummary, ResolvedModel } from './models/types.ts';
 import type { CpuLedger } from './resources/cpu-ledger.ts';
 import { GpuTimeLedger, monotonicMicros } from './resources/gpu-time-ledger.ts';
@@ -63,8 +63,10 @@ export class InferenceService {
   /**
    * `receivedAt`: when the request arrived (the HTTP layer knows; default now). `connection`: the
    * connection it came on, when there is one (refusal pacing holds at most one per connection).
+   * `clientGone`: aborts when the client goes away; a request still waiting for a slot then never
+   * runs (nor is billed), its quota units go back, and it is recorded as refused (`client_closed`).
    */
-  async infer(tenantId: string, model: string, body: unknown, receivedAt = preciseNow(), connection?: object): Promise<InferResult> {
+  async infer(tenantId: string, model: string, body: unknown, receivedAt = preciseNow(), connection?: object, clientGone?: AbortSignal): Promise<InferResult> {
     const resolved = this.resolve(tenantId, model);
     // Requested outputs are checked before admission: a name the model lacks is the caller's 400,
     // not a 500 after the model ran and the request was charged.
@@ -72,7 +74,7 @@ export class InferenceService {
     const attributes = requestAttributes(tenantId, resolved, decoded);
     const quota = await this.admitQuota(tenantId, resolved.tokens ? decoded.inputElements : 0, receivedAt, attributes, connection);
     try {
-      return await this.admitAndRun(tenantId, receivedAt, resolved, decoded, attributes, quota);
+      return await this.admitAndRun(tenantId, receivedAt, resolved, decoded, attributes, quota, clientGone);
     } finally {
       quota.release();
     }
@@ -126,9 +128,10 @@ export class InferenceService {
     decoded: DecodedRequest,
     attributes: Attributes,
     quota: QuotaAdmitted,
+    clientGone?: AbortSignal,
   ): Promise<InferResult> {
     // Weighted fair queueing across tenants once the sidecar is saturated (weights by plan).
-    const admission = this.deps.admission.tryAdmit(tenantId);
+    const admission = this.deps.admission.tryAdmit(tenantId, undefined, undefined, clientGone);
     if (!admission) {
       // Refused for lack of room, not for the tenant's usage: its quota units go back.
       quota.refund();
@@ -138,8 +141,24 @@ export class InferenceService {
         details: { retryAfterSeconds: 1 },
       });
     }
+    let admitted: Admitted;
+    try {
+      admitted = await admission;
+      if (clientGone?.aborted) {
+        // Granted a slot in the same turn the client left: give it to the next waiter unused.
+        admitted.release();
+        throw new AdmissionAbandoned();
+      }
+    } catch (err) {
+      if (!(err instanceof AdmissionAbandoned)) throw err;
+      // Found by dogfooding: requests whose clients reset their connections while queued still
+      // ran, were billed as served and held the tenant's concurrent_requests slots meanwhile.
+      quota.refund();
+      this.recordRejection(receivedAt, attributes, 'client_closed', CLIENT_CLOSED_STATUS);
+      throw new AppError('invalid', 'the client closed its connection before the request was served', { code: 'client_closed' });
+    }
+    const { release, queueMs } = admitted;
     const span = this.deps.tracer.startSpan(INFERENCE_SPAN_NAME, { kind: SpanKind.SERVER, startTime: receivedAt, attributes });
-    const { release, queueMs } = await admission;
     const requestId = randomUUID();
     const { ledger, readCpuMicros } = this.deps;
     const started = this.monotonicMs();
@@ -217,6 +236,9 @@ export class InferenceService {
 }
 
 const NO_QUOTA: QuotaAdmitted = { ok: true, release: () => {}, refund: () => {} };
+
+/** Recorded for a request whose client left before it was served (nginx's "client closed request"). */
+const CLIENT_CLOSED_STATUS = 499;
 
 /** What a run was charged: CPU from the CPU ledger; GPU time only for models on a GPU. */
 interface Usage {

@@ -2,6 +2,7 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { KeyService } from '../../auth/key-service.ts';
 import { AppError } from '../../errors.ts';
+import { clientGoneSignal } from './client-gone.ts';
 import { readBodyText } from '../../api/request-body.ts';
 import { bearerSecurity, errorResponses, ModelParams } from '../../api/schemas.ts';
 import { preciseNow, type InferenceService } from '../inference-service.ts';
@@ -111,7 +112,7 @@ export function registerOipRoutes(app: OpenAPIHono<SidecarEnv>, deps: OipRouteDe
       // parse are part of the latency its client sees, and of what usage and /metrics report.
       const receivedAt = preciseNow();
       const body = await readInferBody(c);
-      return c.json(await deps.inference.infer(c.get('tenantId'), c.req.valid('param').model, body, receivedAt, connectionOf(c)), 200);
+      return c.json(await deps.inference.infer(c.get('tenantId'), c.req.valid('param').model, body, receivedAt, connectionOf(c), clientGoneSignal(c)), 200);
     },
   );
 
@@ -158,7 +159,7 @@ export function registerOipRoutes(app: OpenAPIHono<SidecarEnv>, deps: OipRouteDe
       const { model, version } = c.req.valid('param');
       versioned(c.get('tenantId'), model, version);
       const body = await readInferBody(c);
-      return c.json(await deps.inference.infer(c.get('tenantId'), model, body, receivedAt, connectionOf(c)), 200);
+      return c.json(await deps.inference.infer(c.get('tenantId'), model, body, receivedAt, connectionOf(c), clientGoneSignal(c)), 200);
     },
   );
 }
