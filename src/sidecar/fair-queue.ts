@@ -142,6 +142,11 @@ export class FairQueue {
     return true;
   }
 
+  /** Whether the tenant's own places are all taken (a refusal now is its doing, not the sidecar's load). */
+  tenantQueueFull(tenantId: string): boolean {
+    return (this.backlogs.get(tenantId)?.waiters.length ?? 0) >= this.maxQueuePerTenant;
+  }
+
   get inFlight(): number {
     return this.running;
   }

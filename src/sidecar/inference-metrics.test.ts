@@ -8,6 +8,7 @@ import type { RequestObservation } from '../telemetry/request-metrics.ts';
 import { FairQueue } from './fair-queue.ts';
 import { InferenceService, type InferenceDeps } from './inference-service.ts';
 import { loadModelRegistry } from './models/model-registry.ts';
+import { RefusalPacer } from './refusal-pacer.ts';
 import type { ModelRegistry } from './models/types.ts';
 import type { QuotaAdmission } from './quota-client.ts';
 import { CpuLedger } from './resources/cpu-ledger.ts';
@@ -36,7 +37,9 @@ interface Rig {
   hold(): () => void;
 }
 
-function rig(opts: { quotas?: QuotaAdmission; failingTenant?: string; recorded?: InferenceDeps['recorded']; queue?: number; ran?: string[] } = {}): Rig {
+function rig(
+  opts: { quotas?: QuotaAdmission; failingTenant?: string; recorded?: InferenceDeps['recorded']; queue?: number; ran?: string[]; refusalPacer?: RefusalPacer } = {},
+): Rig {
   const spans = new InMemorySpanExporter();
   const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
   const observed: RequestObservation[] = [];
@@ -56,6 +59,7 @@ function rig(opts: { quotas?: QuotaAdmission; failingTenant?: string; recorded?:
     quotas: opts.quotas,
     metrics: { observe: (o) => observed.push(o) },
     recorded: opts.recorded,
+    refusalPacer: opts.refusalPacer,
   });
   return {
     service,
@@ -212,5 +216,27 @@ describe('InferenceService: a client that goes away while its request waits for 
     expect(statuses(r)).toEqual([`light:${MODEL}:rejected`, `busy:${MODEL}:ok`, `light:${MODEL}:ok`]);
     const refused = r.spans.getFinishedSpans().find((s) => s.attributes[ATTR.rejected]);
     expect(refused?.attributes).toMatchObject({ [ATTR.rejectReason]: 'client_closed', [ATTR.httpStatus]: 499 });
+  });
+});
+
+describe('InferenceService: queue_full refusals of a tenant that keeps sending', () => {
+  it('a tenant whose own places are taken is answered at once first, then held and its connection closed; a full sidecar queue is not paced', async () => {
+    const slept: number[] = [];
+    const refusalPacer = new RefusalPacer({ delayMs: 1000, maxHeld: 10, now: Date.now, sleep: async (ms) => void slept.push(ms) });
+    const r = rig({ queue: 1, refusalPacer });
+    const release = r.hold();
+    const busy = r.service.infer('busy', MODEL, body());
+    const queued = r.service.infer('flood', MODEL, body()); // takes the one place
+    const first = await r.service.infer('flood', MODEL, body()).catch((e: AppError) => e);
+    const again = await r.service.infer('flood', MODEL, body(), undefined, {}).catch((e: AppError) => e);
+    const light = await r.service.infer('light', MODEL, body(), undefined, {}).catch((e: AppError) => e);
+    expect([first, again, light].map((e) => [e.code, e.closeConnection])).toEqual([
+      ['queue_full', false],
+      ['queue_full', true],
+      ['queue_full', false],
+    ]);
+    expect(slept).toHaveLength(1);
+    release();
+    await Promise.all([busy, queued]);
   });
 });

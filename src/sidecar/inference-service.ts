@@ -74,7 +74,7 @@ export class InferenceService {
     const attributes = requestAttributes(tenantId, resolved, decoded);
     const quota = await this.admitQuota(tenantId, resolved.tokens ? decoded.inputElements : 0, receivedAt, attributes, connection);
     try {
-      return await this.admitAndRun(tenantId, receivedAt, resolved, decoded, attributes, quota, clientGone);
+      return await this.admitAndRun(tenantId, receivedAt, resolved, decoded, attributes, quota, clientGone, connection);
     } finally {
       quota.release();
     }
@@ -129,6 +129,7 @@ export class InferenceService {
     attributes: Attributes,
     quota: QuotaAdmitted,
     clientGone?: AbortSignal,
+    connection?: object,
   ): Promise<InferResult> {
     // Weighted fair queueing across tenants once the sidecar is saturated (weights by plan).
     const admission = this.deps.admission.tryAdmit(tenantId, undefined, undefined, clientGone);
@@ -136,9 +137,15 @@ export class InferenceService {
       // Refused for lack of room, not for the tenant's usage: its quota units go back.
       quota.refund();
       this.recordRejection(receivedAt, attributes, 'queue_full');
+      // Held like a repeated quota refusal when the tenant filled its own places and keeps sending.
+      const paced =
+        this.deps.admission.tenantQueueFull(tenantId) &&
+        (await this.deps.refusalPacer?.paceFullQueue({ tenantId, receivedAt, retryAfterMs: QUEUE_FULL_RETRY_S * 1000, connection })) === true;
+      if (paced) this.deps.metrics?.paced?.(tenantId);
       throw new AppError('quota_exceeded', 'the sidecar is saturated: admission queue is full, retry later', {
         code: 'queue_full',
-        details: { retryAfterSeconds: 1 },
+        details: { retryAfterSeconds: QUEUE_FULL_RETRY_S },
+        closeConnection: paced,
       });
     }
     let admitted: Admitted;
@@ -236,6 +243,9 @@ export class InferenceService {
 }
 
 const NO_QUOTA: QuotaAdmitted = { ok: true, release: () => {}, refund: () => {} };
+
+/** A full queue's Retry-After: a place can free up at any moment. */
+const QUEUE_FULL_RETRY_S = 1;
 
 /** Recorded for a request whose client left before it was served (nginx's "client closed request"). */
 const CLIENT_CLOSED_STATUS = 499;

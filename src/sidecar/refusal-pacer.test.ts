@@ -111,4 +111,41 @@ describe('RefusalPacer', () => {
     expect(await p.pace(refusal())).toBe(false);
     expect(sleeps).toEqual([]);
   });
+
+  describe('a tenant whose own queue is full (queue_full)', () => {
+    const full = (afterMs: number, connection?: object) => ({ tenantId: 'a', receivedAt: NOW + afterMs, retryAfterMs: 1000, connection });
+
+    it('answers the first at once and holds a request sent after it until the Retry-After has passed', async () => {
+      const { p, sleeps, wakeAll, clock } = pacer({ delayMs: 5000 });
+      expect(await p.paceFullQueue(full(0))).toBe(false);
+      clock.now += 200;
+      const held = p.paceFullQueue(full(200));
+      expect(sleeps).toEqual([800]); // the rest of the spell, not the whole delay
+      wakeAll();
+      expect(await held).toBe(true);
+    });
+
+    it('never holds what was sent before the first answer, what is sent once the spell is over, or a second refusal on one connection', async () => {
+      const { p, sleeps } = pacer();
+      const connection = {};
+      await p.paceFullQueue(full(0));
+      expect(await p.paceFullQueue(full(-3))).toBe(false);
+      const first = p.paceFullQueue(full(10, connection));
+      expect(await p.paceFullQueue(full(11, connection))).toBe(false);
+      expect(sleeps).toHaveLength(1);
+      void first;
+    });
+
+    it('a client that honours Retry-After is never held, and the spells do not touch the quota windows', async () => {
+      const { p, sleeps, clock } = pacer();
+      await p.pace(refusal({ afterMs: 0 }));
+      expect(await p.paceFullQueue(full(0))).toBe(false);
+      clock.now += 1000;
+      expect(await p.paceFullQueue(full(1000))).toBe(false);
+      expect(sleeps).toEqual([]);
+      const quota = p.pace(refusal({ afterMs: 1001 }));
+      expect(sleeps).toEqual([1000]);
+      void quota;
+    });
+  });
 });
