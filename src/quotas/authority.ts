@@ -105,7 +105,7 @@ class MemoryQuotaAuthority implements LocalQuotaAuthority {
     // Found by dogfooding: a 64-token request refused with 40 tokens left showed the tenant at its limit.
     // Prefetch shrinks with what the window has left, so replicas share the tail evenly.
     const amount = need === undefined ? req.amount : need > left ? 0 : Math.min(req.amount, Math.max(need, Math.ceil(left / CHUNK_SPREAD)));
-    const t = this.ledger.take(req.tenantId, req.kind, req.holder, amount, limit, now);
+    const t = this.ledger.take(req.tenantId, req.kind, req.holder, amount, limit, now, need);
     // Usage read back after a restart or a fail-open outage can exceed the limit: nothing is left, not less than nothing.
     const grant: LeaseGrant = { granted: t.granted, windowStart: t.window.start, windowEnd: t.window.end, limit, remaining: Math.max(0, limit - t.used) };
     if (t.granted < amount || (need !== undefined && t.granted < need)) grant.retryAfterMs = t.window.end - now;
@@ -218,7 +218,8 @@ function counterStatus(ledger: LeaseLedger, tenantId: string, kind: QuotaKind, l
     const used = ledger.inUse(tenantId, now);
     return { tenantId, kind, limit, used, ratio: used / limit };
   }
-  const t = ledger.used(tenantId, kind as CounterKind, now);
+  // Spent, not leased: prefetch a sidecar holds is not usage (see LeaseLedger.spent).
+  const t = ledger.spent(tenantId, kind as CounterKind, now);
   return { tenantId, kind, limit, used: t.used, ratio: t.used / limit, windowStart: t.window.start, resetAt: t.window.end };
 }
 

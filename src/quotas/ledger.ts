@@ -61,6 +61,13 @@ interface Counter extends PeakTrack {
   /** Units spent in the window before this ledger existed (see carryOver). */
   carried: number;
   byHolder: Map<string, number>;
+  /**
+   * Per holder: prefetch, units granted beyond what its request needed and not yet known to be
+   * spent. A holder's next lease with a need shows its budget ran out (the prefetch was spent); a
+   * give-back returns what was not.
+   */
+  prefetch: Map<string, number>;
+  prefetchTotal: number;
 }
 
 interface Slots {
@@ -79,14 +86,20 @@ export class LeaseLedger {
 
   constructor(private readonly reclaimAfterMs: number) {}
 
-  take(tenantId: string, kind: CounterKind, holder: string, amount: number, limit: number, now: number): Take {
+  /**
+   * `need`: the part of `amount` the holder's request lacks (the rest is prefetch); absent, all of
+   * it is needed. A need also shows that the holder's earlier prefetch was spent.
+   */
+  take(tenantId: string, kind: CounterKind, holder: string, amount: number, limit: number, now: number, need = amount): Take {
     const c = this.counter(tenantId, kind, now);
     const granted = Math.max(0, Math.min(amount, limit - c.used - c.carried));
+    if (need > 0) setPrefetch(c, holder, 0);
     if (granted > 0) {
       c.used += granted;
       c.byHolder.set(holder, (c.byHolder.get(holder) ?? 0) + granted);
-      rise(c, c.used + c.carried);
+      setPrefetch(c, holder, (c.prefetch.get(holder) ?? 0) + Math.max(0, granted - need));
     }
+    rise(c, spent(c));
     return { granted, used: c.used + c.carried, window: c.window };
   }
 
@@ -100,6 +113,7 @@ export class LeaseLedger {
     c.used -= back;
     if (held === back) c.byHolder.delete(holder);
     else c.byHolder.set(holder, held - back);
+    setPrefetch(c, holder, Math.max(0, (c.prefetch.get(holder) ?? 0) - back));
   }
 
   /**
@@ -113,13 +127,24 @@ export class LeaseLedger {
     const c = this.counter(tenantId, kind, now);
     if (c.window.start !== windowStart || !(units > c.carried)) return;
     c.carried = units;
-    rise(c, c.used + c.carried);
+    rise(c, spent(c));
   }
 
-  /** Units counted so far in the current window of `kind` (leased + carried over). */
+  /** Units counted so far in the current window of `kind` (leased + carried over): what admission spends from. */
   used(tenantId: string, kind: CounterKind, now: number): Take {
     const c = this.counter(tenantId, kind, now);
     return { granted: 0, used: c.used + c.carried, window: c.window };
+  }
+
+  /**
+   * Units known to be spent in the current window: `used` less the prefetch sidecars hold and may
+   * not spend. What usage reports and quota alerts read: counting prefetch, a tenant at 31 of 40
+   * requests showed 33 and was paged at 80 % (found by dogfooding). It trails the true figure by
+   * at most the prefetch holders spent without asking again (a few units near the limit).
+   */
+  spent(tenantId: string, kind: CounterKind, now: number): Take {
+    const c = this.counter(tenantId, kind, now);
+    return { granted: 0, used: spent(c), window: c.window };
   }
 
   acquire(tenantId: string, holder: string, amount: number, limit: number, now: number): Acquire {
@@ -162,7 +187,7 @@ export class LeaseLedger {
         continue;
       }
       if (c.peak !== undefined) out.push({ tenantId: c.tenantId, kind: c.kind, peak: c.peak, window: c.window });
-      c.seen = c.used + c.carried;
+      c.seen = spent(c);
       c.peak = undefined;
     }
     for (const [tenantId, track] of this.gaugePeaks) {
@@ -182,7 +207,7 @@ export class LeaseLedger {
       const kept = this.endedPeaks.get(k);
       if (!kept || current.peak >= kept.peak) this.endedPeaks.set(k, { tenantId, kind, peak: current.peak, window: current.window });
     }
-    const fresh: Counter = { tenantId, kind, window: windowOf(kind, now)!, used: 0, carried: 0, byHolder: new Map(), seen: 0 };
+    const fresh: Counter = { tenantId, kind, window: windowOf(kind, now)!, used: 0, carried: 0, byHolder: new Map(), prefetch: new Map(), prefetchTotal: 0, seen: 0 };
     this.counters.set(k, fresh);
     return fresh;
   }
@@ -219,4 +244,15 @@ function sumHeld(holders: Map<string, Slots>): number {
   let n = 0;
   for (const s of holders.values()) n += s.held;
   return n;
+}
+
+/** Leased and carried over, less prefetch not known to be spent. */
+function spent(c: Counter): number {
+  return c.used - c.prefetchTotal + c.carried;
+}
+
+function setPrefetch(c: Counter, holder: string, units: number): void {
+  c.prefetchTotal += units - (c.prefetch.get(holder) ?? 0);
+  if (units > 0) c.prefetch.set(holder, units);
+  else c.prefetch.delete(holder);
 }

@@ -60,6 +60,11 @@ async function admitMany(gate: QuotaGate, tenant: string, n: number, tokens = 0)
 }
 
 const usedOf = async (a: QuotaAuthority, tenant: string, kind: string) => (await a.status(tenant)).find((s) => s.kind === kind)?.used;
+/** Units leased out in the window (spent or held as prefetch): the limit less what a lease of 0 says is left. */
+const leasedOf = async (a: QuotaAuthority, tenant: string, kind: 'requests_per_minute' | 'tokens_per_day') => {
+  const g = await a.lease({ tenantId: tenant, kind, holder: 'probe', amount: 0 });
+  return (g.limit as number) - (g.remaining as number);
+};
 
 describe('QuotaGate', () => {
   it('admits from a local budget leased in chunks, then refuses with the quota, limit and seconds to the minute end', async () => {
@@ -197,20 +202,43 @@ describe('QuotaGate', () => {
   it('hands idle budget back after lease_ttl_s, so other replicas can use it', async () => {
     const { gate, inner, clock } = setup({ a: { requests_per_minute: 100 } });
     await gate.admit('a', 0);
-    expect(await usedOf(inner, 'a', 'requests_per_minute')).toBe(13); // ceil(100 / 8): the authority trims prefetch
+    expect(await leasedOf(inner, 'a', 'requests_per_minute')).toBe(13); // ceil(100 / 8): the authority trims prefetch
+    // Usage is what was spent: the 12 prefetched units are the sidecar's, not the tenant's usage.
+    expect(await usedOf(inner, 'a', 'requests_per_minute')).toBe(1);
     clock.now += 4999;
     await gate.sweep();
-    expect(await usedOf(inner, 'a', 'requests_per_minute')).toBe(13);
+    expect(await leasedOf(inner, 'a', 'requests_per_minute')).toBe(13);
     clock.now += 1;
     await gate.sweep();
+    expect(await leasedOf(inner, 'a', 'requests_per_minute')).toBe(1);
     expect(await usedOf(inner, 'a', 'requests_per_minute')).toBe(1);
+  });
+
+  it('usage and the peaks quota alerts read count what two replicas spent, not the prefetch they hold (31 of 40 is not 80 %)', async () => {
+    const { gate, inner, clock } = setup({ a: { requests_per_minute: 40 } });
+    const { authority } = instrumented(inner);
+    const second = new QuotaGate({ authority, holder: 'sidecar-2', maxChunk: 20, leaseTtlS: 5, failMode: 'open', now: () => clock.now });
+    await inner.takePeaks();
+    // The dogfooding run: 15 on one replica, 15 on the other, 1 more on the first.
+    expect((await admitMany(gate, 'a', 15)).every((d) => d.ok)).toBe(true);
+    expect((await admitMany(second, 'a', 15)).every((d) => d.ok)).toBe(true);
+    expect((await admitMany(gate, 'a', 1)).every((d) => d.ok)).toBe(true);
+    expect(await leasedOf(inner, 'a', 'requests_per_minute')).toBeGreaterThan(31); // prefetch is out
+    const used = (await usedOf(inner, 'a', 'requests_per_minute'))!;
+    expect(used).toBeLessThanOrEqual(31);
+    expect(Math.max(...(await inner.takePeaks()).map((p) => p.ratio))).toBeLessThan(0.8);
+    // Both replicas spend until refused: 40 in all, and a replica that runs out asks again, which
+    // shows the prefetch it spent: usage is then exactly the limit.
+    const more = [...(await admitMany(second, 'a', 20)), ...(await admitMany(gate, 'a', 20))];
+    expect(31 + more.filter((d) => d.ok).length).toBe(40);
+    expect(await usedOf(inner, 'a', 'requests_per_minute')).toBe(40);
   });
 
   it('stop() hands every unspent unit back', async () => {
     const { gate, inner } = setup({ a: { requests_per_minute: 100 } });
     await admitMany(gate, 'a', 3);
     await gate.stop();
-    expect(await usedOf(inner, 'a', 'requests_per_minute')).toBe(3);
+    expect(await leasedOf(inner, 'a', 'requests_per_minute')).toBe(3);
   });
 
   it('retries a failed release on the next sweep', async () => {
