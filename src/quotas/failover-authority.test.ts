@@ -111,13 +111,16 @@ describe('createFailoverQuotaAuthority', () => {
     expect(r2.standby.calls).toEqual([]);
   });
 
-  it('throws the last error when every authority is down, having asked each', async () => {
+  it('when every authority is down, says so naming each (an unreachable error), having asked each', async () => {
     const r = rig();
     r.primary.fail(down());
     r.standby.fail(new QuotaAuthorityError('quota authority http://standby unreachable: timeout'));
-    await expect(r.failover.lease(REQ)).rejects.toThrow(/standby unreachable/);
+    const both = /^every quota authority failed: quota authority http:\/\/primary unreachable: .*; quota authority http:\/\/standby unreachable: timeout$/;
+    await expect(r.failover.lease(REQ)).rejects.toThrow(both);
     // Both believed down: still both asked, in order (a last resort, not a refusal without trying).
-    await expect(r.failover.lease(REQ)).rejects.toThrow(/standby unreachable/);
+    const err = await r.failover.lease(REQ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(QuotaAuthorityError);
+    expect(isUnreachable(err)).toBe(true);
     expect([r.primary.calls.length, r.standby.calls.length]).toEqual([2, 2]);
   });
 

@@ -61,7 +61,7 @@ export function createFailoverQuotaAuthority(members: readonly FailoverMember[],
     const isDown = (m: FailoverMember) => (downUntil.get(m) ?? 0) > t;
     // Those believed up, in order; then, as a last resort, those believed down.
     const order = [...members.filter((m) => !isDown(m)), ...members.filter(isDown)];
-    let last: unknown;
+    const failures: QuotaAuthorityError[] = [];
     for (const member of order) {
       try {
         const result = await fn(member.authority);
@@ -70,10 +70,14 @@ export function createFailoverQuotaAuthority(members: readonly FailoverMember[],
       } catch (err) {
         if (!isUnreachable(err)) throw err;
         downUntil.set(member, now() + retryAfterMs);
-        last = err;
+        failures.push(err as QuotaAuthorityError);
       }
     }
-    throw last;
+    // Every one of them, not only the last tried: found by dogfooding, the log named the standby
+    // alone while the primary was down too.
+    const last = failures[failures.length - 1]!;
+    if (failures.length === 1) throw last;
+    throw new QuotaAuthorityError(`every quota authority failed: ${failures.map((f) => f.message).join('; ')}`, last.status, { cause: last });
   }
 
   return {

@@ -234,6 +234,34 @@ describe('QuotaGate', () => {
     expect(await usedOf(inner, 'a', 'requests_per_minute')).toBe(40);
   });
 
+  it('an outage is reported when it starts, once a minute while it lasts, and when it ends; not on every call', async () => {
+    const { inner, clock } = setup({ a: { requests_per_minute: 1000 } });
+    const { authority, state } = instrumented(inner);
+    const lines: string[] = [];
+    const gate = new QuotaGate({
+      authority,
+      holder: 'sidecar-1',
+      maxChunk: 1,
+      leaseTtlS: 5,
+      failMode: 'open',
+      now: () => clock.now,
+      onError: (err) => lines.push(`down: ${(err as Error).message}`),
+      onRecovered: (downMs, failures) => lines.push(`back after ${downMs} ms, ${failures} failed`),
+    });
+    state.down = true;
+    for (let s = 0; s < 90; s++) {
+      await gate.admit('a', 0); // a request a second for 90 s, each one asking after the 1 s backoff
+      clock.now += 1000;
+    }
+    state.down = false;
+    expect((await gate.admit('a', 0)).ok).toBe(true);
+    expect(lines).toEqual([
+      'down: connect ECONNREFUSED',
+      'down: connect ECONNREFUSED; failing for 60 s, 61 calls failed',
+      'back after 90000 ms, 90 failed',
+    ]);
+  });
+
   it('stop() hands every unspent unit back', async () => {
     const { gate, inner } = setup({ a: { requests_per_minute: 100 } });
     await admitMany(gate, 'a', 3);

@@ -50,7 +50,13 @@ export interface QuotaGateOptions {
   leaseTtlS: number;
   failMode: 'open' | 'closed';
   now?: () => number;
+  /**
+   * The authority failed: its first failure after answering (and, while it keeps failing, a
+   * reminder every minute), not every call: an outage would otherwise log once a second.
+   */
   onError?: (err: unknown) => void;
+  /** The authority answers again after failing for `downMs` (`failures` calls failed meanwhile). */
+  onRecovered?: (downMs: number, failures: number) => void;
   /** How long monthly blocks are trusted before asking again. */
   blocksCacheMs?: number;
 }
@@ -94,6 +100,8 @@ export class QuotaGate implements QuotaAdmission {
   private downUntil = 0;
   /** Until then every call is answered "refused" without asking (the authority refused our key). */
   private refusedUntil = 0;
+  /** Since when the authority has been failing (unset while it answers). */
+  private outage: { since: number; failures: number; reportedAt: number } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
   private readonly ttlMs: number;
@@ -310,20 +318,44 @@ export class QuotaGate implements QuotaAdmission {
     if (this.now() < this.refusedUntil) return REFUSED;
     if (this.now() < this.downUntil) return UNREACHABLE;
     try {
-      return await call();
+      const answer = await call();
+      this.answered();
+      return answer;
     } catch (err) {
       const status = err instanceof QuotaAuthorityError ? err.status : undefined;
       if (status === 401 || status === 403) {
         // This sidecar's key: every call would be refused alike, so fail fast meanwhile.
         this.refusedUntil = this.now() + AUTHORITY_BACKOFF_MS;
-        this.opts.onError?.(err);
+        this.failed(err);
         return REFUSED;
       }
       if (status === 404) return REFUSED; // this tenant only (an ingest key's other tenants)
       this.downUntil = this.now() + AUTHORITY_BACKOFF_MS;
-      this.opts.onError?.(err);
+      this.failed(err);
       return UNREACHABLE;
     }
+  }
+
+  /** Reports an outage when it starts and once a minute while it lasts; found by dogfooding (a line a second). */
+  private failed(err: unknown): void {
+    const now = this.now();
+    if (!this.outage) {
+      this.outage = { since: now, failures: 1, reportedAt: now };
+      this.opts.onError?.(err);
+      return;
+    }
+    this.outage.failures++;
+    if (now - this.outage.reportedAt >= OUTAGE_REMINDER_MS) {
+      this.outage.reportedAt = now;
+      this.opts.onError?.(new Error(`${(err as Error).message}; failing for ${Math.round((now - this.outage.since) / 1000)} s, ${this.outage.failures} calls failed`));
+    }
+  }
+
+  private answered(): void {
+    if (!this.outage) return;
+    const { since, failures } = this.outage;
+    this.outage = undefined;
+    this.opts.onRecovered?.(this.now() - since, failures);
   }
 }
 
@@ -331,6 +363,9 @@ function exceeded(kind: CounterKind, budget: LocalBudget | undefined, now: numbe
   const resetAt = budget?.window.end ?? now + 1000;
   return { ok: false, reason: 'quota_exceeded', kind, limit: budget?.limit ?? 0, retryAfterSeconds: retryAfterSeconds(resetAt, now), resetAt };
 }
+
+/** While the authority keeps failing, how often that is said again. */
+const OUTAGE_REMINDER_MS = 60_000;
 
 const unavailable = (): QuotaRejection => ({ ok: false, reason: 'quota_authority_unavailable', retryAfterSeconds: Math.ceil(AUTHORITY_BACKOFF_MS / 1000) });
 const refused = (): QuotaRejection => ({ ok: false, reason: 'quota_authority_refused', retryAfterSeconds: Math.ceil(AUTHORITY_BACKOFF_MS / 1000) });

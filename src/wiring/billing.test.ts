@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { configSchema } from '../config/schema.ts';
 import type { Store } from '../store/client.ts';
 import { registerKeptDaysMetrics } from '../telemetry/kept-days-metrics.ts';
-import { billingServices, keptAnomalyCosts } from './billing.ts';
+import { startReceiver } from '../../test/support/http-receiver.ts';
+import { freePort } from '../../test/support/daemon.ts';
+import { billingServices, checkQuotaAuthorities, keptAnomalyCosts } from './billing.ts';
 
 /**
  * Days kept in ClickHouse are keyed by what they were priced with: the price book and every
@@ -71,5 +73,30 @@ describe('what the kept days report', () => {
       'attribution days (attribution): reading stored days failed, pricing them instead: connection refused',
       'attribution days (anomaly-costs): reading stored days failed, pricing them instead: connection refused',
     ]);
+  });
+});
+
+describe('checkQuotaAuthorities at start: what it says of an authority not answering yet', () => {
+  const KEY = 'il_admin_check_0123456789abcdef';
+  const sidecarConfig = (authority: string, standbys: string[]) =>
+    configSchema.parse({ quotas: { authority_url: authority, standby_authority_urls: standbys, fail_mode: 'closed' } });
+
+  it('a standby down while the primary answers: no word of fail_mode, which applies only when none answers', async () => {
+    const primary = await startReceiver(() => ({ status: 200, body: '[]' }));
+    const standby = `http://127.0.0.1:${await freePort()}`;
+    try {
+      const lines: string[] = [];
+      await checkQuotaAuthorities(sidecarConfig(primary.url, [standby]), KEY, (l) => lines.push(l));
+      expect(lines).toEqual([`quota authority ${standby}: not answering yet (the others answer; it is used when they do not)`]);
+    } finally {
+      await primary.close();
+    }
+  });
+
+  it('none answering: one line naming them all, with the fail_mode that applies', async () => {
+    const [a, b] = [`http://127.0.0.1:${await freePort()}`, `http://127.0.0.1:${await freePort()}`];
+    const lines: string[] = [];
+    await checkQuotaAuthorities(sidecarConfig(a, [b]), KEY, (l) => lines.push(l));
+    expect(lines).toEqual([`quota authorities ${a}, ${b}: not answering yet (fail_mode closed applies until one does)`]);
   });
 });

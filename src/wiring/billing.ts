@@ -160,12 +160,20 @@ export async function checkQuotaAuthorities(config: Readonly<Config>, adminKey: 
   }
   const urls = [config.quotas.authority_url, ...(config.quotas.standby ? [] : config.quotas.standby_authority_urls)].filter((u): u is string => u !== undefined);
   const problems: string[] = [];
+  const silent: string[] = [];
   for (const url of urls) {
     const problem = await checkAuthorityKey(url, key);
-    if (problem === 'unreachable') log(`quota authority ${url}: not answering yet (fail_mode ${config.quotas.fail_mode} applies until it does)`);
+    if (problem === 'unreachable') silent.push(url);
     else if (problem) problems.push(`quotas: ${problem}`);
   }
   if (problems.length) throw new ConfigError(problems);
+  // fail_mode applies only when no authority answers (found by dogfooding: a standby not started
+  // yet was logged as "fail_mode applies" while the primary was answering).
+  if (silent.length === urls.length && urls.length > 0) {
+    log(`quota ${urls.length > 1 ? 'authorities' : 'authority'} ${silent.join(', ')}: not answering yet (fail_mode ${config.quotas.fail_mode} applies until one does)`);
+  } else {
+    for (const url of silent) log(`quota authority ${url}: not answering yet (the others answer; it is used when they do not)`);
+  }
 }
 
 /** A tenant's own quota limits replace the defaults as a whole (config: `tenants.<id>.quotas`). */

@@ -8,6 +8,7 @@ import { storeOrSpool } from '../ingest/row-sink.ts';
 import { samplesOrSpool, type SamplesClient } from '../sidecar/resources/samples-client.ts';
 import { Spool } from '../ingest/spool.ts';
 import type { ProcessKind } from '../main.ts';
+import { QuotaAuthorityError } from '../quotas/http-authority.ts';
 import type { QuotaAuthority } from '../quotas/types.ts';
 import { FairQueue } from '../sidecar/fair-queue.ts';
 import { DEFAULT_MAX_HELD_REFUSALS, RefusalPacer, unrefSleep } from '../sidecar/refusal-pacer.ts';
@@ -196,7 +197,15 @@ export async function startSidecar(
     maxChunk: quotaSource.inProcess ? 1 : config.quotas.lease_max_chunk,
     leaseTtlS: config.quotas.lease_ttl_s,
     failMode: config.quotas.fail_mode,
-    onError: (err) => log(`quota authority: ${(err as Error).message} (fail ${config.quotas.fail_mode})`),
+    onError: (err) => {
+      const status = err instanceof QuotaAuthorityError ? err.status : undefined;
+      const effect =
+        status === 401 || status === 403
+          ? "it refuses this sidecar's key: requests are refused with 503 quota_authority_refused, whatever the fail_mode"
+          : `fail_mode ${config.quotas.fail_mode}: requests are ${config.quotas.fail_mode === 'open' ? 'admitted without quotas' : 'refused with 503'} until it answers`;
+      log(`quota authority: ${(err as Error).message} (${effect})`);
+    },
+    onRecovered: (downMs, failures) => log(`quota authority answers again after ${Math.round(downMs / 1000)} s (${failures} calls failed meanwhile); quotas are enforced again`),
   });
   quotaGate.start();
   const ledger = new CpuLedger(readProcessCpuMicros());
