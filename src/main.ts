@@ -143,7 +143,8 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
       // had admitted and granted the whole limit again (70 admitted for 40).
       log(
         "warning: quotas.standby on the embedded ClickHouse: standing in, this standby cannot read back what the primary admitted (those requests are recorded in the primary's ClickHouse), " +
-          'so a tenant can get up to its whole limit again in the window of a takeover. Set CLICKHOUSE_URL to the ClickHouse server the primary uses',
+          "so a tenant can get up to its whole limit again in the window of a takeover; it does not know the tenant keys made on the primary (401); and the alerts it fires are stored apart, so the primary fires them again when it returns and the standby's stay listed as firing. " +
+          'Set CLICKHOUSE_URL to the ClickHouse server the primary uses',
       );
     }
     const quotaSource = quotaSourceOf(config, quotas, adminKey.key, { takeover, log });
