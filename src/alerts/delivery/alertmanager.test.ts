@@ -149,17 +149,26 @@ describe('Alertmanager destination (local stand-in)', () => {
   });
 
   describe('what Alertmanager is owed survives a restart (disk outbox)', () => {
-    it('a firing that never got through before a stop, resolved by the next start, is paged by the restarted process', async () => {
+    /**
+     * A process that offered one firing episode and stopped: Alertmanager was down (503) or took
+     * it (200). Returns the outbox folder, the episode, and Alertmanager answering 200 from now on.
+     */
+    async function processThatFired(answer: 200 | 503) {
       const dir = mkdtempSync(join(tmpdir(), 'il-am-outbox-'));
-      server.respond(() => ({ status: 503 }));
+      server.respond(() => ({ status: answer }));
       const fired = quota([], 0.9, clock);
       const before = destination(dir);
       before.offer(fired.alerts, fired.transitions);
-      await before.deliver(); // Alertmanager is down; then this process stops
-      clock += 120_000;
-      const resolved = quota(fired.alerts, 0.1, clock); // resolved while no process ran
+      await before.deliver();
       server.received.length = 0;
       server.respond(() => ({ status: 200 }));
+      return { dir, fired };
+    }
+
+    it('a firing that never got through before a stop, resolved by the next start, is paged by the restarted process', async () => {
+      const { dir, fired } = await processThatFired(503);
+      clock += 120_000;
+      const resolved = quota(fired.alerts, 0.1, clock); // resolved while no process ran
       clock += 10_000;
       const after = destination(dir); // the restarted process's first evaluation: the stored state
       after.offer(resolved.alerts, []);
@@ -173,14 +182,7 @@ describe('Alertmanager destination (local stand-in)', () => {
     });
 
     it('one resolved longer ago than the stored state reaches back is still paged, ending at the start', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'il-am-outbox-'));
-      server.respond(() => ({ status: 503 }));
-      const fired = quota([], 0.9, clock);
-      const before = destination(dir);
-      before.offer(fired.alerts, fired.transitions);
-      await before.deliver();
-      server.received.length = 0;
-      server.respond(() => ({ status: 200 }));
+      const { dir } = await processThatFired(503);
       clock += 3 * 3_600_000;
       const after = destination(dir);
       after.offer([], []); // the episode is no longer in the state loaded at start
@@ -194,15 +196,8 @@ describe('Alertmanager destination (local stand-in)', () => {
     });
 
     it('one still firing at the start is sent as firing, and leaves the outbox once taken', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'il-am-outbox-'));
-      server.respond(() => ({ status: 503 }));
-      const fired = quota([], 0.9, clock);
-      const before = destination(dir);
-      before.offer(fired.alerts, fired.transitions);
-      await before.deliver();
+      const { dir, fired } = await processThatFired(503);
       expect(outboxFiles(dir)).toHaveLength(1);
-      server.received.length = 0;
-      server.respond(() => ({ status: 200 }));
       clock += 60_000;
       const after = destination(dir);
       after.offer(fired.alerts, []);
@@ -212,15 +207,10 @@ describe('Alertmanager destination (local stand-in)', () => {
     });
 
     it('a firing Alertmanager took is not paged again after a restart: only its resolve is sent', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'il-am-outbox-'));
-      const fired = quota([], 0.9, clock);
-      const before = destination(dir);
-      before.offer(fired.alerts, fired.transitions);
-      await before.deliver();
+      const { dir, fired } = await processThatFired(200);
       expect(outboxFiles(dir)).toEqual([]);
       clock += 30_000;
       const resolved = quota(fired.alerts, 0.1, clock);
-      server.received.length = 0;
       clock += 10_000;
       const after = destination(dir);
       after.offer(resolved.alerts, []);
