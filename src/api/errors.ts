@@ -30,10 +30,16 @@ export function handleError(err: Error, c: Context): Response {
     return c.json(errorBody(err.code, err.message, details), status);
   }
   if (err instanceof HTTPException) {
-    return c.json(errorBody(httpCode(err.status, err.message), err.message || 'request failed'), err.status);
+    return c.json(errorBody(httpCode(err.status, err.message), httpMessage(err.status, err.message)), err.status);
   }
   console.error(`[http] ${c.req.method} ${c.req.path}: unexpected error`, err);
   return c.json(errorBody('internal', 'internal error'), 500);
+}
+
+/** The validator's 415 says only "Unsupported Media Type": say what is expected (found by fuzzing). */
+function httpMessage(status: number, message: string): string {
+  if (status === 415) return 'unsupported media type: send the body as JSON, with Content-Type: application/json';
+  return message || 'request failed';
 }
 
 function httpCode(status: number, message: string): string {
@@ -41,5 +47,6 @@ function httpCode(status: number, message: string): string {
   if (status === 401) return 'unauthenticated';
   if (status === 404) return 'not_found';
   if (status === 413) return 'payload_too_large';
+  if (status === 415) return 'unsupported_media_type';
   return status >= 500 ? 'internal' : 'invalid';
 }

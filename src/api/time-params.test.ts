@@ -44,6 +44,11 @@ describe('time params', () => {
     expect(resolveRange({}, 100_000_000)).toEqual({ range: { from: 100_000_000 - 86_400_000, to: 100_000_000 }, stepSeconds: 300 });
   });
 
+  it('a default `from` never reaches before 1970 (found by fuzzing: `to=0` answered with a 1969 `from`)', () => {
+    expect(resolveRange({ to: 9_999_999 }, 0).range).toEqual({ from: 0, to: 9_999_999 });
+    expect(() => resolveRange({ to: 0 }, 0)).toThrow(expect.objectContaining({ code: 'invalid_range' }));
+  });
+
   it.each([
     [{ from: 10, to: 10 }, 'invalid_range'],
     [{ from: 0, to: 86_400_000, step: 1 }, 'invalid_step'],

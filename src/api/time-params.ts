@@ -80,7 +80,9 @@ const days = (ms: number) => `${Number((ms / 86_400_000).toFixed(8))} days`;
 /** Resolves defaults (last 24 h) and checks the range and step; pure, `now` passed in. */
 export function resolveRange(input: RangeInput, now: number, limits: RangeLimits = {}): { range: TimeRange; stepSeconds: number } {
   const to = input.to ?? now;
-  const from = input.from ?? to - DEFAULT_RANGE_MS;
+  // A default `from` never reaches before the first instant a caller may name (found by fuzzing:
+  // `to=0` answered with a 1969 `from`).
+  const from = input.from ?? Math.max(MIN_INSTANT_MS, to - DEFAULT_RANGE_MS);
   if (from >= to) throw new AppError('invalid', '`from` must be before `to`', { code: 'invalid_range' });
   if (limits.maxRangeMs !== undefined && to - from > limits.maxRangeMs) {
     throw new AppError('invalid', `the range spans ${days(to - from)}, at most ${days(limits.maxRangeMs)} per request: ask for consecutive ranges (their amounts add up exactly)`, {

@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
-import { AppError, invalid } from '../errors.ts';
+import { AppError, invalid, limitIssues } from '../errors.ts';
 import { isWellFormedText } from '../ingest/json-shape.ts';
 import { datatypeOfOrtType, type Datatype, type TensorSpec } from './models/types.ts';
 
@@ -13,6 +13,12 @@ import { datatypeOfOrtType, type Datatype, type TensorSpec } from './models/type
 export const MAX_INPUT_ELEMENTS = 1_048_576;
 /** Deeper than any real model; also bounds the recursion when flattening nested `data`. */
 const MAX_RANK = 16;
+/**
+ * Named inputs or requested outputs one request may list: far beyond any model's. Found by
+ * fuzzing: `inputs` of 2.7M empty objects (8 MB, under the body limit) made zod report 13M issues
+ * and the process ran out of memory; zod stops at a length check before looking at the items.
+ */
+export const MAX_TENSORS = 256;
 
 const parametersSchema = z.record(z.string(), z.unknown());
 
@@ -31,8 +37,12 @@ export const inferRequestSchema = z.object({
         parameters: parametersSchema.optional(),
       }),
     )
-    .min(1),
-  outputs: z.array(z.object({ name: z.string().min(1), parameters: parametersSchema.optional() })).optional(),
+    .min(1)
+    .max(MAX_TENSORS),
+  outputs: z
+    .array(z.object({ name: z.string().min(1), parameters: parametersSchema.optional() }))
+    .max(MAX_TENSORS)
+    .optional(),
 });
 export type InferRequestBody = z.infer<typeof inferRequestSchema>;
 type RequestInput = InferRequestBody['inputs'][number];
@@ -144,7 +154,7 @@ export function decodeInferRequest(body: unknown, inputs: TensorSpec[], outputs?
 }
 
 function formatIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(body)'}: ${i.message}`).join('; ');
+  return limitIssues(error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(body)'}: ${i.message}`));
 }
 
 interface InputPair {
