@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Server as HttpServer } from 'node:http';
-import { setTimeout as delay, setImmediate } from 'node:timers/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { serve, type ServerType } from '@hono/node-server';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { resolveAdminKey, type AdminKeyResult } from './auth/admin-key.ts';
@@ -361,27 +361,49 @@ function listen(app: { fetch: Parameters<typeof serve>[0]['fetch'] }, hostname: 
 /** How long a stop waits for the alert notifications of its last evaluation to be delivered. */
 const SHUTDOWN_DELIVERY_MS = 5_000;
 
-/** Event-loop turns a stop lets pass, so requests already received are read before idle connections close. */
-const IO_TURNS_BEFORE_CLOSE = 3;
+/** A stop keeps accepting until no connection or request has arrived for this long... */
+const STOP_QUIET_MS = 100;
+/** ...or this long has passed (clients that keep sending get refused connections after it). */
+const STOP_DRAIN_MAX_MS = 2_000;
+
+/**
+ * Waits, still accepting and serving, until the server has seen no new connection or request for
+ * STOP_QUIET_MS (at most STOP_DRAIN_MAX_MS). Closing at once reset requests that clients had
+ * fully sent: connections still in the listen backlog, or accepted but not read yet, while the
+ * event loop was busy (loading a model, serving). Found by dogfooding: 5 of 6, then 25 to 67 of
+ * 100 concurrent requests sent 100 ms before a SIGTERM got ECONNRESET. The check runs on timers,
+ * which fire only after the loop has polled its sockets, so a quiet spell means the backlog was
+ * taken and every arrived request read.
+ */
+async function quietArrivals(server: ServerType, quietMs = STOP_QUIET_MS, maxMs = STOP_DRAIN_MAX_MS): Promise<void> {
+  let last = Date.now();
+  const arrived = () => {
+    last = Date.now();
+  };
+  server.on('connection', arrived);
+  server.on('request', arrived);
+  try {
+    const start = Date.now();
+    while (Date.now() - last < quietMs && Date.now() - start < maxMs) await delay(Math.max(1, Math.min(25, quietMs / 4)));
+  } finally {
+    server.off('connection', arrived);
+    server.off('request', arrived);
+  }
+}
 
 /** How long a stop waits for requests in flight before it cuts their connections. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
 /**
- * Stops accepting, closes idle keep-alive connections (once the requests already received have
- * been read), and gives requests in flight
+ * Stops accepting (once arrivals have gone quiet: quietArrivals), closes idle keep-alive
+ * connections, and gives requests in flight
  * SHUTDOWN_GRACE_MS to finish. Then every connection is cut: `server.close()` also stops Node's
  * request timeout, so one client that sent half a body and went silent would otherwise hold the
  * stop (and the telemetry flush after it) for as long as it kept its socket open.
  */
 async function closeServer(server: ServerType, graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
   const connections = server as Partial<Pick<HttpServer, 'closeAllConnections' | 'closeIdleConnections'>>;
-  // A few turns of the event loop's I/O first: a request whose bytes arrived while the loop was
-  // busy (the stop signal handled before its socket was read) counts as idle and would be reset
-  // with no answer, and so would a connection still waiting to be accepted. A connection accepted
-  // in one turn has its bytes read in the next, hence more than one. Found by dogfooding: 5 of 6
-  // requests sent 1.5 s before a SIGTERM got ECONNRESET.
-  for (let turn = 0; turn < IO_TURNS_BEFORE_CLOSE; turn++) await setImmediate();
+  await quietArrivals(server);
   return new Promise<void>((resolve) => {
     const cut = setTimeout(() => connections.closeAllConnections?.(), graceMs);
     server.close(() => {
