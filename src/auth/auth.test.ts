@@ -197,6 +197,12 @@ describe('KeyService revocation (chdb)', () => {
     // Once revoked, or another tenant's: not found, the same way.
     await expect(keys.revoke('rev-a', first.id)).rejects.toMatchObject({ kind: 'not_found', code: 'key_not_found' });
     await expect(keys.revoke('rev-b', second.id)).rejects.toMatchObject({ kind: 'not_found', code: 'key_not_found' });
+    // Revoked many times at once: one revocation, the others not found, as one after another.
+    const third = await keys.create('rev-a', 'tenant');
+    const outcomes = await Promise.allSettled(Array.from({ length: 20 }, () => keys.revoke('rev-a', third.id)));
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+    for (const o of outcomes) if (o.status === 'rejected') expect(o.reason).toMatchObject({ code: 'key_not_found' });
+    expect(await keys.authenticate(third.key)).toBeUndefined();
     // A new process reads the revocation from the table.
     const restarted = new KeyService(store, undefined);
     await restarted.load();

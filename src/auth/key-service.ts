@@ -73,6 +73,8 @@ export class KeyService {
    */
   private readonly createdHere = new Map<string, KeyEntry>();
   private readonly revokedHere = new Set<string>();
+  /** Keys whose revocation is being written: a second revoke of one of them is not found, as after it. */
+  private readonly revoking = new Set<string>();
   /** Absent for tools that only read keys (the CLI): then no key is admin. */
   private readonly adminHash: string | undefined;
   /** Keys the remote store answered for, by hash: the key (or null, unknown there) and when. */
@@ -214,14 +216,21 @@ export class KeyService {
   async revoke(tenantId: string, id: string): Promise<void> {
     await this.load();
     const entry = [...this.byHash.values()].find((k) => k.tenantId === tenantId && keyIdOf(k.hash) === id);
-    if (!entry) throw new AppError('not_found', `tenant "${tenantId}" has no live key with id ${id}`, { code: 'key_not_found' });
-    // The row with the latest version wins (ReplacingMergeTree): strictly after the one it replaces.
-    const version = new Date(Math.max(this.now(), Date.parse(entry.createdAt) + 1)).toISOString();
-    await this.store.insert('api_keys', [
-      { key_hash: entry.hash, key_prefix: entry.keyPrefix, tenant_id: entry.tenantId, role: entry.role, created_at: entry.createdAt, revoked: 1, version },
-    ]);
-    this.revokedHere.add(entry.hash);
-    this.byHash.delete(entry.hash);
+    // A revocation already under way is this one's too: found by dogfooding, 20 DELETEs of one key
+    // at once answered 17 × 204 (one revocation stored), where one after another answer 204 then 404.
+    if (!entry || this.revoking.has(entry.hash)) throw new AppError('not_found', `tenant "${tenantId}" has no live key with id ${id}`, { code: 'key_not_found' });
+    this.revoking.add(entry.hash);
+    try {
+      // The row with the latest version wins (ReplacingMergeTree): strictly after the one it replaces.
+      const version = new Date(Math.max(this.now(), Date.parse(entry.createdAt) + 1)).toISOString();
+      await this.store.insert('api_keys', [
+        { key_hash: entry.hash, key_prefix: entry.keyPrefix, tenant_id: entry.tenantId, role: entry.role, created_at: entry.createdAt, revoked: 1, version },
+      ]);
+      this.revokedHere.add(entry.hash);
+      this.byHash.delete(entry.hash);
+    } finally {
+      this.revoking.delete(entry.hash);
+    }
   }
 
   /** Tenants that hold at least one live key. */
