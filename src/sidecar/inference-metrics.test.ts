@@ -230,7 +230,7 @@ describe('InferenceService: queue_full refusals of a tenant that keeps sending',
     const first = await r.service.infer('flood', MODEL, body()).catch((e: AppError) => e);
     const again = await r.service.infer('flood', MODEL, body(), undefined, {}).catch((e: AppError) => e);
     const light = await r.service.infer('light', MODEL, body(), undefined, {}).catch((e: AppError) => e);
-    expect([first, again, light].map((e) => [e.code, e.closeConnection])).toEqual([
+    expect([first, again, light].map((e) => [(e as AppError).code, (e as AppError).closeConnection])).toEqual([
       ['queue_full', false],
       ['queue_full', true],
       ['queue_full', false],
