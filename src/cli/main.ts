@@ -25,7 +25,7 @@ commands:
   sidecar         the inference sidecar alone (port INFERLEDGER_SIDECAR_PORT, default 8081)
   api             API + jobs against the configured ClickHouse (port INFERLEDGER_PORT, default 8080)
   migrate         apply schema migrations (idempotent)
-  dashboards [--check] [--dir DIR]
+  dashboards [--check] [--dir DIR] [--currency CODE]
                   write (or, with --check, verify) the Grafana dashboards and provisioning in ./dashboards
   anomalies detect <file.csv>
                   score a timestamp,value CSV offline: writes timestamp,value,anomaly_score (causal)
