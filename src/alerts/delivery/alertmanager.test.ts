@@ -221,6 +221,18 @@ describe('Alertmanager destination (local stand-in)', () => {
     });
   });
 
+  it("a resolve of an earlier episode is never sent while a later episode of the same alert fires (Alertmanager knows both by their labels: it would end the new one)", async () => {
+    const first = quota([], 0.9, NOW);
+    const ended = quota(first.alerts, 0.1, NOW + 60_000);
+    const again = quota(ended.alerts, 0.9, NOW + 90_000); // the same alert fires anew
+    expect(again.alerts.map((a) => a.state).sort()).toEqual(['firing', 'resolved']);
+    clock = NOW + 100_000;
+    const d = destination(); // a restarted process: the last hour's resolves are offered again
+    d.offer(again.alerts, []);
+    await d.deliver();
+    expect(sent()).toEqual([['0.8:active']]);
+  });
+
   it('never sends pending alerts', async () => {
     const d = destination();
     const finding = { tenantId: 'acme', metric: 'error_rate', at: clock, score: 0.99, expected: 0, actual: 1, impact: { absolute: 1, percent: 100 }, severity: 'warning' as const, topContributors: [] };

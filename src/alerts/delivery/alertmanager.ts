@@ -155,6 +155,18 @@ export function createAlertmanagerDestination(target: AlertmanagerTarget, deps: 
     },
     async deliver() {
       const now = deps.now();
+      // Alertmanager knows an alert by its labels, which an alert's episodes share: a resolve of an
+      // earlier episode sent while a later one fires would end the later one there. Found by
+      // dogfooding: after a restart the last episode's resolve went out after the new firing, and
+      // the new one was never paged. Such a resolve is superseded: the current episode is what
+      // Alertmanager must show.
+      const firingKeys = new Set([...firing.values()].map((a) => a.key));
+      for (const [id, a] of resolved) if (firingKeys.has(a.key)) resolved.delete(id);
+      for (const [id, o] of owed) {
+        if (o.firingSentAt === undefined || !firingKeys.has(o.alert.key)) continue;
+        owed.delete(id); // its late firing was sent: the page was given
+        undelivered.delete(id);
+      }
       const due = [...firing].filter(([id]) => now - (lastSent.get(id) ?? -Infinity) >= resendMs);
       const ends = [...resolved];
       const lateFirings = [...owed].filter(([, o]) => o.firingSentAt === undefined);
@@ -162,10 +174,12 @@ export function createAlertmanagerDestination(target: AlertmanagerTarget, deps: 
       if (due.length + ends.length + lateFirings.length + lateEnds.length === 0) return;
       const policy = backoff.permit();
       if (!policy) return;
+      // Ends first, firings after: within one batch the later item wins in Alertmanager.
       const items = [
-        ...[...due, ...ends].map(([, a]) => a),
-        ...lateFirings.map(([, o]): Alert => ({ ...o.alert, state: 'firing' })),
+        ...ends.map(([, a]) => a),
         ...lateEnds.map(([, o]) => o.alert),
+        ...due.map(([, a]) => a),
+        ...lateFirings.map(([, o]): Alert => ({ ...o.alert, state: 'firing' })),
       ];
       const body = JSON.stringify(items.map((a) => toAlertmanagerAlert(a, { now, resendMs, publicUrl: deps.publicUrl })));
       const outcome = await postWithRetry(url, () => ({ body, headers: {} }), { ...deps, policy });
