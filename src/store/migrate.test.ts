@@ -84,6 +84,12 @@ describe('renderStatements (cluster layout)', () => {
 });
 
 describe('splitStatements', () => {
+  it('changes a TTL on the local table only (a Distributed table has none)', () => {
+    expect(renderStatements('ALTER TABLE requests {{on_cluster}} MODIFY TTL toDateTime(ts) + toIntervalDay({{raw_ttl_days}})', { cluster: 'main', rawTtlDays: 7 })).toEqual([
+      'ALTER TABLE requests_local ON CLUSTER main MODIFY TTL toDateTime(ts) + toIntervalDay(7)',
+    ]);
+  });
+
   it('drops comments and splits on statement ends', () => {
     expect(splitStatements('-- a; comment\nSELECT 1;\n\nSELECT 2 -- tail\n;')).toEqual(['SELECT 1', 'SELECT 2']);
   });
@@ -123,6 +129,24 @@ describe('migrate (chdb)', () => {
       ...['Flags', 'Min', 'Max', 'AggregationTemporality'],
     ]);
     expect(await columns('otel_metrics_summary')).toEqual([...common, 'Count', 'Sum', 'ValueAtQuantiles.Quantile', 'ValueAtQuantiles.Value', 'Flags']);
+  });
+
+  it('applies a changed clickhouse.raw_ttl_days to the raw tables at the next start, once', async () => {
+    const ttlOf = async (table: string) =>
+      /toIntervalDay\((\d+)\)/.exec(
+        (await store.query<{ e: string }>({ query: 'SELECT engine_full AS e FROM system.tables WHERE database = currentDatabase() AND name = {t:String}', params: { t: table } }))[0]!.e,
+      )?.[1];
+    await migrate(store, { rawTtlDays: 30 });
+    const logs: string[] = [];
+    await migrate(store, { rawTtlDays: 90 }, (l) => logs.push(l));
+    for (const table of ['otel_traces', 'requests', 'otel_metrics_sum', 'otel_metrics_summary']) expect(await ttlOf(table)).toBe('90');
+    expect(logs).toContain('clickhouse.raw_ttl_days: requests keeps 90 days of rows from now on (was 30)');
+    expect(logs.filter((l) => l.startsWith('clickhouse.raw_ttl_days'))).toHaveLength(7);
+    const again: string[] = [];
+    await migrate(store, { rawTtlDays: 90 }, (l) => again.push(l));
+    expect(again).toEqual([]);
+    await migrate(store, { rawTtlDays: 30 });
+    expect(await ttlOf('requests')).toBe('30');
   });
 
   it('refuses a database migrated by a newer version (a rollback), naming what it does not know', async () => {

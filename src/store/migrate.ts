@@ -118,6 +118,10 @@ export function renderStatements(sql: string, opts: RenderOptions): string[] {
       ];
     }
     const altered = /^ALTER TABLE (\w+) \{\{on_cluster\}\}/.exec(template)?.[1];
+    if (altered !== undefined && /MODIFY TTL /.test(template)) {
+      // Rows expire in the local tables; a Distributed table has no TTL.
+      return [renderMigration(template.replace(`TABLE ${altered} `, `TABLE ${altered}_local `), opts)];
+    }
     if (altered !== undefined && /MODIFY SETTING /.test(template)) {
       // A storage setting of the local table: a Distributed table takes no MergeTree settings.
       // A `non_replicated_*` one only where the local table is not Replicated (Replicated tables
@@ -204,5 +208,45 @@ export async function migrate(store: Store, opts: RenderOptions, log: (line: str
     ]);
     result.applied.push(m.name);
   }
+  await applyRawTtl(store, opts, log);
   return result;
+}
+
+/** The tables whose rows expire after `clickhouse.raw_ttl_days`, and the time column their TTL reads. */
+const RAW_TTL_COLUMNS: Readonly<Record<string, string>> = {
+  otel_traces: 'Timestamp',
+  requests: 'ts',
+  otel_metrics_gauge: 'TimeUnix',
+  otel_metrics_sum: 'TimeUnix',
+  otel_metrics_histogram: 'TimeUnix',
+  otel_metrics_exponential_histogram: 'TimeUnix',
+  otel_metrics_summary: 'TimeUnix',
+};
+
+const tableTtlRow = z.object({ name: z.string(), engine_full: z.string() });
+
+/**
+ * Makes the raw tables keep what `clickhouse.raw_ttl_days` says now. Their TTL is written when a
+ * migration creates them, and migrations run once: found by dogfooding, raising the setting on an
+ * existing installation made the receiver accept spans the tables then dropped (an October
+ * statement issued empty), and lowering it kept rows the README says are gone. The change applies
+ * to rows as parts merge (`materialize_ttl_after_modify = 0`), so it does not rewrite a large
+ * table at start.
+ */
+async function applyRawTtl(store: Store, opts: RenderOptions, log: (line: string) => void): Promise<void> {
+  const local = (table: string) => (opts.cluster === undefined ? table : `${table}_local`);
+  const tables = await store.query({
+    query: 'SELECT name, engine_full FROM system.tables WHERE database = currentDatabase() AND name IN {names:Array(String)}',
+    params: { names: Object.keys(RAW_TTL_COLUMNS).map(local) },
+    schema: tableTtlRow,
+  });
+  for (const [table, column] of Object.entries(RAW_TTL_COLUMNS)) {
+    const engine = tables.find((t) => t.name === local(table))?.engine_full;
+    if (engine === undefined) continue;
+    const days = /TTL toDateTime\(\w+\) \+ toIntervalDay\((\d+)\)/.exec(engine)?.[1];
+    if (days === String(opts.rawTtlDays)) continue;
+    const alter = `ALTER TABLE ${table} {{on_cluster}} MODIFY TTL toDateTime(${column}) + toIntervalDay({{raw_ttl_days}}) SETTINGS materialize_ttl_after_modify = 0`;
+    for (const statement of renderStatements(alter, opts)) await store.command(statement);
+    log(`clickhouse.raw_ttl_days: ${table} keeps ${opts.rawTtlDays} days of rows from now on (was ${days ?? 'another rule'})`);
+  }
 }
