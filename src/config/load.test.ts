@@ -140,10 +140,27 @@ describe('loadConfig', () => {
       join(cwd, 'inferledger.yaml'),
       'models: [{ name: m, path: a.onnx }, { name: m, path: b.onnx }]\ntenants: { ok: { model_variants: { m: missing } } }\n',
     );
-    expect(issuesOf(() => loadConfig({}, cwd))).toEqual([
+    expect(issuesOf(() => loadConfig({}, cwd)).sort()).toEqual([
       'models.1.name: duplicate model "m"',
       'tenants.ok.model_variants.m: unknown model "missing"',
     ]);
+  });
+
+  it('lists every problem at once, also when a section has another problem (found by dogfooding: 2 of 5, then the other 3)', () => {
+    const cwd = dir();
+    writeFileSync(
+      join(cwd, 'inferledger.yaml'),
+      [
+        'tenants:',
+        '  alpha: { plan: gold }',
+        '  beta: { quotas: { requests_per_minute: -1 } }',
+        'quotas: { plan_weights: { platinum: 2 } }',
+        'alerts:',
+        '  webhooks: [{ url: ftp://127.0.0.1:9/h, secret: whsec_0123456789abcdef, tenants: [Alpha] }]',
+      ].join('\n'),
+    );
+    const paths = issuesOf(() => loadConfig({}, cwd)).map((i) => i.split(':')[0]);
+    expect(paths.sort()).toEqual(['alerts.webhooks.0.tenants.0', 'alerts.webhooks.0.url', 'quotas.plan_weights.platinum', 'tenants.alpha.plan', 'tenants.beta.quotas.requests_per_minute']);
   });
 
   it('refuses values that would misbehave later: a misspelt plan weight, a bad webhook tenant, an empty host, an amount in exponent form', () => {

@@ -47,11 +47,16 @@ const tenantSchema = z.strictObject({
 });
 
 /**
- * The sections the cross-field checks below read. zod skips a refinement once any field has
- * failed; these checks run as long as the sections they read parsed, so a type error elsewhere
- * (server.port: "abc") does not hide an unknown plan: every problem is listed at once.
+ * zod skips a refinement once any field has failed. Each cross-field check below runs as long as
+ * the sections it reads parsed, so a problem elsewhere (server.port: "abc", or a bad webhook URL
+ * next to an unknown plan) does not hide it: every problem is listed at once. Found by dogfooding:
+ * one check over all sections showed 2 of 5 problems, then 3 more once those were fixed.
  */
-const CROSS_CHECKED_SECTIONS = new Set(['clickhouse', 'models', 'tenants', 'pricing', 'quotas', 'alerts']);
+function whenParsed(...sections: string[]) {
+  // Issues that earlier checks added count too: a check whose findings another one reads runs last.
+  const read = new Set(sections);
+  return { when: (payload: { issues: ReadonlyArray<{ path?: ReadonlyArray<PropertyKey> }> }) => payload.issues.every((issue) => !read.has(String(issue.path?.[0]))) };
+}
 
 export const configSchema = z
   .strictObject({
@@ -147,40 +152,62 @@ export const configSchema = z
     ),
     tenants: z.record(tenantIdSchema, tenantSchema).default({}),
   })
+  .superRefine(
+    (cfg, ctx) => {
+      const names = new Set(cfg.models.map((m) => m.name));
+      // Tenants that failed to parse are left out; the others are checked.
+      const broken = new Set(ctx.issues.filter((i) => i.path?.[0] === 'tenants').map((i) => String(i.path?.[1])));
+      for (const [tenant, t] of Object.entries(cfg.tenants ?? {})) {
+        if (broken.has(tenant)) continue;
+        if (t.plan !== undefined && !(t.plan in cfg.pricing.plans)) {
+          ctx.addIssue({ code: 'custom', path: ['tenants', tenant, 'plan'], message: `unknown plan "${t.plan}" (pricing.plans has: ${Object.keys(cfg.pricing.plans).join(', ')})` });
+        }
+        for (const [logical, variant] of Object.entries(t.model_variants)) {
+          if (!names.has(variant))
+            ctx.addIssue({ code: 'custom', path: ['tenants', tenant, 'model_variants', logical], message: `unknown model "${variant}"` });
+        }
+        t.models.forEach((m, i) => {
+          if (!names.has(m)) ctx.addIssue({ code: 'custom', path: ['tenants', tenant, 'models', i], message: `unknown model "${m}"` });
+        });
+      }
+    },
+    whenParsed('pricing', 'models'),
+  )
   .superRefine((cfg, ctx) => {
-    if (cfg.clickhouse.cluster !== undefined && cfg.clickhouse.url === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['clickhouse', 'cluster'], message: 'a cluster needs a ClickHouse server: set clickhouse.url (CLICKHOUSE_URL) too; the embedded engine is one node' });
-    }
-    const names = new Set<string>();
-    cfg.models.forEach((m, i) => {
-      if (names.has(m.name)) ctx.addIssue({ code: 'custom', path: ['models', i, 'name'], message: `duplicate model "${m.name}"` });
-      names.add(m.name);
-    });
-    for (const [tenant, t] of Object.entries(cfg.tenants)) {
-      if (t.plan !== undefined && !(t.plan in cfg.pricing.plans)) {
-        ctx.addIssue({ code: 'custom', path: ['tenants', tenant, 'plan'], message: `unknown plan "${t.plan}" (pricing.plans has: ${Object.keys(cfg.pricing.plans).join(', ')})` });
-      }
-      for (const [logical, variant] of Object.entries(t.model_variants)) {
-        if (!names.has(variant))
-          ctx.addIssue({ code: 'custom', path: ['tenants', tenant, 'model_variants', logical], message: `unknown model "${variant}"` });
-      }
-      t.models.forEach((m, i) => {
-        if (!names.has(m)) ctx.addIssue({ code: 'custom', path: ['tenants', tenant, 'models', i], message: `unknown model "${m}"` });
-      });
-    }
     // A weight for a misspelt plan would leave the real plan at weight 1 without a word.
     for (const plan of Object.keys(cfg.quotas.plan_weights)) {
       if (!(plan in cfg.pricing.plans)) {
         ctx.addIssue({ code: 'custom', path: ['quotas', 'plan_weights', plan], message: `unknown plan "${plan}" (pricing.plans has: ${Object.keys(cfg.pricing.plans).join(', ')})` });
       }
     }
-    // Checked here, not in alerts/config.ts: the tenant id rule lives in this module.
-    cfg.alerts.webhooks.forEach((w, i) => {
-      w.tenants?.forEach((t, j) => {
-        if (!TENANT_ID_PATTERN.test(t)) ctx.addIssue({ code: 'custom', path: ['alerts', 'webhooks', i, 'tenants', j], message: TENANT_ID_RULE });
+  }, whenParsed('quotas', 'pricing'))
+  .superRefine((cfg, ctx) => {
+    // Checked here, not in alerts/config.ts: the tenant id rule lives in this module. Also next to
+    // another problem of the same webhook (its URL), so the value may be only partly parsed.
+    const webhooks: unknown = cfg.alerts?.webhooks;
+    if (!Array.isArray(webhooks)) return;
+    webhooks.forEach((w: { tenants?: unknown } | undefined, i) => {
+      if (!Array.isArray(w?.tenants)) return;
+      w.tenants.forEach((t: unknown, j) => {
+        if (typeof t === 'string' && !TENANT_ID_PATTERN.test(t)) ctx.addIssue({ code: 'custom', path: ['alerts', 'webhooks', i, 'tenants', j], message: TENANT_ID_RULE });
       });
     });
-  }, { when: (payload) => payload.issues.every((issue) => !CROSS_CHECKED_SECTIONS.has(String(issue.path?.[0]))) });
+  }, whenParsed())
+  .superRefine(
+    (cfg, ctx) => {
+      if (cfg.clickhouse.cluster !== undefined && cfg.clickhouse.url === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['clickhouse', 'cluster'], message: 'a cluster needs a ClickHouse server: set clickhouse.url (CLICKHOUSE_URL) too; the embedded engine is one node' });
+      }
+    },
+    whenParsed('clickhouse'),
+  )
+  .superRefine((cfg, ctx) => {
+    const names = new Set<string>();
+    cfg.models.forEach((m, i) => {
+      if (names.has(m.name)) ctx.addIssue({ code: 'custom', path: ['models', i, 'name'], message: `duplicate model "${m.name}"` });
+      names.add(m.name);
+    });
+  }, whenParsed('models'));
 
 export type Config = z.infer<typeof configSchema>;
 export type ModelConfig = Config['models'][number];
