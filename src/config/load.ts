@@ -51,9 +51,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
     issues.push(`INFERLEDGER_CONFIG: file not found: ${path}`);
   }
 
+  /** Config paths set from the environment, with the variable that set them (named in errors). */
+  const fromEnv = new Map<string, string>();
   for (const o of ENV_OVERRIDES) {
     const value = env[o.env];
     if (value === undefined || value === '') continue;
+    fromEnv.set(o.path.join('.'), o.env);
     if (o.type === 'port') {
       if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) {
         issues.push(`${o.env}: expected a port number 0-65535, got "${value}"`);
@@ -72,7 +75,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
   if (bundled) raw.models = BUNDLED_MODELS.map((m) => ({ ...m }));
 
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(formatIssues(parsed.error));
+  if (!parsed.success) throw new ConfigError(formatIssues(parsed.error, fromEnv));
 
   const config = parsed.data;
   const baseDir = existsSync(path) ? dirname(path) : cwd;
@@ -109,8 +112,16 @@ function parseJson(text: string): unknown {
   return doc;
 }
 
-export function formatIssues(error: z.ZodError): string[] {
-  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${issueMessage(i)}`);
+/**
+ * One line per problem, by path. A value the environment set is named by its variable (found by
+ * dogfooding: a bad INFERLEDGER_ADMIN_KEY was reported as the file's `admin_key`, which was fine).
+ */
+export function formatIssues(error: z.ZodError, fromEnv: ReadonlyMap<string, string> = new Map()): string[] {
+  return error.issues.map((i) => {
+    const path = i.path.length ? i.path.join('.') : '(root)';
+    const variable = fromEnv.get(path);
+    return `${variable ? `${variable} (${path})` : path}: ${issueMessage(i)}`;
+  });
 }
 
 /** zod's "Invalid key in record" says nothing of the rule; the key's own issues do (tenant ids, plan names). */
