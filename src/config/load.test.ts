@@ -56,7 +56,7 @@ describe('loadConfig', () => {
   it('refuses a cluster without a ClickHouse server: the embedded engine is one node', () => {
     const cwd = dir();
     expect(issuesOf(() => loadConfig({ CLICKHOUSE_CLUSTER: 'main' }, cwd))).toEqual([
-      'clickhouse.cluster: a cluster needs a ClickHouse server: set clickhouse.url (CLICKHOUSE_URL) too; the embedded engine is one node',
+      'CLICKHOUSE_CLUSTER (clickhouse.cluster): a cluster needs a ClickHouse server: set clickhouse.url (CLICKHOUSE_URL) too; the embedded engine is one node',
     ]);
   });
 
@@ -253,7 +253,7 @@ describe('loadConfig', () => {
     const cwd = dir();
     expect(loadConfig({ INFERLEDGER_DCGM_EXPORTER_URL: 'http://localhost:9400/metrics' }, cwd).sidecar.dcgm_exporter_url).toBe('http://localhost:9400/metrics');
     expect(issuesOf(() => loadConfig({ INFERLEDGER_DCGM_EXPORTER_URL: 'localhost:9400' }, cwd))).toEqual([
-      expect.stringMatching(/^sidecar\.dcgm_exporter_url: /),
+      expect.stringMatching(/^INFERLEDGER_DCGM_EXPORTER_URL \(sidecar\.dcgm_exporter_url\): /),
     ]);
   });
 
