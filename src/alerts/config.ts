@@ -42,6 +42,7 @@ export const alertsConfigSchema = z
         // Checked with node-cron itself, so a typo is a config error at start, not a crash in the scheduler.
         const { valid, errors } = validateDetailed(expression);
         if (!valid) ctx.addIssue({ code: 'custom', message: `not a cron expression (seconds first): ${errors.map((e) => e.message).join('; ')}` });
+        else for (const problem of oversizedSteps(expression)) ctx.addIssue({ code: 'custom', message: problem });
       })
       .default('*/15 * * * * *'),
     /** An anomaly condition must hold this long before its alert fires (pending → firing). */
@@ -78,3 +79,32 @@ export const alertsConfigSchema = z
   })
   .prefault({});
 export type AlertsConfig = z.infer<typeof alertsConfigSchema>;
+
+const CRON_FIELDS = [
+  { name: 'second', max: 59 },
+  { name: 'minute', max: 59 },
+  { name: 'hour', max: 23 },
+  { name: 'day of month', max: 31 },
+  { name: 'month', max: 12 },
+  { name: 'day of week', max: 7 },
+] as const;
+
+/**
+ * Steps larger than their field, which node-cron accepts and reads as "the first value only":
+ * found by dogfooding, a step of 75 in the seconds field evaluated once a minute, not every 75 s.
+ */
+function oversizedSteps(expression: string): string[] {
+  const fields = expression.trim().split(/\s+/);
+  const named = fields.length === 5 ? CRON_FIELDS.slice(1) : CRON_FIELDS;
+  const out: string[] = [];
+  fields.forEach((field, i) => {
+    for (const part of field.split(',')) {
+      const step = /\/(\d+)$/.exec(part)?.[1];
+      const spec = named[i];
+      if (step !== undefined && spec && Number(step) > spec.max) {
+        out.push(`the step ${step} in the ${spec.name} field is larger than the field (0-${spec.max}): it would run at the first value only; a cron step cannot span fields`);
+      }
+    }
+  });
+  return out;
+}

@@ -195,6 +195,16 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('refuses a cron step larger than its field, which node-cron would read as once a minute (found by dogfooding)', () => {
+    const cwd = dir();
+    writeFileSync(join(cwd, 'inferledger.yaml'), 'alerts: { evaluate_cron: "*/75 * * * * *" }\n');
+    expect(issuesOf(() => loadConfig({}, cwd))).toEqual([
+      'alerts.evaluate_cron: the step 75 in the second field is larger than the field (0-59): it would run at the first value only; a cron step cannot span fields',
+    ]);
+    writeFileSync(join(cwd, 'inferledger.yaml'), 'alerts: { evaluate_cron: "*/59 */30 * * * *" }\n');
+    expect(loadConfig({}, cwd).alerts.evaluate_cron).toBe('*/59 */30 * * * *');
+  });
+
   it('refuses alert settings that could only fail later: other URL schemes, a repeated threshold, a bad cron', () => {
     const cwd = dir();
     writeFileSync(
