@@ -22,6 +22,7 @@ import { checkAdminAccess, httpRemoteKeys } from './auth/remote-keys.ts';
 import { isSampleTable } from './ingest/resource-samples.ts';
 import { createSamplesClient, SamplesRefusedError, type SamplesClient } from './sidecar/resources/samples-client.ts';
 import { Spool } from './ingest/spool.ts';
+import { unknownWebhookTenantNotes } from './alerts/config.ts';
 import { createAlerting } from './alerts/create-alerting.ts';
 import { createAnomalyScanner } from './jobs/anomaly-scan.ts';
 import { issueClosedStatements } from './jobs/issue-statements.ts';
@@ -203,7 +204,10 @@ export async function startPlatform(config: Readonly<Config>, opts: StartOptions
             dataDir: config.data_dir,
           })
         : undefined;
-    if (alerting) jobs.push(...alerting.jobs.map((job) => ({ ...job, run: async () => (inCharge() ? job.run() : undefined) })));
+    if (alerting) {
+      jobs.push(...alerting.jobs.map((job) => ({ ...job, run: async () => (inCharge() ? job.run() : undefined) })));
+      for (const note of unknownWebhookTenantNotes(config.alerts.webhooks, knownTenants())) log(note);
+    }
     const costSnapshot = billing && createCostSnapshot(billing.costs, { onRanking: (busiest) => tenantLabels.rank(busiest) });
     if (costSnapshot) {
       // Attribution over the whole month: every 5 minutes is plenty for a figure the hourly rollups move.

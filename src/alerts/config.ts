@@ -108,3 +108,16 @@ function oversizedSteps(expression: string): string[] {
   });
   return out;
 }
+
+/**
+ * Start-up notes for webhooks whose `tenants` name a tenant nobody knows (not in the config, no
+ * key): a typo there sends that tenant's alerts nowhere, silently. Found by dogfooding. A note,
+ * not a refusal: a tenant may yet appear (its key made later, or fed by a collector).
+ */
+export function unknownWebhookTenantNotes(webhooks: readonly { tenants?: readonly string[] }[], known: ReadonlySet<string>): string[] {
+  return webhooks.flatMap((w, i) =>
+    (w.tenants ?? [])
+      .filter((t) => !known.has(t))
+      .map((t) => `note: alerts.webhooks[${i}].tenants names "${t}", a tenant not in the config and holding no key: this webhook gets its alerts only once it exists (a typo?)`),
+  );
+}
