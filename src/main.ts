@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Server as HttpServer } from 'node:http';
-import { setTimeout as delay } from 'node:timers/promises';
+import { setTimeout as delay, setImmediate } from 'node:timers/promises';
 import { serve, type ServerType } from '@hono/node-server';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { resolveAdminKey, type AdminKeyResult } from './auth/admin-key.ts';
@@ -388,7 +388,13 @@ async function quietArrivals(server: ServerType, quietMs = STOP_QUIET_MS, maxMs 
   server.on('request', arrived);
   try {
     const start = Date.now();
-    while (Date.now() - last < quietMs && Date.now() - start < maxMs) await delay(Math.max(1, Math.min(25, quietMs / 4)));
+    for (;;) {
+      await delay(Math.max(1, Math.min(25, quietMs / 4)));
+      // Judged after the loop's next poll for I/O: a timer that fires after a long synchronous
+      // stretch (a large body parsed) runs before the sockets that stretch kept waiting are read.
+      await setImmediate();
+      if (Date.now() - last >= quietMs || Date.now() - start >= maxMs) break;
+    }
   } finally {
     server.off('connection', arrived);
     server.off('request', arrived);

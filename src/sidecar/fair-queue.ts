@@ -92,6 +92,7 @@ export class FairQueue {
     requirePositive('weight', weight);
     requirePositive('cost', cost);
     const enqueuedAt = this.now();
+    // Without contention the signal is not looked at: a request that need not wait runs.
     if (this.running < this.maxConcurrency && this.queuedTotal === 0) {
       this.running++;
       return Promise.resolve({ release: this.releaser(), queueMs: 0 });

@@ -151,8 +151,9 @@ export class InferenceService {
     let admitted: Admitted;
     try {
       admitted = await admission;
-      if (clientGone?.aborted) {
-        // Granted a slot in the same turn the client left: give it to the next waiter unused.
+      if (clientGone?.aborted && admitted.queueMs > 0) {
+        // Granted a slot in the same turn the client left: give it to the next waiter unused. (A
+        // request that did not wait runs even so: a half-closing client still wants its answer.)
         admitted.release();
         throw new AdmissionAbandoned();
       }
