@@ -116,7 +116,7 @@ class MemoryQuotaAuthority implements LocalQuotaAuthority {
     checkUnits(req.amount);
     const now = this.deps.now();
     if (req.kind === 'concurrent_requests') this.ledger.free(req.tenantId, req.holder, req.amount, now);
-    else this.ledger.giveBack(req.tenantId, req.kind, req.holder, req.amount, req.windowStart, now);
+    else this.ledger.giveBack(req.tenantId, req.kind, req.holder, req.amount, req.windowStart, now, req.rest === true);
   }
 
   async monthlyBlocks(tenantId: string): Promise<MonthlyBlock[]> {

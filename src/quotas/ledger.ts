@@ -103,8 +103,12 @@ export class LeaseLedger {
     return { granted, used: c.used + c.carried, window: c.window };
   }
 
-  /** Returns units to the window they were leased in; a past window's units are dropped. */
-  giveBack(tenantId: string, kind: CounterKind, holder: string, amount: number, windowStart: number | undefined, now: number): void {
+  /**
+   * Returns units to the window they were leased in; a past window's units are dropped. `rest`:
+   * they are all the holder had left there (an idle hand-back), so the rest of its prefetch was
+   * spent; otherwise (a refund) they come off its prefetch as far as it goes.
+   */
+  giveBack(tenantId: string, kind: CounterKind, holder: string, amount: number, windowStart: number | undefined, now: number, rest = false): void {
     const c = this.counter(tenantId, kind, now);
     if (windowStart !== undefined && windowStart !== c.window.start) return;
     const held = c.byHolder.get(holder) ?? 0;
@@ -113,7 +117,8 @@ export class LeaseLedger {
     c.used -= back;
     if (held === back) c.byHolder.delete(holder);
     else c.byHolder.set(holder, held - back);
-    setPrefetch(c, holder, Math.max(0, (c.prefetch.get(holder) ?? 0) - back));
+    setPrefetch(c, holder, rest ? 0 : Math.max(0, (c.prefetch.get(holder) ?? 0) - back));
+    rise(c, spent(c));
   }
 
   /**

@@ -65,6 +65,11 @@ export interface ReleaseRequest {
   holder: string;
   /** The window the units were leased in; units of a past window are simply dropped. */
   windowStart?: number;
+  /**
+   * These are all the units of the window the holder still has (an idle hand-back): whatever else
+   * it was granted there was spent. Lets usage count the prefetch it spent (see LeaseLedger.spent).
+   */
+  rest?: boolean;
 }
 
 /** A monthly quota (cpu/gpu seconds, spend) that is already exhausted for a tenant. */

@@ -16,7 +16,7 @@ const leasedKind = z.enum(['requests_per_minute', 'tokens_per_day', 'concurrent_
 const holder = z.string().min(1).max(200);
 
 export const LeaseRequestBody = z.object({ tenant: tenantIdSchema, kind: leasedKind, amount: units, holder, need: units.optional() });
-export const ReleaseRequestBody = z.object({ tenant: tenantIdSchema, kind: leasedKind, amount: units, holder, window_start: epochMs.optional() });
+export const ReleaseRequestBody = z.object({ tenant: tenantIdSchema, kind: leasedKind, amount: units, holder, window_start: epochMs.optional(), rest: z.boolean().optional() });
 export const LeaseGrantBody = z.object({
   granted: units,
   window_start: epochMs.optional(),
@@ -48,8 +48,8 @@ export type MonthlyBlocksJson = z.infer<typeof MonthlyBlocksBody>;
 export const leaseRequestToJson = (r: LeaseRequest): LeaseRequestJson => ({ tenant: r.tenantId, kind: r.kind, amount: r.amount, holder: r.holder, need: r.need });
 export const leaseRequestFromJson = (j: LeaseRequestJson): LeaseRequest => ({ tenantId: j.tenant, kind: j.kind, amount: j.amount, holder: j.holder, need: j.need });
 
-export const releaseRequestToJson = (r: ReleaseRequest): ReleaseRequestJson => ({ tenant: r.tenantId, kind: r.kind, amount: r.amount, holder: r.holder, window_start: r.windowStart });
-export const releaseRequestFromJson = (j: ReleaseRequestJson): ReleaseRequest => ({ tenantId: j.tenant, kind: j.kind, amount: j.amount, holder: j.holder, windowStart: j.window_start });
+export const releaseRequestToJson = (r: ReleaseRequest): ReleaseRequestJson => ({ tenant: r.tenantId, kind: r.kind, amount: r.amount, holder: r.holder, window_start: r.windowStart, rest: r.rest });
+export const releaseRequestFromJson = (j: ReleaseRequestJson): ReleaseRequest => ({ tenantId: j.tenant, kind: j.kind, amount: j.amount, holder: j.holder, windowStart: j.window_start, rest: j.rest });
 
 export const leaseGrantToJson = (g: LeaseGrant): LeaseGrantJson => ({
   granted: g.granted,

@@ -227,6 +227,12 @@ describe('QuotaGate', () => {
     const used = (await usedOf(inner, 'a', 'requests_per_minute'))!;
     expect(used).toBeLessThanOrEqual(31);
     expect(Math.max(...(await inner.takePeaks()).map((p) => p.ratio))).toBeLessThan(0.8);
+    // Once idle, each replica hands back all it has left: the rest of its prefetch was spent, so
+    // usage is then exact (re-run of the dogfooding case: 33 admitted had shown 31 for good).
+    clock.now += 5000;
+    await Promise.all([gate.sweep(), second.sweep()]);
+    expect(await leasedOf(inner, 'a', 'requests_per_minute')).toBe(31);
+    expect(await usedOf(inner, 'a', 'requests_per_minute')).toBe(31);
     // Both replicas spend until refused: 40 in all, and a replica that runs out asks again, which
     // shows the prefetch it spent: usage is then exactly the limit.
     const more = [...(await admitMany(second, 'a', 20)), ...(await admitMany(gate, 'a', 20))];

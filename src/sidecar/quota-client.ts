@@ -144,7 +144,8 @@ export class QuotaGate implements QuotaAdmission {
         continue;
       }
       const idle = takeIdle(budget, now, this.ttlMs);
-      if (idle > 0) sends.push({ tenantId, kind, amount: idle, holder: this.opts.holder, windowStart: budget.window.start });
+      // All it holds: the authority then knows the rest of what it leased here was spent.
+      if (idle > 0) sends.push({ tenantId, kind, amount: idle, holder: this.opts.holder, windowStart: budget.window.start, rest: true });
     }
     const retry = this.pending.filter((p) => now - p.since < RELEASE_GIVE_UP_TTLS * this.ttlMs);
     this.pending = [];
