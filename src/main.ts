@@ -375,9 +375,10 @@ const STOP_DRAIN_MAX_MS = 2_000;
  * STOP_QUIET_MS (at most STOP_DRAIN_MAX_MS). Closing at once reset requests that clients had
  * fully sent: connections still in the listen backlog, or accepted but not read yet, while the
  * event loop was busy (loading a model, serving). Found by dogfooding: 5 of 6, then 25 to 67 of
- * 100 concurrent requests sent 100 ms before a SIGTERM got ECONNRESET. The check runs on timers,
- * which fire only after the loop has polled its sockets, so a quiet spell means the backlog was
- * taken and every arrived request read.
+ * 100 concurrent requests sent 100 ms before a SIGTERM got ECONNRESET. Each check comes after
+ * the loop has polled its sockets (see below), so a quiet spell means the backlog was taken and
+ * every request that had arrived was read. Connections a client opens later are refused, as after
+ * any stop.
  */
 async function quietArrivals(server: ServerType, quietMs = STOP_QUIET_MS, maxMs = STOP_DRAIN_MAX_MS): Promise<void> {
   let last = Date.now();
