@@ -1,6 +1,6 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { KeyService } from '../../auth/key-service.ts';
-import { AppError } from '../../errors.ts';
+import { AppError, limitIssues } from '../../errors.ts';
 import { checkSamples, ResourceSamplesBody, type SampleTimeWindow } from '../../ingest/resource-samples.ts';
 import type { RowSink } from '../../ingest/row-sink.ts';
 import { requireRole, type AuthEnv } from '../auth.ts';
@@ -40,8 +40,7 @@ export function registerResourceSampleRoutes(app: OpenAPIHono<AuthEnv>, deps: Re
     const body = c.req.valid('json');
     const problems = checkSamples(body, deps.sampleWindow());
     if (problems.length) {
-      const shown = problems.slice(0, 5).join('; ');
-      throw new AppError('invalid', `${problems.length} problem(s), nothing written: ${shown}${problems.length > 5 ? '; …' : ''}`, { code: 'invalid_samples' });
+      throw new AppError('invalid', `${problems.length} problem(s), nothing written: ${limitIssues(problems)}`, { code: 'invalid_samples' });
     }
     await deps.samples.write('resource_samples', body.resource_samples);
     await deps.samples.write('gpu_samples', body.gpu_samples);
