@@ -104,6 +104,12 @@ export function createAlertmanagerDestination(target: AlertmanagerTarget, deps: 
     resolved.delete(id);
   }
 
+  /** Nothing more is owed for this episode: its page was given (or given up). */
+  function settle(id: string): void {
+    owed.delete(id);
+    undelivered.delete(id);
+  }
+
   /** At the first offer: what the previous process left undelivered, against the stored state. */
   function takeOverUndelivered(byEpisode: ReadonlyMap<string, Alert>, now: number): void {
     for (const [id, left] of undelivered.entries()) {
@@ -147,8 +153,7 @@ export function createAlertmanagerDestination(target: AlertmanagerTarget, deps: 
       for (const id of resolved.keys()) if (resolved.size > MAX_UNSENT_RESOLVES) resolved.delete(id);
       for (const id of owed.keys()) {
         if (owed.size <= MAX_UNSENT_RESOLVES) break;
-        owed.delete(id);
-        undelivered.delete(id);
+        settle(id);
         deps.log(`${name}: more than ${MAX_UNSENT_RESOLVES} owed alerts, dropped the oldest`);
       }
       for (const id of lastSent.keys()) if (!firing.has(id)) lastSent.delete(id);
@@ -164,8 +169,7 @@ export function createAlertmanagerDestination(target: AlertmanagerTarget, deps: 
       for (const [id, a] of resolved) if (firingKeys.has(a.key)) resolved.delete(id);
       for (const [id, o] of owed) {
         if (o.firingSentAt === undefined || !firingKeys.has(o.alert.key)) continue;
-        owed.delete(id); // its late firing was sent: the page was given
-        undelivered.delete(id);
+        settle(id); // its late firing was sent: the page was given
       }
       const due = [...firing].filter(([id]) => now - (lastSent.get(id) ?? -Infinity) >= resendMs);
       const ends = [...resolved];
@@ -200,10 +204,7 @@ export function createAlertmanagerDestination(target: AlertmanagerTarget, deps: 
       }
       for (const [id] of ends) resolved.delete(id);
       for (const [, o] of lateFirings) o.firingSentAt = now;
-      for (const [id] of lateEnds) {
-        owed.delete(id);
-        undelivered.delete(id);
-      }
+      for (const [id] of lateEnds) settle(id);
     },
     pending: () => resolved.size + firing.size + owed.size,
   };
